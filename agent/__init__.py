@@ -1,0 +1,1 @@
+"""smartcron-agent (not built yet; see DESIGN.md)."""

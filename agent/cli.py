@@ -1,0 +1,14 @@
+"""smartcron-agent: a placeholder until the agent is built (see DESIGN.md)."""
+
+from __future__ import annotations
+
+import click
+
+
+@click.command()
+def main() -> None:
+    """smartcron-agent is not built yet."""
+    raise click.ClickException(
+        "smartcron-agent is not built yet; smartcron-wrap works on its own and keeps "
+        "its reports in the spool under the state directory until the agent ships them"
+    )

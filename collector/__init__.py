@@ -1,0 +1,1 @@
+"""smartcron-collector (not built yet; see DESIGN.md)."""

@@ -1,0 +1,135 @@
+"""The config file: `[defaults]` and `[jobs.NAME]` tables of wrapper options.
+
+Imported only when a config file is in play: pydantic checks the file's shape and
+reports unknown keys, and each value goes through the same validator as its flag.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    create_model,
+    field_validator,
+    model_validator,
+)
+
+from .options import OPTIONS, unknown_config_key
+from .validate import NAME_PATTERN, SettingError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]
+
+_CONFIG_OPTIONS = {option.name: option for option in OPTIONS if option.config}
+
+
+def _normalise_keys(data: Any) -> Any:
+    # TOML users write both kill-after and kill_after; accept either spelling.
+    if isinstance(data, dict):
+        return {str(key).replace("-", "_"): value for key, value in data.items()}
+    return data
+
+
+def _validate_value(cls: type[BaseModel], value: Any, info: Any) -> Any:
+    if value is None:
+        return None
+    option = _CONFIG_OPTIONS[info.field_name]
+    assert option.parse is not None
+    return option.parse(value, info.field_name)
+
+
+_Table = create_model(  # type: ignore[call-overload]
+    "Table",
+    __config__=ConfigDict(extra="forbid"),
+    __validators__={
+        "normalise": model_validator(mode="before")(_normalise_keys),
+        "values": field_validator(*_CONFIG_OPTIONS, mode="before")(_validate_value),
+    },
+    **{name: (Any, None) for name in _CONFIG_OPTIONS},
+)
+
+
+class ConfigFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    defaults: dict[str, Any] = Field(default_factory=dict)
+    jobs: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+
+def load_tables(path: str, job: str) -> tuple[dict[str, object], dict[str, object]]:
+    """The validated `[defaults]` table and the job's own `[jobs.NAME]` table.
+
+    Only those two are validated: a typo in another job's table must not stop
+    this job from running. `--dry-run` checks the whole file (`check_file`).
+    """
+    document = _read(path)
+    defaults = _table(path, "defaults", document.defaults)
+    own = _table(path, f"jobs.{job}", document.jobs.get(job, {}))
+    return defaults, own
+
+
+def check_file(path: str) -> list[str]:
+    """Every problem in the file, one line each (for `--dry-run`)."""
+    problems = []
+    try:
+        document = _read(path)
+    except SettingError as error:
+        return [str(error)]
+    tables = {"defaults": document.defaults} | {f"jobs.{k}": t for k, t in document.jobs.items()}
+    for label, table in tables.items():
+        try:
+            _table(path, label, table)
+        except SettingError as error:
+            problems.append(str(error))
+    return problems
+
+
+def _read(path: str) -> ConfigFile:
+    try:
+        with open(path, "rb") as handle:
+            raw = tomllib.load(handle)
+    except OSError as error:
+        raise SettingError(
+            f"config {path}: cannot read it ({error.strerror}); "
+            "fix the path or permissions, or pass --config with another file"
+        ) from None
+    except tomllib.TOMLDecodeError as error:
+        raise SettingError(f"config {path}: not valid TOML ({error}); fix the syntax") from None
+    try:
+        document = ConfigFile.model_validate(raw)
+    except ValidationError as error:
+        first = error.errors()[0]
+        key = ".".join(str(part) for part in first["loc"])
+        raise SettingError(
+            f"config {path}: [{key}] is not allowed; "
+            "use only [defaults] and [jobs.NAME] tables of options"
+        ) from None
+    for name in document.jobs:
+        if not NAME_PATTERN.fullmatch(name):
+            raise SettingError(
+                f"config {path}: [jobs.{name}] is not a valid job name; "
+                "use letters, digits, '_', '.' or '-' (quote it: [jobs.\"my.job\"])"
+            )
+    return document
+
+
+def _table(path: str, label: str, table: dict[str, Any]) -> dict[str, object]:
+    try:
+        model = _Table.model_validate(table)
+    except ValidationError as error:
+        first = error.errors()[0]
+        key = str(first["loc"][0]) if first["loc"] else "?"
+        if first["type"] == "extra_forbidden":
+            raise SettingError(
+                f"config {path}: [{label}] unknown option {key!r} ({unknown_config_key(key)})"
+            ) from None
+        cause = first.get("ctx", {}).get("error")
+        message = str(cause) if cause is not None else first["msg"]
+        raise SettingError(f"config {path}: [{label}] {message}") from None
+    return {key: value for key, value in model.model_dump().items() if value is not None}

@@ -1,0 +1,135 @@
+"""`--dry-run`: check a crontab line and print what would happen, running nothing."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+
+from . import breaker as brk
+from .lock import lock_holder, lock_is_free
+from .options import OPTIONS
+from .settings import Settings, describe
+from .state import StateDir
+
+NEXT_RUNS = 5
+
+
+def print_plan(settings: Settings) -> int:
+    """Print the resolved plan. 0 when the line is good, 2 when something would stop it."""
+    import shlex
+
+    problems: list[str] = []
+    state = StateDir(settings.state_dir)
+    lines = [f"smartcron-wrap dry run: job {settings.name!r} (nothing is run)", ""]
+
+    executable = _resolve(settings.command[0])
+    if executable is None:
+        problems.append(f"command {settings.command[0]!r} is not an executable found on PATH")
+    lines.append(f"  {'command':18s} {shlex.join(settings.command)}")
+    lines.append(f"  {'resolves to':18s} {executable or 'NOT FOUND'}")
+    lines.append("")
+    lines.append(f"  {'setting':18s} {'value':24s} from")
+    lines.append(f"  {'name':18s} {settings.name:24s} {settings.sources['name']}")
+    for option in OPTIONS:
+        if option.name in ("name", "dry_run", "reset_breaker"):
+            continue
+        if option.name == "config":
+            value = settings.config or "-"
+        else:
+            value = describe(settings, option.name)
+        lines.append(
+            f"  {option.name.replace('_', '-'):18s} {value:24s} {settings.sources[option.name]}"
+        )
+    if settings.config:
+        from .config import check_file
+
+        for problem in check_file(settings.config):
+            problems.append(problem)
+
+    lines.append("")
+    lock_path = state.lock_path(settings.name)
+    if settings.lock:
+        free = _lock_state(lock_path)
+        lines.append(f"  {'lock':18s} {lock_path} ({free})")
+    else:
+        lines.append(f"  {'lock':18s} off (--no-lock): runs may overlap")
+    lines.append(f"  {'breaker':18s} {_breaker_state(settings, state)}")
+    lines.append(f"  {'paused':18s} {_paused(state, settings.name)}")
+    lines.append(f"  {'state dir':18s} {settings.state_dir} ({_writable(settings.state_dir)})")
+    if settings.schedule:
+        label = "next runs"
+        for moment in _next_runs(settings.schedule):
+            lines.append(f"  {label:18s} {moment}")
+            label = ""
+    else:
+        lines.append(f"  {'next runs':18s} - (give --schedule to check the cron expression)")
+
+    lines.append("")
+    if problems:
+        lines.extend(f"PROBLEM: {problem}" for problem in problems)
+        lines.append("verdict: this line would not run as intended")
+    else:
+        lines.append("verdict: OK, this line is good")
+    print("\n".join(lines))
+    return 2 if problems else 0
+
+
+def _resolve(program: str) -> str | None:
+    if os.sep in program:
+        return program if os.path.isfile(program) and os.access(program, os.X_OK) else None
+    return shutil.which(program)
+
+
+def _lock_state(path: str) -> str:
+    try:
+        if lock_is_free(path):
+            return "free now"
+        return f"HELD now by pid {lock_holder(path)}: this run would be skipped"
+    except OSError as error:
+        return f"cannot check: {error.strerror}"
+
+
+def _breaker_state(settings: Settings, state: StateDir) -> str:
+    if not settings.breaker:
+        return "off (--no-breaker)"
+    current = brk.BreakerStore(state.job_path(settings.name)).load()
+    now = time.time()
+    decision = brk.decide(current, now, settings.breaker_cooldown)
+    failures = len(current["failures"])
+    text = (
+        f"{current['state']} ({failures} recent failure(s); opens at "
+        f"{settings.breaker_threshold} within {describe(settings, 'breaker_window')})"
+    )
+    if decision == brk.SKIP:
+        text += ": this run would be SKIPPED"
+    elif decision == brk.TRIAL:
+        text += ": this run would be the trial"
+    return text
+
+
+def _paused(state: StateDir, job: str) -> str:
+    from .control import read_control
+
+    try:
+        control = read_control(state.control_path())
+    except (OSError, ValueError) as error:
+        return f"unknown ({error})"
+    return "YES: this run would be skipped" if control.is_paused(job) else "no"
+
+
+def _writable(path: str) -> str:
+    probe = path
+    while not os.path.exists(probe):
+        probe = os.path.dirname(probe)
+    return "writable" if os.access(probe, os.W_OK) else "NOT writable: runs will not be recorded"
+
+
+def _next_runs(schedule: str) -> list[str]:
+    """In the host's local time zone, as cron itself reads the schedule."""
+    import datetime
+
+    from croniter import croniter
+
+    it = croniter(schedule, datetime.datetime.now().astimezone())
+    return [it.get_next(datetime.datetime).strftime("%Y-%m-%d %H:%M %Z") for _ in range(NEXT_RUNS)]

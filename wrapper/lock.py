@@ -1,0 +1,81 @@
+"""One run of a job at a time on this host: an flock(2) on locks/NAME.lock.
+
+The kernel releases an flock when its holder dies, however it dies, so a
+crashed wrapper never leaves a stale lock behind (unlike a pid file). The
+descriptor is not inherited by the job: the lock frees when the wrapper ends.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import time
+
+
+class JobLock:
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._fd: int | None = None
+
+    def acquire(self, wait: float = 0.0) -> bool:
+        """Take the lock, waiting up to `wait` seconds. False when another run holds it."""
+        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o640)
+        deadline = time.monotonic() + wait
+        pause = 0.01
+        while True:
+            try:
+                fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as error:
+                if error.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
+                    self.release()
+                    raise
+            else:
+                self._write_holder()
+                return True
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                self.release()
+                return False
+            # Polling keeps signals to the wrapper responsive while it waits.
+            time.sleep(min(pause, remaining))
+            pause = min(pause * 2, 0.25)
+
+    def _write_holder(self) -> None:
+        # For people: `cat locks/NAME.lock` tells who holds it. Not used for locking.
+        assert self._fd is not None
+        try:
+            os.ftruncate(self._fd, 0)
+            os.pwrite(self._fd, f"{os.getpid()}\n".encode(), 0)
+        except OSError:
+            pass  # the lock itself is held; the note is a courtesy
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing the last descriptor drops the flock
+            self._fd = None
+
+
+def lock_is_free(path: str) -> bool:
+    """Whether nobody holds the lock right now (for --dry-run); takes and drops it."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as error:
+        if error.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
+            return False
+        raise
+    finally:
+        os.close(fd)
+    return True
+
+
+def lock_holder(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read().strip() or "?"
+    except OSError:
+        return "?"

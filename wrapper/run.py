@@ -1,0 +1,351 @@
+"""One run of a job, start to finish: the order of the gates, the attempts, the record.
+
+    paused? ─► jitter ─► lock ─► breaker ─► attempt (retries) ─► report ─► exit
+       │                  │         │
+       └─ skipped_paused  └─ skipped_locked  └─ skipped_breaker   (recorded, exit 0)
+
+Anything that goes wrong with monitoring (state dir, spool, log) is a warning;
+only the lock, the breaker and a pause ever stop the job from running.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import select
+import sys
+import time
+
+from . import breaker as brk
+from .control import Control, read_control
+from .lock import JobLock
+from .output import StreamCapture
+from .report import build_report, new_run_id
+from .retry import retry_delay, should_retry
+from .runlog import append_run
+from .running import RunMarker, find_lost_runs
+from .settings import Settings
+from .signals import SignalBox
+from .spawn import become_subreaper, spawn_job
+from .spool import spool_report
+from .state import StateDir, Warnings, remove_file
+from .supervise import Attempt, Limits, supervise
+
+EXIT_TIMEOUT = 124
+EXIT_CANNOT_EXECUTE = 126
+EXIT_NOT_FOUND = 127
+
+
+class Result:
+    """How the wrapper should end: an exit code, or the job's fatal signal re-raised."""
+
+    def __init__(self, exit_code: int, reraise: int | None = None) -> None:
+        self.exit_code = exit_code
+        self.reraise = reraise
+
+
+class RunContext:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.state = StateDir(settings.state_dir)
+        self.warnings = Warnings()
+        self.run_id = new_run_id()
+        self.started_at = time.time()
+        self.breaker_state = brk.CLOSED
+        self.trigger = "manual" if _stdin_is_terminal() else "cron"
+
+    def report(self, status: str, **fields: object) -> dict[str, object]:
+        s = self.settings
+        return build_report(
+            run_id=self.run_id,
+            job=s.name,
+            command=s.command,
+            schedule=s.schedule,
+            priority=s.priority,
+            tags=s.tags,
+            status=status,
+            started_at=fields.pop("started_at", self.started_at),  # type: ignore[arg-type]
+            finished_at=fields.pop("finished_at", time.time()),  # type: ignore[arg-type]
+            breaker_state=self.breaker_state,
+            trigger=self.trigger,
+            **fields,  # type: ignore[arg-type]
+        )
+
+    def record(self, report: dict[str, object]) -> None:
+        """Spool first (durable), then the per-job log. Failures are warnings."""
+        try:
+            spool_report(self.state, report)
+        except OSError as error:
+            self.warnings.once(
+                "spool",
+                f"cannot write the run report under {self.state.path('spool')} ({error}); "
+                "the run is not recorded. Fix the state directory's permissions or --state-dir",
+            )
+        try:
+            append_run(self.state, self.settings.name, report)
+        except OSError as error:
+            self.warnings.once(
+                "log", f"cannot append to {self.state.log_path(self.settings.name)} ({error})"
+            )
+
+
+def run(settings: Settings) -> Result:
+    ctx = RunContext(settings)
+    if _control(ctx).is_paused(settings.name):
+        return _skip(ctx, "skipped_paused")
+
+    if settings.jitter > 0:
+        import random
+
+        time.sleep(random.uniform(0, settings.jitter))
+
+    lock = _take_lock(ctx)
+    if lock is False:
+        return _skip(ctx, "skipped_locked")
+    try:
+        _recover_lost_runs(ctx)
+        store, trial = _breaker_gate(ctx)
+        if trial is None:
+            return _skip(ctx, "skipped_breaker")
+        return _run_attempts(ctx, store)
+    finally:
+        if isinstance(lock, JobLock):
+            lock.release()
+
+
+def _skip(ctx: RunContext, status: str) -> Result:
+    """A run stopped by a gate: recorded, silent, exit 0 (cron mails nothing)."""
+    ctx.record(ctx.report(status, exit_code=0))
+    return Result(0)
+
+
+def _control(ctx: RunContext) -> Control:
+    try:
+        return read_control(ctx.state.control_path())
+    except (OSError, ValueError) as error:
+        ctx.warnings.once("control", f"ignoring {ctx.state.control_path()}: {error}")
+        return Control(frozenset(), {})
+
+
+def _take_lock(ctx: RunContext) -> JobLock | bool | None:
+    """The held lock; False when another run holds it; None when locking is off
+    or impossible (an unusable state dir must not stop the job)."""
+    if not ctx.settings.lock:
+        return None
+    try:
+        ctx.state.ensure("locks")
+        lock = JobLock(ctx.state.lock_path(ctx.settings.name))
+        return lock if lock.acquire(ctx.settings.lock_wait) else False
+    except OSError as error:
+        ctx.warnings.once(
+            "lock",
+            f"cannot lock {ctx.state.lock_path(ctx.settings.name)} ({error}); "
+            "running without a lock. Fix the state directory or pass --state-dir",
+        )
+        return None
+
+
+def _recover_lost_runs(ctx: RunContext) -> None:
+    """Report earlier runs of this job whose wrapper died, and kill their leftovers."""
+    try:
+        lost = find_lost_runs(ctx.state, ctx.settings.name)
+    except OSError:
+        return
+    for path, marker in lost:
+        from .clock import parse_iso
+        from .proctree import kill_session_leftovers
+        from .running import boot_id
+
+        pgid = marker.get("pgid")
+        if isinstance(pgid, int) and marker.get("boot_id") == boot_id():
+            kill_session_leftovers(pgid)
+        started = marker.get("started_at")
+        report = build_report(
+            run_id=str(marker.get("run_id")),
+            job=ctx.settings.name,
+            command=ctx.settings.command,
+            schedule=ctx.settings.schedule,
+            priority=ctx.settings.priority,
+            tags=ctx.settings.tags,
+            status="lost",
+            started_at=parse_iso(started) if isinstance(started, str) else ctx.started_at,
+            finished_at=time.time(),
+            breaker_state=ctx.breaker_state,
+            trigger="cron",
+        )
+        ctx.record(report)
+        remove_file(path)
+
+
+def _breaker_gate(ctx: RunContext) -> tuple[brk.BreakerStore | None, bool | None]:
+    """(store, is_trial); is_trial None means skip. store None: no breaker this run."""
+    s = ctx.settings
+    if not s.breaker:
+        return None, False
+    try:
+        ctx.state.ensure("jobs")
+        store = brk.BreakerStore(ctx.state.job_path(s.name))
+        reset_at = _control(ctx).reset_requested_at(s.name)
+        with store.update() as box:
+            box[0] = brk.apply_remote_reset(box[0], reset_at)
+            decision = brk.decide(box[0], time.time(), s.breaker_cooldown)
+            if decision == brk.TRIAL:
+                box[0] = brk.start_trial(box[0], time.time())
+            ctx.breaker_state = box[0]["state"]
+    except OSError as error:
+        ctx.warnings.once(
+            "breaker",
+            f"cannot use the breaker state {ctx.state.job_path(s.name)} ({error}); running anyway",
+        )
+        return None, False
+    if decision == brk.SKIP:
+        return store, None
+    return store, decision == brk.TRIAL
+
+
+def _run_attempts(ctx: RunContext, store: brk.BreakerStore | None) -> Result:
+    s = ctx.settings
+    marker = _create_marker(ctx)
+    out = StreamCapture(1, quiet=s.quiet)
+    err = StreamCapture(2, quiet=s.quiet)
+    limits = Limits(s.timeout, s.kill_after, s.max_memory)
+    signals = SignalBox()
+    become_subreaper()
+    attempts: list[Attempt] = []
+    exec_error: OSError | None = None
+    try:
+        while True:
+            try:
+                job = spawn_job(s.command)
+            except OSError as error:
+                exec_error = error
+                break
+            if marker is not None:
+                _safely(ctx, "marker", lambda: marker.set_child(job.pid))  # noqa: B023
+            attempt = supervise(job, limits, signals, out, err)
+            attempts.append(attempt)
+            if attempt.interrupted_by or not should_retry(
+                attempt.status, len(attempts), s.retries, s.retry_timeouts
+            ):
+                break
+            delay = retry_delay(len(attempts), s.retry_delay, s.retry_max_delay)
+            if not _pause(signals, delay):
+                break
+    finally:
+        signals.restore()
+
+    finished = time.time()
+    if exec_error is not None:
+        status, code = "error", _exec_exit_code(exec_error)
+        _say(f"cannot run {s.command[0]!r}: {_exec_problem(exec_error)}")
+    else:
+        last = attempts[-1]
+        status, code = last.status, _exit_code(last)
+    failed = status != "success"
+    if s.quiet:
+        for capture in (out, err):
+            capture.release() if failed else capture.discard()
+
+    if store is not None:
+        _record_breaker(ctx, store, status)
+    last_attempt = attempts[-1] if attempts else None
+    report = ctx.report(
+        status,
+        finished_at=finished,
+        attempts=[a.as_report() for a in attempts],
+        exit_code=last_attempt.exit_code if last_attempt else code,
+        signal=last_attempt.signal if last_attempt else None,
+        peak_rss_bytes=max((a.peak_rss for a in attempts), default=0) or None,
+        cpu_user_s=sum(a.cpu_user for a in attempts) if attempts else None,
+        cpu_system_s=sum(a.cpu_system for a in attempts) if attempts else None,
+        stdout_tail=out.tail_text(),
+        stderr_tail=err.tail_text(),
+        output_bytes=out.total + err.total,
+        output_truncated=out.truncated or err.truncated,
+    )
+    ctx.record(report)
+    if marker is not None:
+        marker.remove()
+
+    if last_attempt is not None and last_attempt.interrupted_by and last_attempt.signal:
+        return Result(code, reraise=last_attempt.signal)
+    return Result(code)
+
+
+def _create_marker(ctx: RunContext) -> RunMarker | None:
+    from .clock import iso
+
+    try:
+        return RunMarker.create(ctx.state, ctx.run_id, ctx.settings.name, iso(ctx.started_at))
+    except OSError as error:
+        ctx.warnings.once(
+            "marker", f"cannot record the run in flight ({error}); a crash would go unnoticed"
+        )
+        return None
+
+
+def _safely(ctx: RunContext, kind: str, action: object) -> None:
+    try:
+        action()  # type: ignore[operator]
+    except OSError as error:
+        ctx.warnings.once(kind, f"cannot update the run in flight ({error})")
+
+
+def _record_breaker(ctx: RunContext, store: brk.BreakerStore, status: str) -> None:
+    s = ctx.settings
+    try:
+        with store.update() as box:
+            box[0] = brk.record(box[0], time.time(), status, s.breaker_threshold, s.breaker_window)
+            ctx.breaker_state = box[0]["state"]
+    except OSError as error:
+        ctx.warnings.once("breaker", f"cannot update the breaker state ({error})")
+
+
+def _pause(signals: SignalBox, seconds: float) -> bool:
+    """Sleep between attempts; False if a signal to the wrapper cut it short."""
+    deadline = time.monotonic() + seconds
+    while (remaining := deadline - time.monotonic()) > 0:
+        select.select([signals.wake_fd], [], [], remaining)
+        signals.drain()
+        if signals.pending:
+            return False
+    return True
+
+
+def _exit_code(attempt: Attempt) -> int:
+    if attempt.status == "timeout":
+        return EXIT_TIMEOUT
+    if attempt.signal is not None:
+        return 128 + attempt.signal
+    if attempt.status == "killed_memory" and not attempt.exit_code:
+        return 128 + 9
+    return attempt.exit_code or 0
+
+
+def _exec_exit_code(error: OSError) -> int:
+    return EXIT_NOT_FOUND if error.errno == errno.ENOENT else EXIT_CANNOT_EXECUTE
+
+
+def _exec_problem(error: OSError) -> str:
+    if error.errno == errno.ENOENT:
+        return "command not found; check the path, or PATH in the crontab"
+    if error.errno == errno.EACCES:
+        return "permission denied; make it executable (chmod +x) or run it via its interpreter"
+    if error.errno == errno.ENOEXEC:
+        return "not an executable format; add a #! line or run it via its interpreter"
+    return error.strerror or "exec failed"
+
+
+def _say(message: str) -> None:
+    try:
+        sys.stderr.write(f"smartcron-wrap: error: {message}\n")
+        sys.stderr.flush()
+    except OSError:
+        pass
+
+
+def _stdin_is_terminal() -> bool:
+    try:
+        return os.isatty(0)
+    except OSError:
+        return False

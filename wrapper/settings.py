@@ -1,0 +1,175 @@
+"""Resolve the wrapper's settings from every layer, remembering where each came from.
+
+Precedence (lowest first): built-in defaults < config `[defaults]` < config
+`[jobs.NAME]` < environment < flags.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+from .options import BY_NAME, OPTIONS, ParsedArgs
+from .validate import SettingError, parse_name
+
+DEFAULT_CONFIG = "/etc/smartcron/smartcron.toml"
+# Interpreters and launchers whose first argument names the job better than they do.
+_LAUNCHERS = {
+    "sh", "bash", "dash", "zsh", "env", "nice", "ionice", "nohup", "php", "node", "ruby",
+    "perl", "python", "python3", "java", "flock", "timeout", "sudo", "exec",
+}  # fmt: skip
+
+
+class Settings:
+    """The resolved plan for one run. Attributes mirror the option table."""
+
+    name: str
+    timeout: float | None
+    kill_after: float
+    retries: int
+    retry_delay: float
+    retry_max_delay: float
+    retry_timeouts: bool
+    lock: bool
+    lock_wait: float
+    max_memory: int | None
+    breaker: bool
+    breaker_threshold: int
+    breaker_window: float
+    breaker_cooldown: float
+    schedule: str | None
+    priority: int
+    tags: tuple[str, ...]
+    jitter: float
+    quiet: bool
+    collector: str | None
+    token: str | None
+    state_dir: str
+    config: str | None
+    dry_run: bool
+    reset_breaker: bool
+
+    def __init__(self) -> None:
+        self.command: list[str] = []
+        self.sources: dict[str, str] = {}
+
+
+def resolve(parsed: ParsedArgs, environ: os._Environ[str] | dict[str, str]) -> Settings:
+    settings = Settings()
+    settings.command = parsed.command
+    settings.reset_breaker = bool(parsed.values.get("reset_breaker", False))
+    if not parsed.command and not settings.reset_breaker:
+        raise SettingError(
+            "no command given; put it after '--', "
+            "e.g. smartcron-wrap --name backup -- /usr/local/bin/backup"
+        )
+
+    if "name" in parsed.values:
+        settings.name = parse_name(parsed.values["name"])
+        settings.sources["name"] = "flag"
+    elif parsed.command:
+        settings.name = derive_name(parsed.command)
+        settings.sources["name"] = "derived from the command"
+    else:
+        raise SettingError("--reset-breaker needs --name NAME to know which job to reset")
+
+    config_path, config_source = _config_path(parsed, environ)
+    defaults_table: dict[str, object] = {}
+    job_table: dict[str, object] = {}
+    if config_path is not None:
+        from .config import load_tables  # pydantic is imported only when a file is in play
+
+        defaults_table, job_table = load_tables(config_path, settings.name)
+    settings.config = config_path
+    settings.sources["config"] = config_source
+
+    for option in OPTIONS:
+        if option.name in ("name", "config", "reset_breaker"):
+            continue
+        value, source = option.default, "default"
+        if option.name in defaults_table:
+            value, source = defaults_table[option.name], "config [defaults]"
+        if option.name in job_table:
+            value, source = job_table[option.name], f"config [jobs.{settings.name}]"
+        if option.env and environ.get(option.env):
+            assert option.parse is not None
+            value, source = option.parse(environ[option.env], option.env), f"env {option.env}"
+        if option.name in parsed.values:
+            assert option.parse is not None
+            value, source = option.parse(parsed.values[option.name], option.flag), "flag"
+        setattr(settings, option.name, value)
+        settings.sources[option.name] = source
+
+    settings.state_dir = os.path.abspath(settings.state_dir or default_state_dir(environ))
+    _check_relations(settings)
+    return settings
+
+
+def _config_path(
+    parsed: ParsedArgs, environ: os._Environ[str] | dict[str, str]
+) -> tuple[str | None, str]:
+    if "config" in parsed.values:
+        return str(parsed.values["config"]), "flag"
+    if environ.get("SMARTCRON_CONFIG"):
+        return environ["SMARTCRON_CONFIG"], "env SMARTCRON_CONFIG"
+    if os.path.exists(DEFAULT_CONFIG):
+        return DEFAULT_CONFIG, "default (present)"
+    return None, "none"
+
+
+def _check_relations(settings: Settings) -> None:
+    if settings.retry_max_delay < settings.retry_delay:
+        raise SettingError(
+            f"--retry-max-delay ({settings.retry_max_delay:g}s) is shorter than --retry-delay "
+            f"({settings.retry_delay:g}s); raise the cap or lower the delay"
+        )
+    if settings.timeout == 0:
+        raise SettingError("--timeout: 0 would kill every run at once; give a positive duration")
+
+
+def default_state_dir(environ: os._Environ[str] | dict[str, str]) -> str:
+    if os.geteuid() == 0:
+        return "/var/lib/smartcron"
+    base = environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
+    return os.path.join(base, "smartcron")
+
+
+def derive_name(command: list[str]) -> str:
+    """A job name from the command: `php /srv/app/sync.php` -> `sync`,
+    `/usr/local/bin/backup.sh --full` -> `backup`."""
+    words = list(command)
+    while len(words) > 1 and os.path.basename(words[0]) in _LAUNCHERS | _versioned(words[0]):
+        words.pop(0)
+        while len(words) > 1 and words[0].startswith("-"):
+            words.pop(0)
+    base = os.path.basename(words[0].split()[0] if words[0].split() else words[0])
+    stem = base.rsplit(".", 1)[0] if "." in base[1:] else base
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", stem).strip("_.")[:100]
+    return name or "job"
+
+
+def _versioned(word: str) -> set[str]:
+    # python3.11, php8.2 and friends count as their launcher.
+    base = os.path.basename(word)
+    return {base} if re.fullmatch(r"(python|php|ruby|perl|node)[0-9.]*", base) else set()
+
+
+def describe(settings: Settings, name: str) -> str:
+    """A setting's value as a person would write it, for --dry-run."""
+    from .validate import format_duration, format_size
+
+    value = getattr(settings, name)
+    parse = BY_NAME[name].parse
+    if value is None:
+        return "-"
+    if name == "token":
+        return "(set)"
+    if name == "max_memory":
+        return format_size(int(value))
+    if isinstance(value, float) and parse is not None and parse.__name__ == "parse_duration":
+        return format_duration(value)
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, tuple):
+        return ",".join(value) or "-"
+    return str(value)

@@ -1,0 +1,207 @@
+"""Supervise one attempt: pump output, enforce the timeout and the memory cap,
+forward signals, and reap, all from one poll() loop without threads."""
+
+from __future__ import annotations
+
+import os
+import resource
+import select
+import signal
+import time
+
+from . import proctree
+from .output import StreamCapture
+from .signals import SignalBox
+from .spawn import Spawned
+
+FIRST_SAMPLE = 0.02  # a job that ends sooner costs no psutil import at all
+SAMPLE_CEILING = 1.0  # at most one tree walk a second for long jobs...
+CAPPED_SAMPLE_CEILING = 0.25  # ...or four when a memory cap must be enforced
+FINAL_REAP_LIMIT = 5.0  # after SIGKILL, how long to wait for the kernel to finish
+
+
+class Attempt:
+    """What one attempt did. Times are epoch seconds; exit_code xor signal is set."""
+
+    def __init__(self, started_at: float) -> None:
+        self.started_at = started_at
+        self.finished_at = started_at
+        self.exit_code: int | None = None
+        self.signal: int | None = None
+        self.status = "error"
+        self.peak_rss = 0
+        self.cpu_user = 0.0
+        self.cpu_system = 0.0
+        self.interrupted_by: int | None = None  # a signal the wrapper received and forwarded
+
+    def as_report(self) -> dict[str, object]:
+        from .clock import iso
+
+        return {
+            "started_at": iso(self.started_at),
+            "finished_at": iso(self.finished_at),
+            "exit_code": self.exit_code,
+            "signal": self.signal,
+            "status": self.status,
+        }
+
+
+class Limits:
+    def __init__(self, timeout: float | None, kill_after: float, max_memory: int | None) -> None:
+        self.timeout = timeout
+        self.kill_after = kill_after
+        self.max_memory = max_memory
+
+
+def supervise(
+    job: Spawned, limits: Limits, signals: SignalBox, out: StreamCapture, err: StreamCapture
+) -> Attempt:
+    attempt = Attempt(time.time())
+    usage_before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    own_peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    start = time.monotonic()
+    deadline = start + limits.timeout if limits.timeout else None
+    ceiling = CAPPED_SAMPLE_CEILING if limits.max_memory else SAMPLE_CEILING
+    interval, sample_at = FIRST_SAMPLE, start + FIRST_SAMPLE
+    kill_at: float | None = None  # when SIGTERM turns into SIGKILL
+    reason: str | None = None  # why we are stopping the job: timeout, memory, signal
+
+    streams = {job.stdout_fd: out, job.stderr_fd: err}
+    poller = select.poll()
+    for fd in (*streams, signals.wake_fd):
+        poller.register(fd, select.POLLIN)
+
+    def stop(why: str, sig: int = signal.SIGTERM) -> None:
+        nonlocal reason, kill_at
+        reason = reason or why
+        proctree.signal_tree(job.pid, sig)
+        kill_at = time.monotonic() + limits.kill_after
+
+    wait_status, child_usage = None, None
+    while True:
+        outcome = reap(job.pid)
+        if outcome is not None:
+            wait_status, child_usage = outcome
+            break
+        now = time.monotonic()
+        for sig in signals.take():
+            attempt.interrupted_by = attempt.interrupted_by or sig
+            stop("signal", sig)
+        if deadline is not None and now >= deadline and reason is None:
+            stop("timeout")
+        if now >= sample_at:
+            rss = proctree.tree_rss()
+            attempt.peak_rss = max(attempt.peak_rss, rss)
+            if limits.max_memory and rss > limits.max_memory and reason is None:
+                stop("memory")
+            interval = min(interval * 2, ceiling)
+            sample_at = now + interval
+        if kill_at is not None and now >= kill_at:
+            proctree.signal_tree(job.pid, signal.SIGKILL)
+            kill_at = now + 1.0  # and again, should something new appear
+        wake = [t for t in (deadline if reason is None else None, sample_at, kill_at) if t]
+        timeout_ms = max(0, int((min(wake) - now) * 1000) + 1) if wake else None
+        for fd, _event in poller.poll(timeout_ms):
+            if fd == signals.wake_fd:
+                signals.drain()
+            elif not _pump(fd, streams[fd]):
+                poller.unregister(fd)
+
+    _drain_output(poller, streams, signals.wake_fd)
+    if reason is not None:
+        finish_tree(job.pid, kill_at)
+    reap_orphans()
+    for fd in streams:
+        os.close(fd)
+
+    attempt.finished_at = time.time()
+    _record_exit(attempt, wait_status)
+    attempt.status = _status(attempt, reason)
+    usage_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    attempt.cpu_user = usage_after.ru_utime - usage_before.ru_utime
+    attempt.cpu_system = usage_after.ru_stime - usage_before.ru_stime
+    # The kernel's high-water mark catches peaks between our samples. It also counts
+    # the child's pre-exec copy of the wrapper, so it says something about the job
+    # only when it is above the wrapper's own size.
+    assert child_usage is not None
+    if child_usage.ru_maxrss > own_peak_kib:
+        attempt.peak_rss = max(attempt.peak_rss, child_usage.ru_maxrss * 1024)
+    return attempt
+
+
+def _pump(fd: int, capture: StreamCapture) -> bool:
+    try:
+        data = os.read(fd, 65536)
+    except OSError:
+        return False
+    if not data:
+        return False
+    capture.feed(data)
+    return True
+
+
+def _drain_output(poller: select.poll, streams: dict[int, StreamCapture], wake_fd: int) -> None:
+    """Take what the job wrote before it exited. Descendants that outlive a
+    normal exit may hold the pipes open: read what is there, do not wait for EOF."""
+    poller.unregister(wake_fd)
+    for _ in range(1024):
+        events = poller.poll(0)
+        if not events:
+            return
+        for fd, _event in events:
+            if not _pump(fd, streams[fd]):
+                poller.unregister(fd)
+
+
+def reap(pid: int) -> tuple[int, resource.struct_rusage] | None:
+    """Reap every exited child; the job's own (status, rusage) once it has exited.
+
+    Orphans re-parented to us (we are a subreaper) are reaped here too, or they
+    would stay zombies until the wrapper exits.
+    """
+    found = None
+    while True:
+        try:
+            child, status, usage = os.wait4(-1, os.WNOHANG)
+        except ChildProcessError:
+            return found
+        if child == 0:
+            return found
+        if child == pid:
+            found = (status, usage)
+
+
+def reap_orphans() -> None:
+    reap(-1)
+
+
+def finish_tree(pgid: int, kill_at: float | None) -> None:
+    """After a stop: wait out the grace for what remains of the tree, SIGKILL
+    it, and reap until nothing is left (every descendant, not just the leader)."""
+    deadline = kill_at if kill_at is not None else time.monotonic()
+    while proctree.live_descendants() and time.monotonic() < deadline:
+        time.sleep(0.02)
+        reap_orphans()
+    limit = time.monotonic() + FINAL_REAP_LIMIT
+    while proctree.live_descendants() and time.monotonic() < limit:
+        proctree.signal_tree(pgid, signal.SIGKILL)
+        time.sleep(0.01)
+        reap_orphans()
+    reap_orphans()
+
+
+def _record_exit(attempt: Attempt, wait_status: int | None) -> None:
+    if wait_status is None:
+        return
+    if os.WIFSIGNALED(wait_status):
+        attempt.signal = os.WTERMSIG(wait_status)
+    else:
+        attempt.exit_code = os.waitstatus_to_exitcode(wait_status)
+
+
+def _status(attempt: Attempt, reason: str | None) -> str:
+    if reason == "timeout":
+        return "timeout"
+    if reason == "memory":
+        return "killed_memory"
+    return "success" if attempt.exit_code == 0 else "failed"
