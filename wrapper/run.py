@@ -71,22 +71,25 @@ class RunContext:
             **fields,  # type: ignore[arg-type]
         )
 
+    def state_trouble(self, what: str, error: OSError) -> None:
+        """The state directory failed us: say so once, whatever else fails after."""
+        self.warnings.once(
+            "state",
+            f"state directory {self.state.root} is not usable ({what}: {error}); "
+            f"job {self.settings.name!r} runs anyway, but may be unlocked or unrecorded. "
+            "Fix its permissions or free space, or pass --state-dir",
+        )
+
     def record(self, report: dict[str, object]) -> None:
-        """Spool first (durable), then the per-job log. Failures are warnings."""
+        """Spool first (durable), then the per-job log."""
         try:
             spool_report(self.state, report)
         except OSError as error:
-            self.warnings.once(
-                "spool",
-                f"cannot write the run report under {self.state.path('spool')} ({error}); "
-                "the run is not recorded. Fix the state directory's permissions or --state-dir",
-            )
+            self.state_trouble("writing the run report", error)
         try:
             append_run(self.state, self.settings.name, report)
         except OSError as error:
-            self.warnings.once(
-                "log", f"cannot append to {self.state.log_path(self.settings.name)} ({error})"
-            )
+            self.state_trouble("appending to the job's log", error)
 
 
 def run(settings: Settings) -> Result:
@@ -122,9 +125,15 @@ def _skip(ctx: RunContext, status: str) -> Result:
 def _control(ctx: RunContext) -> Control:
     try:
         return read_control(ctx.state.control_path())
-    except (OSError, ValueError) as error:
-        ctx.warnings.once("control", f"ignoring {ctx.state.control_path()}: {error}")
-        return Control(frozenset(), {})
+    except OSError as error:
+        ctx.state_trouble("reading control.json", error)
+    except ValueError as error:
+        ctx.warnings.once(
+            "control",
+            f"ignoring {ctx.state.control_path()} ({error}); no pause or reset applies. "
+            "The agent rewrites it on its next sync",
+        )
+    return Control(frozenset(), {})
 
 
 def _take_lock(ctx: RunContext) -> JobLock | bool | None:
@@ -137,11 +146,7 @@ def _take_lock(ctx: RunContext) -> JobLock | bool | None:
         lock = JobLock(ctx.state.lock_path(ctx.settings.name))
         return lock if lock.acquire(ctx.settings.lock_wait) else False
     except OSError as error:
-        ctx.warnings.once(
-            "lock",
-            f"cannot lock {ctx.state.lock_path(ctx.settings.name)} ({error}); "
-            "running without a lock. Fix the state directory or pass --state-dir",
-        )
+        ctx.state_trouble("taking the lock", error)
         return None
 
 
@@ -193,10 +198,7 @@ def _breaker_gate(ctx: RunContext) -> tuple[brk.BreakerStore | None, bool | None
                 box[0] = brk.start_trial(box[0], time.time())
             ctx.breaker_state = box[0]["state"]
     except OSError as error:
-        ctx.warnings.once(
-            "breaker",
-            f"cannot use the breaker state {ctx.state.job_path(s.name)} ({error}); running anyway",
-        )
+        ctx.state_trouble("reading the breaker", error)
         return None, False
     if decision == brk.SKIP:
         return store, None
@@ -221,7 +223,10 @@ def _run_attempts(ctx: RunContext, store: brk.BreakerStore | None) -> Result:
                 exec_error = error
                 break
             if marker is not None:
-                _safely(ctx, "marker", lambda: marker.set_child(job.pid))  # noqa: B023
+                try:
+                    marker.set_child(job.pid)
+                except OSError as error:
+                    ctx.state_trouble("recording the run in flight", error)
             attempt = supervise(job, limits, signals, out, err)
             attempts.append(attempt)
             if attempt.interrupted_by or not should_retry(
@@ -278,17 +283,8 @@ def _create_marker(ctx: RunContext) -> RunMarker | None:
     try:
         return RunMarker.create(ctx.state, ctx.run_id, ctx.settings.name, iso(ctx.started_at))
     except OSError as error:
-        ctx.warnings.once(
-            "marker", f"cannot record the run in flight ({error}); a crash would go unnoticed"
-        )
+        ctx.state_trouble("recording the run in flight", error)
         return None
-
-
-def _safely(ctx: RunContext, kind: str, action: object) -> None:
-    try:
-        action()  # type: ignore[operator]
-    except OSError as error:
-        ctx.warnings.once(kind, f"cannot update the run in flight ({error})")
 
 
 def _record_breaker(ctx: RunContext, store: brk.BreakerStore, status: str) -> None:
@@ -298,7 +294,7 @@ def _record_breaker(ctx: RunContext, store: brk.BreakerStore, status: str) -> No
             box[0] = brk.record(box[0], time.time(), status, s.breaker_threshold, s.breaker_window)
             ctx.breaker_state = box[0]["state"]
     except OSError as error:
-        ctx.warnings.once("breaker", f"cannot update the breaker state ({error})")
+        ctx.state_trouble("updating the breaker", error)
 
 
 def _pause(signals: SignalBox, seconds: float) -> bool:

@@ -14,7 +14,7 @@ from .output import StreamCapture
 from .signals import SignalBox
 from .spawn import Spawned
 
-FIRST_SAMPLE = 0.02  # a job that ends sooner costs no psutil import at all
+FIRST_SAMPLE = 0.02  # a job that ends sooner costs no /proc scan at all
 SAMPLE_CEILING = 1.0  # at most one tree walk a second for long jobs...
 CAPPED_SAMPLE_CEILING = 0.25  # ...or four when a memory cap must be enforced
 FINAL_REAP_LIMIT = 5.0  # after SIGKILL, how long to wait for the kernel to finish
