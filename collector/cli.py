@@ -1,14 +1,174 @@
-"""smartcron-collector: a placeholder until the collector is built (see DESIGN.md)."""
+"""smartcron-collector: serve, init-db, create-token, hash-password."""
 
 from __future__ import annotations
 
+import json
+import os
+import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeVar
+
 import click
 
+from .settings import CollectorSettings
 
-@click.command()
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+    from sqlalchemy import Engine
+
+T = TypeVar("T")
+ENV_SETTINGS = "SMARTCRON_COLLECTOR_SETTINGS_JSON"  # hands settings to uvicorn's workers
+
+
+def _default_db() -> str:
+    from smartcron.wrapper.settings import default_state_dir
+
+    from .db.engine import default_url
+
+    return default_url(os.environ.get("SMARTCRON_STATE_DIR") or default_state_dir(os.environ))
+
+
+db_option = click.option(
+    "--db",
+    "db_url",
+    envvar="SMARTCRON_COLLECTOR_DB",
+    default=None,
+    metavar="URL",
+    help="sqlite:///PATH (default: collector.db in the state dir) or mysql+pymysql://USER:PW@HOST/DB",
+)
+
+
+def _engine(db_url: str | None) -> Engine:
+    from .db.engine import create_db_engine
+
+    try:
+        return create_db_engine(db_url or _default_db())
+    except ValueError as error:
+        raise click.UsageError(str(error)) from None
+
+
+@click.group()
+@click.version_option(package_name="smartcron", prog_name="smartcron-collector")
 def main() -> None:
-    """smartcron-collector is not built yet."""
-    raise click.ClickException(
-        "smartcron-collector is not built yet; smartcron-wrap works on its own and keeps "
-        "its reports in the spool under the state directory until the collector ships them"
+    """Collect smartcron run reports; serve the page, the JSON API and /metrics."""
+
+
+@main.command("init-db")
+@db_option
+def init_db_command(db_url: str | None) -> None:
+    """Create or update the schema (tables and reporting views)."""
+    from .db.migrate import init_db
+
+    engine = _engine(db_url)
+    version = _database_call(lambda: init_db(engine))
+    click.echo(
+        f"schema version {version} ready in {engine.url.render_as_string(hide_password=True)}"
     )
+
+
+@main.command("create-token")
+@db_option
+@click.option("--name", required=True, help="who uses it, e.g. the host or 'prometheus'")
+@click.option("--kind", type=click.Choice(["ingest", "admin"]), default="ingest", show_default=True)
+def create_token_command(db_url: str | None, name: str, kind: str) -> None:
+    """Create a token and print it (only its hash is stored)."""
+    from .auth import create_token
+
+    engine = _engine(db_url)
+    _require_schema(engine)
+    click.echo(_database_call(lambda: create_token(engine, name, kind)))
+
+
+@main.command("hash-password")
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
+def hash_password_command(password: str) -> None:
+    """Print a hash for --admin-password-hash / SMARTCRON_ADMIN_PASSWORD_HASH."""
+    from .auth import hash_password
+
+    click.echo(hash_password(password))
+
+
+@main.command()
+@db_option
+@click.option("--listen", default="127.0.0.1:8080", show_default=True, metavar="HOST:PORT",
+              envvar="SMARTCRON_COLLECTOR_LISTEN")  # fmt: skip
+@click.option("--admin-user", default="admin", show_default=True, envvar="SMARTCRON_ADMIN_USER")
+@click.option("--admin-password-hash", envvar="SMARTCRON_ADMIN_PASSWORD_HASH", default=None,
+              help="from `smartcron-collector hash-password`")  # fmt: skip
+@click.option("--secure-cookies/--no-secure-cookies", default=False,
+              help="mark cookies Secure (set when served over https)")  # fmt: skip
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64))
+def serve(
+    db_url: str | None,
+    listen: str,
+    admin_user: str,
+    admin_password_hash: str | None,
+    secure_cookies: bool,
+    workers: int,
+) -> None:
+    """Run the HTTP service."""
+    import uvicorn
+
+    host, port = _parse_listen(listen)
+    url = db_url or _default_db()
+    engine = _engine(url)
+    if engine.dialect.name == "sqlite":
+        from .db.migrate import init_db
+
+        init_db(engine)  # the embedded default needs no separate step
+    _require_schema(engine)
+    settings = CollectorSettings(db_url=url, host=host, port=port, admin_user=admin_user,
+                                 admin_password_hash=admin_password_hash,
+                                 secure_cookies=secure_cookies)  # fmt: skip
+    if admin_password_hash is None:
+        click.echo("smartcron-collector: warning: no --admin-password-hash; the page cannot be "
+                   "logged into (admin tokens still work)", err=True)  # fmt: skip
+    os.environ[ENV_SETTINGS] = settings.model_dump_json()
+    click.echo(f"smartcron-collector listening on http://{host}:{port}/ "
+               f"({engine.url.render_as_string(hide_password=True)})", err=True)  # fmt: skip
+    uvicorn.run("smartcron.collector.cli:app_from_environment", factory=True, host=host, port=port,
+                workers=workers, log_level="warning", access_log=False,
+                proxy_headers=False)  # fmt: skip
+
+
+def app_from_environment() -> FastAPI:
+    """uvicorn's factory: each worker builds its app and engine from the settings."""
+    from .app import create_app
+    from .db.engine import create_db_engine
+
+    settings = CollectorSettings.model_validate(json.loads(os.environ[ENV_SETTINGS]))
+    return create_app(settings, create_db_engine(settings.db_url))
+
+
+def _parse_listen(listen: str) -> tuple[str, int]:
+    host, _, port = listen.rpartition(":")
+    if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise click.BadParameter(
+            f"{listen!r} is not HOST:PORT, e.g. 127.0.0.1:8080", param_hint="--listen"
+        )
+    return host.strip("[]"), int(port)
+
+
+def _require_schema(engine: Engine) -> None:
+    from .db.migrate import SchemaError, check_schema
+
+    try:
+        _database_call(lambda: check_schema(engine))
+    except SchemaError as error:
+        raise click.ClickException(str(error)) from None
+
+
+def _database_call(action: Callable[[], T]) -> T:
+    from sqlalchemy.exc import DBAPIError
+
+    try:
+        return action()
+    except DBAPIError as error:
+        message = str(getattr(error, "orig", error)).splitlines()[0]
+        raise click.ClickException(
+            f"database error: {message}; check --db and that the server is up"
+        ) from None
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

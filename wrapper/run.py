@@ -81,15 +81,31 @@ class RunContext:
         )
 
     def record(self, report: dict[str, object]) -> None:
-        """Spool first (durable), then the per-job log."""
+        """Spool first (durable), then the per-job log, then the collector."""
+        spooled = None
         try:
-            spool_report(self.state, report)
+            spooled = spool_report(self.state, report)
         except OSError as error:
             self.state_trouble("writing the run report", error)
         try:
             append_run(self.state, self.settings.name, report)
         except OSError as error:
             self.state_trouble("appending to the job's log", error)
+        if self.settings.collector:
+            self._deliver(report, spooled)
+
+    def _deliver(self, report: dict[str, object], spooled: str | None) -> None:
+        from .deliver import DeliveryError, post_report
+
+        assert self.settings.collector is not None
+        try:
+            post_report(self.settings.collector, self.settings.token, report)
+        except DeliveryError as error:
+            kept = "it stays in the spool for the agent" if spooled else "it is lost"
+            self.warnings.once("collector", f"report not delivered: {error}; {kept}")
+            return
+        if spooled:
+            remove_file(spooled)
 
 
 def run(settings: Settings) -> Result:

@@ -1,0 +1,83 @@
+"""Who may do what: FastAPI dependencies for the three kinds of caller.
+
+- senders (wrappers, agents): a bearer ingest token (an admin token also works);
+- readers (people, Prometheus, scripts): a bearer admin token or a session;
+- actions (pause, resume, reset): a bearer admin token, or a session plus its
+  CSRF token (form field or X-CSRF-Token header).
+
+Only /healthz answers without credentials, on any address.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import Request
+
+from . import auth
+from .errors import ApiError
+
+SESSION_COOKIE = "smartcron_session"
+
+
+@dataclass
+class Caller:
+    name: str
+    via: str  # "token" or "session"
+    session: auth.Session | None = None
+
+
+def _bearer(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    return value.strip() if scheme.lower() == "bearer" and value.strip() else None
+
+
+def _state(request: Request):  # type: ignore[no-untyped-def]
+    return request.app.state
+
+
+def require_sender(request: Request) -> Caller:
+    token = _bearer(request)
+    if token is None:
+        raise ApiError(401, "missing bearer token; send Authorization: Bearer <ingest token>")
+    kind = _state(request).tokens.kind_of(token)
+    if kind not in (auth.INGEST, auth.ADMIN):
+        raise ApiError(401, "unknown or revoked token")
+    return Caller(name=f"{kind} token", via="token")
+
+
+def find_reader(request: Request) -> Caller | None:
+    token = _bearer(request)
+    if token is not None:
+        kind = _state(request).tokens.kind_of(token)
+        return Caller(name="admin token", via="token") if kind == auth.ADMIN else None
+    session = auth.load_session(_state(request).engine, request.cookies.get(SESSION_COOKIE))
+    if session is not None:
+        return Caller(name=session.username, via="session", session=session)
+    return None
+
+
+def require_reader(request: Request) -> Caller:
+    caller = find_reader(request)
+    if caller is None:
+        if _bearer(request) is not None:
+            raise ApiError(403, "this token may not read; use an admin token")
+        raise ApiError(401, "log in at /login or send Authorization: Bearer <admin token>")
+    return caller
+
+
+async def require_actor(request: Request) -> Caller:
+    caller = require_reader(request)
+    if caller.via == "session":
+        assert caller.session is not None
+        given = request.headers.get("x-csrf-token")
+        if given is None and request.headers.get("content-type", "").startswith(
+            ("application/x-www-form-urlencoded", "multipart/form-data")
+        ):
+            form = await request.form()
+            value = form.get("csrf_token")
+            given = value if isinstance(value, str) else None
+        if not auth.csrf_matches(caller.session.csrf_token, given):
+            raise ApiError(403, "missing or wrong CSRF token; reload the page and try again")
+    return caller

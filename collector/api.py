@@ -1,0 +1,172 @@
+"""The JSON API (v1): ingest for senders, reads and actions for people and scripts."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import ValidationError
+from smartcron.wrapper.schema import RunReport
+
+from . import actions, queries
+from .access import Caller, require_actor, require_reader, require_sender
+from .errors import ApiError
+from .ingest import ingest_reports
+
+router = APIRouter(prefix="/api/v1")
+Reader = Annotated[Caller, Depends(require_reader)]
+Actor = Annotated[Caller, Depends(require_actor)]
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, refused with 413 as soon as it is known to exceed `limit`."""
+    declared = request.headers.get("content-length")
+    too_large = ApiError(413, f"request body over {limit} bytes; send smaller batches")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise too_large
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise too_large
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def parse_batch(body: bytes, max_reports: int) -> list[RunReport]:
+    try:
+        document = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise ApiError(400, f"body is not valid JSON: {error}") from None
+    if not isinstance(document, dict) or not isinstance(document.get("runs"), list):
+        raise ApiError(422, 'body must be a JSON object {"runs": [report, ...]}')
+    items = document["runs"]
+    if len(items) > max_reports:
+        raise ApiError(413, f"{len(items)} reports in one batch; send at most {max_reports}")
+    reports, problems = [], []
+    for index, item in enumerate(items):
+        try:
+            reports.append(RunReport.model_validate(item))
+        except ValidationError as error:
+            first = error.errors()[0]
+            where = ".".join(str(part) for part in first["loc"]) or "report"
+            problems.append(f"runs[{index}].{where}: {first['msg']}")
+    if problems:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise ApiError(422, problems[0] + more)
+    return reports
+
+
+@router.post("/runs")
+async def post_runs(request: Request, _: Annotated[Caller, Depends(require_sender)]) -> Any:
+    settings = request.app.state.settings
+    body = await read_body(request, settings.max_body_bytes)
+    reports = parse_batch(body, settings.max_batch_reports)
+    engine = request.app.state.engine
+    from starlette.concurrency import run_in_threadpool
+
+    accepted, duplicates = await run_in_threadpool(ingest_reports, engine, reports)
+    return {"accepted": accepted, "duplicates": duplicates}
+
+
+@router.get("/status")
+def get_status(request: Request, _: Reader) -> Any:
+    return queries.status(request.app.state.engine)
+
+
+@router.get("/jobs")
+def get_jobs(request: Request, _: Reader) -> Any:
+    return {"jobs": queries.jobs(request.app.state.engine)}
+
+
+@router.get("/jobs/{job}")
+def get_job(request: Request, job: str, _: Reader) -> Any:
+    engine = request.app.state.engine
+    per_host = queries.jobs(engine, job)
+    if not per_host:
+        raise ApiError(404, f"no job named {job!r}")
+    recent, _cursor = queries.runs(engine, job=job, limit=20)
+    return {"job": job, "hosts": per_host, "recent_runs": recent}
+
+
+def _time(value: str | None, name: str) -> dt.datetime | None:
+    if value is None:
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise ApiError(400, f"{name}: {value!r} is not an ISO 8601 time") from None
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    return moment
+
+
+@router.get("/runs")
+def get_runs(
+    request: Request,
+    _: Reader,
+    job: str | None = None,
+    host: str | None = None,
+    status: str | None = None,
+    since: str | None = None,
+    until: str | None = None,
+    cursor: Annotated[int | None, Query(ge=1)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> Any:
+    rows, next_cursor = queries.runs(
+        request.app.state.engine,
+        job=job,
+        host=host,
+        status_is=status,
+        since=_time(since, "since"),
+        until=_time(until, "until"),
+        before_id=cursor,
+        limit=limit,
+    )
+    return {"runs": rows, "next_cursor": next_cursor}
+
+
+@router.get("/runs/{run_id}")
+def get_run(request: Request, run_id: str, _: Reader) -> Any:
+    found = queries.run(request.app.state.engine, run_id)
+    if found is None:
+        raise ApiError(404, f"no run {run_id!r}")
+    return found
+
+
+@router.get("/metrics")
+def get_metrics(
+    request: Request,
+    _: Reader,
+    hours: Annotated[int, Query(ge=1, le=24 * 90)] = 24,
+    job: str | None = None,
+) -> Any:
+    return {"hours": hours, "series": queries.hourly(request.app.state.engine, hours, job)}
+
+
+@router.get("/logs")
+def get_logs(
+    request: Request,
+    _: Reader,
+    job: str,
+    lines: Annotated[int, Query(ge=1, le=10_000)] = 100,
+) -> Any:
+    engine = request.app.state.engine
+    if not queries.job_exists(engine, job):
+        raise ApiError(404, f"no job named {job!r}")
+    return {"job": job, "lines": queries.log_lines(engine, job, lines)}
+
+
+@router.get("/hosts")
+def get_hosts(request: Request, _: Reader) -> Any:
+    return {"hosts": queries.hosts(request.app.state.engine)}
+
+
+@router.post("/jobs/{job}/{action}")
+def post_action(
+    request: Request, job: str, action: str, caller: Actor, host: str | None = None
+) -> Any:
+    changed = actions.apply(request.app.state.engine, job, action, caller.name, host)
+    return {"job": job, "action": action, "changed": changed}

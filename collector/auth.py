@@ -1,0 +1,168 @@
+"""Credentials: ingest and admin tokens, the admin password, sessions, CSRF and
+the failed-login limit. Everything lives in the database, so that several
+collector replicas behind a load balancer agree on it."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import hmac
+import secrets
+import threading
+import time
+
+from sqlalchemy import Engine, delete, func, select
+
+from .db import tables
+from .ingest import now_utc
+
+TOKEN_PREFIX = "sct_"
+INGEST, ADMIN = "ingest", "admin"
+_SCRYPT = {"n": 2**14, "r": 8, "p": 1}
+
+
+def digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def hash_password(password: str) -> str:
+    """scrypt, stdlib only: 'scrypt$n$r$p$salt$hash' (base64)."""
+    salt = secrets.token_bytes(16)
+    derived = hashlib.scrypt(password.encode(), salt=salt, dklen=32, **_SCRYPT)
+    b64 = base64.b64encode
+    return (
+        f"scrypt${_SCRYPT['n']}${_SCRYPT['r']}${_SCRYPT['p']}$"
+        f"{b64(salt).decode()}${b64(derived).decode()}"
+    )
+
+
+def verify_password(password: str, stored: str) -> bool:
+    try:
+        scheme, n, r, p, salt, expected = stored.split("$")
+        if scheme != "scrypt":
+            return False
+        derived = hashlib.scrypt(
+            password.encode(),
+            salt=base64.b64decode(salt),
+            n=int(n),
+            r=int(r),
+            p=int(p),
+            dklen=32,
+        )
+    except ValueError:
+        return False
+    return hmac.compare_digest(derived, base64.b64decode(expected))
+
+
+def create_token(engine: Engine, name: str, kind: str) -> str:
+    """A new token; only its digest is stored, so this is the one time it is seen."""
+    if kind not in (INGEST, ADMIN):
+        raise ValueError(f"token kind {kind!r} is not ingest or admin")
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    with engine.begin() as connection:
+        connection.execute(
+            tables.tokens.insert().values(
+                name=name, kind=kind, token_sha256=digest(token), created_at=now_utc()
+            )
+        )
+    return token
+
+
+class TokenCache:
+    """Token digest -> kind, remembered for a few seconds: ingest must not cost a
+    query per request. A revoked token stops working within `ttl` seconds."""
+
+    def __init__(self, engine: Engine, ttl: float) -> None:
+        self.engine = engine
+        self.ttl = ttl
+        self._known: dict[str, tuple[str | None, float]] = {}
+        self._lock = threading.Lock()
+
+    def kind_of(self, token: str) -> str | None:
+        key = digest(token)
+        now = time.monotonic()
+        with self._lock:
+            cached = self._known.get(key)
+        if cached is not None and cached[1] > now:
+            return cached[0]
+        t = tables.tokens.c
+        with self.engine.connect() as connection:
+            kind = connection.execute(
+                select(t.kind).where(t.token_sha256 == key, t.revoked_at.is_(None))
+            ).scalar()
+        with self._lock:
+            if len(self._known) > 10_000:  # bounded: random wrong tokens must not grow it
+                self._known.clear()
+            self._known[key] = (kind, now + self.ttl)
+        return kind
+
+
+class Session:
+    def __init__(self, username: str, csrf_token: str) -> None:
+        self.username = username
+        self.csrf_token = csrf_token
+
+
+def create_session(engine: Engine, username: str, hours: float) -> tuple[str, Session]:
+    """(cookie value, session). The cookie is random; the store keeps its digest."""
+    cookie = secrets.token_urlsafe(32)
+    csrf = secrets.token_hex(32)
+    now = now_utc()
+    with engine.begin() as connection:
+        connection.execute(delete(tables.sessions).where(tables.sessions.c.expires_at < now))
+        connection.execute(
+            tables.sessions.insert().values(
+                session_sha256=digest(cookie),
+                csrf_token=csrf,
+                username=username,
+                created_at=now,
+                expires_at=now + dt.timedelta(hours=hours),
+            )
+        )
+    return cookie, Session(username, csrf)
+
+
+def load_session(engine: Engine, cookie: str | None) -> Session | None:
+    if not cookie:
+        return None
+    s = tables.sessions.c
+    with engine.connect() as connection:
+        row = connection.execute(
+            select(s.username, s.csrf_token).where(
+                s.session_sha256 == digest(cookie), s.expires_at > now_utc()
+            )
+        ).first()
+    return Session(row.username, row.csrf_token) if row else None
+
+
+def end_session(engine: Engine, cookie: str | None) -> None:
+    if cookie:
+        with engine.begin() as connection:
+            connection.execute(
+                delete(tables.sessions).where(tables.sessions.c.session_sha256 == digest(cookie))
+            )
+
+
+def csrf_matches(expected: str | None, given: str | None) -> bool:
+    return bool(expected) and bool(given) and hmac.compare_digest(str(expected), str(given))
+
+
+def too_many_failures(engine: Engine, client: str, limit: int, window_s: int) -> bool:
+    f = tables.login_failures.c
+    since = now_utc() - dt.timedelta(seconds=window_s)
+    with engine.connect() as connection:
+        count = connection.execute(
+            select(func.count()).where(f.client == client, f.failed_at > since)
+        ).scalar()
+    return bool(count is not None and count >= limit)
+
+
+def record_failure(engine: Engine, client: str, window_s: int) -> None:
+    now = now_utc()
+    f = tables.login_failures.c
+    with engine.begin() as connection:
+        connection.execute(
+            delete(tables.login_failures).where(f.failed_at < now - dt.timedelta(seconds=window_s))
+        )
+        connection.execute(tables.login_failures.insert().values(client=client[:64], failed_at=now))

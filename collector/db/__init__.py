@@ -1,0 +1,1 @@
+"""The collector's store: MySQL in production, SQLite as the embedded default."""

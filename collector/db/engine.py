@@ -1,0 +1,57 @@
+"""Connecting to the store: MySQL (production) or SQLite (the embedded default)."""
+
+from __future__ import annotations
+
+import os
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+
+SQLITE_FILE = "collector.db"
+
+
+def default_url(state_dir: str) -> str:
+    return f"sqlite:///{os.path.join(state_dir, SQLITE_FILE)}"
+
+
+def is_mysql(engine: Engine) -> bool:
+    return engine.dialect.name in ("mysql", "mariadb")
+
+
+def create_db_engine(url: str) -> Engine:
+    """An engine with the settings each backend needs to survive real life."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            os.makedirs(os.path.dirname(os.path.abspath(parsed.database)), exist_ok=True)
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        event.listen(engine, "connect", _tune_sqlite)
+        return engine
+    if parsed.get_backend_name() in ("mysql", "mariadb"):
+        query = dict(parsed.query)
+        query.setdefault("charset", "utf8mb4")
+        return create_engine(
+            parsed.set(query=query),
+            # A MySQL restart or failover leaves dead connections in the pool:
+            # check each on checkout rather than fail the request that gets it.
+            pool_pre_ping=True,
+            pool_recycle=3600,
+            pool_size=10,
+            max_overflow=20,
+            pool_timeout=5,
+            connect_args={"connect_timeout": 5, "read_timeout": 30, "write_timeout": 30},
+        )
+    raise ValueError(
+        f"unsupported database URL {parsed.render_as_string(hide_password=True)!r}; "
+        "use sqlite:///PATH or mysql+pymysql://USER:PASSWORD@HOST/DB"
+    )
+
+
+def _tune_sqlite(connection: object, _record: object) -> None:
+    # WAL lets the page read while ingest writes; NORMAL sync is durable across
+    # process crashes (the spool covers the rest); busy_timeout rides out writers.
+    cursor = connection.cursor()  # type: ignore[attr-defined]
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()

@@ -1,0 +1,236 @@
+"""The summary page: server-rendered HTML, readable on a laptop and a phone.
+
+Jinja2 autoescapes everything, so job output, commands and names can never
+become markup. Forms carry the session's CSRF token; the login form carries a
+token of its own in a cookie (double submit), as there is no session yet.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+from . import actions, auth, charts, queries
+from .access import SESSION_COOKIE, Caller, require_actor, require_reader
+from .errors import ApiError
+
+LOGIN_CSRF_COOKIE = "smartcron_login_csrf"
+REFRESH_SECONDS = 30
+
+router = APIRouter(include_in_schema=False)
+_env = Environment(loader=PackageLoader("smartcron.collector", "templates"),
+                   autoescape=select_autoescape(default=True, default_for_string=True))  # fmt: skip
+templates = Jinja2Templates(env=_env)
+
+
+def wants_html(request: Request) -> bool:
+    return not request.url.path.startswith(
+        ("/api/", "/metrics")
+    ) and "text/html" in request.headers.get("accept", "text/html")
+
+
+def to_login(request: Request) -> Response:
+    return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
+
+
+def _parse_time(value: Any) -> dt.datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        return value.replace(tzinfo=None)
+    return dt.datetime.fromisoformat(str(value).rstrip("Z").replace("T", " "))
+
+
+def ago(value: Any) -> str:
+    moment = _parse_time(value)
+    if moment is None:
+        return "never"
+    seconds = (dt.datetime.now(dt.timezone.utc).replace(tzinfo=None) - moment).total_seconds()
+    future = seconds < 0
+    seconds = abs(seconds)
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            text = f"{int(seconds // size)} {unit}"
+            break
+    else:
+        text = f"{int(seconds)} s"
+    return f"in {text}" if future else f"{text} ago"
+
+
+def duration(value: Any) -> str:
+    if value is None:
+        return "-"
+    seconds = float(value)
+    if seconds < 1:
+        return f"{seconds * 1000:.0f} ms"
+    if seconds < 120:
+        return f"{seconds:.1f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def size(value: Any) -> str:
+    if value is None:
+        return "-"
+    number = float(value)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if number < 1024 or unit == "GiB":
+            return f"{number:.0f} {unit}" if unit == "B" else f"{number:.1f} {unit}"
+        number /= 1024
+    return f"{number:.1f} GiB"
+
+
+def when(value: Any) -> str:
+    moment = _parse_time(value)
+    return moment.strftime("%Y-%m-%d %H:%M:%S UTC") if moment else "-"
+
+
+_env.filters.update(ago=ago, duration=duration, size=size, when=when)
+_env.globals.update(sparkline=charts.sparkline, refresh=REFRESH_SECONDS)
+
+
+def _render(request: Request, name: str, caller: Caller | None, **context: Any) -> HTMLResponse:
+    csrf = caller.session.csrf_token if caller and caller.session else ""
+    response = templates.TemplateResponse(
+        request, name, {"caller": caller, "csrf_token": csrf, **context}
+    )
+    response.headers["Content-Security-Policy"] = (
+        "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
+        "frame-ancestors 'none'; base-uri 'none'"
+    )
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Referrer-Policy"] = "same-origin"
+    return response
+
+
+Reader = Annotated[Caller, Depends(require_reader)]
+
+
+@router.get("/login")
+def login_form(request: Request, next: str = "/", error: str = "") -> Response:
+    token = secrets.token_hex(32)
+    response = _render(request, "login.html", None, next=_safe_next(next), error=error,
+                       login_csrf=token)  # fmt: skip
+    response.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict",
+                        secure=request.app.state.settings.secure_cookies, max_age=3600)  # fmt: skip
+    return response
+
+
+def _safe_next(target: str) -> str:
+    # Only local paths: never an open redirect to another site.
+    return target if target.startswith("/") and not target.startswith("//") else "/"
+
+
+def _client(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+@router.post("/login")
+def login(
+    request: Request,
+    username: Annotated[str, Form()],
+    password: Annotated[str, Form()],
+    csrf_token: Annotated[str, Form()],
+    next: Annotated[str, Form()] = "/",
+) -> Response:
+    settings = request.app.state.settings
+    engine = request.app.state.engine
+    if not auth.csrf_matches(request.cookies.get(LOGIN_CSRF_COOKIE), csrf_token):
+        raise ApiError(403, "login form expired or forged; reload /login and try again")
+    client = _client(request)
+    window = settings.login_failure_window_s
+    if auth.too_many_failures(engine, client, settings.login_failure_limit, window):
+        raise ApiError(429, f"too many failed logins; wait {window // 60} minutes",
+                       headers={"Retry-After": str(window)})  # fmt: skip
+    good = (
+        settings.admin_password_hash is not None
+        and secrets.compare_digest(username, settings.admin_user)
+        and auth.verify_password(password, settings.admin_password_hash)
+    )
+    if not good:
+        auth.record_failure(engine, client, window)
+        return RedirectResponse(f"/login?error=1&next={_safe_next(next)}", status_code=303)
+    cookie, _session = auth.create_session(engine, username, settings.session_hours)
+    response = RedirectResponse(_safe_next(next), status_code=303)
+    response.set_cookie(SESSION_COOKIE, cookie, httponly=True, samesite="lax",
+                        secure=settings.secure_cookies,
+                        max_age=int(settings.session_hours * 3600))  # fmt: skip
+    response.delete_cookie(LOGIN_CSRF_COOKIE)
+    return response
+
+
+@router.post("/logout")
+async def logout(request: Request, caller: Annotated[Caller, Depends(require_actor)]) -> Response:
+    auth.end_session(request.app.state.engine, request.cookies.get(SESSION_COOKIE))
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE)
+    return response
+
+
+@router.get("/")
+def summary(request: Request, caller: Reader) -> Response:
+    engine = request.app.state.engine
+    return _render(request, "index.html", caller, status=queries.status(engine),
+                   jobs=queries.jobs(engine))  # fmt: skip
+
+
+@router.get("/jobs/{job}")
+def job_page(
+    request: Request,
+    job: str,
+    caller: Reader,
+    host: str | None = None,
+    status: str | None = None,
+    cursor: int | None = None,
+) -> Response:
+    engine = request.app.state.engine
+    per_host = queries.jobs(engine, job)
+    if not per_host:
+        raise ApiError(404, f"no job named {job!r}")
+    history, next_cursor = queries.runs(
+        engine, job=job, host=host or None, status_is=status or None, before_id=cursor, limit=50
+    )
+    chart_runs = list(reversed(queries.runs(engine, job=job, host=host or None, limit=60)[0]))
+    return _render(request, "job.html", caller, job=job, hosts=per_host, runs=history,
+                   next_cursor=next_cursor, host=host or "", status=status or "",
+                   chart=charts.duration_memory_chart(chart_runs))  # fmt: skip
+
+
+@router.get("/runs/{run_id}")
+def run_page(request: Request, run_id: str, caller: Reader) -> Response:
+    found = queries.run(request.app.state.engine, run_id)
+    if found is None:
+        raise ApiError(404, f"no run {run_id!r}")
+    return _render(request, "run.html", caller, run=found)
+
+
+@router.get("/hosts")
+def hosts_page(request: Request, caller: Reader) -> Response:
+    return _render(request, "hosts.html", caller, hosts=queries.hosts(request.app.state.engine))
+
+
+@router.get("/alerts")
+def alerts_page(request: Request, caller: Reader) -> Response:
+    return _render(
+        request, "alerts.html", caller, alerts=queries.active_alerts(request.app.state.engine)
+    )
+
+
+@router.post("/jobs/{job}/action")
+async def job_action(
+    request: Request,
+    job: str,
+    caller: Annotated[Caller, Depends(require_actor)],
+) -> Response:
+    form = await request.form()
+    action = str(form.get("action", ""))
+    host = str(form.get("host", "")) or None
+    actions.apply(request.app.state.engine, job, action, caller.name, host)
+    return RedirectResponse(f"/jobs/{job}", status_code=303)

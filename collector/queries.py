@@ -1,0 +1,288 @@
+"""The read side: what the JSON API and the summary page show.
+
+Queries go through indexes sized for a million runs: the summary reads each
+job's last RECENT runs by (job, host, started_at), never a scan of history.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+from sqlalchemy import Engine, Integer, and_, desc, func, select, text
+
+from .db import tables
+from .db.engine import is_mysql
+from .ingest import now_utc
+
+RECENT = 50  # runs per job behind the summary's success rate, p95 and sparkline
+FAILED = ("failed", "timeout", "killed_memory", "error", "lost")
+SKIPPED = ("skipped_locked", "skipped_breaker", "skipped_paused")
+HEALTH_ORDER = {"failing": 0, "late": 1, "degraded": 2, "paused": 3, "healthy": 4}
+
+
+def _iso(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        return value.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+    if isinstance(value, str) and len(value) >= 19 and value[10] == " ":
+        return value.replace(" ", "T") + "Z"  # SQLite views return text times
+    return value
+
+
+def _row(mapping: Any) -> dict[str, Any]:
+    return {key: _iso(value) for key, value in dict(mapping).items()}
+
+
+def p95(values: list[float]) -> float | None:
+    """Nearest-rank p95, the same rule as the views (position ceil(0.95 n))."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[(95 * len(ordered) + 99) // 100 - 1]
+
+
+def health(engine: Engine) -> dict[tuple[str, str], dict[str, Any]]:
+    with engine.connect() as connection:
+        rows = connection.execute(text("SELECT * FROM smartcron_v_job_health")).mappings()
+        return {(r["job"], r["host"]): _row(r) for r in rows}
+
+
+def recent_runs(engine: Engine, job: str, host: str, limit: int = RECENT) -> list[dict[str, Any]]:
+    r = tables.runs.c
+    query = (
+        select(r.run_id, r.status, r.started_at, r.duration_s, r.peak_rss_bytes, r.exit_code)
+        .where(r.job == job, r.host == host, r.status.not_in(SKIPPED))
+        .order_by(desc(r.started_at))
+        .limit(limit)
+    )
+    with engine.connect() as connection:
+        return [dict(row) for row in connection.execute(query).mappings()]
+
+
+def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    durations = [float(run["duration_s"]) for run in runs]
+    memory = [int(run["peak_rss_bytes"]) for run in runs if run["peak_rss_bytes"] is not None]
+    successes = sum(1 for run in runs if run["status"] == "success")
+    return {
+        "recent_runs": len(runs),
+        "success_rate_pct": round(100 * successes / len(runs), 1) if runs else None,
+        "p95_duration_s": p95(durations),
+        "max_peak_rss_bytes": max(memory) if memory else None,
+        # Oldest first, as a sparkline reads left to right.
+        "sparkline": [
+            {"duration_s": run["duration_s"], "status": run["status"]} for run in reversed(runs)
+        ][-30:],
+    }
+
+
+def jobs(engine: Engine, job: str | None = None) -> list[dict[str, Any]]:
+    """Every job on every host with its state, last run, next run and recent figures."""
+    states = health(engine)
+    j = tables.jobs.c
+    query = select(tables.jobs).order_by(j.job, j.host)
+    if job is not None:
+        query = query.where(j.job == job)
+    with engine.connect() as connection:
+        rows = [dict(row) for row in connection.execute(query).mappings()]
+    result = []
+    for row in rows:
+        state = states.get((row["job"], row["host"]), {})
+        item = _row(row)
+        item["paused"] = bool(row["paused"])
+        item["state"] = state.get("state", "healthy")
+        item["reason"] = state.get("reason", "")
+        item["runs_24h"] = state.get("runs_24h", 0)
+        item["failures_24h"] = state.get("failures_24h", 0)
+        item |= summarise(recent_runs(engine, row["job"], row["host"]))
+        result.append(item)
+    result.sort(key=lambda i: (HEALTH_ORDER.get(i["state"], 9), i["priority"], i["job"]))
+    return result
+
+
+def status(engine: Engine) -> dict[str, Any]:
+    counts = dict.fromkeys(HEALTH_ORDER, 0)
+    for row in health(engine).values():
+        counts[row["state"]] = counts.get(row["state"], 0) + 1
+    r = tables.runs.c
+    since = now_utc() - dt.timedelta(hours=24)
+    with engine.connect() as connection:
+        runs_24h, failures_24h = connection.execute(
+            select(
+                func.count(),
+                func.coalesce(func.sum(r.status.in_(FAILED).cast(Integer)), 0),
+            ).where(r.started_at >= since, r.status.not_in(SKIPPED))
+        ).one()
+        alerts = connection.execute(
+            select(func.count()).where(tables.alerts.c.resolved_at.is_(None))
+        ).scalar()
+    return {
+        "generated_at": _iso(now_utc()),
+        "jobs": sum(counts.values()),
+        "jobs_by_state": counts,
+        "hosts": len(hosts(engine)),
+        "runs_24h": runs_24h,
+        "failures_24h": int(failures_24h),
+        "active_alerts": alerts,
+        "ok": counts["failing"] == 0 and counts["late"] == 0,
+    }
+
+
+def runs(
+    engine: Engine,
+    *,
+    job: str | None = None,
+    host: str | None = None,
+    status_is: str | None = None,
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
+    before_id: int | None = None,
+    limit: int = 50,
+) -> tuple[list[dict[str, Any]], int | None]:
+    """A page of runs, newest first, and the cursor of the next page (or None)."""
+    r = tables.runs.c
+    conditions = []
+    if job:
+        conditions.append(r.job == job)
+    if host:
+        conditions.append(r.host == host)
+    if status_is:
+        conditions.append(r.status == status_is)
+    if since:
+        conditions.append(r.started_at >= since)
+    if until:
+        conditions.append(r.started_at < until)
+    if before_id:
+        conditions.append(r.id < before_id)
+    query = select(tables.runs).where(and_(*conditions)).order_by(desc(r.id)).limit(limit + 1)
+    with engine.connect() as connection:
+        rows = [_row(row) for row in connection.execute(query).mappings()]
+    next_cursor = rows[limit - 1]["id"] if len(rows) > limit else None
+    return rows[:limit], next_cursor
+
+
+def run(engine: Engine, run_id: str) -> dict[str, Any] | None:
+    query = (
+        select(tables.runs, tables.run_output.c.attempts, tables.run_output.c.stdout_tail,
+               tables.run_output.c.stderr_tail)
+        .select_from(tables.runs.outerjoin(
+            tables.run_output, tables.run_output.c.run_id == tables.runs.c.run_id))
+        .where(tables.runs.c.run_id == run_id)
+    )  # fmt: skip
+    with engine.connect() as connection:
+        row = connection.execute(query).mappings().first()
+    if row is None:
+        return None
+    item = _row(row)
+    item["attempts"] = json.loads(row["attempts"]) if row["attempts"] else []
+    return item
+
+
+def hosts(engine: Engine) -> list[dict[str, Any]]:
+    j = tables.jobs.c
+    per_host = (
+        select(j.host, func.count().label("jobs"), func.max(j.last_started_at).label("last_run_at"))
+        .group_by(j.host)
+        .subquery()
+    )
+    h = tables.hosts.c
+    with engine.connect() as connection:
+        known = {
+            row["host"]: _row(row) for row in connection.execute(select(tables.hosts)).mappings()
+        }
+        counted = {
+            row["host"]: _row(row) for row in connection.execute(select(per_host)).mappings()
+        }
+    names = sorted(set(known) | set(counted))
+    result = []
+    for name in names:
+        item = {"host": name, "jobs": 0, "last_run_at": None, "last_seen_at": None,
+                "agent_version": None, "health": None}  # fmt: skip
+        item |= counted.get(name, {})
+        item |= {
+            k: v for k, v in known.get(name, {}).items() if k in ("last_seen_at", "agent_version")
+        }
+        health_text = known.get(name, {}).get("health")
+        item["health"] = json.loads(health_text) if health_text else None
+        result.append(item)
+    del h
+    return result
+
+
+def hourly(engine: Engine, hours: int, job: str | None = None) -> list[dict[str, Any]]:
+    """Runs, failures and durations per hour over the last `hours` hours."""
+    r = tables.runs.c
+    if is_mysql(engine):
+        bucket = func.date_format(r.started_at, "%Y-%m-%d %H:00:00")
+    else:
+        bucket = func.strftime("%Y-%m-%d %H:00:00", r.started_at)
+    conditions = [r.started_at >= now_utc() - dt.timedelta(hours=hours), r.status.not_in(SKIPPED)]
+    if job:
+        conditions.append(r.job == job)
+    query = (
+        select(
+            bucket.label("hour"),
+            func.count().label("runs"),
+            func.sum(r.status.in_(FAILED).cast(Integer)).label("failures"),
+            func.avg(r.duration_s).label("avg_duration_s"),
+            func.max(r.duration_s).label("max_duration_s"),
+            func.max(r.peak_rss_bytes).label("max_peak_rss_bytes"),
+        )
+        .where(*conditions)
+        .group_by(bucket)
+        .order_by(bucket)
+    )
+    with engine.connect() as connection:
+        rows = connection.execute(query).mappings()
+        return [
+            {
+                "hour": str(row["hour"]).replace(" ", "T") + "Z",
+                "runs": int(row["runs"]),
+                "failures": int(row["failures"] or 0),
+                "avg_duration_s": round(float(row["avg_duration_s"]), 3),
+                "max_duration_s": round(float(row["max_duration_s"]), 3),
+                "max_peak_rss_bytes": row["max_peak_rss_bytes"],
+            }
+            for row in rows
+        ]
+
+
+def log_lines(engine: Engine, job: str, lines: int) -> list[dict[str, Any]]:
+    """The last `lines` lines of the job's output, oldest first, from its latest runs."""
+    r, o = tables.runs.c, tables.run_output.c
+    query = (
+        select(r.run_id, r.host, r.started_at, o.stdout_tail, o.stderr_tail)
+        .select_from(tables.runs.join(tables.run_output, o.run_id == r.run_id))
+        .where(r.job == job)
+        .order_by(desc(r.started_at))
+        .limit(max(1, min(lines, 200)))
+    )
+    collected: list[dict[str, Any]] = []
+    with engine.connect() as connection:
+        for row in connection.execute(query).mappings():
+            block = []
+            for stream in ("stdout", "stderr"):
+                for line in (row[f"{stream}_tail"] or "").splitlines():
+                    block.append({"run_id": row["run_id"], "host": row["host"],
+                                  "started_at": _iso(row["started_at"]), "stream": stream,
+                                  "line": line})  # fmt: skip
+            collected[:0] = block
+            if len(collected) >= lines:
+                break
+    return collected[-lines:] if lines > 0 else []
+
+
+def job_exists(engine: Engine, job: str) -> bool:
+    with engine.connect() as connection:
+        return (
+            connection.execute(
+                select(tables.jobs.c.job).where(tables.jobs.c.job == job).limit(1)
+            ).first()
+            is not None
+        )
+
+
+def active_alerts(engine: Engine) -> list[dict[str, Any]]:
+    with engine.connect() as connection:
+        rows = connection.execute(text("SELECT * FROM smartcron_v_active_alerts")).mappings()
+        return [_row(row) for row in rows]
