@@ -55,7 +55,8 @@ def _die_of(sig: int) -> None:
     """End the way the job ended, so cron and shells see the same signal death."""
     sys.stdout.flush()
     sys.stderr.flush()
-    signal.signal(sig, signal.SIG_DFL)
+    if sig not in (signal.SIGKILL, signal.SIGSTOP):  # those two have no handler to reset
+        signal.signal(sig, signal.SIG_DFL)
     os.kill(os.getpid(), sig)
 
 

@@ -31,10 +31,16 @@ _CONFIG_OPTIONS = {option.name: option for option in OPTIONS if option.config}
 
 
 def _normalise_keys(data: Any) -> Any:
-    # TOML users write both kill-after and kill_after; accept either spelling.
-    if isinstance(data, dict):
-        return {str(key).replace("-", "_"): value for key, value in data.items()}
-    return data
+    # TOML users write both kill-after and kill_after; accept either spelling, not both.
+    if not isinstance(data, dict):
+        return data
+    normalised: dict[str, Any] = {}
+    for key, value in data.items():
+        name = str(key).replace("-", "_")
+        if name in normalised:
+            raise ValueError(f"{key!r} is given twice (as - and _); keep one of them")
+        normalised[name] = value
+    return normalised
 
 
 def _validate_value(cls: type[BaseModel], value: Any, info: Any) -> Any:
@@ -81,6 +87,7 @@ def check_file(path: str) -> list[str]:
         document = _read(path)
     except SettingError as error:
         return [str(error)]
+    problems.extend(_check_job_names(path, document))
     tables = {"defaults": document.defaults} | {f"jobs.{k}": t for k, t in document.jobs.items()}
     for label, table in tables.items():
         try:
@@ -110,13 +117,16 @@ def _read(path: str) -> ConfigFile:
             f"config {path}: [{key}] is not allowed; "
             "use only [defaults] and [jobs.NAME] tables of options"
         ) from None
-    for name in document.jobs:
-        if not NAME_PATTERN.fullmatch(name):
-            raise SettingError(
-                f"config {path}: [jobs.{name}] is not a valid job name; "
-                "use letters, digits, '_', '.' or '-' (quote it: [jobs.\"my.job\"])"
-            )
     return document
+
+
+def _check_job_names(path: str, document: ConfigFile) -> list[str]:
+    return [
+        f"config {path}: [jobs.{name}] is not a valid job name; "
+        "use letters, digits, '_', '.' or '-' (quote it: [jobs.\"my.job\"])"
+        for name in document.jobs
+        if not NAME_PATTERN.fullmatch(name)
+    ]
 
 
 def _table(path: str, label: str, table: dict[str, Any]) -> dict[str, object]:

@@ -93,7 +93,10 @@ def _lock_state(path: str) -> str:
 def _breaker_state(settings: Settings, state: StateDir) -> str:
     if not settings.breaker:
         return "off (--no-breaker)"
-    current = brk.BreakerStore(state.job_path(settings.name)).load()
+    try:
+        current = brk.BreakerStore(state.job_path(settings.name)).load()
+    except OSError as error:
+        return f"unknown: cannot read {state.job_path(settings.name)} ({error.strerror})"
     now = time.time()
     decision = brk.decide(current, now, settings.breaker_cooldown)
     failures = len(current["failures"])

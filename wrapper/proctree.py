@@ -39,10 +39,19 @@ def _processes() -> dict[int, tuple[int, bytes]]:
     return table
 
 
+_excluded: set[int] = set()  # the wrapper's own helpers (the guardian): not the job's
+
+
+def exclude(pid: int) -> None:
+    _excluded.add(pid)
+
+
 def _descendants(live_only: bool) -> list[int]:
     table = _processes()
     children: dict[int, list[int]] = {}
     for pid, (parent, state) in table.items():
+        if pid in _excluded:
+            continue
         if not live_only or state not in (b"Z", b"X"):
             children.setdefault(parent, []).append(pid)
     found, pending = [], [os.getpid()]

@@ -10,6 +10,7 @@ only the lock, the breaker and a pause ever stop the job from running.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import select
@@ -18,12 +19,13 @@ import time
 
 from . import breaker as brk
 from .control import Control, read_control
+from .guardian import Guardian
 from .lock import JobLock
 from .output import StreamCapture
 from .report import build_report, new_run_id
 from .retry import retry_delay, should_retry
 from .runlog import append_run
-from .running import RunMarker, find_lost_runs
+from .running import RunMarker, find_lost_runs, leftover_session, lost_run_report
 from .settings import Settings
 from .signals import SignalBox
 from .spawn import become_subreaper, spawn_job
@@ -134,6 +136,11 @@ def run(settings: Settings) -> Result:
 
 def _skip(ctx: RunContext, status: str) -> Result:
     """A run stopped by a gate: recorded, silent, exit 0 (cron mails nothing)."""
+    if status != "skipped_breaker" and ctx.settings.breaker:
+        # Read without the breaker's lock: the report only describes the state.
+        with contextlib.suppress(OSError):
+            store = brk.BreakerStore(ctx.state.job_path(ctx.settings.name))
+            ctx.breaker_state = store.load()["state"]
     ctx.record(ctx.report(status, exit_code=0))
     return Result(0)
 
@@ -173,28 +180,12 @@ def _recover_lost_runs(ctx: RunContext) -> None:
     except OSError:
         return
     for path, marker in lost:
-        from .clock import parse_iso
-        from .proctree import kill_session_leftovers
-        from .running import boot_id
+        session = leftover_session(marker)
+        if session is not None:
+            from .proctree import kill_session_leftovers
 
-        pgid = marker.get("pgid")
-        if isinstance(pgid, int) and marker.get("boot_id") == boot_id():
-            kill_session_leftovers(pgid)
-        started = marker.get("started_at")
-        report = build_report(
-            run_id=str(marker.get("run_id")),
-            job=ctx.settings.name,
-            command=ctx.settings.command,
-            schedule=ctx.settings.schedule,
-            priority=ctx.settings.priority,
-            tags=ctx.settings.tags,
-            status="lost",
-            started_at=parse_iso(started) if isinstance(started, str) else ctx.started_at,
-            finished_at=time.time(),
-            breaker_state=ctx.breaker_state,
-            trigger="cron",
-        )
-        ctx.record(report)
+            kill_session_leftovers(session)
+        ctx.record(lost_run_report(marker))
         remove_file(path)
 
 
@@ -223,10 +214,13 @@ def _breaker_gate(ctx: RunContext) -> tuple[brk.BreakerStore | None, bool | None
 
 def _run_attempts(ctx: RunContext, store: brk.BreakerStore | None) -> Result:
     s = ctx.settings
+    ctx.started_at = time.time()  # the run's time excludes jitter and waiting for the lock
     marker = _create_marker(ctx)
     out = StreamCapture(1, quiet=s.quiet)
     err = StreamCapture(2, quiet=s.quiet)
     limits = Limits(s.timeout, s.kill_after, s.max_memory)
+    guardian = Guardian()
+    guardian.start()
     signals = SignalBox()
     become_subreaper()
     attempts: list[Attempt] = []
@@ -238,12 +232,14 @@ def _run_attempts(ctx: RunContext, store: brk.BreakerStore | None) -> Result:
             except OSError as error:
                 exec_error = error
                 break
+            guardian.watch(job.pid)
             if marker is not None:
                 try:
                     marker.set_child(job.pid)
                 except OSError as error:
                     ctx.state_trouble("recording the run in flight", error)
             attempt = supervise(job, limits, signals, out, err)
+            guardian.idle()
             attempts.append(attempt)
             if attempt.interrupted_by or not should_retry(
                 attempt.status, len(attempts), s.retries, s.retry_timeouts
@@ -254,6 +250,7 @@ def _run_attempts(ctx: RunContext, store: brk.BreakerStore | None) -> Result:
                 break
     finally:
         signals.restore()
+        guardian.stop()
 
     finished = time.time()
     if exec_error is not None:
@@ -297,7 +294,10 @@ def _create_marker(ctx: RunContext) -> RunMarker | None:
     from .clock import iso
 
     try:
-        return RunMarker.create(ctx.state, ctx.run_id, ctx.settings.name, iso(ctx.started_at))
+        s = ctx.settings
+        about: dict[str, object] = {"job": s.name, "command": s.command, "schedule": s.schedule,
+                                    "priority": s.priority, "tags": list(s.tags)}  # fmt: skip
+        return RunMarker.create(ctx.state, ctx.run_id, iso(ctx.started_at), about)
     except OSError as error:
         ctx.state_trouble("recording the run in flight", error)
         return None

@@ -8,7 +8,6 @@ finds it, kills what is left of the job and reports the run as `lost`.
 
 from __future__ import annotations
 
-import json
 import os
 
 from .state import StateDir, read_json, remove_file, write_json_atomic
@@ -40,14 +39,19 @@ class RunMarker:
         self.document = document
 
     @classmethod
-    def create(cls, state: StateDir, run_id: str, job: str, started_at: str) -> RunMarker:
+    def create(
+        cls, state: StateDir, run_id: str, started_at: str, about: dict[str, object]
+    ) -> RunMarker:
+        """`about` holds what a lost-run report needs: job, command, schedule,
+        priority, tags (so the agent can report the run without the crontab)."""
         me = os.getpid()
         document: dict[str, object] = {
             "run_id": run_id,
-            "job": job,
+            **about,
             "pid": me,
             "pid_start_ticks": process_start_ticks(me),
             "child_pid": None,
+            "child_start_ticks": None,
             "pgid": None,
             "started_at": started_at,
             "boot_id": boot_id(),
@@ -59,6 +63,7 @@ class RunMarker:
 
     def set_child(self, pid: int) -> None:
         self.document["child_pid"] = pid
+        self.document["child_start_ticks"] = process_start_ticks(pid)
         self.document["pgid"] = pid
         self._write()
 
@@ -101,5 +106,44 @@ def find_lost_runs(state: StateDir, job: str | None = None) -> list[tuple[str, d
     return lost
 
 
-def describe(document: dict[str, object]) -> str:
-    return json.dumps({k: document.get(k) for k in ("run_id", "job", "pid", "started_at")})
+def lost_run_report(document: dict[str, object]) -> dict[str, object]:
+    """The `lost` report of a run whose wrapper died; it ends now, as far as we know."""
+    import time
+
+    from .clock import parse_iso
+    from .report import build_report
+
+    started = document.get("started_at")
+    command = document.get("command")
+    tags = document.get("tags")
+    priority = document.get("priority")
+    schedule = document.get("schedule")
+    now = time.time()
+    return build_report(
+        run_id=str(document.get("run_id")),
+        job=str(document.get("job")),
+        command=[str(word) for word in command] if isinstance(command, list) else ["?"],
+        schedule=schedule if isinstance(schedule, str) else None,
+        priority=priority if isinstance(priority, int) else 5,
+        tags=tuple(str(t) for t in tags) if isinstance(tags, list) else (),
+        status="lost",
+        started_at=parse_iso(started) if isinstance(started, str) else now,
+        finished_at=now,
+    )
+
+
+def leftover_session(document: dict[str, object]) -> int | None:
+    """The lost run's session id, if killing what is in it now is safe.
+
+    The kernel keeps a session id allocated while any process still belongs to
+    that session, so members found under it are the lost run's own, unless the
+    leader's pid now names a different process (its start time differs), in
+    which case the old session is gone and the number was reused.
+    """
+    pgid = document.get("pgid")
+    if not isinstance(pgid, int) or document.get("boot_id") != boot_id():
+        return None
+    ticks = process_start_ticks(pgid)
+    if ticks is not None and ticks != document.get("child_start_ticks"):
+        return None
+    return pgid

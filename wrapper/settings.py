@@ -18,6 +18,14 @@ _LAUNCHERS = {
     "sh", "bash", "dash", "zsh", "env", "nice", "ionice", "nohup", "php", "node", "ruby",
     "perl", "python", "python3", "java", "flock", "timeout", "sudo", "exec",
 }  # fmt: skip
+_SHELLS = {"sh", "bash", "dash", "zsh"}
+_SCRIPT_EXTENSIONS = {"sh", "bash", "py", "php", "pl", "rb", "js", "mjs", "ts"}
+# Launcher options that take a value, so the value is not taken for the command.
+_TAKES_VALUE = {
+    "nice": {"-n", "--adjustment"}, "ionice": {"-c", "-n", "--class", "--classdata"},
+    "timeout": {"-s", "-k", "--signal", "--kill-after"}, "flock": {"-w", "-E", "--timeout"},
+    "sudo": {"-u", "-g", "--user", "--group"}, "env": {"-u", "--unset", "-C", "--chdir"},
+}  # fmt: skip
 
 
 class Settings:
@@ -135,23 +143,53 @@ def default_state_dir(environ: os._Environ[str] | dict[str, str]) -> str:
 
 
 def derive_name(command: list[str]) -> str:
-    """A job name from the command: `php /srv/app/sync.php` -> `sync`,
-    `/usr/local/bin/backup.sh --full` -> `backup`."""
-    words = list(command)
-    while len(words) > 1 and os.path.basename(words[0]) in _LAUNCHERS | _versioned(words[0]):
-        words.pop(0)
-        while len(words) > 1 and words[0].startswith("-"):
-            words.pop(0)
-    base = os.path.basename(words[0].split()[0] if words[0].split() else words[0])
-    stem = base.rsplit(".", 1)[0] if "." in base[1:] else base
+    """A job name from the command, for lines without --name:
+    `php /srv/app/sync.php` -> `sync`, `/usr/local/bin/backup.sh --full` -> `backup`,
+    `nice -n 10 timeout 60 ./etl.py` -> `etl`, `sh -c 'cd /srv && make report'` -> `make`.
+    """
+    words = _strip_launchers(list(command))
+    if isinstance(words, str):  # a shell's -c script: name it after its last command
+        import shlex
+
+        segments = [seg for seg in re.split(r"&&|\|\||[;|]", words) if seg.strip()]
+        try:
+            inner = shlex.split(segments[-1]) if segments else []
+        except ValueError:
+            inner = segments[-1].split()
+        return derive_name(inner) if inner else "job"
+    base = os.path.basename(words[0]) if words else ""
+    stem, dot, extension = base.rpartition(".")
+    if not (dot and stem and extension in _SCRIPT_EXTENSIONS):
+        stem = base
     name = re.sub(r"[^A-Za-z0-9_.-]+", "_", stem).strip("_.")[:100]
     return name or "job"
 
 
-def _versioned(word: str) -> set[str]:
+def _strip_launchers(words: list[str]) -> list[str] | str:
+    """The command without its launchers (nice, timeout, env, sh ...), or a shell's script."""
+    while len(words) > 1:
+        launcher = os.path.basename(words[0])
+        if launcher not in _LAUNCHERS and not _versioned(launcher):
+            break
+        words.pop(0)
+        while len(words) > 1 and words[0].startswith("-"):
+            flag = words.pop(0)
+            if flag == "-c" and launcher in _SHELLS:
+                return words[0]
+            if flag == "-m" and launcher.startswith("python"):
+                return words[:1]  # python -m package.module: the module names the job
+            if flag in _TAKES_VALUE.get(launcher, ()) and len(words) > 1:
+                words.pop(0)
+        while launcher == "env" and len(words) > 1 and "=" in words[0]:
+            words.pop(0)
+        if launcher in ("timeout", "flock") and len(words) > 1:
+            words.pop(0)  # the duration, the lock file
+    return words
+
+
+def _versioned(word: str) -> bool:
     # python3.11, php8.2 and friends count as their launcher.
-    base = os.path.basename(word)
-    return {base} if re.fullmatch(r"(python|php|ruby|perl|node)[0-9.]*", base) else set()
+    return re.fullmatch(r"(python|php|ruby|perl|node)[0-9.]*", word) is not None
 
 
 def describe(settings: Settings, name: str) -> str:

@@ -75,7 +75,8 @@ def supervise(
         nonlocal reason, kill_at
         reason = reason or why
         proctree.signal_tree(job.pid, sig)
-        kill_at = time.monotonic() + limits.kill_after
+        if kill_at is None:  # the grace starts once; later signals do not extend it
+            kill_at = time.monotonic() + limits.kill_after
 
     wait_status, child_usage = None, None
     while True:
