@@ -18,7 +18,7 @@ SELECT job,
        SUM(status = 'success')                                      AS successes,
        ROUND(100.0 * SUM(status = 'success') / COUNT(*), 1)         AS success_rate_pct,
        ROUND(AVG(duration_s), 3)                                    AS avg_duration_s,
-       MAX(CASE WHEN position = (95 * total + 99) / 100 THEN duration_s END) AS p95_duration_s,
+       ROUND(MAX(CASE WHEN position = (95 * total + 99) / 100 THEN duration_s END), 3) AS p95_duration_s,
        ROUND(MAX(duration_s), 3)                                    AS max_duration_s,
        ROUND(AVG(peak_rss_bytes))                                   AS avg_peak_rss_bytes,
        MAX(peak_rss_bytes)                                          AS max_peak_rss_bytes
@@ -35,7 +35,7 @@ SELECT date(started_at)                                              AS day,
        SUM(status IN ('failed', 'timeout', 'killed_memory', 'error', 'lost')) AS failures,
        SUM(status IN ('skipped_locked', 'skipped_breaker', 'skipped_paused')) AS skipped,
        ROUND(AVG(CASE WHEN status NOT LIKE 'skipped%' THEN duration_s END), 3) AS avg_duration_s,
-       ROUND(MAX(duration_s), 3)                                     AS max_duration_s,
+       ROUND(MAX(CASE WHEN status NOT LIKE 'skipped%' THEN duration_s END), 3) AS max_duration_s,
        MAX(peak_rss_bytes)                                           AS max_peak_rss_bytes
 FROM smartcron_runs
 WHERE started_at >= date('now', '-90 days')
@@ -63,14 +63,14 @@ SELECT j.job,
            ELSE 'healthy'
        END AS state,
        CASE
-           WHEN j.paused = 1 THEN 'paused by ' || COALESCE(j.paused_by, '?') || ' at ' || j.paused_at
+           WHEN j.paused = 1 THEN 'paused by ' || COALESCE(j.paused_by, '?') || ' at ' || COALESCE(j.paused_at, '?')
            WHEN j.breaker_state = 'open'
-               THEN 'circuit breaker open after repeated failures; last run ' || j.last_status
+               THEN 'circuit breaker open after repeated failures; last run ' || COALESCE(j.last_status, 'unknown')
            WHEN j.last_status IN ('failed', 'timeout', 'killed_memory', 'error', 'lost')
-               THEN 'last run ' || j.last_status || ' at ' || j.last_started_at
+               THEN 'last run ' || j.last_status || ' at ' || COALESCE(j.last_started_at, '?')
            WHEN j.late_after_at IS NOT NULL
              AND j.late_after_at < strftime('%Y-%m-%d %H:%M:%f', 'now')
-               THEN 'no run since ' || j.last_started_at || '; one was due at ' || j.next_expected_at
+               THEN COALESCE('no run since ' || j.last_started_at, 'never ran') || '; one was due at ' || COALESCE(j.next_expected_at, j.late_after_at)
            WHEN COALESCE(d.failures, 0) > 0
                THEN d.failures || ' of ' || d.runs || ' runs failed in the last 24 h'
            ELSE 'last run succeeded'
@@ -116,5 +116,6 @@ SELECT a.id,
        a.run_id
 FROM smartcron_alerts a
 WHERE a.resolved_at IS NULL
-ORDER BY CASE a.severity WHEN 'critical' THEN 1 WHEN 'high' THEN 2 WHEN 'warning' THEN 3 ELSE 4 END,
+ORDER BY CASE a.severity WHEN 'critical' THEN 1 WHEN 'high' THEN 2 WHEN 'warning' THEN 3
+                        WHEN 'info' THEN 4 ELSE 5 END,
          a.opened_at;

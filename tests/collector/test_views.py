@@ -1,0 +1,491 @@
+"""The reporting views return the right numbers for a known set of runs, on both backends.
+
+Rows go straight into the tables with SQLAlchemy Core; times are naive UTC relative to
+the test's start, kept minutes to hours away from each view's window edges so that the
+few seconds a test takes never move a row across one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import uuid
+from typing import Any
+
+import pytest
+from smartcron.collector.db import tables
+from sqlalchemy import Engine, text
+
+MiB = 2**20
+# What the wrapper reports by default for each status (killed_memory and lost: none).
+EXIT_CODES = {"success": 0, "failed": 1, "timeout": 124, "error": 127}
+EXIT_CODES.update(dict.fromkeys(("skipped_locked", "skipped_breaker", "skipped_paused"), 0))
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+
+
+def stamp(moment: dt.datetime) -> str:
+    """A time as both backends print it in the views' text: microseconds always shown."""
+    return f"{moment:%Y-%m-%d %H:%M:%S.%f}"
+
+
+def plain(value: Any) -> Any:
+    """One spelling for both drivers: MySQL hands back Decimal, date and datetime where
+    SQLite hands back int/float and text."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, (decimal.Decimal, int, float)):
+        return float(value)
+    if isinstance(value, dt.datetime):
+        return stamp(value)
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return value
+
+
+def view(engine: Engine, name: str, order_by: str = "") -> list[dict[str, Any]]:
+    query = f"SELECT * FROM {name}" + (f" ORDER BY {order_by}" if order_by else "")
+    with engine.connect() as connection:
+        rows = connection.execute(text(query)).mappings().all()
+    return [{key: plain(value) for key, value in row.items()} for row in rows]
+
+
+def add_run(
+    engine: Engine,
+    job: str,
+    status: str,
+    started_at: dt.datetime,
+    duration_s: float,
+    *,
+    host: str = "web1",
+    peak_rss_bytes: int | None = None,
+    exit_code: int | None = None,
+    stderr: str | None = "",
+    attempts: int = 1,
+) -> str:
+    """One run (and, unless stderr is None, its output row); returns its run_id."""
+    run_id = str(uuid.uuid4())
+    if exit_code is None:
+        exit_code = EXIT_CODES.get(status)
+    with engine.begin() as connection:
+        connection.execute(
+            tables.runs.insert().values(
+                run_id=run_id,
+                job=job,
+                host=host,
+                run_user="root",
+                command=f"/usr/local/bin/{job}",
+                schedule="*/5 * * * *",
+                priority=5,
+                tags="[]",
+                run_trigger="cron",
+                status=status,
+                exit_code=exit_code,
+                signal_number=9 if status == "killed_memory" else None,
+                started_at=started_at,
+                finished_at=started_at + dt.timedelta(seconds=duration_s),
+                duration_s=duration_s,
+                attempt_count=0 if status.startswith("skipped") else attempts,
+                peak_rss_bytes=peak_rss_bytes,
+                cpu_user_s=None,
+                cpu_system_s=None,
+                output_bytes=len(stderr or ""),
+                output_truncated=False,
+                breaker_state="closed",
+                wrapper_version="0.1.0",
+                received_at=started_at + dt.timedelta(seconds=duration_s + 1),
+            )
+        )
+        if stderr is not None:
+            connection.execute(
+                tables.run_output.insert().values(
+                    run_id=run_id, attempts="[]", stdout_tail="", stderr_tail=stderr
+                )
+            )
+    return run_id
+
+
+def add_job(engine: Engine, job: str, now: dt.datetime, **state: Any) -> dict[str, Any]:
+    """A smartcron_jobs row: by default healthy, last run 5 min ago, next due in 10."""
+    row: dict[str, Any] = {
+        "job": job,
+        "host": "web1",
+        "schedule": "*/15 * * * *",
+        "priority": 5,
+        "command": f"/usr/local/bin/{job}",
+        "first_seen_at": now - dt.timedelta(days=7),
+        "last_run_id": str(uuid.uuid4()),
+        "last_status": "success",
+        "last_started_at": now - dt.timedelta(minutes=5, microseconds=-123456),
+        "last_finished_at": now - dt.timedelta(minutes=4),
+        "last_success_at": now - dt.timedelta(minutes=4),
+        "last_duration_s": 60.0,
+        "next_expected_at": now + dt.timedelta(minutes=10),
+        "late_after_at": now + dt.timedelta(minutes=15),
+        "breaker_state": "closed",
+        "paused": False,
+        "paused_at": None,
+        "paused_by": None,
+        **state,
+    }
+    with engine.begin() as connection:
+        connection.execute(tables.jobs.insert().values(**row))
+    return row
+
+
+# ---------------------------------------------------------------- smartcron_v_job_performance
+
+
+def test_job_performance(engine: Engine) -> None:
+    now = utc_now()
+    failed = {3: "failed", 10: "timeout", 20: "killed_memory"}
+    for duration in range(1, 21):  # durations 1..20 s over the last 29 days
+        started = now - dt.timedelta(hours=35 * duration)
+        status = failed.get(duration, "success")
+        add_run(engine, "nightly_backup", status, started, duration, peak_rss_bytes=duration * MiB)
+    # Not runs of the job: skipped ones (the lock wait is their duration) ...
+    add_run(engine, "nightly_backup", "skipped_locked", now - dt.timedelta(hours=2), 300.0)
+    add_run(engine, "nightly_backup", "skipped_paused", now - dt.timedelta(hours=3), 0.0)
+    # ... and one from before the 30-day window.
+    add_run(
+        engine,
+        "nightly_backup",
+        "success",
+        now - dt.timedelta(days=31),
+        1000.0,
+        peak_rss_bytes=4096 * MiB,
+    )
+    # The same job on another host is a row of its own.
+    for duration, status in ((5, "success"), (7, "failed"), (6, "success")):
+        started = now - dt.timedelta(hours=duration)
+        add_run(engine, "nightly_backup", status, started, duration, host="web2")
+    # A job that only ever got skipped has no performance to report.
+    add_run(engine, "log_rotate", "skipped_locked", now - dt.timedelta(hours=1), 0.0)
+
+    rows = view(engine, "smartcron_v_job_performance", "job, host")
+
+    assert rows == [
+        {
+            "job": "nightly_backup",
+            "host": "web1",
+            "runs": 20,
+            "successes": 17,
+            "success_rate_pct": 85.0,
+            "avg_duration_s": 10.5,
+            "p95_duration_s": 19.0,
+            "max_duration_s": 20.0,
+            "avg_peak_rss_bytes": 10.5 * MiB,
+            "max_peak_rss_bytes": 20 * MiB,
+        },
+        {
+            "job": "nightly_backup",
+            "host": "web2",
+            "runs": 3,
+            "successes": 2,
+            "success_rate_pct": 66.7,
+            "avg_duration_s": 6.0,
+            "p95_duration_s": 7.0,
+            "max_duration_s": 7.0,
+            "avg_peak_rss_bytes": None,
+            "max_peak_rss_bytes": None,
+        },
+    ]
+
+
+@pytest.mark.parametrize(
+    ("count", "p95"),
+    [(1, 1.0), (2, 2.0), (19, 19.0), (20, 19.0), (21, 20.0), (100, 95.0), (101, 96.0)],
+)
+def test_job_performance_p95_is_the_nearest_rank(engine: Engine, count: int, p95: float) -> None:
+    now = utc_now()
+    for duration in range(count, 0, -1):  # inserted in reverse: the view must sort
+        add_run(engine, "sync", "success", now - dt.timedelta(minutes=duration), duration)
+    (row,) = view(engine, "smartcron_v_job_performance")
+    assert row["p95_duration_s"] == p95
+    assert row["max_duration_s"] == float(count)
+
+
+# ---------------------------------------------------------------- smartcron_v_daily_trends
+
+
+def test_daily_trends(engine: Engine) -> None:
+    now = utc_now()
+    # Noon of the days before yesterday and yesterday: far from any day's edge.
+    noon = now.replace(hour=12, minute=0, second=0, microsecond=0)
+    day2, day1 = noon - dt.timedelta(days=2), noon - dt.timedelta(days=1)
+    for minute, (status, duration, rss) in enumerate(
+        [
+            ("success", 1.0, 100 * MiB),
+            ("success", 2.0, 120 * MiB),
+            ("success", 3.0, 110 * MiB),
+            ("failed", 10.0, 90 * MiB),
+            ("timeout", 20.0, 300 * MiB),
+            ("skipped_locked", 0.0, None),
+            ("skipped_breaker", 0.0, None),
+        ]
+    ):
+        add_run(
+            engine,
+            "report_mail",
+            status,
+            day2 + dt.timedelta(minutes=minute),
+            duration,
+            peak_rss_bytes=rss,
+        )
+    add_run(engine, "report_mail", "success", day1, 4.0, peak_rss_bytes=50 * MiB)
+    add_run(engine, "report_mail", "error", day1 + dt.timedelta(hours=1), 0.5)
+    add_run(engine, "report_mail", "success", noon - dt.timedelta(days=89), 9.0)
+    add_run(engine, "report_mail", "success", noon - dt.timedelta(days=91), 99.0)  # too old
+
+    rows = view(engine, "smartcron_v_daily_trends", "day")
+
+    common = {"job": "report_mail", "host": "web1"}
+    assert rows == [
+        {
+            "day": (noon - dt.timedelta(days=89)).date().isoformat(),
+            **common,
+            "runs": 1,
+            "successes": 1,
+            "failures": 0,
+            "skipped": 0,
+            "avg_duration_s": 9.0,
+            "max_duration_s": 9.0,
+            "max_peak_rss_bytes": None,
+        },
+        {
+            "day": day2.date().isoformat(),
+            **common,
+            "runs": 5,
+            "successes": 3,
+            "failures": 2,
+            "skipped": 2,
+            "avg_duration_s": 7.2,
+            "max_duration_s": 20.0,
+            "max_peak_rss_bytes": 300 * MiB,
+        },
+        {
+            "day": day1.date().isoformat(),
+            **common,
+            "runs": 2,
+            "successes": 1,
+            "failures": 1,
+            "skipped": 0,
+            "avg_duration_s": 2.25,
+            "max_duration_s": 4.0,
+            "max_peak_rss_bytes": 50 * MiB,
+        },
+    ]
+
+
+def test_daily_trends_leaves_lock_waits_out_of_durations(engine: Engine) -> None:
+    # A run skipped after --lock-wait 5m lasted 300 s without the job running at all:
+    # like the average, the day's longest run is one that ran.
+    day = utc_now().replace(hour=12, minute=0, second=0, microsecond=0) - dt.timedelta(days=1)
+    add_run(engine, "vend_sync", "success", day, 4.0)
+    add_run(engine, "vend_sync", "skipped_locked", day + dt.timedelta(minutes=5), 300.0)
+
+    (row,) = view(engine, "smartcron_v_daily_trends")
+
+    assert (row["runs"], row["skipped"], row["avg_duration_s"]) == (1, 1, 4.0)
+    assert row["max_duration_s"] == 4.0
+
+
+# ---------------------------------------------------------------- smartcron_v_job_health
+
+
+def test_job_health_states_and_reasons(engine: Engine) -> None:
+    now = utc_now()
+    hour = dt.timedelta(hours=1)
+    # healthy: its one failure is older than 24 h.
+    add_job(engine, "healthy", now)
+    add_run(engine, "healthy", "success", now - 2 * hour, 1.0)
+    add_run(engine, "healthy", "failed", now - 25 * hour, 1.0)
+    # degraded: the last run succeeded, one of the day's three failed (skips don't count).
+    add_job(engine, "degraded", now)
+    for offset, status in ((1, "success"), (2, "timeout"), (3, "success"), (4, "skipped_locked")):
+        add_run(engine, "degraded", status, now - offset * hour, 1.0)
+    # failing: the last run failed.
+    failed = add_job(engine, "failed_last", now, last_status="failed")
+    add_run(engine, "failed_last", "failed", now - hour, 1.0)
+    # failing: the breaker is open (runs are being skipped by it).
+    add_job(engine, "breaker_open", now, breaker_state="open", last_status="skipped_breaker")
+    # late: the next run was due 15 minutes ago, its grace ran out 10 minutes ago.
+    late = add_job(
+        engine,
+        "late",
+        now,
+        last_started_at=now - 75 * dt.timedelta(minutes=1),
+        next_expected_at=now - dt.timedelta(minutes=15),
+        late_after_at=now - dt.timedelta(minutes=10),
+    )
+    # paused: wins over everything else, a failed last run included.
+    paused = add_job(
+        engine,
+        "paused",
+        now,
+        paused=True,
+        paused_by="alice",
+        paused_at=now - 3 * hour,
+        last_status="failed",
+    )
+
+    rows = {row["job"]: row for row in view(engine, "smartcron_v_job_health")}
+
+    found = {job: (row["state"], row["reason"]) for job, row in rows.items()}
+    assert found == {
+        "healthy": ("healthy", "last run succeeded"),
+        "degraded": ("degraded", "1 of 3 runs failed in the last 24 h"),
+        "failed_last": ("failing", f"last run failed at {stamp(failed['last_started_at'])}"),
+        "breaker_open": (
+            "failing",
+            "circuit breaker open after repeated failures; last run skipped_breaker",
+        ),
+        "late": (
+            "late",
+            f"no run since {stamp(late['last_started_at'])}; "
+            f"one was due at {stamp(late['next_expected_at'])}",
+        ),
+        "paused": ("paused", f"paused by alice at {stamp(paused['paused_at'])}"),
+    }
+    counts = {job: (row["runs_24h"], row["failures_24h"]) for job, row in rows.items()}
+    assert counts["healthy"] == (1, 0)
+    assert counts["degraded"] == (3, 1)
+    assert counts["late"] == (0, 0)
+    assert rows["failed_last"]["last_started_at"] == stamp(failed["last_started_at"])
+    assert rows["breaker_open"]["breaker_state"] == "open"
+
+
+def test_job_health_reason_for_a_job_that_never_ran(engine: Engine) -> None:
+    # The agent registers jobs it finds in crontabs before they ever report a run; one
+    # whose first run does not come is late, and says so rather than saying nothing.
+    now = utc_now()
+    due = now - dt.timedelta(minutes=30)
+    add_job(
+        engine,
+        "never_ran",
+        now,
+        last_run_id=None,
+        last_status=None,
+        last_started_at=None,
+        last_finished_at=None,
+        last_success_at=None,
+        last_duration_s=None,
+        next_expected_at=due,
+        late_after_at=due + dt.timedelta(minutes=5),
+    )
+
+    (row,) = view(engine, "smartcron_v_job_health")
+
+    assert row["state"] == "late"
+    assert row["reason"] is not None, "a late job that never ran has no reason"
+    assert stamp(due) in row["reason"]
+
+
+# ---------------------------------------------------------------- smartcron_v_recent_failures
+
+
+def test_recent_failures(engine: Engine) -> None:
+    now = utc_now()
+    hour = dt.timedelta(hours=1)
+    long_stderr = "x" * 700 + "the end of it all: " + "🔥é" * 150  # 300 characters at the end
+    newest = add_run(
+        engine, "vend_sync", "failed", now - hour, 2.5, exit_code=3, stderr=long_stderr, attempts=3
+    )
+    timeout = add_run(
+        engine, "report_mail", "timeout", now - 2 * hour, 60.0004, stderr="rendering...\n"
+    )
+    memory = add_run(engine, "nightly_backup", "killed_memory", now - 3 * hour, 12.0)
+    lost = add_run(engine, "log_rotate", "lost", now - 5 * hour, 0.0, stderr=None)
+    add_run(engine, "vend_sync", "success", now - dt.timedelta(minutes=30), 1.0)
+    add_run(engine, "vend_sync", "skipped_breaker", now - dt.timedelta(minutes=20), 0.0)
+    add_run(engine, "vend_sync", "failed", now - 25 * hour, 1.0, stderr="yesterday")
+
+    rows = view(engine, "smartcron_v_recent_failures")
+
+    assert [row["run_id"] for row in rows] == [newest, timeout, memory, lost], "newest first"
+    first = rows[0]
+    assert first["stderr_end"] == long_stderr[-300:]
+    assert first["stderr_end"].endswith("🔥é" * 150)
+    assert (first["job"], first["status"], first["exit_code"]) == ("vend_sync", "failed", 3)
+    assert (first["duration_s"], first["attempt_count"]) == (2.5, 3)
+    assert rows[1]["stderr_end"] == "rendering...\n"
+    assert rows[1]["duration_s"] == 60.0
+    assert (rows[1]["status"], rows[1]["exit_code"]) == ("timeout", 124)
+    assert (rows[2]["status"], rows[2]["signal_number"]) == ("killed_memory", 9)
+    assert rows[3]["stderr_end"] is None, "a lost run has no output row"
+
+
+# ---------------------------------------------------------------- smartcron_v_active_alerts
+
+
+def test_active_alerts(engine: Engine) -> None:
+    now = utc_now()
+    minutes = dt.timedelta(minutes=1)
+    alerts = [
+        ("late", "warning", "late", 90),
+        ("vend_sync", "critical", "failing", 30),
+        ("report_mail", "high", "failing", 200),
+        ("nightly_backup", "critical", "breaker_open", 45),
+        ("log_rotate", "info", "recovered", 5),
+    ]
+    with engine.begin() as connection:
+        for job, severity, kind, age in alerts:
+            connection.execute(
+                tables.alerts.insert().values(
+                    job=job,
+                    host="web1",
+                    kind=kind,
+                    severity=severity,
+                    message=f"{job} is {kind}",
+                    opened_at=now - age * minutes,
+                )
+            )
+        connection.execute(
+            tables.alerts.insert().values(
+                job="vend_sync",
+                host="web1",
+                kind="failing",
+                severity="critical",
+                message="resolved long ago",
+                opened_at=now - 600 * minutes,
+                resolved_at=now - 500 * minutes,
+            )
+        )
+
+    rows = view(engine, "smartcron_v_active_alerts")
+
+    order = [(row["severity"], row["job"]) for row in rows]
+    assert order == [
+        ("critical", "nightly_backup"),
+        ("critical", "vend_sync"),
+        ("high", "report_mail"),
+        ("warning", "late"),
+        ("info", "log_rotate"),
+    ], "most severe first, then oldest first"
+    ages = {row["job"]: row["open_minutes"] for row in rows}
+    assert ages["report_mail"] in (200, 201)
+    assert ages["log_rotate"] in (5, 6)
+    assert {row["message"] for row in rows}.isdisjoint({"resolved long ago"})
+
+
+def test_active_alerts_put_an_unknown_severity_last(engine: Engine) -> None:
+    # Both backends must agree on where a severity outside the four known ones goes.
+    now = utc_now()
+    with engine.begin() as connection:
+        for job, severity in (("a", "critical"), ("b", "info"), ("c", "notice")):
+            connection.execute(
+                tables.alerts.insert().values(
+                    job=job,
+                    host="web1",
+                    kind="failing",
+                    severity=severity,
+                    message="m",
+                    opened_at=now - dt.timedelta(minutes=10),
+                )
+            )
+
+    rows = view(engine, "smartcron_v_active_alerts")
+
+    assert [row["severity"] for row in rows] == ["critical", "info", "notice"]

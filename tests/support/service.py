@@ -1,0 +1,187 @@
+"""A real smartcron-collector process on a free loopback port, for tests.
+
+with start_collector(db_url) as service:
+    service.post_runs([make_report()])
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import requests
+
+BIN = Path(sys.executable).parent
+ADMIN_PASSWORD = "correct horse battery staple"
+ATTEMPT_STATUSES = ("success", "failed", "timeout", "killed_memory", "error")
+
+
+def collector_bin() -> str:
+    found = BIN / "smartcron-collector"
+    return (
+        str(found)
+        if found.exists()
+        else shutil.which("smartcron-collector") or "smartcron-collector"
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None) -> str:
+    done = subprocess.run(
+        [collector_bin(), *args], capture_output=True, text=True, check=False, env=env, timeout=60
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"smartcron-collector {' '.join(args)} failed: {done.stderr}")
+    return done.stdout.strip()
+
+
+@dataclass
+class Service:
+    url: str
+    db_url: str
+    ingest_token: str
+    admin_token: str
+    process: subprocess.Popen[str]
+    log_path: Path
+    session: requests.Session = field(default_factory=requests.Session)
+
+    def headers(self, token: str | None) -> dict[str, str]:
+        return {"Authorization": f"Bearer {token}"} if token else {}
+
+    def post_runs(
+        self, reports: list[dict[str, Any]], token: str | None = "ingest"
+    ) -> requests.Response:
+        chosen = self.ingest_token if token == "ingest" else token
+        return self.session.post(f"{self.url}/api/v1/runs", json={"runs": reports},
+                                 headers=self.headers(chosen), timeout=30)  # fmt: skip
+
+    def get(self, path: str, token: str | None = "admin", **kwargs: Any) -> requests.Response:
+        chosen = self.admin_token if token == "admin" else token
+        return self.session.get(
+            f"{self.url}{path}", headers=self.headers(chosen), timeout=30, **kwargs
+        )
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def password_hash(password: str = ADMIN_PASSWORD) -> str:
+    return run_cli("hash-password", "--password", password)
+
+
+@contextlib.contextmanager
+def start_collector(db_url: str, tmp: Path, *, extra: tuple[str, ...] = ()) -> Iterator[Service]:
+    """init-db, create an ingest and an admin token, serve; stop (SIGTERM) at the end."""
+    run_cli("init-db", "--db", db_url)
+    ingest = run_cli("create-token", "--db", db_url, "--name", "test-ingest", "--kind", "ingest")
+    admin = run_cli("create-token", "--db", db_url, "--name", "test-admin", "--kind", "admin")
+    port = free_port()
+    log_path = tmp / f"collector-{port}.log"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SMARTCRON_")}
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(
+            [collector_bin(), "serve", "--db", db_url, "--listen", f"127.0.0.1:{port}",
+             "--admin-password-hash", password_hash(), *extra],
+            stdout=log, stderr=subprocess.STDOUT, text=True, env=env, start_new_session=True,
+        )  # fmt: skip
+    service = Service(f"http://127.0.0.1:{port}", db_url, ingest, admin, process, log_path)
+    try:
+        _wait_ready(service)
+        yield service
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def _wait_ready(service: Service, limit: float = 20.0) -> None:
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        if service.process.poll() is not None:
+            raise RuntimeError(f"collector exited early:\n{service.log()}")
+        with contextlib.suppress(requests.ConnectionError):
+            if service.session.get(f"{service.url}/healthz", timeout=2).status_code == 200:
+                return
+        time.sleep(0.05)
+    raise RuntimeError(f"collector not ready after {limit}s:\n{service.log()}")
+
+
+def iso(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def make_report(
+    job: str = "vend_sync",
+    *,
+    host: str = "web1",
+    status: str = "success",
+    started: dt.datetime | None = None,
+    duration_s: float = 1.5,
+    exit_code: int | None = None,
+    peak_rss_bytes: int | None = 50 * 2**20,
+    stdout: str = "ok\n",
+    stderr: str = "",
+    schedule: str | None = "*/5 * * * *",
+    run_id: str | None = None,
+    breaker_state: str = "closed",
+) -> dict[str, Any]:
+    """A valid schema-1 run report, as smartcron-wrap writes it."""
+    started = started or dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=duration_s)
+    finished = started + dt.timedelta(seconds=duration_s)
+    skipped = status.startswith("skipped")
+    if exit_code is None:
+        exit_code = 0 if status == "success" or skipped else (None if status == "timeout" else 1)
+    attempts = [] if skipped else [{
+        "started_at": iso(started), "finished_at": iso(finished), "exit_code": exit_code,
+        "signal": 15 if status == "timeout" else None,
+        "status": status if status in ATTEMPT_STATUSES else "failed",
+    }]  # fmt: skip
+    return {
+        "schema": 1,
+        "run_id": run_id or str(uuid.uuid4()),
+        "job": job,
+        "host": host,
+        "user": "deploy",
+        "command": f"php /srv/{job}.php",
+        "schedule": schedule,
+        "priority": 5,
+        "tags": [],
+        "trigger": "cron",
+        "status": status,
+        "exit_code": exit_code,
+        "signal": 15 if status == "timeout" else None,
+        "started_at": iso(started),
+        "finished_at": iso(finished),
+        "duration_s": duration_s,
+        "attempts": attempts,
+        "peak_rss_bytes": None if skipped else peak_rss_bytes,
+        "cpu_user_s": None if skipped else 0.5,
+        "cpu_system_s": None if skipped else 0.1,
+        "stdout_tail": stdout,
+        "stderr_tail": stderr,
+        "output_bytes": len(stdout) + len(stderr),
+        "output_truncated": False,
+        "breaker_state": breaker_state,
+        "wrapper_version": "0.1.0",
+    }
