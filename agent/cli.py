@@ -9,6 +9,6 @@ import click
 def main() -> None:
     """smartcron-agent is not built yet."""
     raise click.ClickException(
-        "smartcron-agent is not built yet; smartcron-wrap works on its own and keeps "
-        "its reports in the spool under the state directory until the agent ships them"
+        "smartcron-agent is not built yet; until it is, smartcron-wrap --collector URL "
+        "posts each report itself and keeps undelivered ones in the spool under the state directory"
     )

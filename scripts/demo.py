@@ -1,107 +1,141 @@
-"""The README's first command: wrap a few typical cron jobs and show what smartcron saw.
+"""The README's first command: the whole system on the embedded default.
 
-Everything lands in .demo/state (a state directory of its own); nothing is
-installed in crontab and no collector is needed yet: reports stay in the spool.
+Starts smartcron-collector on SQLite, runs a handful of wrapped sample jobs that
+report to it (one succeeds, one fails and retries, one times out, one is skipped
+by its lock), then prints the page's URL and how to log in, and keeps serving
+until Ctrl-C (`--once` stops right after, for scripts).
+
+Everything lives in .demo/ (state directory, database); nothing touches crontab.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
+import secrets
+import shlex
 import shutil
+import signal
+import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-STATE = ROOT / ".demo" / "state"
-WRAP = str(Path(sys.executable).parent / "smartcron-wrap")
+DEMO = ROOT / ".demo"
+STATE = DEMO / "state"
+BIN = Path(sys.executable).parent
+WRAP, COLLECTOR = str(BIN / "smartcron-wrap"), str(BIN / "smartcron-collector")
 
 
-def wrap(*args: str) -> subprocess.CompletedProcess[str]:
-    command = [WRAP, "--state-dir", str(STATE), *args]
-    print("$ smartcron-wrap " + " ".join(args))
-    done = subprocess.run(command, text=True, capture_output=True, check=False)
+def cli(*args: str) -> str:
+    return subprocess.run(
+        [COLLECTOR, *args], check=True, capture_output=True, text=True
+    ).stdout.strip()
+
+
+def free_port(preferred: int) -> int:
+    for port in (preferred, 0):
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return int(sock.getsockname()[1])
+    raise RuntimeError("no free port on 127.0.0.1")
+
+
+def wrap(env: dict[str, str], *args: str) -> None:
+    print("$ smartcron-wrap " + shlex.join(args))
+    done = subprocess.run([WRAP, *args], text=True, capture_output=True, env=env, check=False)
     for line in (done.stdout + done.stderr).splitlines():
         print(f"    | {line}")
-    print(f"    exit {done.returncode}\n")
-    return done
+    print(f"    exit {done.returncode}")
 
 
 def main() -> int:
-    shutil.rmtree(STATE, ignore_errors=True)
-    print(f"smartcron demo: state directory {STATE}\n")
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--once", action="store_true", help="stop the collector after the demo")
+    parser.add_argument("--port", type=int, default=8080)
+    options = parser.parse_args()
 
-    wrap(
-        "--name",
-        "nightly_backup",
-        "--timeout",
-        "1m",
-        "--",
-        "sh",
-        "-c",
-        "echo 'dumping 3 databases'; sleep 0.3; echo done",
-    )
-    wrap(
-        "--name",
-        "vend_sync",
-        "--retries",
-        "2",
-        "--retry-delay",
-        "0.2s",
-        "--",
-        "sh",
-        "-c",
-        "echo 'connecting to https://api:s3cret@vend.example' >&2; exit 3",
-    )
-    wrap(
-        "--name",
-        "report_mail",
-        "--timeout",
-        "1s",
-        "--kill-after",
-        "0.5s",
-        "--",
-        "sh",
-        "-c",
-        "trap '' TERM; echo 'rendering...'; sleep 30",
-    )
+    shutil.rmtree(DEMO, ignore_errors=True)
+    STATE.mkdir(parents=True)
+    db = f"sqlite:///{DEMO / 'collector.db'}"
+    cli("init-db", "--db", db)
+    token = cli("create-token", "--db", db, "--name", "demo-host")
+    password = secrets.token_urlsafe(9)
+    port = free_port(options.port)
+    url = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen(
+        [COLLECTOR, "serve", "--db", db, "--listen", f"127.0.0.1:{port}",
+         "--admin-password-hash", cli("hash-password", "--password", password)],
+        stdout=subprocess.DEVNULL, stderr=open(DEMO / "collector.log", "w"),  # noqa: SIM115
+        start_new_session=True,
+    )  # fmt: skip
+    try:
+        _wait_healthy(url, server)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SMARTCRON_")}
+        env |= {"SMARTCRON_STATE_DIR": str(STATE), "SMARTCRON_COLLECTOR_URL": url,
+                "SMARTCRON_TOKEN": token}  # fmt: skip
+        _run_jobs(env)
+        print(f"\nThe summary page: {url}/")
+        print(f"Log in as admin with password {password}")
+        print(f"API: curl -H 'Authorization: Bearer <admin token>' {url}/api/v1/status")
+        print(f"     (smartcron-collector create-token --kind admin --name me --db {db})")
+        print(f"State directory of the wrapped jobs: {STATE.relative_to(ROOT)}")
+        if options.once:
+            return 0
+        print("\nServing until Ctrl-C.")
+        server.wait()
+        return 0
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        if server.poll() is None:
+            os.killpg(server.pid, signal.SIGTERM)
+            server.wait(timeout=10)
 
+
+def _run_jobs(env: dict[str, str]) -> None:
+    print("Running wrapped sample jobs, reporting to the collector:\n")
+    wrap(env, "--name", "nightly_backup", "--timeout", "1m", "--schedule", "0 2 * * *", "--",
+         "sh", "-c", "echo 'dumping 3 databases'; sleep 0.3; echo done")  # fmt: skip
+    wrap(env, "--name", "vend_sync", "--retries", "2", "--retry-delay", "0.2s", "--schedule",
+         "*/5 * * * *", "--", "sh", "-c",
+         "echo 'connecting to https://api:s3cret@vend.example' >&2; exit 3")  # fmt: skip
+    wrap(env, "--name", "report_mail", "--timeout", "1s", "--kill-after", "0.5s", "--schedule",
+         "30 6 * * 1-5", "--", "sh", "-c",
+         "trap '' TERM; echo 'rendering...'; sleep 30")  # fmt: skip
     # A run still going when cron starts the next one: the second is skipped by the lock.
-    holder = subprocess.Popen(
-        [WRAP, "--state-dir", str(STATE), "--name", "log_rotate", "--", "sleep", "2"]
-    )
-    time.sleep(0.5)
-    wrap("--name", "log_rotate", "--", "sleep", "2")
+    holder = subprocess.Popen([WRAP, "--name", "log_rotate", "--schedule", "*/10 * * * *", "--",
+                               "sleep", "2"], env=env)  # fmt: skip
+    time.sleep(0.7)
+    wrap(env, "--name", "log_rotate", "--schedule", "*/10 * * * *", "--", "sleep", "2")
     holder.wait()
+    for i in range(3):
+        wrap(env, "--name", "cache_warm", "--schedule", "* * * * *", "--",
+             "sh", "-c", f"echo warmed {100 + i} keys; sleep 0.{i + 1}")  # fmt: skip
+    left = list((STATE / "spool").glob("*.json"))
+    print(f"\nReports left in the spool (undelivered): {len(left)}")
 
-    wrap(
-        "--name", "vend_sync", "--schedule", "*/5 * * * *", "--dry-run", "--", "sh", "-c", "exit 3"
-    )
 
-    print("Run reports in the spool (what the collector will receive):")
-    reports = [json.loads(p.read_text()) for p in sorted((STATE / "spool").glob("*.json"))]
-    reports.sort(key=lambda r: r["started_at"])
-    row = "  {:16s} {:16s} {:>4} {:>8} {:>9} {:>9}"
-    print(row.format("job", "status", "exit", "attempts", "duration", "peak RSS"))
-    for r in reports:
-        rss = f"{r['peak_rss_bytes'] / 2**20:.1f}M" if r["peak_rss_bytes"] else "-"
-        code = "-" if r["exit_code"] is None else r["exit_code"]
-        duration = f"{r['duration_s']:.2f}s"
-        print(row.format(r["job"], r["status"], code, len(r["attempts"]), duration, rss))
-    log = STATE / "logs" / "vend_sync.jsonl"
-    print(f"\nThe per-job log {log.relative_to(ROOT)}, last line (secrets redacted):")
-    last = json.loads(log.read_text().splitlines()[-1])
-    print(
-        json.dumps(
-            {k: last[k] for k in ("status", "exit_code", "attempts", "stderr_tail")}, indent=2
-        )
-    )
-    print(f"\nAll state: {STATE}  (try: ls -R {STATE.relative_to(ROOT)})")
-    return 0
+def _wait_healthy(url: str, server: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            sys.exit(f"the collector did not start; see {DEMO / 'collector.log'}")
+        try:
+            with urllib.request.urlopen(f"{url}/healthz", timeout=2) as answer:
+                if json.load(answer).get("status") == "ok":
+                    return
+        except OSError:
+            time.sleep(0.1)
+    sys.exit(f"the collector did not answer in 30 s; see {DEMO / 'collector.log'}")
 
 
 if __name__ == "__main__":
-    os.chdir(ROOT)
     sys.exit(main())
