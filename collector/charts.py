@@ -1,72 +1,150 @@
-"""Small inline SVG charts for the page: no JavaScript, no external assets."""
+"""Small inline SVG charts for the page: no JavaScript, no external assets.
+
+Text (scales, times, the legend) stays in HTML around the SVG, so it keeps its
+size on a phone while the shapes stretch to the width they are given.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
 from markupsafe import Markup, escape
 
-FAILED = {"failed", "timeout", "killed_memory", "error", "lost"}
+FAILED = frozenset({"failed", "timeout", "killed_memory", "error", "lost"})
+SKIPPED = frozenset({"skipped_locked", "skipped_breaker", "skipped_paused"})
+SPARK_SLOTS = 30  # runs a sparkline has room for; fewer runs sit at its right end
 
 
-def sparkline(points: Sequence[dict[str, Any]], width: int = 120, height: int = 28) -> Markup:
-    """Durations as a line, failed runs as red dots."""
+def parse_time(value: Any) -> dt.datetime | None:
+    """A stored or API time (naive UTC, ISO text with or without Z) as naive UTC."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, dt.datetime):
+        moment: dt.datetime = value
+        if moment.tzinfo is not None:
+            moment = moment.astimezone(dt.timezone.utc)
+        return moment.replace(tzinfo=None)
+    return dt.datetime.fromisoformat(str(value).rstrip("Z").replace("T", " "))
+
+
+def short_time(value: Any, now: dt.datetime | None = None) -> str:
+    """'16:30 UTC' today, 'Nov 22 16:30 UTC' this year, else with the year."""
+    moment = parse_time(value)
+    if moment is None:
+        return "-"
+    now = now or dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    if moment.date() == now.date():
+        return moment.strftime("%H:%M UTC")
+    if moment.year == now.year:
+        return moment.strftime("%b %d %H:%M UTC")
+    return moment.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def seconds(value: float) -> str:
+    if value < 1:
+        return f"{value * 1000:.0f} ms"
+    if value < 120:
+        return f"{value:.1f} s"
+    if value < 7200:
+        return f"{value / 60:.1f} min"
+    return f"{value / 3600:.1f} h"
+
+
+def mebibytes(value: float) -> str:
+    return f"{value / 2**30:.1f} GiB" if value >= 2**30 else f"{value / 2**20:.0f} MiB"
+
+
+def _kind(status: str) -> str:
+    return "bad" if status in FAILED else "skip" if status in SKIPPED else "ok"
+
+
+def sparkline(points: Sequence[dict[str, Any]], width: int = 150, height: int = 30) -> Markup:
+    """Recent durations as bars, oldest left, failed runs in red."""
     if not points:
         return Markup('<span class="muted">no runs</span>')
+    points = list(points)[-SPARK_SLOTS:]
     values = [float(p["duration_s"]) for p in points]
     top = max(values) or 1.0
-    step = width / max(len(values) - 1, 1)
-    coords = [
-        (round(i * step, 1), round(height - 2 - (v / top) * (height - 4), 1))
-        for i, v in enumerate(values)
-    ]
-    line = " ".join(f"{x},{y}" for x, y in coords)
-    dots = "".join(
-        f'<circle cx="{x}" cy="{y}" r="2.5" class="bad"/>'
-        for (x, y), p in zip(coords, points, strict=True)
-        if p["status"] in FAILED
+    slot = width / SPARK_SLOTS
+    offset = width - slot * len(points)
+    bars = []
+    for i, (point, value) in enumerate(zip(points, values, strict=True)):
+        h = max(value / top * (height - 2), 1.5)
+        bars.append(
+            f'<rect x="{offset + i * slot + 0.5:.1f}" y="{height - h:.1f}" '
+            f'width="{slot - 1:.1f}" height="{h:.1f}" class="{_kind(point["status"])}"/>'
+        )
+    failed = sum(1 for p in points if p["status"] in FAILED)
+    label = escape(
+        f"durations of the last {len(points)} runs, oldest first: "
+        f"{seconds(min(values))} to {seconds(top)}; "
+        + (f"{failed} failed" if failed else "none failed")
     )
-    label = escape(f"last {len(values)} durations, longest {top:.1f}s")
     return Markup(
         f'<svg class="spark" viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
-        f'role="img" aria-label="{label}"><polyline points="{line}"/>{dots}</svg>'
+        f'role="img" aria-label="{label}"><title>{label}</title>'
+        f'<line x1="0" y1="{height - 0.5}" x2="{width}" y2="{height - 0.5}" class="base"/>'
+        f"{''.join(bars)}</svg>"
     )
 
 
-def duration_memory_chart(
-    runs: Sequence[dict[str, Any]], width: int = 720, height: int = 180
-) -> Markup:
-    """Bars of duration (coloured by status) with a line of peak memory, oldest left."""
+def duration_memory_chart(runs: Sequence[dict[str, Any]]) -> Markup:
+    """Duration bars (coloured by outcome) over a peak-memory line, oldest left."""
     if not runs:
         return Markup('<p class="muted">No runs yet.</p>')
-    pad = 30
-    inner_w, inner_h = width - 2 * pad, height - 2 * pad
-    durations = [float(r["duration_s"]) for r in runs]
-    memory = [float(r["peak_rss_bytes"] or 0) for r in runs]
+    n = len(runs)
+    slot = 10  # viewBox units per run; the SVG stretches to the page's width
+    width = n * slot
+    durations = [float(r["duration_s"] or 0) for r in runs]
+    memory = [float(r["peak_rss_bytes"]) if r["peak_rss_bytes"] else None for r in runs]
     top_d = max(durations) or 1.0
-    top_m = max(memory) or 1.0
-    slot = inner_w / len(runs)
-    bars, points = [], []
+    top_m = max((m for m in memory if m), default=0.0)
+    bars = []
     for i, run in enumerate(runs):
-        h = durations[i] / top_d * inner_h
-        x = pad + i * slot
-        css = "bad" if run["status"] in FAILED else "ok"
-        title = escape(f"{run['started_at']}: {run['status']}, {durations[i]:.2f}s")
-        bars.append(
-            f'<rect x="{x + slot * 0.15:.1f}" y="{pad + inner_h - h:.1f}" '
-            f'width="{max(slot * 0.7, 1):.1f}" height="{max(h, 1):.1f}" class="{css}">'
-            f"<title>{title}</title></rect>"
+        h = max(durations[i] / top_d * 98, 1.0)
+        peak = memory[i]
+        title = escape(
+            f"{short_time(run['started_at'])}: {run['status']}, {seconds(durations[i])}"
+            + (f", {mebibytes(peak)}" if peak else "")
         )
-        if memory[i]:
-            points.append(f"{x + slot / 2:.1f},{pad + inner_h - memory[i] / top_m * inner_h:.1f}")
-    mem_line = f'<polyline class="mem" points="{" ".join(points)}"/>' if points else ""
+        bars.append(
+            f'<rect x="{i * slot + 1.5}" y="{100 - h:.1f}" width="{slot - 3}" height="{h:.1f}" '
+            f'class="{_kind(run["status"])}"><title>{title}</title></rect>'
+        )
+    fixed = 'vector-effect="non-scaling-stroke"'  # lines stay 1px however the SVG stretches
+    grid = (
+        f'<line x1="0" y1="50" x2="{width}" y2="50" class="grid" {fixed}/>'
+        f'<line x1="0" y1="99.5" x2="{width}" y2="99.5" class="base" {fixed}/>'
+    )
+    failed = sum(1 for r in runs if r["status"] in FAILED)
+    duration_svg = (
+        f'<svg class="bars" viewBox="0 0 {width} 100" preserveAspectRatio="none" role="img" '
+        f'aria-label="duration of the last {n} runs, oldest first: longest '
+        f'{seconds(top_d)}, {failed} failed">{grid}{"".join(bars)}</svg>'
+    )
+    memory_panel = ""
+    if top_m:
+        points = " ".join(
+            f"{i * slot + slot / 2},{100 - m / top_m * 92:.1f}" for i, m in enumerate(memory) if m
+        )
+        memory_panel = (
+            f'<div class="panel mem"><span class="scale">peak memory · max {mebibytes(top_m)}'
+            f'</span><svg viewBox="0 0 {width} 100" preserveAspectRatio="none" role="img" '
+            f'aria-label="peak memory of the last {n} runs: at most {mebibytes(top_m)}">'
+            f'{grid}<polyline points="{points}" class="mem" {fixed}/></svg></div>'
+        )
+    first, last = short_time(runs[0]["started_at"]), short_time(runs[-1]["started_at"])
     return Markup(
-        f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" '
-        f'aria-label="duration and memory of the last {len(runs)} runs">'
-        f'<text x="{pad}" y="{pad - 10}" class="axis">duration (bars), max {top_d:.1f}s</text>'
-        f'<text x="{width - pad}" y="{pad - 10}" class="axis end">'
-        f"peak memory (line), max {top_m / 2**20:.0f} MiB</text>"
-        f'<line x1="{pad}" y1="{pad + inner_h}" x2="{width - pad}" y2="{pad + inner_h}" '
-        f'class="base"/>{"".join(bars)}{mem_line}</svg>'
+        f'<figure class="chart">'
+        f'<figcaption><ul class="legend">'
+        f'<li><span class="swatch ok"></span>succeeded</li>'
+        f'<li><span class="swatch bad"></span>failed, timed out or killed</li>'
+        f'<li><span class="swatch skip"></span>skipped</li>'
+        f'<li><span class="swatch mem"></span>peak memory</li></ul></figcaption>'
+        f'<div class="panel"><span class="scale">duration · max {seconds(top_d)}</span>'
+        f"{duration_svg}</div>{memory_panel}"
+        f'<div class="xaxis"><span>{escape(first)}</span><span>last {n} runs</span>'
+        f"<span>{escape(last)}</span></div></figure>"
     )

@@ -8,6 +8,7 @@ token of its own in a cookie (double submit), as there is no session yet.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import secrets
 from typing import Annotated, Any
 
@@ -39,41 +40,64 @@ def to_login(request: Request) -> Response:
     return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
 
 
-def _parse_time(value: Any) -> dt.datetime | None:
-    if value is None:
-        return None
-    if isinstance(value, dt.datetime):
-        return value.replace(tzinfo=None)
-    return dt.datetime.fromisoformat(str(value).rstrip("Z").replace("T", " "))
+_parse_time = charts.parse_time
+# A stored time inside a sentence of the health view: "2026-11-23 16:30:01.508053".
+_STAMP = re.compile(r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(?:\.\d+)?Z?")
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
 
 
 def ago(value: Any) -> str:
     moment = _parse_time(value)
     if moment is None:
         return "never"
-    seconds = (dt.datetime.now(dt.timezone.utc).replace(tzinfo=None) - moment).total_seconds()
-    future = seconds < 0
+    now = _now()
+    text = _span((now - moment).total_seconds())
+    return f"in {text}" if moment > now else f"{text} ago"
+
+
+def _span(seconds: float) -> str:
     seconds = abs(seconds)
     for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
         if seconds >= size:
-            text = f"{int(seconds // size)} {unit}"
-            break
-    else:
-        text = f"{int(seconds)} s"
-    return f"in {text}" if future else f"{text} ago"
+            return f"{int(seconds // size)} {unit}"
+    return f"{int(seconds)} s"
+
+
+def readable(reason: str | None) -> str:
+    """The health view's reason with its raw timestamps as '16:30 UTC (12 min ago)'."""
+
+    def one(match: re.Match[str]) -> str:
+        return f"{charts.short_time(match.group())} ({ago(match.group())})"
+
+    return _STAMP.sub(one, reason or "")
+
+
+def next_run(job: dict[str, Any]) -> tuple[str, str]:
+    """What the "next expected" cell says about a job, and its CSS class."""
+    if job.get("paused"):
+        return "paused", "muted"
+    if not job.get("schedule"):
+        return "no schedule", "muted"
+    if job.get("breaker_state") == "open":
+        # The wrapper skips every run until the cooldown ends and a trial run is let through.
+        return "skipped, breaker open", "muted"
+    moment = _parse_time(job.get("next_expected_at"))
+    if moment is None:
+        return "-", "muted"
+    now = _now()
+    if moment > now:
+        return ago(moment), ""
+    if job.get("state") == "late":
+        return f"overdue {_span((now - moment).total_seconds())}", "overdue"
+    # Reports arrive when a run ends: a run due a moment ago may well be running.
+    return f"due {ago(moment)}", "muted"
 
 
 def duration(value: Any) -> str:
-    if value is None:
-        return "-"
-    seconds = float(value)
-    if seconds < 1:
-        return f"{seconds * 1000:.0f} ms"
-    if seconds < 120:
-        return f"{seconds:.1f} s"
-    if seconds < 7200:
-        return f"{seconds / 60:.1f} min"
-    return f"{seconds / 3600:.1f} h"
+    return "-" if value is None else charts.seconds(float(value))
 
 
 def size(value: Any) -> str:
@@ -92,8 +116,9 @@ def when(value: Any) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S UTC") if moment else "-"
 
 
-_env.filters.update(ago=ago, duration=duration, size=size, when=when)
-_env.globals.update(sparkline=charts.sparkline, refresh=REFRESH_SECONDS)
+_env.filters.update(ago=ago, duration=duration, size=size, when=when, readable=readable,
+                    short_time=charts.short_time)  # fmt: skip
+_env.globals.update(sparkline=charts.sparkline, next_run=next_run, refresh=REFRESH_SECONDS)
 
 
 def _render(request: Request, name: str, caller: Caller | None, **context: Any) -> HTMLResponse:
@@ -197,9 +222,11 @@ def job_page(
     history, next_cursor = queries.runs(
         engine, job=job, host=host or None, status_is=status or None, before_id=cursor, limit=50
     )
-    chart_runs = list(reversed(queries.runs(engine, job=job, host=host or None, limit=60)[0]))
+    # Oldest left by start time: runs need not arrive (nor be stored) in the order they ran.
+    latest = queries.runs(engine, job=job, host=host or None, limit=60)[0]
+    chart_runs = sorted(latest, key=lambda run: str(run["started_at"]))
     return _render(request, "job.html", caller, job=job, hosts=per_host, runs=history,
-                   next_cursor=next_cursor, host=host or "", status=status or "",
+                   next_cursor=next_cursor, cursor=cursor, host=host or "", status=status or "",
                    chart=charts.duration_memory_chart(chart_runs))  # fmt: skip
 
 

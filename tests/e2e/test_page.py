@@ -1,0 +1,364 @@
+"""The summary page in a real browser: headless Chromium against a real collector.
+
+The collector runs on SQLite and is seeded through the ingest API with a few days
+of runs of 12 jobs on 3 hosts (tests/e2e/seed.py). A person logs in through the
+form and reads every job's state from the page; clicks into a job, a run, the
+filters and the pages of history; pauses and resumes a job with the page's button.
+Screenshots land in test-artifacts/ for a person to look at.
+
+Chromium is Debian's (/usr/bin/chromium, installed by scripts/system-deps);
+without it these tests fail, they never skip.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    ConsoleMessage,
+    Dialog,
+    Page,
+    expect,
+    sync_playwright,
+)
+
+from tests.e2e.seed import EXPECTED, SCRIPT, seed
+from tests.support.service import ADMIN_PASSWORD, Service, start_collector
+
+CHROMIUM = Path(os.environ.get("SMARTCRON_TEST_CHROMIUM", "/usr/bin/chromium"))
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+DESKTOP = {"width": 1280, "height": 900}
+PHONE = {"width": 390, "height": 844}
+
+pytestmark = pytest.mark.slow
+
+
+class Watch:
+    """What the browser did that a page must never make it do."""
+
+    def __init__(self) -> None:
+        self.dialogs: list[str] = []
+        self.errors: list[str] = []
+
+    def dialog(self, dialog: Dialog) -> None:
+        self.dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    def console(self, message: ConsoleMessage) -> None:
+        # A blocked inline script or style (CSP) shows up here as an error.
+        if message.type == "error":
+            self.errors.append(message.text)
+
+    def attach(self, context: BrowserContext) -> None:
+        context.on("dialog", self.dialog)
+        context.on("console", self.console)
+        context.on("weberror", lambda error: self.errors.append(str(error.error)))
+
+    def assert_clean(self) -> None:
+        dialogs, errors = self.dialogs[:], self.errors[:]
+        self.dialogs.clear()
+        self.errors.clear()  # one test's trouble is reported once, not by every later test
+        assert dialogs == [], f"a script ran: dialogs {dialogs}"
+        assert errors == [], f"errors in the browser console: {errors}"
+
+
+@pytest.fixture(scope="module")
+def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Service, list[Any]]]:
+    tmp = tmp_path_factory.mktemp("page")
+    with start_collector(f"sqlite:///{tmp / 'collector.db'}", tmp) as service:
+        reports = seed(service)
+        yield service, reports
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if not (CHROMIUM.is_file() and os.access(CHROMIUM, os.X_OK)):
+        pytest.fail(
+            f"{CHROMIUM} not found: the page tests need Debian's Chromium "
+            "(as root: scripts/system-deps, or apt-get install -y chromium)",
+            pytrace=False,
+        )
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture(scope="module")
+def watch() -> Watch:
+    return Watch()
+
+
+@pytest.fixture(scope="module")
+def context(
+    browser: Browser, seeded: tuple[Service, list[Any]], watch: Watch
+) -> Iterator[BrowserContext]:
+    """A desktop browser, logged in through the form."""
+    service, _ = seeded
+    ARTIFACTS.mkdir(exist_ok=True)
+    made = browser.new_context(base_url=service.url, viewport=DESKTOP)  # type: ignore[arg-type]
+    made.set_default_timeout(10_000)
+    watch.attach(made)
+    page = made.new_page()
+    page.goto("/")
+    expect(page).to_have_url(re.compile(r"/login\?next=/$"))
+    page.get_by_label("User").fill("admin")
+    page.get_by_label("Password").fill(ADMIN_PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    expect(page).to_have_url(f"{service.url}/")
+    page.close()
+    yield made
+    made.close()
+
+
+@pytest.fixture
+def page(context: BrowserContext, watch: Watch) -> Iterator[Page]:
+    opened = context.new_page()
+    yield opened
+    opened.close()
+    watch.assert_clean()
+
+
+def job_row(page: Page, job: str, host: str) -> Any:
+    rows = page.locator("table.jobs tbody tr")
+    found = rows.filter(has=page.locator("td.job > a", has_text=re.compile(f"^{job}$"))).filter(
+        has=page.locator("td.host", has_text=re.compile(f"^{host}$"))
+    )
+    expect(found).to_have_count(1)
+    return found
+
+
+def started_times(page: Page) -> list[str]:
+    return page.locator("table.runs tbody td.started a").all_inner_texts()
+
+
+def test_summary_shows_every_job_state_and_why(page: Page) -> None:
+    page.goto("/")
+    expect(page.get_by_role("heading", level=1)).to_have_text("4 jobs need attention")
+    expect(page.locator("table.jobs tbody tr")).to_have_count(len(EXPECTED))
+    for (job, host), (state, why) in EXPECTED.items():
+        row = job_row(page, job, host)
+        badge = row.locator("td.state .badge")
+        expect(badge).to_be_visible()
+        expect(badge).to_have_text(state)
+        reason = row.locator(".reason")
+        expect(reason).to_be_visible()
+        expect(reason).to_contain_text(why)
+        # Times in a reason read as a person says them, not as a database stores them.
+        assert not re.search(r"\d{2}:\d{2}:\d{2}\.\d", reason.inner_text()), reason.inner_text()
+    # The worst first: failing, late, degraded, paused, then the healthy.
+    badges = page.locator("table.jobs tbody td.state .badge").all_inner_texts()
+    order = ["failing", "late", "degraded", "paused", "healthy"]
+    assert badges == sorted(badges, key=order.index), badges
+
+    expect(job_row(page, "feed_import", "web1").locator("td.fact").first).to_contain_text("failed")
+    expect(job_row(page, "queue_drain", "web2").locator(".overdue")).to_have_text(
+        re.compile(r"^overdue \d+ (h|min)$")
+    )
+    expect(job_row(page, "newsletter_send", "web1").locator("td.fact").nth(1)).to_have_text(
+        "paused"
+    )
+    expect(job_row(page, "cache_warm", "web2").locator("td.fact").nth(1)).to_have_text(
+        "no schedule"
+    )
+    # A healthy job's next run is ahead, or due a moment ago (its report comes at its end).
+    upcoming = [
+        job_row(page, job, host).locator("td.fact").nth(1).inner_text()
+        for (job, host), (state, _) in EXPECTED.items()
+        if state == "healthy" and job != "cache_warm"
+    ]
+    assert all(re.fullmatch(r"in \d+ (s|min|h)|due \d+ (s|min) ago", t) for t in upcoming), upcoming
+    assert any(t.startswith("in ") for t in upcoming), upcoming
+    # Sparklines are images with a text alternative; the legend explains them.
+    sparks = page.locator("table.jobs svg.spark")
+    expect(sparks).to_have_count(len(EXPECTED))
+    for label in [s.get_attribute("aria-label") or "" for s in sparks.all()]:
+        assert re.match(r"durations of the last \d+ runs", label), label
+    expect(page.locator("dl.legend")).to_contain_text("one bar per run")
+    # The page reloads itself; nothing on it needs JavaScript.
+    expect(page.locator('meta[http-equiv="refresh"]')).to_have_count(1)
+    expect(page.locator("script")).to_have_count(0)
+    page.screenshot(path=ARTIFACTS / "summary.png", full_page=True)
+
+
+def test_job_page_history_chart_and_attempts(page: Page, seeded: tuple[Service, list[Any]]) -> None:
+    _, reports = seeded
+    page.goto("/")
+    job_row(page, "payment_reconcile", "db1").get_by_role("link", name="payment_reconcile").click()
+    expect(page).to_have_url(re.compile(r"/jobs/payment_reconcile$"))
+    card = page.locator("section.card")
+    expect(card.locator(".badge")).to_have_text("failing")
+    expect(card.locator(".reason")).to_contain_text("last run failed")
+    expect(card).to_contain_text("*/30 * * * *")
+
+    chart = page.locator("figure.chart")
+    expect(chart.locator("svg.bars")).to_have_attribute("aria-label", re.compile("last 45 runs"))
+    expect(chart.locator("svg.bars rect")).to_have_count(45)
+    expect(chart.locator("svg.bars rect.bad")).to_have_count(3)
+    # Oldest left: the newest run, the failed one with three attempts, is the last bar.
+    expect(chart.locator("svg.bars rect").last).to_have_class("bad")
+    expect(chart.locator("polyline.mem")).to_have_count(1)
+    expect(chart.locator("ul.legend")).to_contain_text("peak memory")
+
+    rows = page.locator("table.runs tbody tr")
+    expect(rows).to_have_count(45)
+    expect(page.get_by_role("link", name="Older runs →")).to_have_count(0)
+    last = [r for r in reports if r["job"] == "payment_reconcile"][-1]
+    newest = rows.filter(has=page.locator(f'a[href="/runs/{last["run_id"]}"]'))
+    expect(newest.locator("td").nth(2)).to_have_text("failed")
+    expect(newest.locator("td").nth(5)).to_have_text("3")
+    page.screenshot(path=ARTIFACTS / "job.png", full_page=True)
+
+    newest.get_by_role("link").click()
+    expect(page).to_have_url(re.compile(f"/runs/{last['run_id']}$"))
+    expect(page.locator("#run-title")).to_contain_text("failed")
+    attempts = page.locator("table.runs tbody tr")
+    expect(attempts).to_have_count(3)
+    for i in range(3):
+        expect(attempts.nth(i).locator("td").nth(3)).to_have_text("failed")
+        expect(attempts.nth(i).locator("td").nth(4)).to_have_text("2")
+    expect(page.get_by_label("stderr")).to_contain_text("connection to 10.0.0.5:5432 refused")
+    expect(page.get_by_label("stdout")).to_contain_text("payment_reconcile: processed")
+    # A run does not change: its page holds still.
+    expect(page.locator('meta[http-equiv="refresh"]')).to_have_count(0)
+    page.screenshot(path=ARTIFACTS / "run.png", full_page=True)
+
+
+@pytest.mark.xfail(
+    reason="bug: history is ordered by insertion id, and ingest inserts a batch in run_id "
+    "order, so runs delivered in one batch show out of time order",
+    strict=True,
+)
+def test_history_is_newest_first(page: Page) -> None:
+    page.goto("/jobs/payment_reconcile")
+    shown = started_times(page)
+    assert shown == sorted(shown, reverse=True), shown
+
+
+def test_output_and_command_are_shown_never_run(
+    page: Page, seeded: tuple[Service, list[Any]], watch: Watch
+) -> None:
+    _, reports = seeded
+    last = [r for r in reports if r["job"] == "html_digest"][-1]
+    page.goto(f"/runs/{last['run_id']}")
+    expect(page.get_by_label("stdout")).to_contain_text(SCRIPT)
+    expect(page.get_by_label("stderr")).to_contain_text(f"template had {SCRIPT}")
+    expect(page.locator("dl.facts code").first).to_be_visible()
+    expect(page.locator("section.card")).to_contain_text("<img src=x onerror=alert(2)>")
+    expect(page.locator("script")).to_have_count(0)
+    expect(page.locator("img")).to_have_count(0)
+    page.goto("/jobs/html_digest")
+    expect(page.locator("section.card")).to_contain_text("<img src=x onerror=alert(2)>")
+    expect(page.locator("img")).to_have_count(0)
+    assert watch.dialogs == []
+
+
+def test_filters_and_older_runs(page: Page) -> None:
+    page.goto("/jobs/sitemap_build")
+    expect(page.locator("section.card")).to_have_count(2)
+    expect(page.locator("table.runs tbody tr")).to_have_count(50)
+    page.get_by_label("Host").select_option("web2")
+    page.get_by_role("button", name="Filter").click()
+    expect(page).to_have_url(re.compile(r"host=web2"))
+    expect(page.locator("table.runs tbody tr")).to_have_count(36)
+    hosts = page.locator("table.runs tbody tr td:nth-child(2)").all_inner_texts()
+    assert set(hosts) == {"web2"}, hosts
+
+    page.goto("/jobs/search_reindex")
+    page.get_by_label("Status").select_option("timeout")
+    page.get_by_role("button", name="Filter").click()
+    expect(page).to_have_url(re.compile(r"status=timeout"))
+    statuses = page.locator("table.runs tbody tr td:nth-child(3)")
+    expect(statuses).to_have_count(3)
+    assert set(statuses.all_inner_texts()) == {"timeout"}
+    expect(page.get_by_label("Status")).to_have_value("timeout")
+
+    page.goto("/jobs/vend_sync")
+    first_page = page.locator("table.runs tbody td.started a")
+    expect(first_page).to_have_count(50)
+    seen = {a.get_attribute("href") for a in first_page.all()}
+    page.get_by_role("link", name="Older runs →").click()
+    expect(page).to_have_url(re.compile(r"cursor=\d+"))
+    second_page = page.locator("table.runs tbody td.started a")
+    expect(second_page).to_have_count(10)
+    older = {a.get_attribute("href") for a in second_page.all()}
+    assert not seen & older, "a run shows on both pages"
+    expect(page.get_by_role("link", name="Older runs →")).to_have_count(0)
+    page.get_by_role("link", name="← Newest runs").click()
+    expect(page.locator("table.runs tbody td.started a")).to_have_count(50)
+
+
+def test_pause_and_resume_with_the_page_button(
+    page: Page, seeded: tuple[Service, list[Any]]
+) -> None:
+    service, _ = seeded
+    page.goto("/jobs/vend_sync")
+    card = page.locator("section.card")
+    expect(card.locator(".badge")).to_have_text("healthy")
+    expect(card.locator('input[name="csrf_token"]')).to_have_attribute(
+        "value", re.compile(r"^\S{16,}$")
+    )
+    card.get_by_role("button", name="Pause on web1").click()
+    expect(page).to_have_url(re.compile(r"/jobs/vend_sync$"))
+    expect(card.locator(".badge")).to_have_text("paused")
+    expect(card.locator(".reason")).to_contain_text("paused by admin")
+    page.goto("/")
+    expect(job_row(page, "vend_sync", "web1").locator(".badge")).to_have_text("paused")
+    page.goto("/jobs/vend_sync")
+    card.get_by_role("button", name="Resume on web1").click()
+    expect(card.locator(".badge")).to_have_text("healthy")
+    expect(card.get_by_role("button", name="Pause on web1")).to_be_visible()
+    # The same form without its CSRF token is refused, session cookie or not.
+    forged = page.request.post(f"{service.url}/jobs/vend_sync/action",
+                               form={"action": "pause", "host": "web1"})  # fmt: skip
+    assert forged.status == 403, forged.text()
+    page.reload()
+    expect(card.locator(".badge")).to_have_text("healthy")
+
+
+def test_phone(
+    browser: Browser, context: BrowserContext, seeded: tuple[Service, list[Any]], watch: Watch
+) -> None:
+    service, _ = seeded
+    phone = browser.new_context(
+        base_url=service.url,
+        storage_state=context.storage_state(),  # the desktop's session
+        viewport=PHONE,  # type: ignore[arg-type]
+        device_scale_factor=2,
+        is_mobile=True,
+        has_touch=True,
+    )
+    watch.attach(phone)
+    try:
+        page = phone.new_page()
+        page.goto("/")
+        expect(page.get_by_role("heading", level=1)).to_have_text("4 jobs need attention")
+        assert_fits(page)
+        for (job, host), (state, _) in EXPECTED.items():
+            row = job_row(page, job, host)
+            expect(row.locator(".badge")).to_have_text(state)
+            expect(row.locator(".on-host")).to_have_text(f" on {host}")
+            expect(row.locator(".reason")).to_be_visible()
+        page.screenshot(path=ARTIFACTS / "summary-phone.png", full_page=True)
+        page.goto("/jobs/payment_reconcile")
+        assert_fits(page)
+        page.screenshot(path=ARTIFACTS / "job-phone.png")
+        page.goto("/hosts")
+        assert_fits(page)
+        expect(page.locator("table.runs tbody tr")).to_have_count(3)
+    finally:
+        phone.close()
+    watch.assert_clean()
+
+
+def assert_fits(page: Page) -> None:
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= PHONE["width"], f"{page.url} scrolls sideways on a phone: {width}px"
