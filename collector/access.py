@@ -61,8 +61,13 @@ def find_reader(request: Request) -> Caller | None:
 def require_reader(request: Request) -> Caller:
     caller = find_reader(request)
     if caller is None:
-        if _bearer(request) is not None:
+        token = _bearer(request)
+        # An unknown token is no credential at all (401, as on ingest); a known one
+        # of the wrong kind is a credential without the right (403).
+        if token is not None and _state(request).tokens.kind_of(token) is not None:
             raise ApiError(403, "this token may not read; use an admin token")
+        if token is not None:
+            raise ApiError(401, "unknown or revoked token")
         raise ApiError(401, "log in at /login or send Authorization: Bearer <admin token>")
     return caller
 

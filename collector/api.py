@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -37,8 +38,9 @@ async def read_body(request: Request, limit: int) -> bytes:
 
 def parse_batch(body: bytes, max_reports: int) -> list[RunReport]:
     try:
-        document = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as error:
+        document = json.loads(body, parse_constant=_no_constant, parse_float=_finite)
+    # RecursionError: "[[[[..." a few thousand deep.
+    except (ValueError, RecursionError) as error:
         raise ApiError(400, f"body is not valid JSON: {error}") from None
     if not isinstance(document, dict) or not isinstance(document.get("runs"), list):
         raise ApiError(422, 'body must be a JSON object {"runs": [report, ...]}')
@@ -57,6 +59,18 @@ def parse_batch(body: bytes, max_reports: int) -> list[RunReport]:
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
         raise ApiError(422, problems[0] + more)
     return reports
+
+
+def _no_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite(text: str) -> float:
+    # 1e400 parses to inf, which no column holds: refuse it here, not in the database.
+    number = float(text)
+    if not math.isfinite(number):
+        raise ValueError(f"number {text[:40]} is out of range")
+    return number
 
 
 @router.post("/runs")
@@ -96,10 +110,11 @@ def _time(value: str | None, name: str) -> dt.datetime | None:
         return None
     try:
         moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
+        if moment.tzinfo is not None:
+            moment = moment.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    # OverflowError: a time at the edge of year 1 or 9999 that its offset moves out of range.
+    except (ValueError, OverflowError):
         raise ApiError(400, f"{name}: {value!r} is not an ISO 8601 time") from None
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(dt.timezone.utc).replace(tzinfo=None)
     return moment
 
 
@@ -112,7 +127,7 @@ def get_runs(
     status: str | None = None,
     since: str | None = None,
     until: str | None = None,
-    cursor: Annotated[int | None, Query(ge=1)] = None,
+    cursor: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> Any:
     rows, next_cursor = queries.runs(

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import logging
+import sqlite3
 from typing import Any
 
+import pymysql
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine, text
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException
 
@@ -19,14 +23,28 @@ from .auth import TokenCache
 from .errors import ApiError
 from .settings import CollectorSettings
 
+log = logging.getLogger("smartcron.collector")
+# DB-API (PEP 249) classes as the drivers raise them; SQLAlchemy wraps them in .orig.
+UNAVAILABLE = (
+    PoolTimeout,
+    pymysql.err.OperationalError,
+    pymysql.err.InterfaceError,
+    pymysql.err.InternalError,
+    sqlite3.OperationalError,
+    sqlite3.InterfaceError,
+    sqlite3.InternalError,
+)
+DOES_NOT_FIT = (pymysql.err.DataError, sqlite3.DataError)
+
 
 def create_app(settings: CollectorSettings, engine: Engine) -> FastAPI:
     app = FastAPI(
         title="smartcron collector",
         version=__version__,
-        docs_url="/api/docs",
+        # Served below behind credentials: only /healthz answers without them.
+        docs_url=None,
         redoc_url=None,
-        openapi_url="/api/openapi.json",
+        openapi_url=None,
     )
     app.state.settings = settings
     app.state.engine = engine
@@ -41,12 +59,22 @@ def create_app(settings: CollectorSettings, engine: Engine) -> FastAPI:
         try:
             with engine.connect() as connection:
                 connection.execute(text("SELECT 1"))
-        except DBAPIError as error:
+        except SQLAlchemyError as error:
             return JSONResponse(
                 {"status": "degraded", "database": "unreachable", "error": _short(error)},
                 status_code=503,
             )
         return {"status": "ok", "database": "ok", "version": __version__}
+
+    @app.get("/api/openapi.json", include_in_schema=False)
+    def openapi_document(request: Request) -> Any:
+        require_reader(request)
+        return app.openapi()
+
+    @app.get("/api/docs", include_in_schema=False)
+    def api_docs(request: Request) -> Response:
+        require_reader(request)
+        return get_swagger_ui_html(openapi_url="/api/openapi.json", title=f"{app.title} API")
 
     @app.get("/metrics", include_in_schema=False)
     def prometheus(request: Request) -> Response:
@@ -67,18 +95,42 @@ def create_app(settings: CollectorSettings, engine: Engine) -> FastAPI:
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, error: HTTPException) -> Response:
-        return JSONResponse({"error": str(error.detail).lower()}, error.status_code)
+        return JSONResponse(
+            {"error": str(error.detail).lower()}, error.status_code, headers=error.headers
+        )
 
-    for database_error in (OperationalError, PoolTimeout, DBAPIError):
+    @app.exception_handler(DBAPIError)
+    @app.exception_handler(PoolTimeout)
+    @app.exception_handler(pymysql.err.Error)
+    @app.exception_handler(sqlite3.Error)
+    async def database_error(request: Request, error: Exception) -> Response:
+        return database_answer(error)
 
-        @app.exception_handler(database_error)
-        async def database_down(request: Request, error: Exception) -> Response:
-            # The sender keeps its spool and tries again: nothing is lost.
-            return JSONResponse(
-                {"error": "database unavailable; retry later"}, 503, headers={"Retry-After": "5"}
-            )
+    @app.exception_handler(Exception)
+    async def internal_error(request: Request, error: Exception) -> Response:
+        # Starlette still re-raises after this answer, so uvicorn logs the traceback.
+        return JSONResponse({"error": "internal error; see the collector's log"}, 500)
 
     return app
+
+
+def database_answer(error: Exception) -> JSONResponse:
+    """503 only when the database is away (the sender keeps its spool and tries again).
+    A value that does not fit a column fails the same way on every retry, so it is the
+    request's fault (422); anything else is a bug of ours (500).
+
+    Raw DB-API errors count too: ingest's bulk path talks to pymysql directly."""
+    cause = error.orig if isinstance(error, DBAPIError) else error
+    if isinstance(cause, DOES_NOT_FIT):
+        return JSONResponse({"error": f"a value does not fit the database: {_short(error)}"}, 422)
+    if isinstance(cause, UNAVAILABLE) or (
+        isinstance(error, DBAPIError) and error.connection_invalidated
+    ):
+        return JSONResponse(
+            {"error": "database unavailable; retry later"}, 503, headers={"Retry-After": "5"}
+        )
+    log.error("database error", exc_info=error)
+    return JSONResponse({"error": "internal error; see the collector's log"}, 500)
 
 
 def _short(error: Exception) -> str:

@@ -37,6 +37,21 @@ def hash_password(password: str) -> str:
     )
 
 
+def is_password_hash(stored: str) -> bool:
+    """Whether `stored` has the shape hash_password gives (checked when serve starts:
+    a hash mangled by the shell's `$` expansion would otherwise lock everyone out)."""
+    try:
+        scheme, n, r, p, salt, expected = stored.split("$")
+        return (
+            scheme == "scrypt"
+            and min(int(n), int(r), int(p)) > 0
+            and len(base64.b64decode(salt, validate=True)) > 0
+            and len(base64.b64decode(expected, validate=True)) == 32
+        )
+    except ValueError:  # binascii.Error is a ValueError
+        return False
+
+
 def verify_password(password: str, stored: str) -> bool:
     try:
         scheme, n, r, p, salt, expected = stored.split("$")
@@ -50,9 +65,9 @@ def verify_password(password: str, stored: str) -> bool:
             p=int(p),
             dklen=32,
         )
+        return hmac.compare_digest(derived, base64.b64decode(expected))
     except ValueError:
         return False
-    return hmac.compare_digest(derived, base64.b64decode(expected))
 
 
 def create_token(engine: Engine, name: str, kind: str) -> str:

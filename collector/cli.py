@@ -110,6 +110,14 @@ def serve(
     import uvicorn
 
     host, port = _parse_listen(listen)
+    if admin_password_hash is not None:
+        from .auth import is_password_hash
+
+        if not is_password_hash(admin_password_hash):
+            raise click.BadParameter(
+                "not a hash from `smartcron-collector hash-password` (quote it: it holds '$')",
+                param_hint="--admin-password-hash / SMARTCRON_ADMIN_PASSWORD_HASH",
+            )
     url = db_url or _default_db()
     engine = _engine(url)
     if engine.dialect.name == "sqlite":

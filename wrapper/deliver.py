@@ -21,11 +21,17 @@ class DeliveryError(Exception):
 
 
 def post_report(collector: str, token: str | None, report: dict[str, object]) -> None:
-    url = urllib.parse.urlsplit(collector)
+    try:
+        url = urllib.parse.urlsplit(collector)
+        port = url.port
+    except ValueError as error:
+        # A bad port or bracket gets past the option's check; the run is over by now,
+        # so this is a warning like any other delivery failure, never a crash.
+        raise DeliveryError(f"cannot use collector URL {collector!r} ({error})") from None
     connection_class = (
         http.client.HTTPSConnection if url.scheme == "https" else http.client.HTTPConnection
     )
-    connection = connection_class(url.hostname or "", url.port, timeout=TIMEOUT_S)
+    connection = connection_class(url.hostname or "", port, timeout=TIMEOUT_S)
     body = json.dumps({"runs": [report]}, separators=(",", ":")).encode()
     headers = {"Content-Type": "application/json", "User-Agent": "smartcron-wrap"}
     if token:
@@ -34,7 +40,8 @@ def post_report(collector: str, token: str | None, report: dict[str, object]) ->
         connection.request("POST", url.path.rstrip("/") + INGEST_PATH, body, headers)
         response = connection.getresponse()
         answer = response.read(2048)
-    except (OSError, http.client.HTTPException) as error:
+    # ValueError: http.client.InvalidURL (control characters in the path, a bad host).
+    except (OSError, http.client.HTTPException, ValueError) as error:
         raise DeliveryError(f"cannot reach {collector} ({error})") from None
     finally:
         connection.close()

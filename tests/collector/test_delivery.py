@@ -1,0 +1,161 @@
+"""The installed smartcron-wrap delivers its report to the real collector (SQLite and MySQL):
+the spooled copy goes on 2xx and stays otherwise, with one warning on stderr; the job's
+exit status and output never change because of delivery."""
+
+from __future__ import annotations
+
+import socket
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from smartcron.collector.db import tables
+from sqlalchemy import Engine, select
+
+from tests.support.collector_api import reset_store
+from tests.support.service import Service, free_port, start_collector
+
+WARNING = "smartcron-wrap: warning:"
+
+
+@pytest.fixture(scope="module")
+def service(schema_engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    url = schema_engine.url.render_as_string(hide_password=False)
+    with start_collector(url, tmp_path_factory.mktemp("collector")) as running:
+        yield running
+
+
+@pytest.fixture
+def collector(
+    service: Service, schema_engine: Engine, clear_tables: Callable[[Engine], None]
+) -> Service:
+    reset_store(schema_engine, clear_tables)
+    return service
+
+
+def job(code: int, out: str = "hello") -> list[str]:
+    """A job that prints `out` and exits with `code`."""
+    return [sys.executable, "-c", f"import sys; print({out!r}); sys.exit({code})"]
+
+
+def stored(engine: Engine) -> list[dict[str, Any]]:
+    r = tables.runs.c
+    with engine.connect() as connection:
+        rows = connection.execute(select(r.run_id, r.job, r.status, r.exit_code))
+        return [dict(row) for row in rows.mappings()]
+
+
+def warnings(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if line.startswith(WARNING)]
+
+
+@pytest.mark.parametrize("code", [0, 3])
+def test_a_delivered_report_leaves_the_spool(
+    collector: Service, schema_engine: Engine, wrap: Any, state: Any, code: int
+) -> None:
+    done = wrap("--name", "nightly", "--collector", collector.url,
+                "--token", collector.ingest_token, "--", *job(code))  # fmt: skip
+    assert done.returncode == code, done.stderr
+    assert done.stdout == "hello\n"
+    assert warnings(done.stderr) == [], done.stderr
+    assert state.spool_files() == []
+    [run] = stored(schema_engine)
+    assert run["job"] == "nightly"
+    assert (run["status"], run["exit_code"]) == (("success", 0) if code == 0 else ("failed", 3))
+    # The per-job log keeps its line whatever happens to the spool.
+    [logged] = state.log("nightly")
+    assert logged["run_id"] == run["run_id"]
+    detail = collector.get(f"/api/v1/runs/{run['run_id']}").json()
+    assert detail["stdout_tail"] == "hello\n"
+
+
+def test_the_token_may_come_from_a_file_and_the_url_from_the_environment(
+    collector: Service, schema_engine: Engine, wrap: Any, state: Any, tmp_path: Path
+) -> None:
+    token_file = tmp_path / "token"
+    token_file.write_text(collector.ingest_token + "\n")
+    env = {"SMARTCRON_COLLECTOR_URL": collector.url}
+    done = wrap("--name", "nightly", "--token", f"file:{token_file}", "--", *job(0), env=env)
+    assert done.returncode == 0 and warnings(done.stderr) == [], done.stderr
+    assert state.spool_files() == []
+    assert len(stored(schema_engine)) == 1
+
+
+@pytest.mark.parametrize("code", [0, 3])
+def test_a_wrong_token_keeps_the_report_in_the_spool(
+    collector: Service, schema_engine: Engine, wrap: Any, state: Any, code: int
+) -> None:
+    done = wrap("--name", "nightly", "--collector", collector.url,
+                "--token", "sct_wrong", "--", *job(code))  # fmt: skip
+    assert done.returncode == code, done.stderr
+    assert done.stdout == "hello\n"
+    [warning] = warnings(done.stderr)
+    assert "401" in warning and "spool" in warning, warning
+    report = state.report()
+    assert report["job"] == "nightly"
+    assert stored(schema_engine) == []
+    # What stayed behind is a whole report: the agent can ship it later.
+    assert collector.post_runs([report]).json() == {"accepted": 1, "duplicates": 0}
+
+
+def test_no_token_keeps_the_report_in_the_spool(
+    collector: Service, schema_engine: Engine, wrap: Any, state: Any
+) -> None:
+    done = wrap("--name", "nightly", "--collector", collector.url, "--", *job(0))
+    assert done.returncode == 0
+    [warning] = warnings(done.stderr)
+    assert "401" in warning, warning
+    assert len(state.reports()) == 1
+    assert stored(schema_engine) == []
+
+
+@pytest.mark.parametrize("code", [0, 3])
+def test_a_collector_that_is_down_keeps_the_report_in_the_spool(
+    wrap: Any, state: Any, code: int
+) -> None:
+    nobody = f"http://127.0.0.1:{free_port()}"
+    done = wrap("--name", "nightly", "--collector", nobody, "--token", "sct_any",
+                "--retries", "2", "--retry-delay", "0", "--", *job(code))  # fmt: skip
+    assert done.returncode == code, done.stderr
+    assert done.stdout == "hello\n" * (3 if code else 1)
+    [warning] = warnings(done.stderr)  # once, however many attempts
+    assert "cannot reach" in warning and nobody in warning, warning
+    assert state.report()["attempts"][-1]["exit_code"] == code
+
+
+@pytest.mark.slow
+def test_a_collector_that_never_answers_costs_a_short_timeout(wrap: Any, state: Any) -> None:
+    with socket.socket() as listener:  # accepts connections, never reads or answers
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+        started = time.monotonic()
+        done = wrap("--name", "nightly", "--collector", url, "--", *job(3))
+        took = time.monotonic() - started
+    assert done.returncode == 3
+    [warning] = warnings(done.stderr)
+    assert "cannot reach" in warning, warning
+    assert took < 10, f"the wrapper waited {took:.1f}s for the collector"
+    assert len(state.reports()) == 1
+
+
+def test_without_a_collector_the_report_just_stays(wrap: Any, state: Any) -> None:
+    done = wrap("--name", "nightly", "--", *job(0))
+    assert done.returncode == 0 and warnings(done.stderr) == [], done.stderr
+    assert len(state.reports()) == 1
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:99999", "http://127.0.0.1:port", "http://[::1"])
+def test_a_collector_url_that_cannot_be_used_is_only_a_warning(
+    wrap: Any, state: Any, url: str
+) -> None:
+    done = wrap("--name", "nightly", "--collector", url, "--", *job(4))
+    assert done.returncode == 4, done.stderr
+    assert done.stdout == "hello\n"
+    assert "Traceback" not in done.stderr, done.stderr
+    [warning] = warnings(done.stderr)
+    assert "spool" in warning, warning
+    assert len(state.reports()) == 1

@@ -1,0 +1,95 @@
+"""Helpers for the tests that talk to a running collector over HTTP: error bodies,
+the login form, and emptying the store between tests while the service keeps its tokens."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+import requests
+from smartcron.collector.db import tables
+from sqlalchemy import Engine, func, select
+
+from tests.support.service import ADMIN_PASSWORD, Service
+
+LOGIN_CSRF_COOKIE = "smartcron_login_csrf"
+SESSION_COOKIE = "smartcron_session"
+
+
+def reset_store(engine: Engine, clear_tables: Callable[[Engine], None]) -> None:
+    """Empty every table (conftest's clear_tables) but put the tokens back: a service
+    shared by a module keeps working with the tokens it was started with."""
+    with engine.connect() as connection:
+        kept = [dict(row) for row in connection.execute(select(tables.tokens)).mappings()]
+    clear_tables(engine)
+    if kept:
+        with engine.begin() as connection:
+            connection.execute(tables.tokens.insert(), kept)
+
+
+def count_rows(engine: Engine, table: Any) -> int:
+    with engine.connect() as connection:
+        return int(connection.execute(select(func.count()).select_from(table)).scalar_one())
+
+
+def assert_error(response: requests.Response, status: int, *words: str) -> str:
+    """The response is `status` with a JSON body of exactly {"error": "..."} that
+    mentions each of `words`; returns the message."""
+    assert response.status_code == status, (response.status_code, response.text[:500])
+    assert response.headers["content-type"].startswith("application/json"), response.headers
+    body = response.json()
+    assert isinstance(body, dict) and set(body) == {"error"}, body
+    message = body["error"]
+    assert isinstance(message, str) and message, body
+    for word in words:
+        assert word in message, (word, message)
+    return message
+
+
+def hidden_field(html: str, name: str) -> str:
+    """The value of <input type="hidden" name=NAME value=...> in a rendered page."""
+    found = re.search(rf'<input type="hidden" name="{name}" value="([^"]*)"', html)
+    assert found, f"no hidden {name!r} field in the page"
+    return found.group(1)
+
+
+def login_form(service: Service, client: requests.Session) -> str:
+    """GET /login as a browser would: sets the login-CSRF cookie, returns the form's token."""
+    page = client.get(f"{service.url}/login", headers={"Accept": "text/html"}, timeout=30)
+    assert page.status_code == 200, page.text[:500]
+    assert LOGIN_CSRF_COOKIE in client.cookies, page.headers
+    return hidden_field(page.text, "csrf_token")
+
+
+def post_login(
+    service: Service,
+    client: requests.Session,
+    *,
+    password: str = ADMIN_PASSWORD,
+    username: str = "admin",
+    csrf_token: str | None = None,
+) -> requests.Response:
+    form = {"username": username, "password": password, "next": "/"}
+    if csrf_token is not None:
+        form["csrf_token"] = csrf_token
+    return client.post(f"{service.url}/login", data=form, allow_redirects=False, timeout=30)
+
+
+def login(service: Service) -> requests.Session:
+    """A browser-like client logged in through the real form."""
+    client = requests.Session()
+    token = login_form(service, client)
+    answer = post_login(service, client, csrf_token=token)
+    assert answer.status_code == 303, (answer.status_code, answer.text[:500])
+    assert SESSION_COOKIE in client.cookies, answer.headers
+    return client
+
+
+def session_csrf(service: Service, client: requests.Session, page: str = "/") -> str:
+    """The session's CSRF token, as the page's forms carry it."""
+    html = client.get(f"{service.url}{page}", headers={"Accept": "text/html"}, timeout=30)
+    assert html.status_code == 200, html.text[:500]
+    token = hidden_field(html.text, "csrf_token")
+    assert token, "the page's forms carry an empty csrf_token"
+    return token
