@@ -8,13 +8,34 @@ collector validates everything it receives with it.
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Literal
+from datetime import datetime, timezone
+from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from .validate import NAME_PATTERN
+from .validate import MAX_TAG_LENGTH, MAX_TAGS, NAME_PATTERN
+
+# pydantic's `pattern` searches; names must match whole.
+NAME_REGEX = f"^{NAME_PATTERN.pattern}$"
+_EARLIEST = datetime(2000, 1, 1, tzinfo=timezone.utc)
+_LATEST = datetime(2200, 1, 1, tzinfo=timezone.utc)
+
+
+def _plausible_time(moment: datetime) -> datetime:
+    """Times a run could have: stored as DATETIME, compared, and fed to croniter."""
+    if moment.tzinfo is None:
+        raise ValueError("a time needs its zone (UTC, written Z)")
+    if not _EARLIEST <= moment < _LATEST:
+        raise ValueError("a time between the years 2000 and 2200")
+    return moment
+
+
+Time = Annotated[datetime, AfterValidator(_plausible_time)]
+Tag = Annotated[str, Field(pattern=NAME_REGEX, max_length=MAX_TAG_LENGTH)]
+ExitCode = Annotated[int, Field(ge=0, le=255)]
+Seconds = Annotated[float, Field(ge=0, le=1e9)]
+Bytes = Annotated[int, Field(ge=0, le=2**62)]
 
 Status = Literal[
     "success",
@@ -33,9 +54,9 @@ AttemptStatus = Literal["success", "failed", "timeout", "killed_memory", "error"
 class AttemptReport(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    started_at: datetime
-    finished_at: datetime
-    exit_code: int | None
+    started_at: Time
+    finished_at: Time
+    exit_code: ExitCode | None
     signal: int | None = Field(ge=1, le=64)
     status: AttemptStatus
 
@@ -45,27 +66,27 @@ class RunReport(BaseModel):
 
     schema_: Literal[1] = Field(alias="schema")
     run_id: UUID
-    job: str = Field(pattern=NAME_PATTERN.pattern, max_length=100)
+    job: str = Field(pattern=NAME_REGEX, max_length=100)
     host: str = Field(min_length=1, max_length=255)
     user: str = Field(max_length=255)
     command: str = Field(max_length=65536)
     schedule: str | None = Field(max_length=255)
     priority: int = Field(ge=1, le=10)
-    tags: list[str]
+    tags: list[Tag] = Field(max_length=MAX_TAGS)
     trigger: Literal["cron", "manual"]
     status: Status
-    exit_code: int | None
+    exit_code: ExitCode | None
     signal: int | None = Field(ge=1, le=64)
-    started_at: datetime
-    finished_at: datetime
-    duration_s: float = Field(ge=0)
-    attempts: list[AttemptReport]
-    peak_rss_bytes: int | None = Field(ge=0)
-    cpu_user_s: float | None = Field(ge=0)
-    cpu_system_s: float | None = Field(ge=0)
+    started_at: Time
+    finished_at: Time
+    duration_s: Seconds
+    attempts: list[AttemptReport] = Field(max_length=101)
+    peak_rss_bytes: Bytes | None
+    cpu_user_s: Seconds | None
+    cpu_system_s: Seconds | None
     stdout_tail: str = Field(max_length=131072)
     stderr_tail: str = Field(max_length=131072)
-    output_bytes: int = Field(ge=0)
+    output_bytes: Bytes
     output_truncated: bool
     breaker_state: Literal["closed", "open", "half_open"]
-    wrapper_version: str
+    wrapper_version: str = Field(min_length=1, max_length=32)

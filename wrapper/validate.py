@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 
 NAME_PATTERN = re.compile(r"[A-Za-z0-9_.-]{1,100}")
+MAX_TAGS, MAX_TAG_LENGTH = 16, 64  # as the report schema allows
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
 _DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([KMGT]?)(?:I?B)?", re.IGNORECASE)
@@ -111,7 +112,16 @@ def parse_text(value: object, option: str) -> str:
 
 def parse_url(value: object, option: str) -> str:
     text = parse_text(value, option)
-    if not re.fullmatch(r"https?://[^\s/]+(/\S*)?", text):
+    problem = not re.fullmatch(r"https?://[^\s/]+(/\S*)?", text)
+    if not problem:
+        import urllib.parse
+
+        try:
+            parts = urllib.parse.urlsplit(text)
+            problem = not parts.hostname or parts.port == 0
+        except ValueError:  # a port out of range, a stray bracket
+            problem = True
+    if problem:
         raise SettingError(
             f"{option}: {text!r} is not an http(s) URL; use e.g. http://collector.internal:8080"
         )
@@ -158,10 +168,13 @@ def parse_tags(value: object, option: str = "tags") -> tuple[str, ...]:
     """Tags from a TOML list or a comma-separated string."""
     items = value if isinstance(value, (list, tuple)) else str(value).split(",")
     tags = tuple(str(item).strip() for item in items if str(item).strip())
+    if len(tags) > MAX_TAGS:
+        raise SettingError(f"{option}: {len(tags)} tags; use at most {MAX_TAGS}")
     for tag in tags:
-        if not NAME_PATTERN.fullmatch(tag):
+        if len(tag) > MAX_TAG_LENGTH or not NAME_PATTERN.fullmatch(tag):
             raise SettingError(
-                f"{option}: {tag!r} is not a valid tag; use letters, digits, '_', '.' or '-'"
+                f"{option}: {tag!r} is not a valid tag; use up to {MAX_TAG_LENGTH} "
+                "letters, digits, '_', '.' or '-'"
             )
     return tags
 

@@ -149,13 +149,15 @@ def test_without_a_collector_the_report_just_stays(wrap: Any, state: Any) -> Non
 
 
 @pytest.mark.parametrize("url", ["http://127.0.0.1:99999", "http://127.0.0.1:port", "http://[::1"])
-def test_a_collector_url_that_cannot_be_used_is_only_a_warning(
-    wrap: Any, state: Any, url: str
+def test_a_collector_url_that_cannot_be_used_is_refused_before_the_job_runs(
+    wrap: Any, state: Any, url: str, tmp_path: Any
 ) -> None:
-    done = wrap("--name", "nightly", "--collector", url, "--", *job(4))
-    assert done.returncode == 4, done.stderr
-    assert done.stdout == "hello\n"
+    # A bad value names itself and the fix, and the job does not run (DESIGN.md).
+    ran = tmp_path / "ran"
+    done = wrap("--name", "nightly", "--collector", url, "--", "touch", str(ran))
+    assert done.returncode == 2, done.stderr
     assert "Traceback" not in done.stderr, done.stderr
-    [warning] = warnings(done.stderr)
-    assert "spool" in warning, warning
-    assert len(state.reports()) == 1
+    [line] = done.stderr.splitlines()
+    assert line.startswith("smartcron-wrap: error: --collector:") and url in line, line
+    assert not ran.exists()
+    assert state.reports() == []
