@@ -154,11 +154,6 @@ def test_login_with_a_wrong_csrf_token_is_403(collector: Service) -> None:
     assert SESSION_COOKIE not in client.cookies
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="collector/pages.py login(): csrf_token is a required Form field, so a form "
-    "without it is 422 before the CSRF check (reported)",
-)
 def test_login_without_the_csrf_field_is_403(collector: Service) -> None:
     client = requests.Session()
     login_form(collector, client)
