@@ -127,19 +127,22 @@ def get_runs(
     status: str | None = None,
     since: str | None = None,
     until: str | None = None,
-    cursor: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
+    cursor: Annotated[str | None, Query(max_length=80)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> Any:
-    rows, next_cursor = queries.runs(
-        request.app.state.engine,
-        job=job,
-        host=host,
-        status_is=status,
-        since=_time(since, "since"),
-        until=_time(until, "until"),
-        before_id=cursor,
-        limit=limit,
-    )
+    try:
+        rows, next_cursor = queries.runs(
+            request.app.state.engine,
+            job=job,
+            host=host,
+            status_is=status,
+            since=_time(since, "since"),
+            until=_time(until, "until"),
+            cursor=cursor,
+            limit=limit,
+        )
+    except queries.CursorError as error:
+        raise ApiError(422, f"cursor: {error}") from None
     return {"runs": rows, "next_cursor": next_cursor}
 
 

@@ -213,15 +213,18 @@ def job_page(
     caller: Reader,
     host: str | None = None,
     status: str | None = None,
-    cursor: int | None = None,
+    cursor: str | None = None,
 ) -> Response:
     engine = request.app.state.engine
     per_host = queries.jobs(engine, job)
     if not per_host:
         raise ApiError(404, f"no job named {job!r}")
-    history, next_cursor = queries.runs(
-        engine, job=job, host=host or None, status_is=status or None, before_id=cursor, limit=50
-    )
+    try:
+        history, next_cursor = queries.runs(
+            engine, job=job, host=host or None, status_is=status or None, cursor=cursor, limit=50
+        )
+    except queries.CursorError as error:
+        raise ApiError(422, f"cursor: {error}") from None
     # Oldest left by start time: runs need not arrive (nor be stored) in the order they ran.
     latest = queries.runs(engine, job=job, host=host or None, limit=60)[0]
     chart_runs = sorted(latest, key=lambda run: str(run["started_at"]))

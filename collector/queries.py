@@ -10,7 +10,7 @@ import datetime as dt
 import json
 from typing import Any
 
-from sqlalchemy import Engine, Integer, and_, desc, func, select, text
+from sqlalchemy import Engine, Integer, and_, desc, func, or_, select, text
 
 from .db import tables
 from .db.engine import is_mysql
@@ -92,8 +92,9 @@ def jobs(engine: Engine, job: str | None = None) -> list[dict[str, Any]]:
         item["paused"] = bool(row["paused"])
         item["state"] = state.get("state", "healthy")
         item["reason"] = state.get("reason", "")
-        item["runs_24h"] = state.get("runs_24h", 0)
-        item["failures_24h"] = state.get("failures_24h", 0)
+        # The view's SUM()s are DECIMAL on MySQL: numbers for JSON, not strings.
+        item["runs_24h"] = int(state.get("runs_24h") or 0)
+        item["failures_24h"] = int(state.get("failures_24h") or 0)
         item |= summarise(recent_runs(engine, row["job"], row["host"]))
         result.append(item)
     result.sort(key=lambda i: (HEALTH_ORDER.get(i["state"], 9), i["priority"], i["job"]))
@@ -136,10 +137,15 @@ def runs(
     status_is: str | None = None,
     since: dt.datetime | None = None,
     until: dt.datetime | None = None,
-    before_id: int | None = None,
+    cursor: str | None = None,
     limit: int = 50,
-) -> tuple[list[dict[str, Any]], int | None]:
-    """A page of runs, newest first, and the cursor of the next page (or None)."""
+) -> tuple[list[dict[str, Any]], str | None]:
+    """A page of runs, newest first by start time, and the cursor of the next page.
+
+    The cursor is the last row's (started_at, id): a keyset, so a page never
+    repeats or skips a run, even while reports arrive, and runs delivered late
+    from a spool land where their start time puts them.
+    """
     r = tables.runs.c
     conditions = []
     if job:
@@ -152,13 +158,49 @@ def runs(
         conditions.append(r.started_at >= since)
     if until:
         conditions.append(r.started_at < until)
-    if before_id:
-        conditions.append(r.id < before_id)
-    query = select(tables.runs).where(and_(*conditions)).order_by(desc(r.id)).limit(limit + 1)
+    if cursor:
+        after_started, after_id = parse_cursor(cursor)
+        conditions.append(
+            or_(r.started_at < after_started, and_(r.started_at == after_started, r.id < after_id))
+        )
+    query = (
+        select(tables.runs)
+        .where(and_(*conditions))
+        .order_by(desc(r.started_at), desc(r.id))
+        .limit(limit + 1)
+    )
     with engine.connect() as connection:
-        rows = [_row(row) for row in connection.execute(query).mappings()]
-    next_cursor = rows[limit - 1]["id"] if len(rows) > limit else None
-    return rows[:limit], next_cursor
+        raw = [dict(row) for row in connection.execute(query).mappings()]
+    next_cursor = None
+    if len(raw) > limit:
+        last = raw[limit - 1]
+        next_cursor = (
+            f"{_naive(last['started_at']).isoformat(timespec='microseconds')}~{last['id']}"
+        )
+    return [_row(row) for row in raw[:limit]], next_cursor
+
+
+class CursorError(ValueError):
+    """A cursor this collector did not hand out."""
+
+
+def parse_cursor(cursor: str) -> tuple[dt.datetime, int]:
+    moment, _, ident = cursor.partition("~")
+    try:
+        started = dt.datetime.fromisoformat(moment)
+        number = int(ident)
+    except ValueError:
+        raise CursorError(f"cursor {cursor!r} is not one this API handed out") from None
+    if started.tzinfo is not None or not 0 < number < 2**63:
+        raise CursorError(f"cursor {cursor!r} is not one this API handed out")
+    return started, number
+
+
+def _naive(value: Any) -> dt.datetime:
+    """SQLite hands times back as text, MySQL as datetime."""
+    if isinstance(value, dt.datetime):
+        return value
+    return dt.datetime.fromisoformat(str(value))
 
 
 def run(engine: Engine, run_id: str) -> dict[str, Any] | None:

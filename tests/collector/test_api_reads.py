@@ -163,10 +163,6 @@ def test_jobs_lists_every_job_on_every_host_worst_first(collector: Service, data
 def test_jobs_count_the_last_24_hours(
     collector: Service, data: DataSet, schema_engine: Engine, request: pytest.FixtureRequest
 ) -> None:
-    if schema_engine.dialect.name != "sqlite":
-        request.applymarker(pytest.mark.xfail(strict=True, reason=(
-            "collector/queries.py jobs(): the health view's SUM()s are DECIMAL on MySQL and "
-            "reach the JSON as strings ('5'); reported")))  # fmt: skip
     counts = {
         (j["job"], j["host"]): (j["runs_24h"], j["failures_24h"])
         for j in ok(collector, "/api/v1/jobs")["jobs"]
@@ -271,8 +267,8 @@ def walk(service: Service, limit: int, between: Callable[[], None] | None = None
         body = ok(service, "/api/v1/runs", **params)
         pages.append(len(body["runs"]))
         ids += [r["run_id"] for r in body["runs"]]
-        row_ids = [r["id"] for r in body["runs"]]
-        assert row_ids == sorted(row_ids, reverse=True), "newest first"
+        order = [(r["started_at"], r["id"]) for r in body["runs"]]
+        assert order == sorted(order, reverse=True), "newest first by start time"
         cursor = body["next_cursor"]
         if cursor is None:
             return ids, pages

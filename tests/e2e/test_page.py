@@ -232,11 +232,6 @@ def test_job_page_history_chart_and_attempts(page: Page, seeded: tuple[Service, 
     page.screenshot(path=ARTIFACTS / "run.png", full_page=True)
 
 
-@pytest.mark.xfail(
-    reason="bug: history is ordered by insertion id, and ingest inserts a batch in run_id "
-    "order, so runs delivered in one batch show out of time order",
-    strict=True,
-)
 def test_history_is_newest_first(page: Page) -> None:
     page.goto("/jobs/payment_reconcile")
     shown = started_times(page)
