@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 
 MIN_GRACE = dt.timedelta(minutes=2)
-MAX_GRACE = dt.timedelta(hours=1)
 
 
 def expected_after(
@@ -14,8 +13,9 @@ def expected_after(
 ) -> tuple[dt.datetime | None, dt.datetime | None]:
     """(next expected start, the moment after which its absence makes the job late).
 
-    The grace is twice the last run's duration, at least two minutes and at most
-    an hour: a run's report arrives only when it ends.
+    The grace is twice the last run's duration and at least two minutes: a run's
+    report arrives only when it ends, so a three-hour job must not look late for
+    the three hours it is running.
     """
     if not schedule:
         return None, None
@@ -23,7 +23,10 @@ def expected_after(
 
     try:
         next_at = croniter(schedule, started_at).get_next(dt.datetime)
-    except (CroniterError, ValueError):
+    except (CroniterError, ValueError, OverflowError):
         return None, None
-    grace = min(max(dt.timedelta(seconds=2 * duration_s), MIN_GRACE), MAX_GRACE)
-    return next_at, next_at + grace
+    grace = max(dt.timedelta(seconds=2 * duration_s), MIN_GRACE)
+    try:
+        return next_at, next_at + grace
+    except OverflowError:
+        return next_at, None
