@@ -36,8 +36,8 @@ def create_db_engine(url: str) -> Engine:
             # check each on checkout rather than fail the request that gets it.
             pool_pre_ping=True,
             pool_recycle=3600,
-            pool_size=10,
-            max_overflow=20,
+            pool_size=32,
+            max_overflow=8,
             pool_timeout=5,
             connect_args={"connect_timeout": 5, "read_timeout": 30, "write_timeout": 30},
         )

@@ -1,0 +1,503 @@
+"""How fast the collector takes run reports into MariaDB, against raw pymysql, in one run.
+
+    .venv/bin/python bench/ingest.py [--seconds 10] [--rounds 3] [--workers 1,2]
+
+For each `--workers` value a real `smartcron-collector serve` is started on a loopback
+port over a database of the benchmark's own (smartcron_bench_ingest, dropped at the end):
+
+(a) single-report POST /api/v1/runs per second, (b) reports per second in batches of 100,
+(c) that batched rate over a raw pymysql `executemany` of the same rows into the same two
+tables (smartcron_runs, smartcron_run_output), one transaction per batch, with as many
+connections as the HTTP load has. (b) and (c) alternate in every round; figures are
+medians, the ratio is the median of per-round ratios.
+
+The load comes from `wrk` (Debian package `wrk`) with a generated Lua script that gives
+every report a fresh run_id, so every request inserts; without wrk, or with
+`--client python`, from processes with keep-alive http.client connections (heavier: it
+takes CPU the collector would otherwise have). Prints figures and PASS/MISS; never asserts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import http.client
+import json
+import multiprocessing
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.collector_support import (
+    BenchError,
+    Row,
+    Server,
+    collector_cli,
+    own_database,
+    print_table,
+    serve,
+    token,
+)
+
+DATABASE = "smartcron_bench_ingest"
+BATCH = 100
+HOSTS = [f"web{n}" for n in range(1, 9)]
+JOBS = [f"job_{n:03d}" for n in range(212)]
+# 212 jobs spread over 8 hosts (26 or 27 each); every batch comes from one host, as an
+# agent ships its host's spool, and holds the last few runs of each of that host's jobs.
+HOST_JOBS = [JOBS[n :: len(HOSTS)] for n in range(len(HOSTS))]
+SCHEDULES = ["*/5 * * * *", "0 * * * *", "30 2 * * *", "*/15 9-17 * * 1-5"]
+AGES = 4  # a batch of 100 reaches back this many runs per job
+FAILED_EVERY = 20  # one report in 20 is a failure
+TARGET_SINGLE, TARGET_BATCHED, TARGET_RATIO = 1_000.0, 10_000.0, 0.5
+
+
+# -- the reports ---------------------------------------------------------------------------
+
+
+def iso(moment: dt.datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def make_report(
+    job: str, host: str, status: str, run_id: str, started: dt.datetime, schedule: str
+) -> dict[str, Any]:
+    """A schema-1 report as smartcron-wrap writes it (tests/support/service.py's shape)."""
+    finished = started + dt.timedelta(seconds=1.5)
+    exit_code = 0 if status == "success" else 1
+    return {
+        "schema": 1, "run_id": run_id, "job": job, "host": host, "user": "deploy",
+        "command": "php /srv/app/bin/console cron:run", "schedule": schedule,
+        "priority": 5, "tags": ["php"], "trigger": "cron", "status": status,
+        "exit_code": exit_code, "signal": None, "started_at": iso(started),
+        "finished_at": iso(finished), "duration_s": 1.5,
+        "attempts": [{"started_at": iso(started), "finished_at": iso(finished),
+                      "exit_code": exit_code, "signal": None, "status": status}],
+        "peak_rss_bytes": 50 * 2**20, "cpu_user_s": 0.5, "cpu_system_s": 0.1,
+        "stdout_tail": "synced 120 records\n",
+        "stderr_tail": "" if status == "success" else "PDOException: connection refused\n",
+        "output_bytes": 19, "output_truncated": False, "breaker_state": "closed",
+        "wrapper_version": "0.1.0",
+    }  # fmt: skip
+
+
+def started_at(age: int = 0) -> dt.datetime:
+    """A run's start `age` runs back, on a minute as cron starts them, plus a little."""
+    now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None, second=0, microsecond=0)
+    return now - dt.timedelta(minutes=5 * (age + 1)) + dt.timedelta(milliseconds=37)
+
+
+def report_for(n: int, batch: int, run_id: str) -> dict[str, Any]:
+    """The n-th report the load sends (the same rule as the Lua script's)."""
+    request, index = divmod(n, batch)
+    host = request % len(HOSTS)
+    jobs = HOST_JOBS[host]
+    job = (request // len(HOSTS) + index) % len(jobs)
+    age = min(index // len(jobs), AGES - 1)
+    status = "failed" if n % FAILED_EVERY == FAILED_EVERY - 1 else "success"
+    return make_report(jobs[job], HOSTS[host], status, run_id, started_at(age),
+                       SCHEDULES[JOBS.index(jobs[job]) % len(SCHEDULES)])  # fmt: skip
+
+
+# -- load generators -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Load:
+    requests: int
+    seconds: float
+    errors: int
+
+    @property
+    def per_second(self) -> float:
+        return self.requests / self.seconds
+
+
+LUA = """\
+-- generated by bench/ingest.py: POST /api/v1/runs, {batch} fresh reports per request.
+-- templates[status][age] = pieces around the run_id, job, host and schedule.
+local templates = {{ {templates} }}
+local host_jobs = {{ {host_jobs} }}
+local hosts = {{ {hosts} }}
+local batch, ages, failed_every = {batch}, {ages}, {failed_every}
+local counter, requests, prefix = 0, 0, nil
+local threads = {{}}
+
+function setup(thread)
+    thread:set("id", #threads + 1)
+    table.insert(threads, thread)
+end
+
+function init(args)
+    math.randomseed(os.time() * 1000 + id * 7919 + math.floor(os.clock() * 1e6))
+    local r = function(n) return math.random(0, n) end
+    -- random per thread, then a counter: unique without the cost of a UUID per report
+    prefix = string.format("%04x%04x-%04x-4%03x-%04x-", r(0xffff), r(0xffff), r(0xffff),
+                           r(0xfff), 0x8000 + r(0x3fff))
+    wrk.method = "POST"
+    wrk.path = "/api/v1/runs"
+    wrk.headers["Content-Type"] = "application/json"
+    wrk.headers["Authorization"] = "Bearer {token}"
+end
+
+request = function()
+    local host = requests % #hosts + 1
+    local jobs = host_jobs[host]
+    local first = math.floor(requests / #hosts)
+    requests = requests + 1
+    local parts = {{}}
+    for i = 0, batch - 1 do
+        counter = counter + 1
+        local job = jobs[(first + i) % #jobs + 1]
+        local age = math.min(math.floor(i / #jobs), ages - 1)
+        local status = (counter % failed_every == 0) and 2 or 1
+        local t = templates[status][age + 1]
+        parts[i + 1] = t[1] .. prefix .. string.format("%012x", counter) .. t[2] .. job[1]
+                       .. t[3] .. hosts[host] .. t[4] .. job[2] .. t[5]
+    end
+    return wrk.format(nil, nil, nil, '{{"runs":[' .. table.concat(parts, ",") .. ']}}')
+end
+"""
+PLACEHOLDERS = ["@RUNID@", "@JOB@", "@HOST@", "@SCHED@"]
+
+
+def lua_string(text: str) -> str:
+    return "[==[" + text + "]==]"
+
+
+def wrk_script(path: Path, batch: int, bearer: str) -> None:
+    by_status = []
+    for status in ("success", "failed"):
+        by_age = []
+        for age in range(AGES):
+            report = make_report("@JOB@", "@HOST@", status, "@RUNID@", started_at(age), "@SCHED@")
+            text = json.dumps(report, separators=(",", ":"))
+            if re.findall("|".join(PLACEHOLDERS), text) != PLACEHOLDERS:
+                raise BenchError("the report template does not hold its placeholders in order")
+            pieces = re.split("|".join(PLACEHOLDERS), text)
+            by_age.append("{" + ", ".join(lua_string(p) for p in pieces) + "}")
+        by_status.append("{" + ", ".join(by_age) + "}")
+    host_jobs = [
+        "{"
+        + ", ".join(f'{{"{j}", "{SCHEDULES[JOBS.index(j) % len(SCHEDULES)]}"}}' for j in jobs)
+        + "}"
+        for jobs in HOST_JOBS
+    ]
+    path.write_text(LUA.format(
+        templates=", ".join(by_status), host_jobs=", ".join(host_jobs), batch=batch,
+        ages=AGES, failed_every=FAILED_EVERY, token=bearer,
+        hosts=", ".join(f'"{h}"' for h in HOSTS),
+    ))  # fmt: skip
+
+
+def run_wrk(url: str, script: Path, connections: int, seconds: float, threads: int) -> Load:
+    done = subprocess.run(
+        ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds:g}s", "--timeout", "10s",
+         "-s", str(script), url],
+        capture_output=True, text=True, check=False, timeout=seconds + 60,
+    )  # fmt: skip
+    if done.returncode != 0:
+        raise BenchError(f"wrk failed: {done.stderr.strip() or done.stdout.strip()}")
+    found = re.search(r"(\d+) requests in ([\d.]+)(ms|s|m)", done.stdout)
+    if not found:
+        raise BenchError(f"cannot read wrk's output:\n{done.stdout}")
+    scale = {"ms": 0.001, "s": 1.0, "m": 60.0}[found.group(3)]
+    errors = sum(int(n) for n in re.findall(r"Non-2xx or 3xx responses: (\d+)", done.stdout))
+    socket_errors = re.search(r"Socket errors: (.*)", done.stdout)
+    if socket_errors:
+        errors += sum(int(n) for n in re.findall(r"\d+", socket_errors.group(1)))
+    return Load(int(found.group(1)), float(found.group(2)) * scale, errors)
+
+
+def run_processes(target: Any, args: list[tuple[Any, ...]], seconds: float) -> list[int]:
+    """Start one process per args; each gets ready, all start together at a barrier and
+    run `seconds`; returns what each counted."""
+    barrier = multiprocessing.Barrier(len(args) + 1)
+    results: multiprocessing.Queue[int] = multiprocessing.Queue()
+    processes = [
+        multiprocessing.Process(target=target, args=(*a, barrier, seconds, results)) for a in args
+    ]
+    for process in processes:
+        process.start()
+    barrier.wait(timeout=120)
+    counts = [results.get(timeout=seconds + 120) for _ in processes]
+    for process in processes:
+        process.join()
+    return counts
+
+
+def _python_client(port: int, bearer: str, batch: int, first: int, barrier: Any,
+                   seconds: float, results: Any) -> None:  # fmt: skip
+    """One keep-alive connection posting fresh batches for `seconds`; counts 200s
+    (a negative count: a request failed)."""
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {bearer}"}
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    done, failed, n = 0, False, first
+    barrier.wait()
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        reports = [report_for(n + i, batch, str(uuid.uuid4())) for i in range(batch)]
+        n += batch * 64
+        connection.request("POST", "/api/v1/runs", json.dumps({"runs": reports}), headers)
+        response = connection.getresponse()
+        response.read()
+        failed = failed or response.status != 200
+        if time.monotonic() <= deadline:
+            done += 1
+    connection.close()
+    results.put(-1 if failed else done)
+
+
+def run_python(port: int, bearer: str, batch: int, connections: int, seconds: float) -> Load:
+    # Each connection starts on another host.
+    counts = run_processes(
+        _python_client, [(port, bearer, batch, n * batch) for n in range(connections)], seconds
+    )
+    return Load(sum(max(c, 0) for c in counts), seconds, sum(c < 0 for c in counts))
+
+
+# -- the peer: raw pymysql ------------------------------------------------------------------
+
+
+def raw_rows(
+    count: int,
+) -> tuple[list[str], list[tuple[Any, ...]], list[str], list[tuple[Any, ...]]]:
+    """The rows ingest would write for `count` reports, as the collector builds them."""
+    from smartcron.collector.ingest import output_row, run_row
+    from smartcron.wrapper.schema import RunReport
+
+    received = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    runs, outputs = [], []
+    run_columns: list[str] = []
+    output_columns: list[str] = []
+    for n in range(count):
+        report = RunReport.model_validate(report_for(n, count, str(uuid.uuid4())))
+        run, output = run_row(report, received), output_row(report)
+        run_columns, output_columns = list(run), list(output)
+        runs.append(tuple(run.values()))
+        outputs.append(tuple(output.values()))
+    return run_columns, runs, output_columns, outputs
+
+
+def _raw_client(server: Server, database: str, barrier: Any, seconds: float,
+                results: Any) -> None:  # fmt: skip
+    """executemany of batches of BATCH fresh rows, one transaction each, for `seconds`."""
+    run_columns, runs, output_columns, outputs = raw_rows(BATCH)
+    insert_runs = (f"INSERT IGNORE INTO smartcron_runs ({', '.join(run_columns)}) "
+                   f"VALUES ({', '.join(['%s'] * len(run_columns))})")  # fmt: skip
+    insert_output = (f"INSERT IGNORE INTO smartcron_run_output ({', '.join(output_columns)}) "
+                     f"VALUES ({', '.join(['%s'] * len(output_columns))})")  # fmt: skip
+    connection = server.connect(database, autocommit=False)
+    cursor = connection.cursor()
+    done = 0
+    barrier.wait()
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        ids = [str(uuid.uuid4()) for _ in range(BATCH)]
+        cursor.executemany(insert_runs, [(i, *row[1:]) for i, row in zip(ids, runs, strict=True)])
+        cursor.executemany(
+            insert_output, [(i, *row[1:]) for i, row in zip(ids, outputs, strict=True)]
+        )
+        connection.commit()
+        if time.monotonic() <= deadline:
+            done += 1
+    connection.close()
+    results.put(done)
+
+
+def run_raw(server: Server, database: str, connections: int, seconds: float) -> Load:
+    done = run_processes(_raw_client, [(server, database)] * connections, seconds)
+    return Load(sum(done), seconds, 0)
+
+
+# -- measuring -----------------------------------------------------------------------------------
+
+
+def count_runs(server: Server, database: str) -> int:
+    """Runs stored, once the requests a stopped client left in flight have finished."""
+    last = -1
+    with server.connect(database, autocommit=True) as connection, connection.cursor() as cursor:
+        while True:
+            cursor.execute("SELECT COUNT(*) FROM smartcron_runs")
+            count = int(cursor.fetchone()[0])
+            if count == last:
+                return count
+            last = count
+            time.sleep(0.3)
+
+
+@dataclass
+class Cpu:
+    """CPU seconds used by the collector's processes and by the database server."""
+
+    collector_pid: int
+
+    def sample(self) -> tuple[float, float]:
+        def cpu(process: psutil.Process) -> float:
+            times = process.cpu_times()
+            return float(times.user + times.system)
+
+        collector = psutil.Process(self.collector_pid)
+        ours = cpu(collector) + sum(cpu(p) for p in collector.children(recursive=True))
+        database = sum(cpu(p) for p in psutil.process_iter() if p.name() in ("mariadbd", "mysqld"))
+        return ours, database
+
+
+@dataclass
+class Bench:
+    server: Server
+    database: str
+    client: str
+    seconds: float
+    notes: list[str]
+
+    def http(self, collector_port: int, script: Path, bearer: str, batch: int,
+             connections: int, seconds: float | None = None) -> Load:  # fmt: skip
+        seconds = seconds or self.seconds
+        before = count_runs(self.server, self.database)
+        if self.client == "wrk":
+            load = run_wrk(f"http://127.0.0.1:{collector_port}", script, connections, seconds,
+                           threads=1)  # fmt: skip
+        else:
+            load = run_python(collector_port, bearer, batch, connections, seconds)
+        stored = count_runs(self.server, self.database) - before
+        if load.errors:
+            raise BenchError(f"{load.errors} requests failed (batch {batch})")
+        # Requests still in flight when the client stops may have been stored: at most one each.
+        if not load.requests * batch <= stored <= (load.requests + connections) * batch:
+            raise BenchError(
+                f"{load.requests} requests of {batch} answered but {stored} runs stored"
+            )
+        return load
+
+
+def measure(bench: Bench, workers: int, rounds: int, single_c: int, batch_c: int,
+            raw_c: int) -> list[Row]:  # fmt: skip
+    db_url = bench.server.url(bench.database)
+    bearer = token(db_url, "ingest")
+    with tempfile.TemporaryDirectory(prefix="smartcron-bench-") as tmp:
+        single_lua, batch_lua = Path(tmp) / "single.lua", Path(tmp) / "batch.lua"
+        wrk_script(single_lua, 1, bearer)
+        wrk_script(batch_lua, BATCH, bearer)
+        with serve(db_url, workers, Path(tmp) / "collector.log") as collector:
+            cpu = Cpu(collector.process.pid)
+            port = collector.port
+            # Warm-up: connections, pools, caches and the jobs rows exist before timing.
+            bench.http(port, single_lua, bearer, 1, single_c, seconds=2)
+            bench.http(port, batch_lua, bearer, BATCH, batch_c, seconds=2)
+            singles, batched, raws, ratios = [], [], [], []
+            cpu_single, cpu_batch = [], []
+            for _ in range(rounds):
+                before = cpu.sample()
+                single = bench.http(port, single_lua, bearer, 1, single_c)
+                after = cpu.sample()
+                singles.append(single.per_second)
+                cpu_single.append(
+                    [(a - b) / single.seconds for a, b in zip(after, before, strict=True)]
+                )
+                before = cpu.sample()
+                batch = bench.http(port, batch_lua, bearer, BATCH, batch_c)
+                after = cpu.sample()
+                cpu_batch.append(
+                    [(a - b) / batch.seconds for a, b in zip(after, before, strict=True)]
+                )
+                raw = run_raw(bench.server, bench.database, raw_c, bench.seconds)
+                batched.append(batch.per_second * BATCH)
+                raws.append(raw.per_second * BATCH)
+                ratios.append(batched[-1] / raws[-1])
+    single_rate, batch_rate = statistics.median(singles), statistics.median(batched)
+    raw_rate, ratio = statistics.median(raws), statistics.median(ratios)
+    for what, samples in (("single", cpu_single), ("batched", cpu_batch)):
+        ours = statistics.median(s[0] for s in samples)
+        theirs = statistics.median(s[1] for s in samples)
+        bench.notes.append(f"--workers {workers}, {what}: CPU in cores, collector {ours:.2f}, "
+                           f"MariaDB {theirs:.2f} (of {os.cpu_count()})")  # fmt: skip
+    bench.notes.append(f"--workers {workers}: single {', '.join(f'{s:,.0f}' for s in singles)}; "
+                       f"batched {', '.join(f'{s:,.0f}' for s in batched)}; "
+                       f"raw {', '.join(f'{s:,.0f}' for s in raws)} per second")  # fmt: skip
+    w = f"w{workers}"
+    return [
+        Row(f"single-report POSTs/s ({w}, c={single_c})", f"{single_rate:,.0f}",
+            f"{TARGET_SINGLE:,.0f}", f"{single_rate / TARGET_SINGLE:.2f}", ">= 1.00",
+            single_rate >= TARGET_SINGLE),
+        Row(f"batched reports/s ({w}, {BATCH}/POST, c={batch_c})", f"{batch_rate:,.0f}",
+            f"{TARGET_BATCHED:,.0f}", f"{batch_rate / TARGET_BATCHED:.2f}", ">= 1.00",
+            batch_rate >= TARGET_BATCHED),
+        Row(f"batched / raw pymysql executemany ({w}, c={raw_c})", f"{batch_rate:,.0f}",
+            f"{raw_rate:,.0f}", f"{ratio:.2f}", f">= {TARGET_RATIO}", ratio >= TARGET_RATIO),
+    ]  # fmt: skip
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=10, help="length of one timed run (10)")
+    parser.add_argument("--rounds", type=int, default=3, help="timed rounds per figure (3)")
+    parser.add_argument("--workers", default="1,2", help="collector --workers values (1,2)")
+    parser.add_argument("--single-connections", type=int, default=32, help="default 32")
+    parser.add_argument("--batch-connections", type=int, default=8, help="default 8")
+    parser.add_argument("--raw-connections", type=int, default=None,
+                        help="the peer's processes (default: as --batch-connections)")  # fmt: skip
+    parser.add_argument("--client", choices=("auto", "wrk", "python"), default="auto")
+    parser.add_argument(
+        "--mysql", default="127.0.0.1:3306", help="HOST:PORT, user root (no password)"
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the database at the end")
+    args = parser.parse_args(argv)
+    if args.seconds <= 0 or args.rounds < 1:
+        parser.error("--seconds must be > 0 and --rounds >= 1")
+    try:
+        args.workers = [int(w) for w in args.workers.split(",")]
+    except ValueError:
+        parser.error(f"--workers {args.workers!r}: give numbers separated by commas, e.g. 1,2")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    client = args.client
+    if client == "auto":
+        client = "wrk" if shutil.which("wrk") else "python"
+    elif client == "wrk" and not shutil.which("wrk"):
+        print(
+            "ingest: wrk not found (apt-get install wrk), or use --client python", file=sys.stderr
+        )
+        return 2
+    host, _, port = args.mysql.rpartition(":")
+    server = Server(host=host or "127.0.0.1", port=int(port))
+    raw_c = args.raw_connections or args.batch_connections
+    notes: list[str] = []
+    rows: list[Row] = []
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} cpus; load: {client}; "
+          f"{args.rounds} rounds of {args.seconds:g} s per figure")  # fmt: skip
+    try:
+        with own_database(server, DATABASE, keep=args.keep) as database:
+            collector_cli("init-db", "--db", server.url(database))
+            bench = Bench(server, database, client, args.seconds, notes)
+            for workers in args.workers:
+                rows += measure(bench, workers, args.rounds, args.single_connections,
+                                args.batch_connections, raw_c)  # fmt: skip
+    except (BenchError, OSError) as error:
+        print(f"ingest: {error}", file=sys.stderr)
+        return 1
+    print("\nmedians over rounds; the executemany ratio is the median of per-round ratios")
+    print_table(rows)
+    for text in notes:
+        print(f"note: {text}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,368 @@
+"""The summary page, the status API and the performance view over a million runs.
+
+    .venv/bin/python bench/page.py [--runs 1000000] [--requests 60] [--workers 1]
+
+Loads a database of the benchmark's own (smartcron_bench_page, dropped at the end
+unless --keep) with 212 jobs on 8 hosts and their runs over the last --days days:
+five-minute, quarter-hourly, hourly and daily schedules, a realistic status mix
+(mostly success, some flaky jobs, timeouts, skips, a lost run now and then),
+per-job durations and memory with noise, an output row per run, the jobs' state rows
+as ingest leaves them (one paused, one with its breaker open, one late), hosts and a
+few open alerts. Rows go in with LOAD DATA LOCAL INFILE, in start order.
+
+Then a real `smartcron-collector serve` answers, one request at a time on a keep-alive
+connection with an admin bearer token, --requests GETs of / (Accept: text/html) and of
+/api/v1/status after a few warm-ups; and pymysql times SELECT * FROM
+smartcron_v_job_performance five times. Prints p50/p95 and the median; never asserts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import http.client
+import json
+import math
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.collector_support import (
+    BenchError,
+    Row,
+    Server,
+    collector_cli,
+    own_database,
+    print_table,
+    serve,
+    token,
+)
+
+DATABASE = "smartcron_bench_page"
+HOSTS = ["web1", "web2", "web3", "web4", "db1", "db2", "worker1", "worker2"]
+KINDS = ["backup", "report", "sync", "cleanup", "etl", "mail", "index", "export", "import",
+         "billing", "cache", "audit", "rotate", "digest"]  # fmt: skip
+# (cron schedule, minutes between runs, how many of the 212 jobs)
+SCHEDULES = [("*/5 * * * *", 5, 60), ("*/15 * * * *", 15, 40), ("7 * * * *", 60, 62),
+             ("30 2 * * *", 1440, 50)]  # fmt: skip
+TARGET_PAGE_S, TARGET_VIEW_S = 0.200, 1.0
+NULL = "\\N"
+
+
+@dataclass
+class Job:
+    name: str
+    host: str
+    schedule: str
+    period_min: int
+    duration_s: float  # typical
+    memory: int  # typical peak RSS, bytes
+    failure_rate: float
+    priority: int
+    stop_before: dt.datetime | None = None  # no runs after this: the job is late
+
+
+def make_jobs(rng: random.Random) -> list[Job]:
+    jobs = []
+    n = 0
+    for schedule, period, count in SCHEDULES:
+        for _ in range(count):
+            kind = KINDS[n % len(KINDS)]
+            flaky = rng.random() < 0.08
+            jobs.append(Job(
+                name=f"{kind}_{n:03d}", host=HOSTS[n % len(HOSTS)], schedule=schedule,
+                period_min=period,
+                duration_s=rng.lognormvariate(2.0 if period > 5 else 0.5, 1.3 if period > 5 else 1),
+                memory=int(rng.lognormvariate(18.5, 1.0)),
+                failure_rate=rng.uniform(0.05, 0.3) if flaky else rng.uniform(0.0, 0.02),
+                priority=rng.choice([1, 3, 5, 5, 5, 7, 10]),
+            ))  # fmt: skip
+            n += 1
+    return jobs
+
+
+def pick_status(rng: random.Random, job: Job) -> str:
+    roll = rng.random()
+    if roll < job.failure_rate:
+        return rng.choices(["failed", "timeout", "killed_memory", "error"], [80, 12, 5, 3])[0]
+    roll = rng.random()
+    if roll < 0.008:
+        return "skipped_locked"
+    if roll < 0.009:
+        return "lost"
+    return "success"
+
+
+def iso(moment: dt.datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def stamp(moment: dt.datetime) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+@dataclass
+class Generated:
+    runs: int
+    jobs: list[Job]
+    latest: dict[tuple[str, str], tuple[Any, ...]]  # latest real run per job
+    last_success: dict[tuple[str, str], dt.datetime]
+
+
+def generate(rng: random.Random, jobs: list[Job], total: int, days: int, now: dt.datetime,
+             runs_path: Path, output_path: Path) -> Generated:  # fmt: skip
+    """Every scheduled run of every job, newest `total` of them, as LOAD DATA files in
+    start order (so that ids grow with time, as with real ingest)."""
+    from croniter import croniter
+
+    start = now - dt.timedelta(days=days)
+    plan: list[tuple[dt.datetime, int]] = []
+    for index, job in enumerate(jobs):
+        # The job's own cron times (these schedules have a fixed period): the state rows
+        # then expect the next run when cron would start it, and only the late job is late.
+        moment = croniter(job.schedule, start).get_next(dt.datetime)
+        end = job.stop_before or now
+        step = dt.timedelta(minutes=job.period_min)
+        while moment < end - dt.timedelta(minutes=1):
+            plan.append((moment, index))
+            moment += step
+    plan.sort()
+    plan = plan[-total:]
+    latest: dict[tuple[str, str], tuple[Any, ...]] = {}
+    last_success: dict[tuple[str, str], dt.datetime] = {}
+    received = stamp(now)
+    with open(runs_path, "w") as runs, open(output_path, "w") as outputs:
+        for scheduled, index in plan:
+            job = jobs[index]
+            status = pick_status(rng, job)
+            skipped = status.startswith("skipped")
+            started = scheduled + dt.timedelta(milliseconds=rng.randrange(5, 900))
+            duration = 0.01 if skipped else round(job.duration_s * rng.lognormvariate(0, 0.35), 3)
+            if status == "timeout":
+                duration = round(job.duration_s * 4, 3)
+            finished = started + dt.timedelta(seconds=duration)
+            exit_code = {"success": "0", "failed": "1", "error": "127", "timeout": NULL,
+                         "killed_memory": NULL, "lost": NULL}.get(status, "0")  # fmt: skip
+            signal = {"timeout": "15", "killed_memory": "9"}.get(status, NULL)
+            memory = (
+                NULL
+                if skipped or status == "lost"
+                else str(
+                    int(job.memory * rng.uniform(0.8, 1.25))
+                    * (3 if status == "killed_memory" else 1)
+                )
+            )
+            run_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
+            attempts = 0 if skipped or status == "lost" else 1
+            stdout = "" if skipped else f"{job.name}: processed {rng.randrange(10, 5000)} items\\n"
+            stderr = "" if status in ("success", "lost") or skipped else (
+                f"{job.name}: {status}: upstream answered 503\\n")  # fmt: skip
+            runs.write("\t".join((
+                run_id, job.name, job.host, "deploy", f"/usr/local/bin/{job.name} --quiet",
+                job.schedule, str(job.priority), "", "cron", status, exit_code, signal,
+                stamp(started), stamp(finished), str(duration), str(attempts), memory,
+                NULL if skipped else f"{duration * 0.6:.3f}",
+                NULL if skipped else f"{duration * 0.1:.3f}", str(len(stdout) + len(stderr)),
+                "0", "closed", "0.1.0", received,
+            )) + "\n")  # fmt: skip
+            attempt_list = [] if attempts == 0 else [{
+                "started_at": iso(started), "finished_at": iso(finished),
+                "exit_code": None if exit_code == NULL else int(exit_code),
+                "signal": None if signal == NULL else int(signal),
+                "status": status if status != "lost" else "failed"}]  # fmt: skip
+            outputs.write("\t".join((run_id, json.dumps(attempt_list, separators=(",", ":")),
+                                     stdout, stderr)) + "\n")  # fmt: skip
+            if not skipped:
+                latest[(job.name, job.host)] = (run_id, status, started, finished, duration)
+                if status == "success":
+                    last_success[(job.name, job.host)] = finished
+    return Generated(len(plan), jobs, latest, last_success)
+
+
+RUN_COLUMNS = ("run_id, job, host, run_user, command, schedule, priority, tags, run_trigger, "
+               "status, exit_code, signal_number, started_at, finished_at, duration_s, "
+               "attempt_count, peak_rss_bytes, cpu_user_s, cpu_system_s, output_bytes, "
+               "output_truncated, breaker_state, wrapper_version, received_at")  # fmt: skip
+
+
+def load(server: Server, database: str, generated: Generated, runs_path: Path,
+         output_path: Path, now: dt.datetime) -> None:  # fmt: skip
+    from smartcron.collector.schedule import expected_after
+
+    with server.connect(database, local_infile=True, autocommit=False) as connection:
+        cursor = connection.cursor()
+        cursor.execute("SET SESSION unique_checks = 0")
+        cursor.execute(f"LOAD DATA LOCAL INFILE %s INTO TABLE smartcron_runs ({RUN_COLUMNS})",
+                       (str(runs_path),))  # fmt: skip
+        cursor.execute(
+            "LOAD DATA LOCAL INFILE %s INTO TABLE smartcron_run_output "
+            "(run_id, attempts, stdout_tail, stderr_tail)",
+            (str(output_path),),
+        )
+        connection.commit()
+        rows = []
+        for n, job in enumerate(generated.jobs):
+            key = (job.name, job.host)
+            run_id, status, started, finished, duration = generated.latest[key]
+            next_at, late_at = expected_after(job.schedule, started, duration)
+            paused = n == 7
+            rows.append((
+                job.name, job.host, job.schedule, job.priority,
+                f"/usr/local/bin/{job.name} --quiet", now - dt.timedelta(days=90), run_id,
+                status, started, finished, generated.last_success.get(key), duration, next_at,
+                late_at, "open" if n == 11 else "closed", int(paused),
+                now - dt.timedelta(hours=3) if paused else None, "admin" if paused else None,
+            ))  # fmt: skip
+        cursor.executemany(
+            "INSERT INTO smartcron_jobs (job, host, schedule, priority, command, first_seen_at,"
+            " last_run_id, last_status, last_started_at, last_finished_at, last_success_at,"
+            " last_duration_s, next_expected_at, late_after_at, breaker_state, paused,"
+            " paused_at, paused_by) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,"
+            " %s, %s, %s, %s, %s, %s)",
+            rows,
+        )
+        health = json.dumps({"load1": 0.4, "disk_free_pct": 61, "running": 2})
+        cursor.executemany(
+            "INSERT INTO smartcron_hosts (host, first_seen_at, last_seen_at, agent_version,"
+            " health) VALUES (%s, %s, %s, '0.1.0', %s)",
+            [(h, now - dt.timedelta(days=90), now - dt.timedelta(seconds=20), health)
+             for h in HOSTS],
+        )  # fmt: skip
+        failing = [j for j in generated.jobs if generated.latest[(j.name, j.host)][1] != "success"]
+        cursor.executemany(
+            "INSERT INTO smartcron_alerts (job, host, kind, severity, message, opened_at)"
+            " VALUES (%s, %s, 'failed', 'high', 'the last run failed', %s)",
+            [(j.name, j.host, now - dt.timedelta(minutes=30)) for j in failing[:5]],
+        )
+        connection.commit()
+        cursor.execute("ANALYZE TABLE smartcron_runs, smartcron_run_output, smartcron_jobs")
+        cursor.fetchall()
+
+
+# -- measuring -------------------------------------------------------------------------------
+
+
+def percentile(values: list[float], pct: float) -> float:
+    """Nearest rank: the value at position ceil(pct/100 * n) in order."""
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(len(ordered) * pct / 100) - 1)]
+
+
+def time_gets(port: int, path: str, headers: dict[str, str], count: int, warmups: int,
+              expect: str) -> list[float]:  # fmt: skip
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    timings = []
+    for n in range(warmups + count):
+        began = time.perf_counter()
+        connection.request("GET", path, headers=headers)
+        response = connection.getresponse()
+        body = response.read()
+        elapsed = time.perf_counter() - began
+        if response.status != 200 or expect.encode() not in body:
+            raise BenchError(f"GET {path}: {response.status} {body[:300]!r}")
+        if n >= warmups:
+            timings.append(elapsed)
+    connection.close()
+    return timings
+
+
+def time_view(server: Server, database: str, repeats: int) -> tuple[list[float], int]:
+    timings, rows = [], 0
+    with server.connect(database) as connection, connection.cursor() as cursor:
+        for _ in range(repeats):
+            began = time.perf_counter()
+            cursor.execute("SELECT * FROM smartcron_v_job_performance")
+            rows = len(cursor.fetchall())
+            timings.append(time.perf_counter() - began)
+    return timings, rows
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--runs", type=int, default=1_000_000, help="default 1000000")
+    parser.add_argument("--days", type=int, default=45, help="history length (45)")
+    parser.add_argument("--requests", type=int, default=60, help="timed GETs per page (60)")
+    parser.add_argument("--warmups", type=int, default=3, help="untimed GETs first (3)")
+    parser.add_argument("--workers", type=int, default=1, help="collector --workers (1)")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--mysql", default="127.0.0.1:3306", help="HOST:PORT, root, no password")
+    parser.add_argument("--keep", action="store_true", help="keep the database at the end")
+    parser.add_argument("--reuse", action="store_true",
+                        help="use the kept database as it is (no reload)")  # fmt: skip
+    args = parser.parse_args(argv)
+    if args.requests < 50:
+        parser.error("--requests: at least 50, for a p95 worth the name")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    host, _, port = args.mysql.rpartition(":")
+    server = Server(host=host or "127.0.0.1", port=int(port))
+    rng = random.Random(args.seed)
+    now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} cpus, "
+          f"load average {os.getloadavg()[0]:.2f}")  # fmt: skip
+    try:
+        with own_database(server, DATABASE, keep=args.keep or args.reuse,
+                          create=not args.reuse) as database:  # fmt: skip
+            db_url = server.url(database)
+            if not args.reuse:
+                collector_cli("init-db", "--db", db_url)
+                with tempfile.TemporaryDirectory(prefix="smartcron-bench-") as tmp:
+                    runs_path, output_path = Path(tmp) / "runs.tsv", Path(tmp) / "output.tsv"
+                    began = time.perf_counter()
+                    jobs = make_jobs(rng)
+                    jobs[23].stop_before = now - dt.timedelta(days=2)  # late: no runs since
+                    generated = generate(rng, jobs, args.runs, args.days, now, runs_path,
+                                         output_path)  # fmt: skip
+                    generated_s = time.perf_counter() - began
+                    began = time.perf_counter()
+                    load(server, database, generated, runs_path, output_path, now)
+                    loaded_s = time.perf_counter() - began
+                    print(f"generated {generated.runs:,} runs of {len(jobs)} jobs in "
+                          f"{generated_s:.0f} s, loaded in {loaded_s:.0f} s")  # fmt: skip
+            admin = token(db_url, "admin")
+            bearer = {"Authorization": f"Bearer {admin}"}
+            rows = []
+            with tempfile.TemporaryDirectory(prefix="smartcron-bench-") as tmp:
+                log = Path(tmp) / "collector.log"
+                with serve(db_url, args.workers, log) as collector:
+                    page = time_gets(collector.port, "/", {**bearer, "Accept": "text/html"},
+                                     args.requests, args.warmups, "</table>")  # fmt: skip
+                    status = time_gets(collector.port, "/api/v1/status", bearer, args.requests,
+                                       args.warmups, '"jobs_by_state"')  # fmt: skip
+            view, view_rows = time_view(server, database, 5)
+    except (BenchError, OSError) as error:
+        print(f"page: {error}", file=sys.stderr)
+        return 1
+    for name, timings in (("GET / (summary page)", page), ("GET /api/v1/status", status)):
+        p95 = percentile(timings, 95)
+        rows.append(Row(f"{name} p95 of {len(timings)}", f"{p95 * 1000:.0f} ms",
+                        f"{TARGET_PAGE_S * 1000:.0f} ms", f"{p95 / TARGET_PAGE_S:.2f}",
+                        "<= 1.00", p95 <= TARGET_PAGE_S))  # fmt: skip
+    median = statistics.median(view)
+    rows.append(Row("SELECT * FROM smartcron_v_job_performance, median of 5",
+                    f"{median * 1000:.0f} ms", f"{TARGET_VIEW_S * 1000:.0f} ms",
+                    f"{median / TARGET_VIEW_S:.2f}", "<= 1.00",
+                    median <= TARGET_VIEW_S))  # fmt: skip
+    print()
+    print_table(rows)
+    print(f"note: p50 GET / {statistics.median(page) * 1000:.0f} ms, GET /api/v1/status "
+          f"{statistics.median(status) * 1000:.0f} ms; view: {view_rows} rows, each time "
+          f"{', '.join(f'{t * 1000:.0f}' for t in view)} ms; load average "
+          f"{os.getloadavg()[0]:.2f}")  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
