@@ -37,7 +37,8 @@ def _state(request: Request):  # type: ignore[no-untyped-def]
     return request.app.state
 
 
-def require_sender(request: Request) -> Caller:
+async def require_sender(request: Request) -> Caller:
+    # async: a cached token check should not cost a hop through the thread pool.
     token = _bearer(request)
     if token is None:
         raise ApiError(401, "missing bearer token; send Authorization: Bearer <ingest token>")

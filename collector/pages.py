@@ -201,9 +201,8 @@ async def logout(request: Request, caller: Annotated[Caller, Depends(require_act
 
 @router.get("/")
 def summary(request: Request, caller: Reader) -> Response:
-    engine = request.app.state.engine
-    return _render(request, "index.html", caller, status=queries.status(engine),
-                   jobs=queries.jobs(engine))  # fmt: skip
+    status, jobs = queries.summary(request.app.state.engine)  # the health view read once
+    return _render(request, "index.html", caller, status=status, jobs=jobs)
 
 
 @router.get("/jobs/{job}")

@@ -22,7 +22,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects import mysql
 
 metadata = MetaData()
-# MEDIUMTEXT on MySQL (64 KiB tails and their redaction marks exceed TEXT), TEXT elsewhere.
+# MEDIUMTEXT on MySQL (64 KiB tails, and commands of 65,536 characters, exceed TEXT's
+# 65,535 bytes), TEXT elsewhere.
 LongText = Text().with_variant(mysql.MEDIUMTEXT(), "mysql", "mariadb")
 Micro = DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
 Id = BigInteger().with_variant(Integer(), "sqlite")  # SQLite autoincrements INTEGER keys only
@@ -42,7 +43,7 @@ runs = Table(
     Column("job", String(100), nullable=False),
     Column("host", String(255), nullable=False),
     Column("run_user", String(255), nullable=False),
-    Column("command", Text, nullable=False),
+    Column("command", LongText, nullable=False),
     Column("schedule", String(255)),
     Column("priority", SmallInteger, nullable=False),
     Column("tags", String(1024), nullable=False),
@@ -90,7 +91,7 @@ jobs = Table(
     Column("host", String(255), primary_key=True),
     Column("schedule", String(255)),
     Column("priority", SmallInteger, nullable=False),
-    Column("command", Text, nullable=False),
+    Column("command", LongText, nullable=False),
     Column("first_seen_at", Micro, nullable=False),
     Column("last_run_id", String(36)),
     Column("last_status", String(20)),

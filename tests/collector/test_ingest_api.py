@@ -232,14 +232,7 @@ def test_values_out_of_range_are_422(
     assert count_rows(schema_engine, tables.runs) == 0
 
 
-def test_a_report_at_the_schemas_limits_is_stored_whole(
-    collector: Service, schema_engine: Engine, request: pytest.FixtureRequest
-) -> None:
-    if schema_engine.dialect.name != "sqlite":
-        request.applymarker(pytest.mark.xfail(strict=True, reason=(
-            "collector/db/tables.py, sql/001_tables.sql: smartcron_runs.command and "
-            "smartcron_jobs.command are TEXT (65,535 bytes) but the schema allows 65,536 "
-            "characters; reported")))  # fmt: skip
+def test_a_report_at_the_schemas_limits_is_stored_whole(collector: Service) -> None:
     report = make_report(stdout="\U0001f600" * 131_072, stderr="é" * 131_072)
     report["command"] = "é" * 65_536
     answer = collector.post_runs([report])
