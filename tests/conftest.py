@@ -413,3 +413,28 @@ def wrap(state: StateDir, wrap_env: dict[str, str]) -> Iterator[Wrap]:
     runner = Wrap(find_wrap(), state, wrap_env)
     yield runner
     runner.close()
+
+
+# A skipped test proves nothing, and a skip is how a missing browser, database or
+# binary would quietly pass CI. Every skip fails the run; xfail (a known bug pinned
+# by a strict test) is not a skip.
+_SKIPPED: list[str] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.skipped and not hasattr(report, "wasxfail"):
+        _SKIPPED.append(report.nodeid)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if _SKIPPED and exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if _SKIPPED:
+        terminalreporter.write_line(
+            f"FAILED: {len(_SKIPPED)} test(s) skipped; a skip fails the run "
+            "(install what the test needs, see scripts/system-deps): " + ", ".join(_SKIPPED[:5]),
+            red=True,
+        )
