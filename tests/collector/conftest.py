@@ -43,6 +43,9 @@ from smartcron.collector.db.migrate import init_db
 from sqlalchemy import URL, Engine, create_engine, delete, make_url
 from sqlalchemy.pool import NullPool
 
+from tests.support.collector_api import reset_store
+from tests.support.service import Service, start_collector
+
 URL_ENV = "SMARTCRON_TEST_MYSQL_URL"
 LOCAL_HOST, LOCAL_PORT = "127.0.0.1", 3306
 MARIADBD = Path("/usr/sbin/mariadbd")
@@ -341,3 +344,20 @@ def mysql_private(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateM
     finally:
         server.stop()
         shutil.rmtree(server.datadir, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def service(schema_engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    """A real `smartcron-collector serve` per test module, on the backend in hand."""
+    url = schema_engine.url.render_as_string(hide_password=False)
+    with start_collector(url, tmp_path_factory.mktemp("collector")) as running:
+        yield running
+
+
+@pytest.fixture
+def collector(
+    service: Service, schema_engine: Engine, clear_tables: Callable[[Engine], None]
+) -> Service:
+    """The module's collector over an emptied store."""
+    reset_store(schema_engine, clear_tables)
+    return service

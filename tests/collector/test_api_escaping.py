@@ -3,7 +3,7 @@ never as markup: a report carrying <script> in each, through the real service.""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -11,19 +11,12 @@ import requests
 from sqlalchemy import Engine
 
 from tests.support.collector_api import reset_store
-from tests.support.service import Service, make_report, start_collector
+from tests.support.service import Service, make_report
 
 SCRIPT = "<script>alert(1)</script>"
 ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;"
 # Closes an HTML attribute first: the host also lands in value="..." and in links.
 HOST = f'"><b>web1</b>{SCRIPT}'
-
-
-@pytest.fixture(scope="module")
-def service(schema_engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
-    url = schema_engine.url.render_as_string(hide_password=False)
-    with start_collector(url, tmp_path_factory.mktemp("collector")) as running:
-        yield running
 
 
 @pytest.fixture

@@ -5,33 +5,18 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 from sqlalchemy import Engine
 
-from tests.support.collector_api import assert_error, reset_store
-from tests.support.service import Service, iso, make_report, start_collector
+from tests.support.collector_api import assert_error
+from tests.support.service import Service, iso, make_report
 
 MIB = 2**20
 FAILED = ("failed", "timeout")
-
-
-@pytest.fixture(scope="module")
-def service(schema_engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
-    url = schema_engine.url.render_as_string(hide_password=False)
-    with start_collector(url, tmp_path_factory.mktemp("collector")) as running:
-        yield running
-
-
-@pytest.fixture
-def collector(
-    service: Service, schema_engine: Engine, clear_tables: Callable[[Engine], None]
-) -> Service:
-    reset_store(schema_engine, clear_tables)
-    return service
 
 
 @dataclass

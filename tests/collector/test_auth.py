@@ -3,7 +3,7 @@ and its rate limit, sessions, CSRF on actions, and the audit trail."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -21,7 +21,7 @@ from tests.support.collector_api import (
     reset_store,
     session_csrf,
 )
-from tests.support.service import ADMIN_PASSWORD, Service, make_report, start_collector
+from tests.support.service import ADMIN_PASSWORD, Service, make_report
 
 READS = (
     "/api/v1/status",
@@ -37,13 +37,6 @@ READS = (
     "/metrics",
 )
 PAGES = ("/", "/jobs/vend_sync", "/hosts", "/alerts")
-
-
-@pytest.fixture(scope="module")
-def service(schema_engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
-    url = schema_engine.url.render_as_string(hide_password=False)
-    with start_collector(url, tmp_path_factory.mktemp("collector")) as running:
-        yield running
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ from __future__ import annotations
 import socket
 import sys
 import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,25 +14,9 @@ import pytest
 from smartcron.collector.db import tables
 from sqlalchemy import Engine, select
 
-from tests.support.collector_api import reset_store
-from tests.support.service import Service, free_port, start_collector
+from tests.support.service import Service, free_port
 
 WARNING = "smartcron-wrap: warning:"
-
-
-@pytest.fixture(scope="module")
-def service(schema_engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
-    url = schema_engine.url.render_as_string(hide_password=False)
-    with start_collector(url, tmp_path_factory.mktemp("collector")) as running:
-        yield running
-
-
-@pytest.fixture
-def collector(
-    service: Service, schema_engine: Engine, clear_tables: Callable[[Engine], None]
-) -> Service:
-    reset_store(schema_engine, clear_tables)
-    return service
 
 
 def job(code: int, out: str = "hello") -> list[str]:

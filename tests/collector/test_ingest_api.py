@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -14,25 +14,10 @@ import requests
 from smartcron.collector.db import tables
 from sqlalchemy import Engine, select
 
-from tests.support.collector_api import assert_error, count_rows, reset_store
-from tests.support.service import Service, make_report, start_collector
+from tests.support.collector_api import assert_error, count_rows
+from tests.support.service import Service, make_report
 
 MIB = 1024 * 1024
-
-
-@pytest.fixture(scope="module")
-def service(schema_engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
-    url = schema_engine.url.render_as_string(hide_password=False)
-    with start_collector(url, tmp_path_factory.mktemp("collector")) as running:
-        yield running
-
-
-@pytest.fixture
-def collector(
-    service: Service, schema_engine: Engine, clear_tables: Callable[[Engine], None]
-) -> Service:
-    reset_store(schema_engine, clear_tables)
-    return service
 
 
 def post_raw(service: Service, body: Any, **headers: str) -> requests.Response:

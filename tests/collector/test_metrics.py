@@ -5,16 +5,14 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
-from sqlalchemy import Engine
 
-from tests.support.collector_api import assert_error, reset_store
-from tests.support.service import Service, make_report, start_collector
+from tests.support.collector_api import assert_error
+from tests.support.service import Service, make_report
 
 BOUNDS = ("1.0", "5.0", "15.0", "30.0", "60.0", "300.0", "900.0", "1800.0", "3600.0",
           "10800.0", "43200.0", "+Inf")  # fmt: skip
@@ -34,21 +32,6 @@ RUNS: dict[str, tuple[str, str, str, float, float, str]] = {
     # Outside the histogram's 24 hours, inside the all-time counter.
     "o1": ("old_job", "web1", "failed", -28 * 60, 5.0, "closed"),
 }
-
-
-@pytest.fixture(scope="module")
-def service(schema_engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
-    url = schema_engine.url.render_as_string(hide_password=False)
-    with start_collector(url, tmp_path_factory.mktemp("collector")) as running:
-        yield running
-
-
-@pytest.fixture
-def collector(
-    service: Service, schema_engine: Engine, clear_tables: Callable[[Engine], None]
-) -> Service:
-    reset_store(schema_engine, clear_tables)
-    return service
 
 
 @pytest.fixture
