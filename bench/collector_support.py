@@ -19,35 +19,14 @@ from typing import Any
 
 import pymysql
 
+from bench.table import BenchError, Row
+from bench.table import print_table as print_rows
+
 BIN = Path(sys.executable).parent
 
 
-class BenchError(Exception):
-    """Something the benchmark needs did not work; the run stops."""
-
-
-@dataclass(frozen=True)
-class Row:
-    metric: str
-    ours: str
-    peer: str
-    ratio: str
-    target: str
-    passed: bool | None  # None: the row carries no target
-
-
 def print_table(rows: list[Row]) -> None:
-    header = ("metric", "smartcron", "peer/target", "ratio", "target", "result")
-    cells = [header] + [
-        (r.metric, r.ours, r.peer, r.ratio, r.target,
-         "-" if r.passed is None else ("PASS" if r.passed else "MISS"))
-        for r in rows
-    ]  # fmt: skip
-    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
-    for index, row in enumerate(cells):
-        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
-        if index == 0:
-            print("  ".join("-" * w for w in widths))
+    print_rows(rows, peer_header="peer/target")
 
 
 @dataclass(frozen=True)

@@ -42,8 +42,6 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.collector_support import (
-    BenchError,
-    Row,
     Server,
     collector_cli,
     own_database,
@@ -51,6 +49,7 @@ from bench.collector_support import (
     serve,
     token,
 )
+from bench.table import BenchError, Row
 
 DATABASE = "smartcron_bench_ingest"
 BATCH = 100

@@ -37,8 +37,6 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.collector_support import (
-    BenchError,
-    Row,
     Server,
     collector_cli,
     own_database,
@@ -46,6 +44,7 @@ from bench.collector_support import (
     serve,
     token,
 )
+from bench.table import BenchError, Row
 
 DATABASE = "smartcron_bench_page"
 HOSTS = ["web1", "web2", "web3", "web4", "db1", "db2", "worker1", "worker2"]

@@ -27,6 +27,9 @@ from pathlib import Path
 
 import psutil
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.table import BenchError, Row, print_table
+
 MIB = 1024 * 1024
 POLL_S = 0.010
 PR_SET_CHILD_SUBREAPER = 36
@@ -43,20 +46,6 @@ sh -c 'sleep 300 & sleep 300' &
 (setsid sh -c 'sleep 300 & exec sleep 300' &)
 wait
 """
-
-
-class BenchError(Exception):
-    """A command did not behave as the benchmark needs; the run stops."""
-
-
-@dataclass(frozen=True)
-class Row:
-    metric: str
-    ours: str
-    peer: str
-    ratio: str
-    target: str
-    passed: bool | None  # None: the row carries no target
 
 
 @dataclass(frozen=True)
@@ -494,28 +483,6 @@ def format_late(late: float | None, cap_s: float) -> str:
 
 
 # -- report ------------------------------------------------------------------------------------
-
-
-def print_table(rows: list[Row]) -> None:
-    header = ("metric", "smartcron", "peer", "ratio", "target", "result")
-    cells = [header] + [
-        (
-            r.metric,
-            r.ours,
-            r.peer,
-            r.ratio,
-            r.target,
-            "-" if r.passed is None else ("PASS" if r.passed else "MISS"),
-        )
-        for r in rows
-    ]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
-    for index, row in enumerate(cells):
-        print(
-            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
-        )
-        if index == 0:
-            print("  ".join("-" * width for width in widths))
 
 
 def default_wrap_cmd() -> str:
