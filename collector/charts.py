@@ -11,9 +11,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from markupsafe import Markup, escape
+from smartcron.wrapper.schema import FAILED_STATUSES, SKIPPED_STATUSES
 
-FAILED = frozenset({"failed", "timeout", "killed_memory", "error", "lost"})
-SKIPPED = frozenset({"skipped_locked", "skipped_breaker", "skipped_paused"})
+FAILED = frozenset(FAILED_STATUSES)
+SKIPPED = frozenset(SKIPPED_STATUSES)
 SPARK_SLOTS = 30  # runs a sparkline has room for; fewer runs sit at its right end
 
 

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from pydantic import TypeAdapter
-from smartcron.wrapper.schema import AttemptReport, RunReport
+from smartcron.wrapper.schema import SKIPPED_STATUSES, AttemptReport, RunReport
 from sqlalchemy import Connection, Engine, and_, bindparam, case, or_, update
 from sqlalchemy.dialects import mysql, sqlite
 from sqlalchemy.exc import OperationalError
@@ -26,7 +26,7 @@ from .db import bulk, tables
 from .db.engine import is_mysql
 from .schedule import expected_after
 
-SKIPPED = frozenset({"skipped_locked", "skipped_breaker", "skipped_paused"})
+SKIPPED = frozenset(SKIPPED_STATUSES)
 
 
 def utc_naive(moment: dt.datetime) -> dt.datetime:

@@ -12,6 +12,7 @@ import functools
 import json
 from typing import Any
 
+from smartcron.wrapper.schema import FAILED_STATUSES, SKIPPED_STATUSES
 from sqlalchemy import Engine, Integer, and_, desc, func, or_, select, text
 
 from .db import tables
@@ -21,8 +22,8 @@ from .ingest import now_utc
 RECENT = 50  # runs per job behind the summary's success rate, p95 and sparkline
 # Jobs per statement when reading recent runs; SQLite allows 500 parts in a UNION.
 KEYS_PER_QUERY = 400
-FAILED = ("failed", "timeout", "killed_memory", "error", "lost")
-SKIPPED = ("skipped_locked", "skipped_breaker", "skipped_paused")
+FAILED = FAILED_STATUSES
+SKIPPED = SKIPPED_STATUSES
 HEALTH_ORDER = {"failing": 0, "late": 1, "degraded": 2, "paused": 3, "healthy": 4}
 Health = dict[tuple[str, str], dict[str, Any]]  # smartcron_v_job_health by (job, host)
 

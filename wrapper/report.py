@@ -16,7 +16,6 @@ from .clock import iso
 from .redact import redact
 
 SCHEMA_VERSION = 1
-SKIPPED = frozenset({"skipped_locked", "skipped_breaker", "skipped_paused"})
 
 
 def new_run_id() -> str:

@@ -48,6 +48,10 @@ Status = Literal[
     "lost",
     "error",
 ]
+# The groups every reader of reports needs: runs that failed (a lost run too) and
+# runs a gate stopped, which are not runs of the job at all.
+FAILED_STATUSES = ("failed", "timeout", "killed_memory", "error", "lost")
+SKIPPED_STATUSES = ("skipped_locked", "skipped_breaker", "skipped_paused")
 AttemptStatus = Literal["success", "failed", "timeout", "killed_memory", "error"]
 
 
