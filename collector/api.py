@@ -14,7 +14,6 @@ from smartcron.wrapper.schema import RunReport
 from . import actions, queries
 from .access import Caller, require_actor, require_reader, require_sender
 from .errors import ApiError
-from .ingest import ingest_reports
 
 router = APIRouter(prefix="/api/v1")
 _BATCH = TypeAdapter(list[RunReport])
@@ -77,10 +76,7 @@ async def post_runs(request: Request, _: Annotated[Caller, Depends(require_sende
     settings = request.app.state.settings
     body = await read_body(request, settings.max_body_bytes)
     reports = parse_batch(body, settings.max_batch_reports)
-    engine = request.app.state.engine
-    from starlette.concurrency import run_in_threadpool
-
-    accepted, duplicates = await run_in_threadpool(ingest_reports, engine, reports)
+    accepted, duplicates = await request.app.state.writer.ingest(reports)
     return {"accepted": accepted, "duplicates": duplicates}
 
 

@@ -22,6 +22,7 @@ from .access import require_reader
 from .auth import TokenCache
 from .errors import ApiError
 from .settings import CollectorSettings
+from .writer import GroupWriter
 
 log = logging.getLogger("smartcron.collector")
 # DB-API (PEP 249) classes as the drivers raise them; SQLAlchemy wraps them in .orig.
@@ -49,6 +50,7 @@ def create_app(settings: CollectorSettings, engine: Engine) -> FastAPI:
     app.state.settings = settings
     app.state.engine = engine
     app.state.tokens = TokenCache(engine, settings.token_cache_s)
+    app.state.writer = GroupWriter(engine)
 
     app.include_router(api.router)
     app.include_router(pages.router)

@@ -16,17 +16,22 @@ import functools
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+import pymysql
 from pydantic import TypeAdapter
 from smartcron.wrapper.schema import SKIPPED_STATUSES, AttemptReport, RunReport
 from sqlalchemy import Connection, Engine, and_, bindparam, case, or_, update
 from sqlalchemy.dialects import mysql, sqlite
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 
 from .db import bulk, tables
 from .db.engine import is_mysql
 from .schedule import expected_after
 
 SKIPPED = frozenset(SKIPPED_STATUSES)
+# A report's own fault (a value that does not fit): the same on every retry. The bulk
+# path on MySQL talks to pymysql directly, so its errors come unwrapped.
+REQUEST_FAULTS = (DataError, IntegrityError, pymysql.err.DataError, pymysql.err.IntegrityError)
+DEADLOCK_ERRORS = (OperationalError, pymysql.err.OperationalError)
 
 
 def utc_naive(moment: dt.datetime) -> dt.datetime:
@@ -101,7 +106,58 @@ def ingest_reports(
     """Store a batch. Returns (accepted, duplicates)."""
     if not reports:
         return 0, 0
-    received_at = received_at or now_utc()
+    inserted = _store_batch(engine, reports, received_at or now_utc())
+    return inserted, len(reports) - inserted
+
+
+class _AlreadyStored(Exception):
+    """Some reports of a group were stored before: its transaction is rolled back."""
+
+
+def ingest_batches(
+    engine: Engine, batches: Sequence[Sequence[RunReport]]
+) -> list[tuple[int, int] | Exception]:
+    """Store the batches of several requests in one transaction (see writer.py);
+    each batch's (accepted, duplicates), or the error that batch alone ran into.
+
+    Within the group the first copy of a run_id is the accepted one, so the counts
+    are known before the insert. If the database already held some of the runs (a
+    replayed spool), the insert count says so, the group is rolled back and every
+    batch is stored on its own, which tells exactly whose runs were new. So does a
+    value that does not fit a column: only the request that sent it gets the error.
+    A database that is away fails every batch alike.
+    """
+    if len(batches) == 1:
+        return [_one(engine, batches[0])]
+    seen: set[str] = set()
+    firsts = []
+    for batch in batches:
+        before = len(seen)
+        seen.update(str(report.run_id) for report in batch)
+        firsts.append(len(seen) - before)
+    combined = [report for batch in batches for report in batch]
+    try:
+        _store_batch(engine, combined, now_utc(), expect_new=len(seen))
+    except (_AlreadyStored, *REQUEST_FAULTS):
+        return [_one(engine, batch) for batch in batches]
+    return [(new, len(batch) - new) for new, batch in zip(firsts, batches, strict=True)]
+
+
+def _one(engine: Engine, batch: Sequence[RunReport]) -> tuple[int, int] | Exception:
+    try:
+        return ingest_reports(engine, batch)
+    except REQUEST_FAULTS as error:
+        return error
+
+
+def _store_batch(
+    engine: Engine,
+    reports: Sequence[RunReport],
+    received_at: dt.datetime,
+    expect_new: int | None = None,
+) -> int:
+    """One transaction for `reports`; the runs inserted. With `expect_new`, raises
+    _AlreadyStored (rolling back) unless exactly that many runs were new."""
     # Rows in a fixed order (run_id, then job and host) so that concurrent batches take
     # their row locks in the same order and wait for each other instead of deadlocking.
     unique = sorted({str(r.run_id): r for r in reports}.values(), key=lambda r: str(r.run_id))
@@ -113,23 +169,25 @@ def ingest_reports(
         try:
             with engine.begin() as connection:
                 inserted = store(connection, runs, outputs, jobs)
+                if expect_new is not None and inserted != expect_new:
+                    raise _AlreadyStored
                 if skips:
                     _advance_skipped(engine, connection, skips, jobs, received_at)
-            break
-        except OperationalError as error:
+            return inserted
+        except DEADLOCK_ERRORS as error:
             # InnoDB picked this transaction as a deadlock victim and rolled it back:
             # running it again is safe (it is all-or-nothing and idempotent).
             if attempt == DEADLOCK_RETRIES or _mysql_code(error) != ER_LOCK_DEADLOCK:
                 raise
-    return inserted, len(reports) - inserted
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 DEADLOCK_RETRIES = 3
 ER_LOCK_DEADLOCK = 1213
 
 
-def _mysql_code(error: OperationalError) -> int | None:
-    args = getattr(error.orig, "args", ())
+def _mysql_code(error: Exception) -> int | None:
+    args = getattr(getattr(error, "orig", error), "args", ())
     return args[0] if args and isinstance(args[0], int) else None
 
 

@@ -1,0 +1,103 @@
+"""Group commit: the reports of concurrent POSTs share transactions.
+
+On its own, a single-report POST costs a thread hop, a pool checkout with its
+ping, three INSERTs, a commit (an fsync on MySQL) and a reset: half a dozen
+round trips for a few hundred bytes, each a wait for the GIL on the way back.
+Under load many such requests arrive together, so each process writes them in
+groups: at most MAX_WRITERS transactions run at once, and the requests that
+arrive meanwhile wait in `pending` and go in the next group, all of them at
+once. At rest a request goes straight through as a group of one; under load a
+group grows with the wait, which is what keeps the wait short.
+
+Each request still gets its own answer: ingest_batches counts accepted and
+duplicate reports per request, and an error that is one request's fault (a
+value that does not fit) reaches only that request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from smartcron.wrapper.schema import RunReport
+from sqlalchemy import Engine
+from starlette.concurrency import run_in_threadpool
+
+from .ingest import ingest_batches
+
+# Two: one group being written while the next is prepared. More writers make the
+# groups smaller and the row locks they contend for more.
+MAX_WRITERS = 2
+# Reports per group: a multi-row INSERT of this many stays far below max_allowed_packet.
+MAX_GROUP_REPORTS = 2_000
+
+
+@dataclass
+class _Request:
+    reports: Sequence[RunReport]
+    answer: asyncio.Future[tuple[int, int]]
+
+
+class GroupWriter:
+    """Stores batches of reports for the requests of one event loop."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        max_writers: int = MAX_WRITERS,
+        max_group_reports: int = MAX_GROUP_REPORTS,
+    ) -> None:
+        self.engine = engine
+        self.max_writers = max_writers
+        self.max_group_reports = max_group_reports
+        self._pending: deque[_Request] = deque()
+        self._writers: set[asyncio.Task[None]] = set()
+
+    async def ingest(self, reports: Sequence[RunReport]) -> tuple[int, int]:
+        """Store one request's reports; (accepted, duplicates) as ingest_reports."""
+        if not reports:
+            return 0, 0
+        loop = asyncio.get_running_loop()
+        request = _Request(reports, loop.create_future())
+        self._pending.append(request)
+        if len(self._writers) < self.max_writers:
+            task = loop.create_task(self._write())
+            self._writers.add(task)  # a reference, so the task is not collected mid-way
+            task.add_done_callback(self._writers.discard)
+        return await request.answer
+
+    def _next_group(self) -> list[_Request]:
+        group = [self._pending.popleft()]
+        size = len(group[0].reports)
+        while self._pending and size + len(self._pending[0].reports) <= self.max_group_reports:
+            request = self._pending.popleft()
+            group.append(request)
+            size += len(request.reports)
+        return group
+
+    async def _write(self) -> None:
+        while self._pending:
+            group = self._next_group()
+            try:
+                results = await run_in_threadpool(
+                    ingest_batches, self.engine, [request.reports for request in group]
+                )
+            # Any failure must reach the waiting requests, or they would wait forever:
+            # the database being away is the usual one.
+            except Exception as error:  # noqa: BLE001
+                for request in group:
+                    _settle(request, error)
+                continue
+            for request, result in zip(group, results, strict=True):
+                _settle(request, result)
+
+
+def _settle(request: _Request, result: tuple[int, int] | BaseException) -> None:
+    if request.answer.done():  # the request was cancelled (its client went away)
+        return
+    if isinstance(result, BaseException):
+        request.answer.set_exception(result)
+    else:
+        request.answer.set_result(result)
