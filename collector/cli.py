@@ -97,7 +97,9 @@ def hash_password_command(password: str) -> None:
               help="from `smartcron-collector hash-password`")  # fmt: skip
 @click.option("--secure-cookies/--no-secure-cookies", default=False,
               help="mark cookies Secure (set when served over https)")  # fmt: skip
-@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64))
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
+              help="worker processes, each with its own socket (SO_REUSEPORT); "
+                   "one per core is a good start")  # fmt: skip
 def serve(
     db_url: str | None,
     listen: str,
@@ -108,6 +110,8 @@ def serve(
 ) -> None:
     """Run the HTTP service."""
     import uvicorn
+
+    from . import serving
 
     host, port = _parse_listen(listen)
     if admin_password_hash is not None:
@@ -134,9 +138,16 @@ def serve(
     os.environ[ENV_SETTINGS] = settings.model_dump_json()
     click.echo(f"smartcron-collector listening on http://{host}:{port}/ "
                f"({engine.url.render_as_string(hide_password=True)})", err=True)  # fmt: skip
-    uvicorn.run("smartcron.collector.cli:app_from_environment", factory=True, host=host, port=port,
-                workers=workers, log_level="warning", access_log=False,
-                proxy_headers=False)  # fmt: skip
+    config = uvicorn.Config("smartcron.collector.cli:app_from_environment", factory=True,
+                            host=host, port=port, log_level="warning", access_log=False,
+                            proxy_headers=False)  # fmt: skip
+    try:
+        status = serving.serve(config, workers)
+    except OSError as error:
+        raise click.ClickException(
+            f"cannot listen on {listen}: {error.strerror or error}; choose another --listen"
+        ) from None
+    sys.exit(status)
 
 
 def app_from_environment() -> FastAPI:

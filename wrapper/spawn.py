@@ -38,6 +38,12 @@ def _prctl(option: int, value: int) -> bool:
     return bool(_load_libc().prctl(option, value, 0, 0, 0) == 0)
 
 
+def die_with_parent(signum: int) -> bool:
+    """Have the kernel send `signum` to this process when its parent dies (Linux).
+    The caller checks os.getppid() afterwards: the parent may have died already."""
+    return _prctl(PR_SET_PDEATHSIG, signum)
+
+
 def become_subreaper() -> bool:
     """Adopt the job's orphans (Linux 3.4+). False where the kernel refuses."""
     return _prctl(PR_SET_CHILD_SUBREAPER, 1)
@@ -84,7 +90,7 @@ def _exec_child(argv: list[str], parent: int, out_w: int, err_w: int, report_w: 
     code = b"0"
     try:
         os.setsid()
-        _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        die_with_parent(signal.SIGKILL)
         if os.getppid() != parent:  # the wrapper died before prctl took hold
             os._exit(1)
         for name in _RESTORE:

@@ -120,7 +120,8 @@ def _wait_ready(service: Service, limit: float = 20.0) -> None:
     while time.monotonic() < deadline:
         if service.process.poll() is not None:
             raise RuntimeError(f"collector exited early:\n{service.log()}")
-        with contextlib.suppress(requests.ConnectionError):
+        # A timeout too: with --workers a connection can wait for a worker still starting.
+        with contextlib.suppress(requests.ConnectionError, requests.Timeout):
             if service.session.get(f"{service.url}/healthz", timeout=2).status_code == 200:
                 return
         time.sleep(0.05)

@@ -1,0 +1,131 @@
+"""Running the HTTP service in one process or several, each with a socket of its own.
+
+uvicorn's own --workers binds one socket and lets every worker accept on it;
+the kernel then wakes whichever worker waited last, so keep-alive clients (an
+agent, a load balancer, wrk) pile their connections onto one worker and the
+others idle. Here each worker gets its own socket on the same address
+(SO_REUSEPORT), and the kernel spreads new connections over them evenly.
+
+The parent binds every socket before any worker starts (a port in use is
+reported at once, as one error), starts the workers as fresh interpreters,
+restarts one that dies, and stops them all on SIGTERM or SIGINT. A worker dies
+with its parent (PR_SET_PDEATHSIG), so a killed parent leaves no server behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+from multiprocessing.context import SpawnProcess
+
+import uvicorn
+from smartcron.wrapper.spawn import die_with_parent
+
+_spawn = multiprocessing.get_context("spawn")
+multiprocessing.allow_connection_pickling()  # the sockets go to the workers by pickle
+# A worker that dies this soon after its start died of its start (the app, the
+# database URL): starting it again would fail the same way, so the service stops.
+QUICK_DEATH_S = 10.0
+STOP_GRACE_S = 10.0
+
+
+def bind(host: str, port: int, count: int) -> list[socket.socket]:
+    """`count` listening sockets on one address, with SO_REUSEPORT when count > 1.
+    With port 0 the first socket picks the port and the others join it."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sockets: list[socket.socket] = []
+    try:
+        for _ in range(count):
+            sock = socket.socket(family, socket.SOCK_STREAM)
+            sockets.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if count > 1:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            sock.bind((host, port))
+            port = sock.getsockname()[1]
+            sock.listen(2048)
+            sock.set_inheritable(True)
+    except OSError:
+        for sock in sockets:
+            sock.close()
+        raise
+    return sockets
+
+
+def serve(config: uvicorn.Config, workers: int) -> int:
+    """Serve until SIGTERM or SIGINT; the exit status."""
+    sockets = bind(config.host, config.port, workers)
+    if workers == 1:
+        uvicorn.Server(config).run(sockets=sockets)
+        return 0
+    return Supervisor(config, sockets).run()
+
+
+def _say(message: str) -> None:
+    print(f"smartcron-collector: {message}", file=sys.stderr, flush=True)
+
+
+def _worker(config: uvicorn.Config, sock: socket.socket, parent: int) -> None:
+    die_with_parent(signal.SIGTERM)
+    if os.getppid() != parent:  # the parent died before prctl took hold
+        return
+    config.configure_logging()  # a spawned interpreter starts without it
+    with contextlib.suppress(KeyboardInterrupt):
+        uvicorn.Server(config).run(sockets=[sock])
+
+
+class Supervisor:
+    """One worker process per socket, kept alive until the service is told to stop."""
+
+    def __init__(self, config: uvicorn.Config, sockets: list[socket.socket]) -> None:
+        self.config = config
+        self.sockets = sockets
+        self.workers: list[tuple[SpawnProcess, float]] = []
+        self.stop = threading.Event()
+
+    def _start(self, index: int) -> tuple[SpawnProcess, float]:
+        process = _spawn.Process(
+            target=_worker, args=(self.config, self.sockets[index], os.getpid()), daemon=False
+        )
+        process.start()
+        return process, time.monotonic()
+
+    def run(self) -> int:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: self.stop.set())
+        self.workers = [self._start(index) for index in range(len(self.sockets))]
+        status = 0
+        while not self.stop.wait(0.5):
+            for index, (process, started) in enumerate(self.workers):
+                if process.is_alive():
+                    continue
+                died = f"worker {process.pid} exited with status {process.exitcode}"
+                if time.monotonic() - started < QUICK_DEATH_S:
+                    _say(f"{died} during its start; stopping")
+                    status = 1
+                    self.stop.set()
+                    break
+                _say(f"{died}; starting another")
+                self.workers[index] = self._start(index)
+        self._stop_all()
+        return status
+
+    def _stop_all(self) -> None:
+        for process, _ in self.workers:
+            if process.is_alive() and process.pid is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(process.pid, signal.SIGTERM)
+        deadline = time.monotonic() + STOP_GRACE_S
+        for process, _ in self.workers:
+            process.join(max(0.0, deadline - time.monotonic()))
+            if process.is_alive():
+                process.kill()
+                process.join()
+        for sock in self.sockets:
+            sock.close()

@@ -1,0 +1,148 @@
+"""`serve --workers N` (collector/serving.py): a socket per worker, connections spread
+over the workers, a dead worker replaced, and nothing left behind on stop."""
+
+from __future__ import annotations
+
+import http.client
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+from smartcron.collector import serving
+
+from tests.support.service import Service, collector_bin, free_port, start_collector
+
+
+@pytest.fixture
+def two_workers(tmp_path: Path) -> Iterator[Service]:
+    with start_collector(f"sqlite:///{tmp_path / 'c.db'}", tmp_path, extra=("--workers", "2")) as s:
+        yield s
+
+
+def workers_of(service: Service, count: int = 2, limit_s: float = 20.0) -> list[psutil.Process]:
+    """The service's worker processes once `count` of them listen (the parent's other
+    child is multiprocessing's resource tracker, which holds no socket)."""
+    deadline = time.monotonic() + limit_s
+    while True:
+        listening = [
+            child
+            for child in psutil.Process(service.process.pid).children()
+            if any(c.status == psutil.CONN_LISTEN for c in child.net_connections("tcp"))
+        ]
+        if len(listening) == count or time.monotonic() > deadline:
+            return listening
+        time.sleep(0.1)
+
+
+def gone(pids: list[int], limit_s: float = 15.0) -> bool:
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        if not any(psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie"
+                   for pid in pids):  # fmt: skip
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_each_worker_listens_on_its_own_socket_and_takes_connections(
+    two_workers: Service,
+) -> None:
+    workers = workers_of(two_workers)
+    assert len(workers) == 2
+    port = int(two_workers.url.rsplit(":", 1)[1])
+    # Keep-alive connections, as agents and load balancers hold them.
+    connections = []
+    for _ in range(24):
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        connection.request("GET", "/healthz")
+        response = connection.getresponse()
+        response.read()
+        assert response.status == 200
+        connections.append(connection)
+    try:
+        held = [
+            sum(c.status == psutil.CONN_ESTABLISHED for c in worker.net_connections("tcp")
+                if c.laddr and c.laddr.port == port)
+            for worker in workers
+        ]  # fmt: skip
+        # With one shared socket one worker can take them all; a socket each spreads them.
+        # (24 and the fixture's own keep-alive connection from its readiness check.)
+        assert sum(held) >= 24 and min(held) >= 4, held
+    finally:
+        for connection in connections:
+            connection.close()
+
+
+def test_a_worker_that_dies_is_replaced(two_workers: Service) -> None:
+    first, second = workers_of(two_workers)
+    # A death soon after the start is taken for a broken start and stops the service.
+    time.sleep(max(0.0, serving.QUICK_DEATH_S - (time.time() - first.create_time()) + 0.5))
+    first.kill()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        now = workers_of(two_workers, limit_s=0)
+        if len(now) == 2 and first.pid not in {w.pid for w in now}:
+            break
+        time.sleep(0.2)
+    else:
+        pytest.fail(f"no replacement for worker {first.pid}:\n{two_workers.log()}")
+    assert second.is_running()
+    assert two_workers.session.get(f"{two_workers.url}/healthz", timeout=5).status_code == 200
+    assert "starting another" in two_workers.log()
+
+
+def test_sigterm_stops_the_parent_and_every_worker(two_workers: Service) -> None:
+    pids = [w.pid for w in workers_of(two_workers)]
+    os.kill(two_workers.process.pid, signal.SIGTERM)
+    assert two_workers.process.wait(timeout=20) == 0
+    assert gone(pids)
+
+
+def test_workers_die_with_a_killed_parent(two_workers: Service) -> None:
+    pids = [w.pid for w in workers_of(two_workers)]
+    os.kill(two_workers.process.pid, signal.SIGKILL)
+    two_workers.process.wait(timeout=10)
+    assert gone(pids), "workers outlived their parent and hold the port"
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_port_in_use_is_one_clear_error(tmp_path: Path, workers: str) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            [collector_bin(), "serve", "--db", f"sqlite:///{tmp_path / 'c.db'}",
+             "--listen", f"127.0.0.1:{port}", "--workers", workers],
+            capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+    assert done.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in done.stderr
+    assert "choose another --listen" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_bind_gives_every_socket_the_port_the_first_one_got() -> None:
+    sockets = serving.bind("127.0.0.1", 0, 3)
+    try:
+        ports = {sock.getsockname()[1] for sock in sockets}
+        assert len(ports) == 1 and ports != {0}
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def test_bind_refuses_a_port_another_process_listens_on() -> None:
+    # The other socket has no SO_REUSEPORT: the kernel lets nobody join it.
+    port = free_port()
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", port))
+        other.listen()
+        with pytest.raises(OSError):
+            serving.bind("127.0.0.1", port, 2)
