@@ -8,7 +8,7 @@ import math
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 from smartcron.wrapper.schema import RunReport
 
 from . import actions, queries
@@ -36,7 +36,31 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+class _Batch(BaseModel):
+    """The body as the fast path reads it: stricter than parse_batch's own rules."""
+
+    model_config = ConfigDict(extra="forbid")
+    runs: list[RunReport]
+
+
 def parse_batch(body: bytes, max_reports: int) -> list[RunReport]:
+    """The reports of a POST body, or the ApiError that says what is wrong with it.
+
+    Fast path: pydantic parses and validates the bytes in one pass in Rust, half the
+    CPU of json.loads and validating the objects. It accepts nothing the careful path
+    below refuses (extra keys forbidden; every float is bounded, so NaN, Infinity and
+    1e400 fail too), and on any error the careful path runs to word the answer.
+    """
+    try:
+        reports = _Batch.model_validate_json(body).runs
+    except (ValueError, RecursionError):  # pydantic's ValidationError is a ValueError
+        return _parse_batch_carefully(body, max_reports)
+    if len(reports) > max_reports:
+        raise ApiError(413, f"{len(reports)} reports in one batch; send at most {max_reports}")
+    return reports
+
+
+def _parse_batch_carefully(body: bytes, max_reports: int) -> list[RunReport]:
     try:
         document = json.loads(body, parse_constant=_no_constant, parse_float=_finite)
     # RecursionError: "[[[[..." a few thousand deep.

@@ -36,9 +36,11 @@ DEADLOCK_ERRORS = (OperationalError, pymysql.err.OperationalError)
 
 def utc_naive(moment: dt.datetime) -> dt.datetime:
     """Stored times are naive UTC (DATETIME(6) has no zone)."""
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(dt.timezone.utc).replace(tzinfo=None)
-    return moment
+    if moment.tzinfo is None:
+        return moment
+    # Subtracting the offset: astimezone() on pydantic's tzinfo cost 7% of a batch's CPU.
+    offset = moment.utcoffset()
+    return (moment - offset if offset else moment).replace(tzinfo=None)
 
 
 def now_utc() -> dt.datetime:

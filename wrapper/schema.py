@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from .validate import MAX_TAG_LENGTH, MAX_TAGS, NAME_PATTERN
 
@@ -22,16 +22,10 @@ _EARLIEST = datetime(2000, 1, 1, tzinfo=timezone.utc)
 _LATEST = datetime(2200, 1, 1, tzinfo=timezone.utc)
 
 
-def _plausible_time(moment: datetime) -> datetime:
-    """Times a run could have: stored as DATETIME, compared, and fed to croniter."""
-    if moment.tzinfo is None:
-        raise ValueError("a time needs its zone (UTC, written Z)")
-    if not _EARLIEST <= moment < _LATEST:
-        raise ValueError("a time between the years 2000 and 2200")
-    return moment
-
-
-Time = Annotated[datetime, AfterValidator(_plausible_time)]
+# Times a run could have: stored as DATETIME, compared, and fed to croniter. A time
+# must carry its zone (UTC, written Z). Checked inside pydantic-core: a validator in
+# Python here cost a tenth of the collector's CPU per batch.
+Time = Annotated[AwareDatetime, Field(ge=_EARLIEST, lt=_LATEST)]
 Tag = Annotated[str, Field(pattern=NAME_REGEX, max_length=MAX_TAG_LENGTH)]
 ExitCode = Annotated[int, Field(ge=0, le=255)]
 Seconds = Annotated[float, Field(ge=0, le=1e9)]

@@ -10,7 +10,7 @@ from typing import Any
 
 import pymysql
 import pytest
-from smartcron.collector import queries
+from smartcron.collector import ingest, queries
 from smartcron.collector.db import bulk, tables
 from smartcron.collector.ingest import ingest_reports
 from smartcron.wrapper.schema import RunReport
@@ -225,3 +225,20 @@ def test_recent_runs_of_many_jobs_equal_one_query_per_job(
     for job, host in keys:
         assert found[(job, host)] == one_job_at_a_time(engine, job, host, 50), (job, host)
     assert [len(found[key]) for key in keys] == [50, 7, 50, 0]
+
+
+@pytest.mark.parametrize(
+    ("written", "stored"),
+    [
+        ("2030-01-01T12:00:00.25Z", dt.datetime(2030, 1, 1, 12, 0, 0, 250000)),
+        ("2030-01-01T14:00:00+02:00", dt.datetime(2030, 1, 1, 12, 0)),
+        ("2030-01-01T00:30:00-05:30", dt.datetime(2030, 1, 1, 6, 0)),
+        ("2030-01-01T00:00:00+14:00", dt.datetime(2029, 12, 31, 10, 0)),
+    ],
+)
+def test_times_are_stored_as_naive_utc_whatever_their_zone(
+    written: str, stored: dt.datetime
+) -> None:
+    parsed = RunReport.model_validate({**make_report(), "started_at": written}).started_at
+    assert ingest.utc_naive(parsed) == stored
+    assert ingest.utc_naive(stored) == stored  # already naive: taken as UTC
