@@ -73,35 +73,56 @@ def recent_runs_by_job(
 
     One statement per KEYS_PER_QUERY jobs instead of one per job: a UNION ALL of
     per-job parts, each a short backward read of ix_runs_job_started, which holds
-    every column used here (the table itself is never read). Rows come back
-    numbered by part and without names or times: for 200 jobs that is 10,000 rows,
-    and decoding them is most of what this costs.
+    every column used here (the table itself is never read). For 200 jobs that is
+    10,000 runs, and decoding them was most of what the summary page cost: on MySQL
+    each part comes back as one row, its runs packed into one string by the server.
     """
     found: dict[tuple[str, str], list[dict[str, Any]]] = {key: [] for key in keys}
+    packed = is_mysql(engine)
     with engine.connect() as connection:
         for start in range(0, len(keys), KEYS_PER_QUERY):
             chunk = keys[start : start + KEYS_PER_QUERY]
             params: dict[str, Any] = {}
             for number, (job, host) in enumerate(chunk):
                 params[f"j{number}"], params[f"h{number}"] = job, host
-            rows = connection.execute(_recent_runs_statement(len(chunk), limit), params)
-            for part, status, duration_s, peak_rss_bytes in rows:
+            statement = _recent_runs_statement(len(chunk), limit, packed)
+            if packed:
+                for part, runs in connection.execute(statement, params):
+                    found[chunk[part]] = _unpack_runs(runs)
+                continue
+            for part, status, duration_s, peak_rss_bytes in connection.execute(statement, params):
                 found[chunk[part]].append(
                     {"status": status, "duration_s": duration_s, "peak_rss_bytes": peak_rss_bytes}
                 )
     return found
 
 
+# One run in the packed form: status, duration and peak memory (empty when unknown).
+_PACKED_RUN = "CONCAT(status, ':', duration_s, ':', COALESCE(peak_rss_bytes, ''))"
+
+
 @functools.lru_cache(maxsize=64)
-def _recent_runs_statement(count: int, limit: int) -> Any:
+def _recent_runs_statement(count: int, limit: int, packed: bool) -> Any:
     # Text, built once per size: the same statement as SQLAlchemy constructs costs more
     # to assemble (a column proxy per part and column) than the database takes to run it.
     skipped = ", ".join(f"'{status}'" for status in SKIPPED)
+    recent = (
+        "SELECT status, duration_s, peak_rss_bytes, started_at FROM smartcron_runs "
+        "WHERE job = :j{n} AND host = :h{n} AND status NOT IN (" + skipped + ") "
+        f"ORDER BY started_at DESC LIMIT {int(limit)}"
+    )
+    if packed:
+        # MySQL's GROUP_CONCAT keeps the order asked for (SQLite's only since 3.44).
+        # group_concat_max_len is raised for every connection (db/engine.py).
+        parts = [
+            f"SELECT {n} AS part, GROUP_CONCAT({_PACKED_RUN} ORDER BY started_at DESC "
+            f"SEPARATOR ' ') AS runs FROM ({recent.format(n=n)}) AS p{n} HAVING COUNT(*) > 0"
+            for n in range(count)
+        ]
+        return text(" UNION ALL ".join(parts))
     parts = [
-        f"SELECT {n} AS part, status, duration_s, peak_rss_bytes, started_at FROM ("
-        f"SELECT status, duration_s, peak_rss_bytes, started_at FROM smartcron_runs "
-        f"WHERE job = :j{n} AND host = :h{n} AND status NOT IN ({skipped}) "
-        f"ORDER BY started_at DESC LIMIT {int(limit)}) AS p{n}"
+        f"SELECT {n} AS part, status, duration_s, peak_rss_bytes, started_at "
+        f"FROM ({recent.format(n=n)}) AS p{n}"
         for n in range(count)
     ]
     return text(
@@ -109,6 +130,15 @@ def _recent_runs_statement(count: int, limit: int) -> Any:
         + " UNION ALL ".join(parts)
         + ") AS recent ORDER BY part, started_at DESC"
     )
+
+
+def _unpack_runs(packed: str) -> list[dict[str, Any]]:
+    runs = []
+    for item in packed.split(" "):
+        status, duration_s, peak = item.split(":")
+        runs.append({"status": status, "duration_s": float(duration_s),
+                     "peak_rss_bytes": int(peak) if peak else None})  # fmt: skip
+    return runs
 
 
 def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:

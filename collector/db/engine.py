@@ -39,7 +39,14 @@ def create_db_engine(url: str) -> Engine:
             pool_size=32,
             max_overflow=8,
             pool_timeout=5,
-            connect_args={"connect_timeout": 5, "read_timeout": 30, "write_timeout": 30},
+            connect_args={
+                "connect_timeout": 5,
+                "read_timeout": 30,
+                "write_timeout": 30,
+                # The summary packs each job's recent runs with GROUP_CONCAT (queries.py):
+                # MySQL 8 would cut the result at 1,024 bytes, MariaDB at 1 MiB.
+                "init_command": "SET SESSION group_concat_max_len = 1048576",
+            },
         )
     raise ValueError(
         f"unsupported database URL {parsed.render_as_string(hide_password=True)!r}; "

@@ -182,6 +182,11 @@ def test_literals_refuse_what_they_cannot_write_exactly(mysql_engine: Engine) ->
 # ---------------------------------------------------------------- reads for the summary
 
 
+# Durations whose decimal form is long or unusual: the packed read (MySQL) must give back
+# the very same doubles.
+AWKWARD_DURATIONS = [0.1, 1 / 3, 1e-7, 123456.789012345, 2.5e-5, 7200.000001, 0.0, math.pi * 1e6]
+
+
 def add_runs(engine: Engine, job: str, host: str, count: int, *, skip_every: int = 0) -> None:
     rows = []
     for n in range(count):
@@ -192,7 +197,8 @@ def add_runs(engine: Engine, job: str, host: str, count: int, *, skip_every: int
             "run_id": str(uuid.uuid4()), "job": job, "host": host, "run_user": "u",
             "command": "c", "schedule": None, "priority": 5, "tags": "", "run_trigger": "cron",
             "status": status, "exit_code": 0, "signal_number": None, "started_at": started,
-            "finished_at": started, "duration_s": float(n % 17), "attempt_count": 1,
+            "finished_at": started, "attempt_count": 1,
+            "duration_s": AWKWARD_DURATIONS[n % len(AWKWARD_DURATIONS)] + n % 17,
             "peak_rss_bytes": None if n % 3 else n * 1024, "cpu_user_s": None,
             "cpu_system_s": None, "output_bytes": 0, "output_truncated": False,
             "breaker_state": "closed", "wrapper_version": "t", "received_at": started,
