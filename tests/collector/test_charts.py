@@ -11,7 +11,9 @@ def bars(svg: str) -> dict[str, list[tuple[float, float]]]:
     """(x, height) of every bar, by kind, read back from the paths' data."""
     found: dict[str, list[tuple[float, float]]] = {}
     for kind, data in re.findall(r'<path class="(\w+)" d="([^"]*)"', svg):
-        found[kind] = [(float(x), float(h)) for x, h in re.findall(r"M([\d.]+),30v-([\d.]+)", data)]
+        found[kind] = [
+            (float(x), float(h)) for x, h in re.findall(r"M([\d.]+),30v-([\d.]+)h4V30z", data)
+        ]
     return found
 
 
