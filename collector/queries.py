@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import json
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from smartcron.wrapper.schema import FAILED_STATUSES, SKIPPED_STATUSES
@@ -26,6 +27,8 @@ FAILED = FAILED_STATUSES
 SKIPPED = SKIPPED_STATUSES
 HEALTH_ORDER = {"failing": 0, "late": 1, "degraded": 2, "paused": 3, "healthy": 4}
 Health = dict[tuple[str, str], dict[str, Any]]  # smartcron_v_job_health by (job, host)
+# Reads that run beside a request's other reads (a thread each, a pool connection each).
+_BESIDE = ThreadPoolExecutor(max_workers=4, thread_name_prefix="smartcron-read")
 
 
 def _iso(value: Any) -> Any:
@@ -158,12 +161,13 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def jobs(
-    engine: Engine, job: str | None = None, states: Health | None = None
+    engine: Engine, job: str | None = None, states: Health | Future[Health] | None = None
 ) -> list[dict[str, Any]]:
     """Every job on every host with its state, last run, next run and recent figures.
-    `states`: health() already read for this request (see summary())."""
+    `states`: health() for this request, read already or being read (see summary());
+    without it the health view is read beside the jobs' own rows."""
     if states is None:
-        states = health(engine)
+        states = _BESIDE.submit(health, engine)
     j = tables.jobs.c
     query = select(tables.jobs).order_by(j.job, j.host)
     if job is not None:
@@ -171,6 +175,8 @@ def jobs(
     with engine.connect() as connection:
         rows = [dict(row) for row in connection.execute(query).mappings()]
     recent = recent_runs_by_job(engine, [(row["job"], row["host"]) for row in rows])
+    if isinstance(states, Future):
+        states = states.result()
     result = []
     for row in rows:
         state = states.get((row["job"], row["host"]), {})
@@ -188,9 +194,12 @@ def jobs(
 
 
 def summary(engine: Engine) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """status() and jobs() for the summary page, reading the health view once."""
-    states = health(engine)
-    return status(engine, states), jobs(engine, states=states)
+    """status() and jobs() for the summary page, reading the health view once, on a
+    second connection while the jobs' recent runs are read on the first: the two
+    are the page's biggest reads, and the database has more than one core for them."""
+    states = _BESIDE.submit(health, engine)
+    listed = jobs(engine, states=states)
+    return status(engine, states.result()), listed
 
 
 def status(engine: Engine, states: Health | None = None) -> dict[str, Any]:
