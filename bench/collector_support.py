@@ -72,9 +72,9 @@ def own_database(
                 cursor.execute(f"DROP DATABASE IF EXISTS `{name}`")
 
 
-def collector_cli(*args: str) -> str:
+def collector_cli(*args: str, timeout: float = 120) -> str:
     done = subprocess.run([str(BIN / "smartcron-collector"), *args], capture_output=True,
-                          text=True, check=False, timeout=120, env=clean_env())  # fmt: skip
+                          text=True, check=False, timeout=timeout, env=clean_env())  # fmt: skip
     if done.returncode != 0:
         raise BenchError(f"smartcron-collector {args[0]} failed: {done.stderr.strip()}")
     return done.stdout.strip()

@@ -56,11 +56,9 @@ def main() -> None:
 @main.command("init-db")
 @db_option
 def init_db_command(db_url: str | None) -> None:
-    """Create or update the schema (tables and reporting views)."""
-    from .db.migrate import init_db
-
+    """Create or update the schema (tables, rollup trigger and reporting views)."""
     engine = _engine(db_url)
-    version = _database_call(lambda: init_db(engine))
+    version = _init_schema(engine)
     click.echo(
         f"schema version {version} ready in {engine.url.render_as_string(hide_password=True)}"
     )
@@ -125,9 +123,7 @@ def serve(
     url = db_url or _default_db()
     engine = _engine(url)
     if engine.dialect.name == "sqlite":
-        from .db.migrate import init_db
-
-        init_db(engine)  # the embedded default needs no separate step
+        _init_schema(engine)  # the embedded default needs no separate step
     _require_schema(engine)
     settings = CollectorSettings(db_url=url, host=host, port=port, admin_user=admin_user,
                                  admin_password_hash=admin_password_hash,
@@ -166,6 +162,15 @@ def _parse_listen(listen: str) -> tuple[str, int]:
             f"{listen!r} is not HOST:PORT, e.g. 127.0.0.1:8080", param_hint="--listen"
         )
     return host.strip("[]"), int(port)
+
+
+def _init_schema(engine: Engine) -> int:
+    from .db.migrate import SchemaError, init_db
+
+    try:
+        return _database_call(lambda: init_db(engine))
+    except SchemaError as error:
+        raise click.ClickException(str(error)) from None
 
 
 def _require_schema(engine: Engine) -> None:

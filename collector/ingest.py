@@ -102,6 +102,15 @@ def _insert_ignoring(mysql_dialect: bool, table: Any) -> Any:
     return sqlite.insert(table).on_conflict_do_nothing()
 
 
+def _lock_order(report: RunReport) -> tuple[Any, ...]:
+    """Runs in the order of the rollup rows their insert locks (the trigger on
+    smartcron_runs adds each to the row of its UTC day, job, host and duration bucket;
+    buckets follow durations), then of run_id. Batches of one busy job, on one host, on
+    one day, would otherwise lock its few rollup rows in opposite orders."""
+    day = utc_naive(report.started_at).date()
+    return (day, report.job, report.host, report.duration_s, str(report.run_id))
+
+
 def ingest_reports(
     engine: Engine, reports: Sequence[RunReport], received_at: dt.datetime | None = None
 ) -> tuple[int, int]:
@@ -160,9 +169,9 @@ def _store_batch(
 ) -> int:
     """One transaction for `reports`; the runs inserted. With `expect_new`, raises
     _AlreadyStored (rolling back) unless exactly that many runs were new."""
-    # Rows in a fixed order (run_id, then job and host) so that concurrent batches take
-    # their row locks in the same order and wait for each other instead of deadlocking.
-    unique = sorted({str(r.run_id): r for r in reports}.values(), key=lambda r: str(r.run_id))
+    # Rows in a fixed order so that concurrent batches take their row locks in the same
+    # order and wait for each other instead of deadlocking (jobs rows: by job and host).
+    unique = sorted({str(r.run_id): r for r in reports}.values(), key=_lock_order)
     runs = [run_values(r, received_at) for r in unique]
     outputs = [output_values(r) for r in unique]
     jobs, skips = _job_changes(unique, received_at)

@@ -34,8 +34,9 @@ CREATE TABLE IF NOT EXISTS smartcron_runs (
     wrapper_version   VARCHAR(32)  NOT NULL,
     received_at       DATETIME(6)  NOT NULL,
     UNIQUE KEY uq_runs_run_id (run_id),
-    -- Covering: the summary's last runs of each job and smartcron_v_job_performance
-    -- read this index alone, never the table (a million runs do not fit a small buffer pool).
+    -- Covering: the summary's last runs of each job and the rollup's rebuild
+    -- (rebuild_rollup.sql) read this index alone, never the table (a million runs do not
+    -- fit a small buffer pool).
     KEY ix_runs_job_started (job, host, started_at, status, duration_s, peak_rss_bytes),
     -- Covering for the last 24 hours (smartcron_v_job_health, status counts); its
     -- (started_at, id) order is also the order /api/v1/runs pages in.

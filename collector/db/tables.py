@@ -8,6 +8,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Date,
     DateTime,
     Float,
     Index,
@@ -64,8 +65,8 @@ runs = Table(
     Column("wrapper_version", String(32), nullable=False),
     Column("received_at", Micro, nullable=False),
     UniqueConstraint("run_id", name="uq_runs_run_id"),
-    # Covering indexes (see sql/001_tables.sql): a job's recent runs and its 30-day
-    # performance come from the first without touching the table, the last 24 hours'
+    # Covering indexes (see sql/001_tables.sql): a job's recent runs and the rollup's
+    # rebuild come from the first without touching the table, the last 24 hours'
     # counts from the second, whose (started_at, id) order also pages /api/v1/runs.
     Index(
         "ix_runs_job_started", "job", "host", "started_at", "status", "duration_s", "peak_rss_bytes"
@@ -73,6 +74,26 @@ runs = Table(
     Index("ix_runs_started", "started_at", "id", "job", "host", "status"),
     Index("ix_runs_status_started", "status", "started_at"),
     Index("ix_runs_host_started", "host", "started_at"),
+)
+
+# Filled by a trigger on smartcron_runs, never by the collector's code: one row per UTC
+# day, job, host and log-scale duration bucket (sql/003_rollup.sql says why and how).
+run_rollup = Table(
+    "smartcron_run_rollup",
+    metadata,
+    Column("day", Date, primary_key=True),
+    Column("job", String(100), primary_key=True),
+    Column("host", String(255), primary_key=True),
+    Column("bucket", SmallInteger, primary_key=True, autoincrement=False),
+    Column("runs", Integer, nullable=False),
+    Column("successes", Integer, nullable=False),
+    Column("duration_sum", Float, nullable=False),
+    Column("duration_min", Float, nullable=False),
+    Column("duration_max", Float, nullable=False),
+    Column("rss_sum", BigInteger, nullable=False),
+    Column("rss_count", Integer, nullable=False),
+    Column("rss_max", BigInteger),
+    Index("ix_rollup_job_day", "job", "host", "day"),
 )
 
 run_output = Table(

@@ -2,49 +2,7 @@
 -- embedded default). Same names, same columns; only the date arithmetic differs.
 -- Times are stored as 'YYYY-MM-DD HH:MM:SS.ffffff' UTC text, which sorts as time.
 
-DROP VIEW IF EXISTS smartcron_v_job_performance;
-CREATE VIEW smartcron_v_job_performance AS
-WITH job_keys AS (
-    SELECT job, host, ROW_NUMBER() OVER (ORDER BY job, host) AS k
-    FROM (SELECT job, host, MAX(started_at) AS last_started_at
-          FROM smartcron_runs
-          WHERE started_at >= strftime('%Y-%m-%d %H:%M:%f', 'now', '-30 days')
-          GROUP BY job, host) AS seen
-), recent AS (
-    SELECT j.k,
-           r.status = 'success' AS succeeded,
-           r.duration_s,
-           r.peak_rss_bytes,
-           ROW_NUMBER() OVER (PARTITION BY j.k ORDER BY r.duration_s) AS position,
-           COUNT(*) OVER (PARTITION BY j.k) AS total
-    FROM job_keys j
-    JOIN smartcron_runs r ON r.job = j.job AND r.host = j.host
-    WHERE r.started_at >= strftime('%Y-%m-%d %H:%M:%f', 'now', '-30 days')
-      AND r.status NOT IN ('skipped_locked', 'skipped_breaker', 'skipped_paused')
-), per_job AS (
-    SELECT k,
-           COUNT(*)                                                         AS runs,
-           SUM(succeeded)                                                   AS successes,
-           AVG(duration_s)                                                  AS avg_duration_s,
-           MAX(CASE WHEN position = (95 * total + 99) / 100 THEN duration_s END) AS p95_duration_s,
-           MAX(duration_s)                                                  AS max_duration_s,
-           AVG(peak_rss_bytes)                                              AS avg_peak_rss_bytes,
-           MAX(peak_rss_bytes)                                              AS max_peak_rss_bytes
-    FROM recent
-    GROUP BY k
-)
-SELECT j.job,
-       j.host,
-       p.runs,
-       p.successes,
-       ROUND(100.0 * p.successes / p.runs, 1) AS success_rate_pct,
-       ROUND(p.avg_duration_s, 3)             AS avg_duration_s,
-       ROUND(p.p95_duration_s, 3)             AS p95_duration_s,
-       ROUND(p.max_duration_s, 3)             AS max_duration_s,
-       ROUND(p.avg_peak_rss_bytes)            AS avg_peak_rss_bytes,
-       p.max_peak_rss_bytes
-FROM per_job p
-JOIN job_keys j ON j.k = p.k;
+-- smartcron_v_job_performance reads the run rollup: 003_rollup.sql.
 
 DROP VIEW IF EXISTS smartcron_v_daily_trends;
 CREATE VIEW smartcron_v_daily_trends AS

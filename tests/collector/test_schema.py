@@ -10,6 +10,7 @@ from smartcron.collector.db import tables
 from smartcron.collector.db.migrate import SCHEMA_VERSION, SchemaError, check_schema, init_db
 from sqlalchemy import (
     Boolean,
+    Date,
     DateTime,
     Engine,
     Float,
@@ -60,6 +61,8 @@ def type_kind(type_: TypeEngine[Any]) -> str:
     if isinstance(type_, DateTime):
         fsp = getattr(type_, "fsp", None)
         return f"datetime({fsp})" if fsp else "datetime"
+    if isinstance(type_, Date):
+        return "date"
     for text_type in (mysql.TINYTEXT, mysql.MEDIUMTEXT, mysql.LONGTEXT, Text):
         if isinstance(type_, text_type):
             return text_type.__name__.lower()
