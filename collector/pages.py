@@ -118,7 +118,9 @@ def when(value: Any) -> str:
 
 _env.filters.update(ago=ago, duration=duration, size=size, when=when, readable=readable,
                     short_time=charts.short_time)  # fmt: skip
-_env.globals.update(sparkline=charts.sparkline, next_run=next_run, refresh=REFRESH_SECONDS)
+_env.globals.update(
+    sparkline=charts.sparkline, next_run=next_run, refresh=REFRESH_SECONDS, recent=queries.RECENT
+)
 
 
 def _render(request: Request, name: str, caller: Caller | None, **context: Any) -> HTMLResponse:

@@ -16,11 +16,14 @@ from typing import Any
 from smartcron.wrapper.schema import FAILED_STATUSES, SKIPPED_STATUSES
 from sqlalchemy import Engine, Integer, and_, desc, func, or_, select, text
 
+from .charts import SPARK_SLOTS
 from .db import tables
 from .db.engine import is_mysql
 from .ingest import now_utc
 
-RECENT = 50  # runs per job behind the summary's success rate, p95 and sparkline
+# Runs per job behind the summary's success rate, p95 and peak memory: the runs its
+# sparkline draws, so that the figures and the bars beside them tell of the same runs.
+RECENT = SPARK_SLOTS
 # Jobs per statement when reading recent runs; SQLite allows 500 parts in a UNION.
 KEYS_PER_QUERY = 400
 FAILED = FAILED_STATUSES
@@ -109,8 +112,11 @@ def _recent_runs_statement(count: int, limit: int, packed: bool) -> Any:
     # Text, built once per size: the same statement as SQLAlchemy constructs costs more
     # to assemble (a column proxy per part and column) than the database takes to run it.
     skipped = ", ".join(f"'{status}'" for status in SKIPPED)
+    # On MySQL the index is named: with 212 parts, choosing among the four indexes that
+    # could serve each part took the server longer than reading the runs (0.4 ms a part).
+    hint = " FORCE INDEX (ix_runs_job_started)" if packed else ""
     recent = (
-        "SELECT status, duration_s, peak_rss_bytes, started_at FROM smartcron_runs "
+        "SELECT status, duration_s, peak_rss_bytes, started_at FROM smartcron_runs" + hint + " "
         "WHERE job = :j{n} AND host = :h{n} AND status NOT IN (" + skipped + ") "
         f"ORDER BY started_at DESC LIMIT {int(limit)}"
     )
