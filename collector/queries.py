@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import json
+import re
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
@@ -34,11 +35,17 @@ Health = dict[tuple[str, str], dict[str, Any]]  # smartcron_v_job_health by (job
 _BESIDE = ThreadPoolExecutor(max_workers=4, thread_name_prefix="smartcron-read")
 
 
+# A time as SQLite's views return it: text, "2030-01-01 12:00:00.123456".
+_TEXT_TIME = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?")
+
+
 def _iso(value: Any) -> Any:
-    if isinstance(value, dt.datetime):
+    if type(value) is dt.datetime:
+        # Stored times are naive UTC (a driver could hand back an aware one: drop it).
         return value.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
-    if isinstance(value, str) and len(value) >= 19 and value[10] == " ":
-        return value.replace(" ", "T") + "Z"  # SQLite views return text times
+    if type(value) is str and _TEXT_TIME.fullmatch(value):
+        # Only a whole time: a command or reason with a space in it is no time.
+        return value.replace(" ", "T") + "Z"
     return value
 
 

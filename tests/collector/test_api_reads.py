@@ -361,3 +361,13 @@ def test_logs_are_the_last_lines_oldest_first(collector: Service, data: DataSet)
     assert [(line["line"], line["stream"]) for line in all_lines] == everything
     assert_error(collector.get("/api/v1/logs"), 422, "job")
     assert_error(collector.get("/api/v1/logs", params={"job": "vend_sync", "lines": 0}), 422)
+
+
+def test_text_that_looks_a_little_like_a_time_is_left_alone(collector: Service) -> None:
+    # A space at the 11th character, as a stored time text has: still a command.
+    command = "/usr/bin/x --since 2030-01-01 12:00:00"
+    report = make_report("odd_command") | {"command": command}
+    assert collector.post_runs([report]).status_code == 200
+    (job,) = ok(collector, "/api/v1/jobs/odd_command")["hosts"]
+    assert job["command"] == command
+    assert job["last_started_at"].endswith("Z") and "T" in job["last_started_at"]
