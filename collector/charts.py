@@ -75,22 +75,27 @@ def sparkline(points: Sequence[dict[str, Any]], width: int = 150, height: int = 
 
     The bars of one kind make one <path> ("M x,bottom v-h h w V bottom z" per bar): the
     summary draws one per job, and a <rect> per bar made them most of the page's bytes.
+    Drawn from (duration, status) pairs and remembered: between two refreshes of the
+    page most jobs have not run, and their bars are the same.
     """
+    recent = tuple((float(p["duration_s"]), str(p["status"])) for p in points)
+    return _sparkline(recent[-SPARK_SLOTS:], width, height)
+
+
+@functools.lru_cache(maxsize=2048)
+def _sparkline(points: tuple[tuple[float, str], ...], width: int, height: int) -> Markup:
     if not points:
         return Markup('<span class="muted">no runs</span>')
-    points = list(points)[-SPARK_SLOTS:]
-    values = [float(p["duration_s"]) for p in points]
+    values = [value for value, _status in points]
     top = max(values) or 1.0
     starts = _bar_starts(width, height, len(points))
     scale = (height - 2) / top
     tail = f"h{width / SPARK_SLOTS - 1:g}V{height}z"
     bars: dict[str, list[str]] = {}
-    for start, point, value in zip(starts, points, values, strict=True):
-        # Drawn 212 times a page: the per-bar work is kept to one number to format.
-        bars.setdefault(_kind(point["status"]), []).append(
-            f"{start}{max(value * scale, 1.5):.1f}{tail}"
-        )
-    failed = sum(1 for p in points if p["status"] in FAILED)
+    for start, (value, status) in zip(starts, points, strict=True):
+        # The per-bar work is kept to one number to format.
+        bars.setdefault(_kind(status), []).append(f"{start}{max(value * scale, 1.5):.1f}{tail}")
+    failed = sum(1 for _value, status in points if status in FAILED)
     label = escape(
         f"durations of the last {len(points)} runs, oldest first: "
         f"{seconds(min(values))} to {seconds(top)}; "
