@@ -53,7 +53,11 @@ class GroupWriter:
         self.max_writers = max_writers
         self.max_group_reports = max_group_reports
         self._pending: deque[_Request] = deque()
-        self._writers: set[asyncio.Task[None]] = set()
+        # Counted by _write itself, not by the tasks' done-callbacks: those run a turn of
+        # the loop later, and a request queued in that turn would find no writer to start
+        # and wait for the next request to come.
+        self._active = 0
+        self._tasks: set[asyncio.Task[None]] = set()  # references, so none is collected
 
     async def ingest(self, reports: Sequence[RunReport]) -> tuple[int, int]:
         """Store one request's reports; (accepted, duplicates) as ingest_reports."""
@@ -62,10 +66,11 @@ class GroupWriter:
         loop = asyncio.get_running_loop()
         request = _Request(reports, loop.create_future())
         self._pending.append(request)
-        if len(self._writers) < self.max_writers:
+        if self._active < self.max_writers:
+            self._active += 1
             task = loop.create_task(self._write())
-            self._writers.add(task)  # a reference, so the task is not collected mid-way
-            task.add_done_callback(self._writers.discard)
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
         return await request.answer
 
     def _next_group(self) -> list[_Request]:
@@ -78,6 +83,12 @@ class GroupWriter:
         return group
 
     async def _write(self) -> None:
+        try:
+            await self._write_pending()
+        finally:
+            self._active -= 1  # in the same step as the last look at _pending
+
+    async def _write_pending(self) -> None:
         while self._pending:
             group = self._next_group()
             try:

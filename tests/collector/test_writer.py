@@ -148,3 +148,15 @@ def test_the_writer_keeps_working_after_a_failed_group(engine: Engine) -> None:
 
 def test_an_empty_request_touches_nothing(engine: Engine) -> None:
     assert submit_together(GroupWriter(engine), [[]]) == [(0, 0)]
+
+
+def test_a_request_right_after_the_last_write_finds_a_writer(engine: Engine) -> None:
+    writer = GroupWriter(engine, max_writers=1)
+
+    async def back_to_back() -> tuple[int, int]:
+        await writer.ingest([report("first")])
+        # Resumed in the turn in which the writer finished (awaited inline: a new task
+        # would start a turn later): it must start another writer, not wait forever.
+        return await writer.ingest([report("second")])
+
+    assert asyncio.run(asyncio.wait_for(back_to_back(), timeout=10)) == (1, 0)
