@@ -21,6 +21,7 @@ from . import __version__, api, metrics, pages
 from .access import require_reader
 from .auth import TokenCache
 from .errors import ApiError
+from .ingest import is_request_fault
 from .settings import CollectorSettings
 from .writer import GroupWriter
 
@@ -123,7 +124,7 @@ def database_answer(error: Exception) -> JSONResponse:
 
     Raw DB-API errors count too: ingest's bulk path talks to pymysql directly."""
     cause = error.orig if isinstance(error, DBAPIError) else error
-    if isinstance(cause, DOES_NOT_FIT):
+    if isinstance(cause, DOES_NOT_FIT) or is_request_fault(cause):
         return JSONResponse({"error": f"a value does not fit the database: {_short(error)}"}, 422)
     if isinstance(cause, UNAVAILABLE) or (
         isinstance(error, DBAPIError) and error.connection_invalidated

@@ -31,7 +31,19 @@ SKIPPED = frozenset(SKIPPED_STATUSES)
 # A report's own fault (a value that does not fit): the same on every retry. The bulk
 # path on MySQL talks to pymysql directly, so its errors come unwrapped.
 REQUEST_FAULTS = (DataError, IntegrityError, pymysql.err.DataError, pymysql.err.IntegrityError)
-DEADLOCK_ERRORS = (OperationalError, pymysql.err.OperationalError)
+# The same fault as MySQL may report it, as an OperationalError: out of range for the
+# column (1264), too long for it (1406), out of range in a sum (1690: the rollup's).
+REQUEST_FAULT_CODES = frozenset({1264, 1406, 1690})
+
+
+def is_request_fault(error: Exception) -> bool:
+    """Whether `error` is the report's own fault (a value that does not fit)."""
+    return isinstance(error, REQUEST_FAULTS) or (
+        isinstance(error, OPERATIONAL_ERRORS) and _mysql_code(error) in REQUEST_FAULT_CODES
+    )
+
+
+OPERATIONAL_ERRORS = (OperationalError, pymysql.err.OperationalError)
 
 
 def utc_naive(moment: dt.datetime) -> dt.datetime:
@@ -149,15 +161,19 @@ def ingest_batches(
     combined = [report for batch in batches for report in batch]
     try:
         _store_batch(engine, combined, now_utc(), expect_new=len(seen))
-    except (_AlreadyStored, *REQUEST_FAULTS):
-        return [_one(engine, batch) for batch in batches]
+    except Exception as error:
+        if isinstance(error, _AlreadyStored) or is_request_fault(error):
+            return [_one(engine, batch) for batch in batches]
+        raise  # the database is away: every request hears it
     return [(new, len(batch) - new) for new, batch in zip(firsts, batches, strict=True)]
 
 
 def _one(engine: Engine, batch: Sequence[RunReport]) -> tuple[int, int] | Exception:
+    # Any error is this batch's answer alone: one batch failing midway must not leave the
+    # batches after it untried, nor make those before it (stored) look failed.
     try:
         return ingest_reports(engine, batch)
-    except REQUEST_FAULTS as error:
+    except Exception as error:  # noqa: BLE001
         return error
 
 
@@ -185,7 +201,7 @@ def _store_batch(
                 if skips:
                     _advance_skipped(engine, connection, skips, jobs, received_at)
             return inserted
-        except DEADLOCK_ERRORS as error:
+        except OPERATIONAL_ERRORS as error:
             # InnoDB picked this transaction as a deadlock victim and rolled it back:
             # running it again is safe (it is all-or-nothing and idempotent).
             if attempt == DEADLOCK_RETRIES or _mysql_code(error) != ER_LOCK_DEADLOCK:

@@ -24,7 +24,7 @@ CREATE TABLE IF NOT EXISTS smartcron_run_rollup (
     duration_sum  DOUBLE       NOT NULL,
     duration_min  DOUBLE       NOT NULL,
     duration_max  DOUBLE       NOT NULL,
-    rss_sum       BIGINT       NOT NULL,
+    rss_sum       DECIMAL(38)  NOT NULL,  -- a BIGINT could overflow: the schema allows 2^62 a run
     rss_count     INT          NOT NULL,  -- runs with a peak_rss_bytes (lost runs have none)
     rss_max       BIGINT       NULL,
     -- Day first: a day's rows, or a month's, are one range of the key.

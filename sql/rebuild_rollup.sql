@@ -6,7 +6,9 @@
 --
 -- Safe while collectors ingest, once the trigger exists (003 creates it): LOCK TABLES
 -- waits for every transaction that is inserting runs to end, and from then on until
--- UNLOCK TABLES an insert waits (it does not fail, nor deadlock). So every run is
+-- UNLOCK TABLES an insert waits (no deadlock; but a collector answers a request that
+-- waits longer than its 30 s read timeout with 503, and the sender keeps the report in
+-- its spool and sends it again). So every run is
 -- counted once: a run committed before the lock by the SELECT below (what the trigger
 -- had counted for it is deleted first), a later one by the trigger alone. The view
 -- waits too, rather than read a half-built rollup. Ingest stalls for as long as this

@@ -154,24 +154,25 @@ def _upgrade(engine: Engine) -> None:
 def rebuild_rollup(engine: Engine) -> None:
     """Count every stored run into smartcron_run_rollup afresh: sql/rebuild_rollup.sql (or
     its SQLite copy), run as its client would run it, own locking and all."""
-    raw = engine.raw_connection()
-    try:
-        if is_mysql(engine):
-            cursor = raw.cursor()
-            try:
+    if is_mysql(engine):
+        # A connection of its own, without the pool's 30 s read timeout: that would end
+        # the rebuild of a database of more than a million or so runs (and roll it back,
+        # each time). Closing it unlocks the tables, whatever happened.
+        args, kwargs = engine.dialect.create_connect_args(engine.url)
+        connection = engine.dialect.loaded_dbapi.connect(*args, **kwargs)
+        try:
+            with connection.cursor() as cursor:
                 for statement in split_statements(sql_file("rebuild_rollup.sql")):
                     cursor.execute(statement)
-                cursor.close()
-            except BaseException:
-                # A failed statement leaves the tables locked: discard the connection
-                # (the server then rolls back and unlocks) rather than pool it.
-                raw.invalidate()
-                raise
-        else:
-            # executescript: BEGIN IMMEDIATE ... COMMIT exactly as the sqlite3 shell runs it.
-            sqlite = raw.driver_connection
-            assert sqlite is not None
-            sqlite.executescript(sql_file("rebuild_rollup.sql", "sqlite"))
+        finally:
+            connection.close()
+        return
+    raw = engine.raw_connection()
+    try:
+        # executescript: BEGIN IMMEDIATE ... COMMIT exactly as the sqlite3 shell runs it.
+        sqlite = raw.driver_connection
+        assert sqlite is not None
+        sqlite.executescript(sql_file("rebuild_rollup.sql", "sqlite"))
     finally:
         raw.close()
 

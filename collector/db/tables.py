@@ -14,6 +14,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    Numeric,
     SmallInteger,
     String,
     Table,
@@ -90,7 +91,7 @@ run_rollup = Table(
     Column("duration_sum", Float, nullable=False),
     Column("duration_min", Float, nullable=False),
     Column("duration_max", Float, nullable=False),
-    Column("rss_sum", BigInteger, nullable=False),
+    Column("rss_sum", Numeric(38, 0), nullable=False),  # a BIGINT could overflow
     Column("rss_count", Integer, nullable=False),
     Column("rss_max", BigInteger),
     Index("ix_rollup_job_day", "job", "host", "day"),

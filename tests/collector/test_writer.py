@@ -8,8 +8,10 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
+import pymysql
 import pytest
 from smartcron.collector import ingest
+from smartcron.collector.app import database_answer
 from smartcron.collector.db import tables
 from smartcron.collector.ingest import ingest_batches, ingest_reports
 from smartcron.collector.writer import GroupWriter
@@ -160,3 +162,26 @@ def test_a_request_right_after_the_last_write_finds_a_writer(engine: Engine) -> 
         return await writer.ingest([report("second")])
 
     assert asyncio.run(asyncio.wait_for(back_to_back(), timeout=10)) == (1, 0)
+
+
+def test_the_biggest_memory_figures_the_schema_allows_add_up(engine: Engine) -> None:
+    # Two runs of one job, day and duration at the schema's limit: the rollup's memory
+    # sum must hold them (a BIGINT overflowed, and failed every batch near it).
+    huge = [report("hog", minutes=n, peak_rss_bytes=2**62) for n in range(3)]
+    answers = submit_together(GroupWriter(engine, max_writers=1), [[huge[0]], huge[1:]])
+    assert answers == [(1, 0), (2, 0)]
+
+
+@pytest.mark.parametrize(
+    ("error", "fault"),
+    [
+        (pymysql.err.OperationalError(1690, "BIGINT value is out of range"), True),
+        (pymysql.err.OperationalError(1264, "Out of range value for column"), True),
+        (pymysql.err.DataError(1406, "Data too long for column 'host'"), True),
+        (pymysql.err.OperationalError(2013, "Lost connection to server"), False),
+        (pymysql.err.OperationalError(1213, "Deadlock found"), False),
+    ],
+)
+def test_values_that_do_not_fit_are_the_request_s_fault(error: Exception, fault: bool) -> None:
+    assert ingest.is_request_fault(error) is fault
+    assert database_answer(error).status_code == (422 if fault else 503)
