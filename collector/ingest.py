@@ -36,7 +36,7 @@ REQUEST_FAULTS = (DataError, IntegrityError, pymysql.err.DataError, pymysql.err.
 REQUEST_FAULT_CODES = frozenset({1264, 1406, 1690})
 
 
-def is_request_fault(error: Exception) -> bool:
+def is_request_fault(error: BaseException | None) -> bool:
     """Whether `error` is the report's own fault (a value that does not fit)."""
     return isinstance(error, REQUEST_FAULTS) or (
         isinstance(error, OPERATIONAL_ERRORS) and _mysql_code(error) in REQUEST_FAULT_CODES
@@ -213,7 +213,7 @@ DEADLOCK_RETRIES = 3
 ER_LOCK_DEADLOCK = 1213
 
 
-def _mysql_code(error: Exception) -> int | None:
+def _mysql_code(error: BaseException) -> int | None:
     args = getattr(getattr(error, "orig", error), "args", ())
     return args[0] if args and isinstance(args[0], int) else None
 
