@@ -39,6 +39,14 @@ def bind(host: str, port: int, count: int) -> list[socket.socket]:
     """`count` listening sockets on one address, with SO_REUSEPORT when count > 1.
     With port 0 the first socket picks the port and the others join it."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    if count > 1:
+        # SO_REUSEPORT would let this service join another one already on the port
+        # (an old version still running, a second start) and quietly share its
+        # connections: a plain bind first fails as it should.
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((host, port))
+            port = probe.getsockname()[1]
     sockets: list[socket.socket] = []
     try:
         for _ in range(count):

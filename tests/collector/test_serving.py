@@ -146,3 +146,13 @@ def test_bind_refuses_a_port_another_process_listens_on() -> None:
         other.listen()
         with pytest.raises(OSError):
             serving.bind("127.0.0.1", port, 2)
+
+
+def test_a_second_service_cannot_join_the_first_one_s_port() -> None:
+    first = serving.bind("127.0.0.1", 0, 2)
+    try:
+        with pytest.raises(OSError):
+            serving.bind("127.0.0.1", first[0].getsockname()[1], 2)
+    finally:
+        for sock in first:
+            sock.close()
