@@ -31,20 +31,31 @@ def workers_of(service: Service, count: int = 2, limit_s: float = 20.0) -> list[
     deadline = time.monotonic() + limit_s
     while True:
         listening = [
-            child
-            for child in psutil.Process(service.process.pid).children()
-            if any(c.status == psutil.CONN_LISTEN for c in child.net_connections("tcp"))
+            child for child in psutil.Process(service.process.pid).children() if _listens(child)
         ]
         if len(listening) == count or time.monotonic() > deadline:
             return listening
         time.sleep(0.1)
 
 
+def _listens(process: psutil.Process) -> bool:
+    try:
+        return any(c.status == psutil.CONN_LISTEN for c in process.net_connections("tcp"))
+    except (psutil.Error, OSError):  # it exited while we looked (a killed worker)
+        return False
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
 def gone(pids: list[int], limit_s: float = 15.0) -> bool:
     deadline = time.monotonic() + limit_s
     while time.monotonic() < deadline:
-        if not any(psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie"
-                   for pid in pids):  # fmt: skip
+        if not any(_alive(pid) for pid in pids):
             return True
         time.sleep(0.1)
     return False
