@@ -107,7 +107,12 @@ class Supervisor:
     def run(self) -> int:
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: self.stop.set())
-        self.workers = [self._start(index) for index in range(len(self.sockets))]
+        try:
+            for index in range(len(self.sockets)):
+                self.workers.append(self._start(index))
+        except BaseException:
+            self._stop_all()  # the ones started would otherwise outlive a failed start
+            raise
         status = 0
         while not self.stop.wait(0.5):
             for index, (process, started) in enumerate(self.workers):
