@@ -187,7 +187,10 @@ def _store_batch(
     _AlreadyStored (rolling back) unless exactly that many runs were new."""
     # Rows in a fixed order so that concurrent batches take their row locks in the same
     # order and wait for each other instead of deadlocking (jobs rows: by job and host).
-    unique = sorted({str(r.run_id): r for r in reports}.values(), key=_lock_order)
+    first: dict[str, RunReport] = {}
+    for report in reports:  # the first copy of a run_id is the one stored (and counted)
+        first.setdefault(str(report.run_id), report)
+    unique = sorted(first.values(), key=_lock_order)
     runs = [run_values(r, received_at) for r in unique]
     outputs = [output_values(r) for r in unique]
     jobs, skips = _job_changes(unique, received_at)

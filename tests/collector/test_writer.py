@@ -185,3 +185,13 @@ def test_the_biggest_memory_figures_the_schema_allows_add_up(engine: Engine) -> 
 def test_values_that_do_not_fit_are_the_request_s_fault(error: Exception, fault: bool) -> None:
     assert ingest.is_request_fault(error) is fault
     assert database_answer(error).status_code == (422 if fault else 503)
+
+
+def test_the_copy_stored_is_the_copy_counted_as_accepted(engine: Engine) -> None:
+    shared = report("shared", duration_s=1.0)
+    later = shared.model_copy(update={"duration_s": 2.0})  # same run_id, other figures
+    answers = submit_together(GroupWriter(engine, max_writers=1), [[shared], [later]])
+    assert answers == [(1, 0), (0, 1)]
+    with engine.connect() as connection:
+        stored = connection.execute(select(tables.runs.c.duration_s)).scalar_one()
+    assert stored == 1.0
