@@ -87,9 +87,22 @@ def recent_runs_by_job(
     One statement per KEYS_PER_QUERY jobs instead of one per job: a UNION ALL of
     per-job parts, each a short backward read of ix_runs_job_started, which holds
     every column used here (the table itself is never read). For 200 jobs that is
-    10,000 runs, and decoding them was most of what the summary page cost: on MySQL
+    6,000 runs, and decoding them was most of what the summary page cost: on MySQL
     each part comes back as one row, its runs packed into one string by the server.
+    MySQL answers a statement on one core: a long list is read there as two halves,
+    on two connections at once.
     """
+    half = len(keys) // 2
+    if is_mysql(engine) and half >= 50:
+        first = _BESIDE.submit(_recent_runs, engine, keys[:half], limit)
+        second = _recent_runs(engine, keys[half:], limit)
+        return first.result() | second  # in the order of `keys`
+    return _recent_runs(engine, keys, limit)
+
+
+def _recent_runs(
+    engine: Engine, keys: list[tuple[str, str]], limit: int
+) -> dict[tuple[str, str], list[dict[str, Any]]]:
     found: dict[tuple[str, str], list[dict[str, Any]]] = {key: [] for key in keys}
     packed = is_mysql(engine)
     with engine.connect() as connection:
@@ -187,16 +200,8 @@ def jobs(
         query = query.where(j.job == job)
     with engine.connect() as connection:
         rows = [dict(row) for row in connection.execute(query).mappings()]
-    keys = [(row["job"], row["host"]) for row in rows]
-    half = len(keys) // 2
-    if is_mysql(engine) and half >= 50:
-        # MySQL answers a statement on one core: the two halves on two connections.
-        first = _BESIDE.submit(recent_runs_by_job, engine, keys[:half])
-        recent = recent_runs_by_job(engine, keys[half:]) | first.result()
-    else:
-        recent = recent_runs_by_job(engine, keys)
-    if isinstance(states, Future):
-        states = states.result()
+    recent = recent_runs_by_job(engine, [(row["job"], row["host"]) for row in rows])
+    states = _resolved(states)
     result = []
     for row in rows:
         state = states.get((row["job"], row["host"]), {})
@@ -211,6 +216,11 @@ def jobs(
         result.append(item)
     result.sort(key=lambda i: (HEALTH_ORDER.get(i["state"], 9), i["priority"], i["job"]))
     return result
+
+
+def _resolved(states: Health | Future[Health]) -> Health:
+    """health() as read already, or as read beside this request once it is done."""
+    return states.result() if isinstance(states, Future) else states
 
 
 def summary(engine: Engine) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -233,10 +243,7 @@ def status(engine: Engine, states: Health | Future[Health] | None = None) -> dic
             select(func.count()).where(tables.alerts.c.resolved_at.is_(None))
         ).scalar()
     host_count = len(hosts(engine))
-    if states is None:
-        states = health(engine)
-    elif isinstance(states, Future):
-        states = states.result()
+    states = health(engine) if states is None else _resolved(states)
     counts = dict.fromkeys(HEALTH_ORDER, 0)
     for row in states.values():
         counts[row["state"]] = counts.get(row["state"], 0) + 1

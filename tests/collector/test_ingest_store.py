@@ -233,6 +233,19 @@ def test_recent_runs_of_many_jobs_equal_one_query_per_job(
     assert [len(found[key]) for key in keys] == [50, 7, 50, 0]
 
 
+def test_recent_runs_of_a_long_list_read_in_halves_equal_one_query_per_job(
+    engine: Engine,
+) -> None:
+    # 120 jobs: on MySQL the list is read as two halves on two connections.
+    keys = [(f"job{n:03d}", "web1") for n in range(120)]
+    for number, (job, host) in enumerate(keys):
+        add_runs(engine, job, host, 3 + number % 5, skip_every=3)
+    found = queries.recent_runs_by_job(engine, keys, limit=4)
+    assert list(found) == keys
+    for job, host in keys:
+        assert found[(job, host)] == one_job_at_a_time(engine, job, host, 4), (job, host)
+
+
 @pytest.mark.parametrize(
     ("written", "stored"),
     [
