@@ -36,7 +36,6 @@ UNAVAILABLE = (
     sqlite3.InterfaceError,
     sqlite3.InternalError,
 )
-DOES_NOT_FIT = (pymysql.err.DataError, sqlite3.DataError)
 
 
 def create_app(settings: CollectorSettings, engine: Engine) -> FastAPI:
@@ -124,7 +123,7 @@ def database_answer(error: Exception) -> JSONResponse:
 
     Raw DB-API errors count too: ingest's bulk path talks to pymysql directly."""
     cause = error.orig if isinstance(error, DBAPIError) else error
-    if isinstance(cause, DOES_NOT_FIT) or is_request_fault(cause):
+    if is_request_fault(cause):
         return JSONResponse({"error": f"a value does not fit the database: {_short(error)}"}, 422)
     if isinstance(cause, UNAVAILABLE) or (
         isinstance(error, DBAPIError) and error.connection_invalidated

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import sqlite3
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -29,8 +30,10 @@ from .schedule import expected_after
 
 SKIPPED = frozenset(SKIPPED_STATUSES)
 # A report's own fault (a value that does not fit): the same on every retry. The bulk
-# path on MySQL talks to pymysql directly, so its errors come unwrapped.
-REQUEST_FAULTS = (DataError, IntegrityError, pymysql.err.DataError, pymysql.err.IntegrityError)
+# path on MySQL talks to pymysql directly, so its errors come unwrapped; the app asks
+# about the driver's error inside SQLAlchemy's (sqlite3's too).
+REQUEST_FAULTS = (DataError, IntegrityError, pymysql.err.DataError, pymysql.err.IntegrityError,
+                  sqlite3.DataError)  # fmt: skip
 # The same fault as MySQL may report it, as an OperationalError: out of range for the
 # column (1264), too long for it (1406), out of range in a sum (1690: the rollup's).
 REQUEST_FAULT_CODES = frozenset({1264, 1406, 1690})

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
@@ -178,6 +179,7 @@ def test_the_biggest_memory_figures_the_schema_allows_add_up(engine: Engine) -> 
         (pymysql.err.OperationalError(1690, "BIGINT value is out of range"), True),
         (pymysql.err.OperationalError(1264, "Out of range value for column"), True),
         (pymysql.err.DataError(1406, "Data too long for column 'host'"), True),
+        (sqlite3.DataError("string or blob too big"), True),
         (pymysql.err.OperationalError(2013, "Lost connection to server"), False),
         (pymysql.err.OperationalError(1213, "Deadlock found"), False),
     ],
