@@ -55,9 +55,13 @@ def parse_batch(body: bytes, max_reports: int) -> list[RunReport]:
         reports = _Batch.model_validate_json(body).runs
     except (ValueError, RecursionError):  # pydantic's ValidationError is a ValueError
         return _parse_batch_carefully(body, max_reports)
-    if len(reports) > max_reports:
-        raise ApiError(413, f"{len(reports)} reports in one batch; send at most {max_reports}")
+    _check_count(len(reports), max_reports)
     return reports
+
+
+def _check_count(count: int, max_reports: int) -> None:
+    if count > max_reports:
+        raise ApiError(413, f"{count} reports in one batch; send at most {max_reports}")
 
 
 def _parse_batch_carefully(body: bytes, max_reports: int) -> list[RunReport]:
@@ -69,8 +73,7 @@ def _parse_batch_carefully(body: bytes, max_reports: int) -> list[RunReport]:
     if not isinstance(document, dict) or not isinstance(document.get("runs"), list):
         raise ApiError(422, 'body must be a JSON object {"runs": [report, ...]}')
     items = document["runs"]
-    if len(items) > max_reports:
-        raise ApiError(413, f"{len(items)} reports in one batch; send at most {max_reports}")
+    _check_count(len(items), max_reports)
     try:
         # One adapter over the whole list: a fifth less CPU per batch than a loop.
         return _BATCH.validate_python(items)

@@ -42,6 +42,11 @@ class JobSeries:
     every: dt.timedelta = dt.timedelta(hours=1)  # spacing when there is no schedule
     shape: Shape | None = None
 
+    @property
+    def last_run_ago(self) -> dt.timedelta:
+        """ends_ago, or the default: the longest run and five seconds."""
+        return self.ends_ago or dt.timedelta(seconds=self.durations[1] + 5)
+
 
 # state and a piece of the reason each job must show on the summary page
 EXPECTED: dict[tuple[str, str], tuple[str, str]] = {
@@ -167,8 +172,7 @@ def starts(series: JobSeries, now: dt.datetime) -> list[dt.datetime]:
     A healthy job's next run may fall due a moment after seeding; the collector's grace
     (at least two minutes) keeps it healthy for longer than the tests take.
     """
-    ends_ago = series.ends_ago or dt.timedelta(seconds=series.durations[1] + 5)
-    before = now - ends_ago
+    before = now - series.last_run_ago
     if series.schedule is None:
         return [before - series.every * k for k in range(series.runs)][::-1]
     ticks = croniter(series.schedule, before)
@@ -201,7 +205,7 @@ def _steady_now() -> dt.datetime:
     mid-test (invoice_export did, seeded two minutes after its 20:15 tick). The wait is
     at most the longest such job's ends_ago (3 minutes), and rarely needed."""
     steady = [
-        (series.schedule, series.ends_ago or dt.timedelta(seconds=series.durations[1] + 5))
+        (series.schedule, series.last_run_ago)
         for series in SERIES
         if series.schedule is not None
         and EXPECTED[(series.job, series.host)][0] in ("healthy", "degraded")
