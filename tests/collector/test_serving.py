@@ -10,10 +10,12 @@ import socket
 import subprocess
 import time
 from collections.abc import Iterator
+from multiprocessing.context import SpawnProcess
 from pathlib import Path
 
 import psutil
 import pytest
+import uvicorn
 from smartcron.collector import serving
 
 from tests.support.service import Service, collector_bin, free_port, start_collector
@@ -167,3 +169,37 @@ def test_a_second_service_cannot_join_the_first_one_s_port() -> None:
     finally:
         for sock in first:
             sock.close()
+
+
+def test_a_start_that_fails_midway_stops_the_workers_already_started(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    sockets = serving.bind("127.0.0.1", 0, 2)
+    supervisor = serving.Supervisor(uvicorn_config(), sockets)
+    started: list[int] = []
+
+    def start(index: int) -> tuple[SpawnProcess, float]:
+        if index == 1:  # the second worker cannot be started (out of memory, say)
+            raise OSError("cannot fork")
+        process = serving._spawn.Process(target=time.sleep, args=(120,), daemon=False)
+        process.start()
+        assert process.pid is not None
+        started.append(process.pid)
+        return process, time.monotonic()
+
+    monkeypatch.setattr(supervisor, "_start", start)
+    # run() takes SIGTERM and SIGINT for itself; pytest needs its own back afterwards.
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        with pytest.raises(OSError, match="cannot fork"):
+            supervisor.run()
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+    assert len(started) == 1
+    assert gone(started), "a worker outlived the failed start"
+    assert all(sock.fileno() == -1 for sock in sockets), "the sockets were left open"
+
+
+def uvicorn_config() -> uvicorn.Config:
+    return uvicorn.Config("smartcron.collector.cli:app_from_environment", factory=True)
