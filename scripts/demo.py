@@ -5,7 +5,9 @@ report to it (one succeeds, one fails and retries, one times out, one is skipped
 by its lock), then prints the page's URL and how to log in, and keeps serving
 until Ctrl-C (`--once` stops right after, for scripts).
 
-Everything lives in .demo/ (state directory, database); nothing touches crontab.
+Everything lives in .demo/ (or --dir): one state directory, which holds the wrapped
+jobs' spool and logs and, as on a single host with no --db, the collector's SQLite
+database (collector.db). Nothing touches crontab.
 """
 
 from __future__ import annotations
@@ -25,15 +27,13 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-DEMO = ROOT / ".demo"
-STATE = DEMO / "state"
 BIN = Path(sys.executable).parent
 WRAP, COLLECTOR = str(BIN / "smartcron-wrap"), str(BIN / "smartcron-collector")
 
 
-def cli(*args: str) -> str:
+def cli(env: dict[str, str], *args: str) -> str:
     return subprocess.run(
-        [COLLECTOR, *args], check=True, capture_output=True, text=True
+        [COLLECTOR, *args], check=True, capture_output=True, text=True, env=env
     ).stdout.strip()
 
 
@@ -60,33 +60,39 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--once", action="store_true", help="stop the collector after the demo")
     parser.add_argument("--port", type=int, default=8080)
+    parser.add_argument(
+        "--dir", type=Path, default=ROOT / ".demo", help="where it all goes (emptied first)"
+    )
     options = parser.parse_args()
 
-    shutil.rmtree(DEMO, ignore_errors=True)
-    STATE.mkdir(parents=True)
-    db = f"sqlite:///{DEMO / 'collector.db'}"
-    cli("init-db", "--db", db)
-    token = cli("create-token", "--db", db, "--name", "demo-host")
+    demo = options.dir.resolve()
+    state = demo / "state"
+    shutil.rmtree(demo, ignore_errors=True)
+    state.mkdir(parents=True)
+    # The embedded default: with no --db the collector keeps collector.db in the state dir.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SMARTCRON_")}
+    env["SMARTCRON_STATE_DIR"] = str(state)
+    cli(env, "init-db")
+    token = cli(env, "create-token", "--name", "demo-host")
+    admin_token = cli(env, "create-token", "--kind", "admin", "--name", "demo-admin")
     password = secrets.token_urlsafe(9)
     port = free_port(options.port)
     url = f"http://127.0.0.1:{port}"
+    log = demo / "collector.log"
     server = subprocess.Popen(
-        [COLLECTOR, "serve", "--db", db, "--listen", f"127.0.0.1:{port}",
-         "--admin-password-hash", cli("hash-password", "--password", password)],
-        stdout=subprocess.DEVNULL, stderr=open(DEMO / "collector.log", "w"),  # noqa: SIM115
-        start_new_session=True,
+        [COLLECTOR, "serve", "--listen", f"127.0.0.1:{port}",
+         "--admin-password-hash", cli(env, "hash-password", "--password", password)],
+        stdout=subprocess.DEVNULL, stderr=open(log, "w"),  # noqa: SIM115
+        env=env, start_new_session=True,
     )  # fmt: skip
     try:
-        _wait_healthy(url, server)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("SMARTCRON_")}
-        env |= {"SMARTCRON_STATE_DIR": str(STATE), "SMARTCRON_COLLECTOR_URL": url,
-                "SMARTCRON_TOKEN": token}  # fmt: skip
-        _run_jobs(env)
+        _wait_healthy(url, server, log)
+        _run_jobs(env | {"SMARTCRON_COLLECTOR_URL": url, "SMARTCRON_TOKEN": token}, state)
+        _show_recorded(url, admin_token)
         print(f"\nThe summary page: {url}/")
         print(f"Log in as admin with password {password}")
-        print(f"API: curl -H 'Authorization: Bearer <admin token>' {url}/api/v1/status")
-        print(f"     (smartcron-collector create-token --kind admin --name me --db {db})")
-        print(f"State directory of the wrapped jobs: {STATE.relative_to(ROOT)}")
+        print(f"API: curl -H 'Authorization: Bearer {admin_token}' {url}/api/v1/status")
+        print(f"State directory (spool, logs, collector.db): {_shown(state)}")
         if options.once:
             return 0
         print("\nServing until Ctrl-C.")
@@ -100,7 +106,11 @@ def main() -> int:
             server.wait(timeout=10)
 
 
-def _run_jobs(env: dict[str, str]) -> None:
+def _shown(path: Path) -> str:
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
+def _run_jobs(env: dict[str, str], state: Path) -> None:
     print("Running wrapped sample jobs, reporting to the collector:\n")
     wrap(env, "--name", "nightly_backup", "--timeout", "1m", "--schedule", "0 2 * * *", "--",
          "sh", "-c", "echo 'dumping 3 databases'; sleep 0.3; echo done")  # fmt: skip
@@ -119,22 +129,35 @@ def _run_jobs(env: dict[str, str]) -> None:
     for i in range(3):
         wrap(env, "--name", "cache_warm", "--schedule", "* * * * *", "--",
              "sh", "-c", f"echo warmed {100 + i} keys; sleep 0.{i + 1}")  # fmt: skip
-    left = list((STATE / "spool").glob("*.json"))
+    left = list((state / "spool").glob("*.json"))
     print(f"\nReports left in the spool (undelivered): {len(left)}")
 
 
-def _wait_healthy(url: str, server: subprocess.Popen[bytes]) -> None:
+def _show_recorded(url: str, admin_token: str) -> None:
+    """What the collector stored, from its API: a skip prints nothing where it happens
+    (cron would mail any output), so this is where the demo shows it."""
+    bearer = {"Authorization": f"Bearer {admin_token}"}
+    request = urllib.request.Request(f"{url}/api/v1/runs?limit=50", headers=bearer)
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        runs = json.load(answer)["runs"]
+    print("\nWhat the collector recorded (GET /api/v1/runs):")
+    for run in sorted(runs, key=lambda run: run["started_at"]):
+        attempts = f"{run['attempt_count']} attempt" + ("" if run["attempt_count"] == 1 else "s")
+        print(f"    {run['job']:<15} {run['status']:<15} {attempts}, {run['duration_s']:.1f} s")
+
+
+def _wait_healthy(url: str, server: subprocess.Popen[bytes], log: Path) -> None:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if server.poll() is not None:
-            sys.exit(f"the collector did not start; see {DEMO / 'collector.log'}")
+            sys.exit(f"the collector did not start; see {log}")
         try:
             with urllib.request.urlopen(f"{url}/healthz", timeout=2) as answer:
                 if json.load(answer).get("status") == "ok":
                     return
         except OSError:
             time.sleep(0.1)
-    sys.exit(f"the collector did not answer in 30 s; see {DEMO / 'collector.log'}")
+    sys.exit(f"the collector did not answer in 30 s; see {log}")
 
 
 if __name__ == "__main__":

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import re
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -21,9 +24,12 @@ def test_entry_points_are_installed_and_answer():
     assert version.stdout.startswith("smartcron-wrap ")
 
 
-def test_the_demo_runs_the_whole_system_and_prints_how_to_log_in():
+def test_the_demo_runs_the_whole_system_and_prints_how_to_log_in(tmp_path: Path) -> None:
+    # scripts/demo is `scripts/venv` (the install) and then this, with the venv's Python.
+    demo = tmp_path / "demo"
     done = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "demo.py"), "--once", "--port", "0"],
+        [sys.executable, str(ROOT / "scripts" / "demo.py"), "--once", "--port", "0",
+         "--dir", str(demo)],
         capture_output=True, text=True, timeout=180, check=False, cwd=ROOT,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
@@ -31,6 +37,22 @@ def test_the_demo_runs_the_whole_system_and_prints_how_to_log_in():
     assert "The summary page: http://127.0.0.1:" in out
     assert "Log in as admin with password " in out
     assert "Reports left in the spool (undelivered): 0" in out
-    # The sample jobs covered each kind of outcome.
-    for expected in ("exit 0", "exit 3", "exit 124"):
-        assert expected in out, expected
+    # The embedded default: no --db, so the collector kept its SQLite file in the state dir.
+    database = demo / "state" / "collector.db"
+    assert database.exists(), sorted(p.name for p in (demo / "state").iterdir())
+    with contextlib.closing(sqlite3.connect(database)) as connection:
+        stored = connection.execute(
+            "SELECT job, status, attempt_count FROM smartcron_runs ORDER BY job, status"
+        ).fetchall()
+    # Each kind of outcome the demo promises, as the collector stored it.
+    assert stored == [
+        ("cache_warm", "success", 1), ("cache_warm", "success", 1), ("cache_warm", "success", 1),
+        ("log_rotate", "skipped_locked", 0), ("log_rotate", "success", 1),
+        ("nightly_backup", "success", 1),
+        ("report_mail", "timeout", 1),
+        ("vend_sync", "failed", 3),  # two retries
+    ]  # fmt: skip
+    # ... and as the demo shows it to the person who ran it.
+    recorded = out.split("What the collector recorded", 1)[1]
+    for job, status, attempts in stored:
+        assert re.search(rf"{job} +{status} +{attempts} attempt", recorded), (job, status)
