@@ -51,6 +51,7 @@ def create_app(settings: CollectorSettings, engine: Engine) -> FastAPI:
     app.state.engine = engine
     app.state.tokens = TokenCache(engine, settings.token_cache_s)
     app.state.writer = GroupWriter(engine)
+    run_totals = metrics.RunTotals()
 
     app.include_router(api.router)
     app.include_router(pages.router)
@@ -81,7 +82,7 @@ def create_app(settings: CollectorSettings, engine: Engine) -> FastAPI:
     @app.get("/metrics", include_in_schema=False)
     def prometheus(request: Request) -> Response:
         require_reader(request)
-        return Response(metrics.render(engine), media_type="text/plain; version=0.0.4")
+        return Response(metrics.render(engine, run_totals), media_type="text/plain; version=0.0.4")
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, error: ApiError) -> Response:

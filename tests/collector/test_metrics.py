@@ -29,7 +29,7 @@ RUNS: dict[str, tuple[str, str, str, float, float, str]] = {
     "b1": ("backup", "db1", "success", 1, 60.0, "closed"),
     "b2": ("backup", "db1", "success", 11, 90.0, "closed"),
     "b3": ("backup", "db1", "skipped_breaker", 21, 0.0, "open"),
-    # Outside the histogram's 24 hours, inside the all-time counter.
+    # A day old: counters and the histogram count every run stored, however old.
     "o1": ("old_job", "web1", "failed", -28 * 60, 5.0, "closed"),
 }
 
@@ -116,9 +116,10 @@ def test_duration_histogram_buckets(collector: Service, reports: dict[str, Any])
     # The skipped run is not a duration; 60 s is inside le=60.
     backup = [buckets[("backup", bound)] for bound in BOUNDS]
     assert backup == [0, 0, 0, 0, 1, 2, 2, 2, 2, 2, 2, 2]
-    assert {job for job, _ in buckets} == {"vend_sync", "backup"}  # old_job: too old
+    old = [buckets[("old_job", bound)] for bound in BOUNDS]
+    assert old == [0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1]
     counts = values(families, family, f"{family}_count")
-    assert counts == {("vend_sync",): 7, ("backup",): 2}
+    assert counts == {("vend_sync",): 7, ("backup",): 2, ("old_job",): 1}
     sums = values(families, family, f"{family}_sum")
     assert math.isclose(sums[("vend_sync",)], 40.5)
     assert math.isclose(sums[("backup",)], 150.0)
@@ -157,6 +158,29 @@ def test_breaker_state_and_pauses(collector: Service, reports: dict[str, Any]) -
 def test_a_replayed_batch_does_not_inflate_the_counters(
     collector: Service, reports: dict[str, Any]
 ) -> None:
-    before = values(scrape(collector), "smartcron_runs", "smartcron_runs_total")
+    before = scrape(collector)
     assert collector.post_runs(list(reports.values())).json()["accepted"] == 0
-    assert values(scrape(collector), "smartcron_runs", "smartcron_runs_total") == before
+    after = scrape(collector)
+    for family in ("smartcron_runs", "smartcron_run_duration_seconds"):
+        assert after[family] == before[family], family
+
+
+def test_counters_only_grow_as_runs_come_and_age(
+    collector: Service, reports: dict[str, Any]
+) -> None:
+    family = "smartcron_run_duration_seconds"
+    before = scrape(collector)
+    # New runs of a job, one of them older than anything stored.
+    newer = [make_report("backup", host="db1", duration_s=d, schedule=None) for d in (2.0, 70.0)]
+    long_ago = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=40)
+    older = make_report("backup", host="db1", duration_s=3.0, schedule=None, started=long_ago)
+    assert collector.post_runs([*newer, older]).json()["accepted"] == 3
+    after = scrape(collector)
+    grown = values(after, "smartcron_runs", "smartcron_runs_total")
+    for key, value in values(before, "smartcron_runs", "smartcron_runs_total").items():
+        assert grown[key] >= value, key
+    assert grown[("backup", "success")] == 5
+    buckets = values(after, family, f"{family}_bucket")
+    assert [buckets[("backup", bound)] for bound in BOUNDS] == [0, 2, 2, 2, 3, 5, 5, 5, 5, 5, 5, 5]
+    for key, value in values(before, family, f"{family}_bucket").items():
+        assert buckets[key] >= value, key
