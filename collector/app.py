@@ -72,7 +72,12 @@ def create_app(settings: CollectorSettings, engine: Engine) -> FastAPI:
     @app.get("/api/openapi.json", include_in_schema=False)
     def openapi_document(request: Request) -> Any:
         require_reader(request)
-        return app.openapi()
+        if app.openapi_schema is None:
+            document = app.openapi()
+            document.setdefault("components", {}).setdefault("schemas", {}).update(
+                api.batch_schemas()
+            )
+        return app.openapi_schema
 
     @app.get("/api/docs", include_in_schema=False)
     def api_docs(request: Request) -> Response:

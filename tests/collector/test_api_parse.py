@@ -41,6 +41,9 @@ BODIES = {
     "not JSON": b'{"runs": [',
     "deep": b"[" * 100_000,
     "string for a number": body({"runs": [with_field(priority="5")]}),
+    "0 for false": body({"runs": [with_field(output_truncated=0)]}),
+    "3.0 for an integer": body({"runs": [with_field(exit_code=3.0)]}),
+    "an integer for a number": body({"runs": [with_field(duration_s=2)]}),
     "second report bad": body({"runs": [make_report(), with_field(host="")]}),
 }
 
@@ -68,3 +71,14 @@ def test_the_bodies_cover_acceptance_and_each_refusal() -> None:
     assert statuses["NaN"] == statuses["1e400"] == statuses["not JSON"] == 400
     assert statuses["naive time"] == statuses["year 2200"] == statuses["no runs"] == 422
     assert statuses["too many"] == 413
+    # Strict types: what the OpenAPI document says, nothing converted; 2 is a number.
+    assert statuses["string for a number"] == statuses["0 for false"] == 422
+    assert statuses["3.0 for an integer"] == 422
+    assert statuses["an integer for a number"] == 200
+
+
+def test_a_value_of_the_wrong_type_is_named() -> None:
+    with pytest.raises(ApiError) as refused:
+        parse_batch(BODIES["0 for false"], MAX)
+    assert refused.value.status == 422
+    assert refused.value.message == "runs[0].output_truncated: Input should be a valid boolean"

@@ -31,8 +31,9 @@ WARNING = "smartcron-wrap: warning: "
 
 
 def validated(report: dict[str, Any]) -> RunReport:
-    """The report as the collector will see it: the pydantic model accepts it as is."""
-    model = RunReport.model_validate(report)
+    """The report as the collector will see it: the pydantic model accepts its JSON as
+    is, with no type coerced (the collector validates strictly)."""
+    model = RunReport.model_validate_json(json.dumps(report), strict=True)
     assert model.model_dump(mode="json", by_alias=True)["run_id"] == report["run_id"]
     return model
 
