@@ -16,7 +16,8 @@ import datetime as dt
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from pymysql.constants import SERVER_STATUS
+import pymysql
+from pymysql.constants import ER, SERVER_STATUS
 from pymysql.converters import escape_float, escape_string
 
 # Characters per statement: well under max_allowed_packet (4 MiB on old servers) even
@@ -94,4 +95,18 @@ def insert_rows(
 
 def _execute(cursor: Any, head: str, values: list[str], tail: str) -> int:
     # No parameters: pymysql sends the text as it is (a '%' in the data stays a '%').
-    return int(cursor.execute(head + ",".join(values) + tail))
+    affected = int(cursor.execute(head + ",".join(values) + tail))
+    # IGNORE skips duplicates, but it also turns what strict mode refuses (a value too
+    # long or out of range for its column) into a warning and stores the value cut or
+    # clamped. Each skipped duplicate leaves one warning: more means something else.
+    if head.startswith("INSERT IGNORE") and cursor.warning_count > len(values) - affected:
+        _refuse_altered_values(cursor)
+    return affected
+
+
+def _refuse_altered_values(cursor: Any) -> None:
+    """Raise the first warning that is not a skipped duplicate, as strict mode would."""
+    cursor.execute("SHOW WARNINGS")
+    for _level, code, message in cursor.fetchall():
+        if code != ER.DUP_ENTRY:
+            raise pymysql.err.DataError(code, message)

@@ -92,6 +92,22 @@ def start_collector(db_url: str, tmp: Path, *, extra: tuple[str, ...] = ()) -> I
     run_cli("init-db", "--db", db_url)
     ingest = run_cli("create-token", "--db", db_url, "--name", "test-ingest", "--kind", "ingest")
     admin = run_cli("create-token", "--db", db_url, "--name", "test-admin", "--kind", "admin")
+    with _serve(db_url, tmp, ingest, admin, extra) as service:
+        yield service
+
+
+@contextlib.contextmanager
+def start_replica(primary: Service, tmp: Path, *, extra: tuple[str, ...] = ()) -> Iterator[Service]:
+    """Another `serve` on the primary's database and tokens, as a second replica behind
+    a load balancer would be: no init-db, no tokens of its own."""
+    with _serve(primary.db_url, tmp, primary.ingest_token, primary.admin_token, extra) as service:
+        yield service
+
+
+@contextlib.contextmanager
+def _serve(
+    db_url: str, tmp: Path, ingest: str, admin: str, extra: tuple[str, ...]
+) -> Iterator[Service]:
     port = free_port()
     log_path = tmp / f"collector-{port}.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith("SMARTCRON_")}
