@@ -43,15 +43,25 @@ def create_db_engine(url: str) -> Engine:
                 "connect_timeout": 5,
                 "read_timeout": 30,
                 "write_timeout": 30,
-                # The summary packs each job's recent runs with GROUP_CONCAT (queries.py):
-                # MySQL 8 would cut the result at 1,024 bytes, MariaDB at 1 MiB.
-                "init_command": "SET SESSION group_concat_max_len = 1048576",
+                "init_command": MYSQL_SESSION,
             },
         )
     raise ValueError(
         f"unsupported database URL {parsed.render_as_string(hide_password=True)!r}; "
         "use sqlite:///PATH or mysql+pymysql://USER:PASSWORD@HOST/DB"
     )
+
+
+# Every MySQL connection starts with this.
+MYSQL_SESSION = (
+    # The summary packs each job's recent runs with GROUP_CONCAT (queries.py): MySQL 8
+    # would cut the result at 1,024 bytes, MariaDB at 1 MiB.
+    "SET SESSION group_concat_max_len = 1048576, "
+    # Strict, whatever the server's default: a server set to a lax sql_mode (common
+    # where old PHP applications share it) would store a value too long for its column
+    # cut short, with only a warning; strict mode refuses it, and ingest answers 422.
+    "sql_mode = TRIM(BOTH ',' FROM CONCAT(@@SESSION.sql_mode, ',STRICT_TRANS_TABLES'))"
+)
 
 
 def _tune_sqlite(connection: object, _record: object) -> None:
