@@ -361,7 +361,6 @@ def hosts(engine: Engine) -> list[dict[str, Any]]:
         .group_by(j.host)
         .subquery()
     )
-    h = tables.hosts.c
     with engine.connect() as connection:
         known = {
             row["host"]: _row(row) for row in connection.execute(select(tables.hosts)).mappings()
@@ -381,7 +380,6 @@ def hosts(engine: Engine) -> list[dict[str, Any]]:
         health_text = known.get(name, {}).get("health")
         item["health"] = json.loads(health_text) if health_text else None
         result.append(item)
-    del h
     return result
 
 
