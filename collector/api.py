@@ -110,6 +110,10 @@ def _parse_batch_carefully(body: bytes, max_reports: int) -> list[RunReport]:
         return _BATCH.validate_json(json.dumps(items), strict=STRICT)
     except ValidationError as error:
         problems = error.errors()
+        if not problems[0]["loc"]:
+            # Valid to json.loads, not to a strict JSON parser: a lone surrogate
+            # ("\ud800", which no UTF-8 text holds) or nesting past pydantic's limit.
+            raise ApiError(400, f"body is not valid JSON: {problems[0]['msg']}") from None
         index, *where = problems[0]["loc"]
         bad_reports = len({problem["loc"][0] for problem in problems if problem["loc"]})
         more = f" (and {bad_reports - 1} more)" if bad_reports > 1 else ""

@@ -16,6 +16,10 @@ from .clock import iso
 from .redact import redact
 
 SCHEMA_VERSION = 1
+# The report schema's limit for the command (schema.py): a longer one would be refused
+# by the collector on every delivery, so the report keeps its start and says it is cut.
+MAX_COMMAND_CHARS = 65_536
+CUT = " …[cut]"
 
 
 def new_run_id() -> str:
@@ -29,9 +33,34 @@ def new_run_id() -> str:
 
 def current_user() -> str:
     try:
-        return pwd.getpwuid(os.geteuid()).pw_name
+        return as_text(pwd.getpwuid(os.geteuid()).pw_name)
     except KeyError:
         return str(os.geteuid())
+
+
+def as_text(value: str) -> str:
+    """`value` as text any JSON parser takes. Python hands over bytes of argv that are
+    not UTF-8 as lone surrogates, which strict JSON parsers (the collector's) refuse:
+    those bytes are written as \\xNN instead."""
+    try:
+        value.encode("utf-8")
+        return value
+    except UnicodeEncodeError:
+        pass
+    try:
+        raw = value.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # a surrogate that stands for no byte
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    return raw.decode("utf-8", "backslashreplace")
+
+
+def command_text(command: list[str]) -> str:
+    """The command line as the report shows it: quoted, secrets redacted, valid text,
+    and within the schema's length."""
+    text = redact(shlex.join(as_text(arg) for arg in command))
+    if len(text) > MAX_COMMAND_CHARS:
+        text = text[: MAX_COMMAND_CHARS - len(CUT)] + CUT
+    return text
 
 
 def build_report(
@@ -65,7 +94,7 @@ def build_report(
         "job": job,
         "host": host or os.uname().nodename,
         "user": current_user(),
-        "command": redact(shlex.join(command)),
+        "command": command_text(command),
         "schedule": schedule,
         "priority": priority,
         "tags": list(tags),

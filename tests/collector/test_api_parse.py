@@ -40,6 +40,8 @@ BODIES = {
     "no runs": body({"reports": []}),
     "not JSON": b'{"runs": [',
     "deep": b"[" * 100_000,
+    "deep inside the runs": b'{"runs": [' + b"[" * 300 + b"]" * 300 + b"]}",
+    "lone surrogate": body({"runs": [with_field(command="\ud800")]}),
     "string for a number": body({"runs": [with_field(priority="5")]}),
     "0 for false": body({"runs": [with_field(output_truncated=0)]}),
     "3.0 for an integer": body({"runs": [with_field(exit_code=3.0)]}),
@@ -69,6 +71,7 @@ def test_the_bodies_cover_acceptance_and_each_refusal() -> None:
     assert statuses["valid"] == statuses["time with offset"] == statuses["empty list"] == 200
     assert statuses["extra top-level key"] == 200
     assert statuses["NaN"] == statuses["1e400"] == statuses["not JSON"] == 400
+    assert statuses["deep inside the runs"] == statuses["lone surrogate"] == 400
     assert statuses["naive time"] == statuses["year 2200"] == statuses["no runs"] == 422
     assert statuses["too many"] == 413
     # Strict types: what the OpenAPI document says, nothing converted; 2 is a number.

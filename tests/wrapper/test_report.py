@@ -157,6 +157,23 @@ def test_secrets_are_redacted_in_the_report_and_log_but_not_the_output(wrap: Wra
     assert "--token=[REDACTED]" in report["command"]
 
 
+def test_a_command_the_schema_could_not_take_is_reported_as_valid_text(
+    wrap: Wrap, state: StateDir
+) -> None:
+    # Bytes that are not UTF-8 (a Latin-1 file name) and a command over the schema's
+    # 65,536 characters: the collector would refuse either on every delivery.
+    latin1 = os.fsdecode(b"caf\xe9.csv")
+    long_arg = "x" * 70_000
+    result = wrap("--name", "latin1", "--", "true", latin1, long_arg)
+    assert result.returncode == 0, result.stderr
+    report = state.report()
+    assert report["command"].startswith("true 'caf\\xe9.csv' xxxx")
+    assert len(report["command"]) == 65_536 and report["command"].endswith(" …[cut]")
+    validated(report)  # strictly, from its JSON text, as the collector reads it
+    for file in state.spool_files():
+        file.read_bytes().decode("utf-8")  # the spooled JSON is UTF-8 throughout
+
+
 # ---------------------------------------------------------------- the per-job log
 
 
