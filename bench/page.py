@@ -140,7 +140,6 @@ def generate(rng: random.Random, jobs: list[Job], total: int, days: int, now: dt
     plan = plan[-total:]
     latest: dict[tuple[str, str], tuple[Any, ...]] = {}
     last_success: dict[tuple[str, str], dt.datetime] = {}
-    received = stamp(now)
     with open(runs_path, "w") as runs, open(output_path, "w") as outputs:
         for scheduled, index in plan:
             job = jobs[index]
@@ -173,7 +172,8 @@ def generate(rng: random.Random, jobs: list[Job], total: int, days: int, now: dt
                 stamp(started), stamp(finished), str(duration), str(attempts), memory,
                 NULL if skipped else f"{duration * 0.6:.3f}",
                 NULL if skipped else f"{duration * 0.1:.3f}", str(len(stdout) + len(stderr)),
-                "0", "closed", "0.1.0", received,
+                # Received as the wrapper delivers: right after the run ends.
+                "0", "closed", "0.1.0", stamp(min(finished + dt.timedelta(seconds=0.2), now)),
             )) + "\n")  # fmt: skip
             attempt_list = [] if attempts == 0 else [{
                 "started_at": iso(started), "finished_at": iso(finished),
