@@ -99,14 +99,25 @@ def _execute(cursor: Any, head: str, values: list[str], tail: str) -> int:
     # IGNORE skips duplicates, but it also turns what strict mode refuses (a value too
     # long or out of range for its column) into a warning and stores the value cut or
     # clamped. Each skipped duplicate leaves one warning: more means something else.
-    if head.startswith("INSERT IGNORE") and cursor.warning_count > len(values) - affected:
-        _refuse_altered_values(cursor)
+    skipped = len(values) - affected
+    if head.startswith("INSERT IGNORE") and cursor.warning_count > skipped:
+        _refuse_altered_values(cursor, cursor.warning_count, skipped)
     return affected
 
 
-def _refuse_altered_values(cursor: Any) -> None:
-    """Raise the first warning that is not a skipped duplicate, as strict mode would."""
+def _refuse_altered_values(cursor: Any, warnings: int, skipped: int) -> None:
+    """Raise the first warning that is not a skipped duplicate, as strict mode would;
+    notes (level Note) change no value. The server lists at most max_error_count (64)
+    warnings: if those are all duplicates or notes but there were more, the rest are
+    unknown, and the batch is refused all the same (fail closed)."""
     cursor.execute("SHOW WARNINGS")
-    for _level, code, message in cursor.fetchall():
-        if code != ER.DUP_ENTRY:
+    listed = cursor.fetchall()
+    for level, code, message in listed:
+        if code != ER.DUP_ENTRY and level != "Note":
             raise pymysql.err.DataError(code, message)
+    if len(listed) < warnings:
+        raise pymysql.err.DataError(
+            ER.WARN_DATA_TRUNCATED,
+            f"{warnings} warnings for {skipped} duplicate runs, and only {len(listed)} "
+            "could be read: a value may have been cut; send smaller batches",
+        )

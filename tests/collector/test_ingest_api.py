@@ -275,6 +275,16 @@ def test_a_value_the_database_cannot_hold_is_not_retry_later(
         for batch in batches:
             assert_error(collector.post_runs(batch), 422, "does not fit")
             assert count_rows(schema_engine, tables.runs) == 0
+        # Behind 70 replayed runs (rows go in by day, job, ...: "zz_last" comes after
+        # them) the server lists only 64 warnings, all duplicates.
+        replayed = [make_report(started=now - dt.timedelta(hours=3)) for _ in range(70)]
+        assert collector.post_runs(replayed).json() == {"accepted": 70, "duplicates": 0}
+        last = [
+            make_report("zz_last", started=now - dt.timedelta(hours=1)) | {"command": long_command},
+            make_report("zz_last", started=now - dt.timedelta(minutes=1)),
+        ]
+        assert_error(collector.post_runs([*replayed, *last]), 422, "does not fit")
+        assert count_rows(schema_engine, tables.runs) == 70
 
 
 def test_a_missing_field_is_named(collector: Service) -> None:
