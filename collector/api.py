@@ -149,6 +149,10 @@ def batch_schemas() -> dict[str, Any]:
     schema = _Batch.model_json_schema(ref_template="#/components/schemas/{model}")
     models = schema.pop("$defs", {})
     schema["title"] = BATCH_SCHEMA_NAME
+    schema["description"] = (
+        "A batch of run reports (at most 1,000 and 5 MiB), as smartcron-wrap writes them. "
+        "Times are UTC from 2000 to 2199; values are taken in their own JSON type only."
+    )
     return {BATCH_SCHEMA_NAME: schema, **models}
 
 

@@ -10,6 +10,7 @@ import pymysql
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine, text
@@ -53,6 +54,19 @@ def create_app(settings: CollectorSettings, engine: Engine) -> FastAPI:
     app.state.writer = GroupWriter(engine)
     run_totals = metrics.RunTotals()
 
+    def openapi() -> dict[str, Any]:
+        # FastAPI's document, with the POST /api/v1/runs body's models added (that route
+        # reads its bytes itself), built whole before it is kept: a request meanwhile
+        # builds its own rather than see half of it.
+        if app.openapi_schema is None:
+            document = get_openapi(title=app.title, version=app.version, routes=app.routes)
+            document.setdefault("components", {}).setdefault("schemas", {}).update(
+                api.batch_schemas()
+            )
+            app.openapi_schema = document
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     app.include_router(api.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(packages=[("smartcron.collector", "static")]), name="static")
@@ -72,12 +86,7 @@ def create_app(settings: CollectorSettings, engine: Engine) -> FastAPI:
     @app.get("/api/openapi.json", include_in_schema=False)
     def openapi_document(request: Request) -> Any:
         require_reader(request)
-        if app.openapi_schema is None:
-            document = app.openapi()
-            document.setdefault("components", {}).setdefault("schemas", {}).update(
-                api.batch_schemas()
-            )
-        return app.openapi_schema
+        return app.openapi()
 
     @app.get("/api/docs", include_in_schema=False)
     def api_docs(request: Request) -> Response:

@@ -27,6 +27,7 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+MARK = ".smartcron-demo"  # in a directory the demo made, and may empty again
 BIN = Path(sys.executable).parent
 WRAP, COLLECTOR = str(BIN / "smartcron-wrap"), str(BIN / "smartcron-collector")
 
@@ -67,8 +68,13 @@ def main() -> int:
 
     demo = options.dir.resolve()
     state = demo / "state"
+    ours = demo == ROOT / ".demo" or (demo / MARK).exists()  # .demo/: git ignores it
+    if demo.exists() and any(demo.iterdir()) and not ours:
+        # It empties the directory first: never one it did not make (--dir ~, say).
+        sys.exit(f"demo: {demo} holds files the demo did not make; give an empty --dir")
     shutil.rmtree(demo, ignore_errors=True)
     state.mkdir(parents=True)
+    (demo / MARK).write_text("made by scripts/demo.py; emptied by its next run\n")
     # The embedded default: with no --db the collector keeps collector.db in the state dir.
     env = {k: v for k, v in os.environ.items() if not k.startswith("SMARTCRON_")}
     env["SMARTCRON_STATE_DIR"] = str(state)

@@ -56,3 +56,16 @@ def test_the_demo_runs_the_whole_system_and_prints_how_to_log_in(tmp_path: Path)
     recorded = out.split("What the collector recorded", 1)[1]
     for job, status, attempts in stored:
         assert re.search(rf"{job} +{status} +{attempts} attempt", recorded), (job, status)
+
+
+def test_the_demo_empties_only_a_directory_it_made(tmp_path: Path) -> None:
+    precious = tmp_path / "notes.txt"
+    precious.write_text("keep me")
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "demo.py"), "--once", "--port", "0",
+         "--dir", str(tmp_path)],
+        capture_output=True, text=True, timeout=60, check=False, cwd=ROOT,
+    )  # fmt: skip
+    assert done.returncode != 0
+    assert "holds files the demo did not make" in done.stderr
+    assert precious.read_text() == "keep me"
