@@ -185,3 +185,28 @@ def test_logout_on_one_replica_ends_the_session_on_the_other(
                         headers={"Accept": "text/html"}, allow_redirects=False,
                         timeout=30)  # fmt: skip
     assert page.status_code == 303 and page.headers["location"].startswith("/login")
+
+
+def run_counters(target: Service) -> str:
+    """The run counter and the duration histogram as one replica's /metrics has them."""
+    answer = target.get("/metrics")
+    assert answer.status_code == 200, answer.text[:300]
+    families = ("smartcron_runs_total", "smartcron_run_duration_seconds_")
+    return "\n".join(line for line in answer.text.splitlines() if line.startswith(families))
+
+
+def test_both_replicas_give_the_same_counters(
+    pair: tuple[Service, Service], schema_engine: Engine
+) -> None:
+    # Each replica sums its own way (settled part, then the rest): a load balancer that
+    # alternates scrapes must still see one series, to the last digit of _sum.
+    durations = [0.1 * n + 0.001 for n in range(1, 60)]  # sums that floats add unevenly
+    first, second = pair
+    for number, chunk in enumerate((durations[:20], durations[20:40], durations[40:])):
+        runs = [make_report("sum_job", duration_s=d, status="success" if n % 7 else "failed")
+                for n, d in enumerate(chunk)]  # fmt: skip
+        assert send((first, second)[number % 2], runs).status_code == 200
+        assert run_counters(first) == run_counters(second)
+    text = run_counters(first)
+    assert 'smartcron_runs_total{job="sum_job",status="success"}' in text
+    assert 'smartcron_run_duration_seconds_count{job="sum_job"} 59.0' in text
