@@ -37,6 +37,7 @@ REQUEST_FAULTS = (DataError, IntegrityError, pymysql.err.DataError, pymysql.err.
 # The same fault as MySQL may report it, as an OperationalError: out of range for the
 # column (1264), too long for it (1406), out of range in a sum (1690: the rollup's).
 REQUEST_FAULT_CODES = frozenset({1264, 1406, 1690})
+OPERATIONAL_ERRORS = (OperationalError, pymysql.err.OperationalError)
 
 
 def is_request_fault(error: BaseException | None) -> bool:
@@ -44,9 +45,6 @@ def is_request_fault(error: BaseException | None) -> bool:
     return isinstance(error, REQUEST_FAULTS) or (
         isinstance(error, OPERATIONAL_ERRORS) and _mysql_code(error) in REQUEST_FAULT_CODES
     )
-
-
-OPERATIONAL_ERRORS = (OperationalError, pymysql.err.OperationalError)
 
 
 def utc_naive(moment: dt.datetime) -> dt.datetime:
