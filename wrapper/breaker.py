@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import fcntl
 import os
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from .clock import iso, parse_iso
-from .state import read_json, write_json_atomic
+from .state import load_state_file, open_state_file, write_json_atomic
+from .statefiles import parse_job_state
 
 CLOSED, OPEN, HALF_OPEN = "closed", "open", "half_open"
 RUN, TRIAL, SKIP = "run", "trial", "skip"
@@ -88,24 +90,34 @@ def apply_remote_reset(state: State, reset_at: str | None) -> State:
 
 
 class BreakerStore:
-    """jobs/NAME.json, read and written under jobs/.NAME.lock."""
+    """jobs/NAME.json, read and written under jobs/.NAME.lock.
 
-    def __init__(self, path: str) -> None:
+    A bad file is handed to `on_bad(path, problem)` (the wrapper sets it aside and
+    warns) and the breaker starts afresh, closed: a job is never kept from running
+    by a file it cannot read.
+    """
+
+    def __init__(
+        self,
+        path: str,
+        on_bad: Callable[[str, str], None] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.path = path
+        self.on_bad = on_bad
+        self.clock = clock  # "now", against which a time in the file is too far ahead
         directory, base = os.path.split(path)
         self._lock_path = os.path.join(directory, f".{base}.lock")
 
     def load(self) -> State:
-        document = read_json_tolerant(self.path)
-        state = new_state()
-        if isinstance(document, dict):
-            state.update({k: document[k] for k in state if k in document})
-        return state
+        now = self.clock()
+        document = load_state_file(self.path, lambda doc: parse_job_state(doc, now), self.on_bad)
+        return document if document is not None else new_state()
 
     @contextmanager
     def update(self) -> Iterator[list[State]]:
         """`with store.update() as box: box[0] = f(box[0])` changes the state atomically."""
-        fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o640)
+        fd = open_state_file(self._lock_path, os.O_RDWR | os.O_CREAT)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             box = [self.load()]
@@ -115,11 +127,3 @@ class BreakerStore:
                 write_json_atomic(self.path, box[0])
         finally:
             os.close(fd)
-
-
-def read_json_tolerant(path: str) -> object | None:
-    """A corrupt state file must not stop the job: treat it as absent."""
-    try:
-        return read_json(path)
-    except ValueError:
-        return None

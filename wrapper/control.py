@@ -5,7 +5,11 @@
 
 from __future__ import annotations
 
-from .state import read_json
+import time
+from collections.abc import Callable
+
+from .state import load_state_file
+from .statefiles import parse_control
 
 
 class Control:
@@ -20,18 +24,12 @@ class Control:
         return self.breaker_resets.get(job)
 
 
-def read_control(path: str) -> Control:
-    """The host's control file. Missing means nothing is paused; a corrupt one raises
-    ValueError, which the caller turns into a warning (and runs the job)."""
-    document = read_json(path)
+def read_control(path: str, on_bad: Callable[[str, str], None] | None = None) -> Control:
+    """The host's control file. Missing means nothing is paused; so does a bad one,
+    which is handed to `on_bad(path, problem)` first (the wrapper sets it aside and
+    warns; the agent writes a new one on its next sync). OSError if unreadable."""
+    now = time.time()
+    document = load_state_file(path, lambda doc: parse_control(doc, now), on_bad)
     if document is None:
         return Control(frozenset(), {})
-    if not isinstance(document, dict):
-        raise ValueError("control.json is not a JSON object")
-    paused = document.get("paused", [])
-    resets = document.get("breaker_resets", {})
-    if not isinstance(paused, list) or not isinstance(resets, dict):
-        raise ValueError("control.json: 'paused' must be a list and 'breaker_resets' an object")
-    return Control(
-        frozenset(str(job) for job in paused), {str(k): str(v) for k, v in resets.items()}
-    )
+    return Control(frozenset(document["paused"]), dict(document["breaker_resets"]))

@@ -12,6 +12,8 @@ import fcntl
 import os
 import time
 
+from .state import open_state_file
+
 
 class JobLock:
     def __init__(self, path: str) -> None:
@@ -20,7 +22,8 @@ class JobLock:
 
     def acquire(self, wait: float = 0.0) -> bool:
         """Take the lock, waiting up to `wait` seconds. False when another run holds it."""
-        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o640)
+        # Never through a link, never a FIFO: see state.open_state_file.
+        self._fd = open_state_file(self.path, os.O_RDWR | os.O_CREAT)
         deadline = time.monotonic() + wait
         pause = 0.01
         while True:
@@ -46,7 +49,7 @@ class JobLock:
         assert self._fd is not None
         try:
             os.ftruncate(self._fd, 0)
-            os.pwrite(self._fd, f"{os.getpid()}\n".encode(), 0)
+            os.pwrite(self._fd, f"{os.getpid()}\n".encode(), 0)  # a few bytes: never short
         except OSError:
             pass  # the lock itself is held; the note is a courtesy
 
@@ -59,7 +62,7 @@ class JobLock:
 def lock_is_free(path: str) -> bool:
     """Whether nobody holds the lock right now (for --dry-run); takes and drops it."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        fd = open_state_file(path, os.O_RDONLY)
     except FileNotFoundError:
         return True
     try:
@@ -75,7 +78,13 @@ def lock_is_free(path: str) -> bool:
 
 def lock_holder(path: str) -> str:
     try:
-        with open(path, encoding="utf-8") as handle:
-            return handle.read().strip() or "?"
+        fd = open_state_file(path, os.O_RDONLY)
     except OSError:
         return "?"
+    try:
+        note = os.read(fd, 32).decode("ascii", "replace").strip()
+    except OSError:
+        return "?"
+    finally:
+        os.close(fd)
+    return note if note.isdigit() else "?"

@@ -102,6 +102,17 @@ def signal_tree(pgid: int, sig: int) -> None:
         _signal(pid, sig)
 
 
+def kill_pids(pids: list[int]) -> None:
+    """SIGKILL each of `pids` (a lost run's leftovers, proven to be the run's)."""
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError as error:
+            # Gone already, or not ours to kill (then it was never ours to begin with).
+            if error.errno not in (errno.ESRCH, errno.EPERM):
+                raise
+
+
 def kill_session_leftovers(sid: int) -> int:
     """SIGKILL every process still in session `sid` (a lost run's leftovers). Count them."""
     killed = 0

@@ -25,12 +25,12 @@ from .output import StreamCapture
 from .report import build_report, new_run_id
 from .retry import retry_delay, should_retry
 from .runlog import append_run
-from .running import RunMarker, find_lost_runs, leftover_session, lost_run_report
+from .running import RUN_ID_ENV, RunMarker, find_lost_runs, leftover_processes, lost_run_report
 from .settings import Settings
 from .signals import SignalBox
 from .spawn import become_subreaper, spawn_job
 from .spool import spool_report
-from .state import StateDir, Warnings, remove_file
+from .state import StateDir, Warnings, remove_file, set_aside
 from .supervise import Attempt, Limits, supervise
 
 EXIT_TIMEOUT = 124
@@ -55,6 +55,7 @@ class RunContext:
         self.started_at = time.time()
         self.breaker_state = brk.CLOSED
         self.trigger = "manual" if _stdin_is_terminal() else "cron"
+        self.recording = True  # False: the state directory is not to be touched at all
 
     def report(self, status: str, **fields: object) -> dict[str, object]:
         s = self.settings
@@ -82,17 +83,45 @@ class RunContext:
             "Fix its permissions or free space, or pass --state-dir",
         )
 
+    def check_trust(self) -> None:
+        """Refuse a state directory someone else could plant links in: the job then runs
+        unlocked and unrecorded (a report still goes to the collector, if there is one)."""
+        from .trust import prepare_state_dir
+
+        try:
+            problem = prepare_state_dir(self.state.root)
+        except OSError as error:
+            self.recording = False
+            self.state_trouble("creating it", error)
+            return
+        if problem is not None:
+            self.recording = False
+            self.warnings.once(
+                "state",
+                f"state directory {self.state.root} is not safe to use ({problem}); "
+                f"job {self.settings.name!r} runs anyway, unlocked and unrecorded. Every "
+                "directory from it up to / must be owned by the job's user or root and not "
+                "writable by group or others (chmod go-w), or pass --state-dir",
+            )
+
+    def set_aside_bad(self, path: str, problem: str) -> None:
+        """A state file that is not valid: moved out of the way (NAME.corrupt) with one
+        warning, and the run goes on as if the file had never been there."""
+        try:
+            where = f"set aside as {set_aside(path)}"
+        except OSError as error:
+            where = f"could not be set aside ({error.strerror})"
+        self.warnings.once(
+            f"corrupt:{os.path.dirname(path)}",
+            f"{path} is not valid ({problem}); {where}, and job {self.settings.name!r} "
+            "runs as if it were new. Look at it, then delete it",
+        )
+
     def record(self, report: dict[str, object]) -> None:
         """Spool first (durable), then the per-job log, then the collector."""
         spooled = None
-        try:
-            spooled = spool_report(self.state, report)
-        except OSError as error:
-            self.state_trouble("writing the run report", error)
-        try:
-            append_run(self.state, self.settings.name, report)
-        except OSError as error:
-            self.state_trouble("appending to the job's log", error)
+        if self.recording:
+            spooled = self._write_locally(report)
         if self.settings.collector:
             self._deliver(report, spooled)
 
@@ -109,9 +138,22 @@ class RunContext:
         if spooled:
             remove_file(spooled)
 
+    def _write_locally(self, report: dict[str, object]) -> str | None:
+        spooled = None
+        try:
+            spooled = spool_report(self.state, report)
+        except OSError as error:
+            self.state_trouble("writing the run report", error)
+        try:
+            append_run(self.state, self.settings.name, report)
+        except OSError as error:
+            self.state_trouble("appending to the job's log", error)
+        return spooled
+
 
 def run(settings: Settings) -> Result:
     ctx = RunContext(settings)
+    ctx.check_trust()
     if _control(ctx).is_paused(settings.name):
         return _skip(ctx, "skipped_paused")
 
@@ -136,33 +178,28 @@ def run(settings: Settings) -> Result:
 
 def _skip(ctx: RunContext, status: str) -> Result:
     """A run stopped by a gate: recorded, silent, exit 0 (cron mails nothing)."""
-    if status != "skipped_breaker" and ctx.settings.breaker:
+    if status != "skipped_breaker" and ctx.settings.breaker and ctx.recording:
         # Read without the breaker's lock: the report only describes the state.
         with contextlib.suppress(OSError):
-            store = brk.BreakerStore(ctx.state.job_path(ctx.settings.name))
+            store = brk.BreakerStore(ctx.state.job_path(ctx.settings.name), ctx.set_aside_bad)
             ctx.breaker_state = store.load()["state"]
     ctx.record(ctx.report(status, exit_code=0))
     return Result(0)
 
 
 def _control(ctx: RunContext) -> Control:
-    try:
-        return read_control(ctx.state.control_path())
-    except OSError as error:
-        ctx.state_trouble("reading control.json", error)
-    except ValueError as error:
-        ctx.warnings.once(
-            "control",
-            f"ignoring {ctx.state.control_path()} ({error}); no pause or reset applies. "
-            "The agent rewrites it on its next sync",
-        )
+    if ctx.recording:
+        try:
+            return read_control(ctx.state.control_path(), ctx.set_aside_bad)
+        except OSError as error:
+            ctx.state_trouble("reading control.json", error)
     return Control(frozenset(), {})
 
 
 def _take_lock(ctx: RunContext) -> JobLock | bool | None:
     """The held lock; False when another run holds it; None when locking is off
     or impossible (an unusable state dir must not stop the job)."""
-    if not ctx.settings.lock:
+    if not ctx.settings.lock or not ctx.recording:
         return None
     try:
         ctx.state.ensure("locks")
@@ -175,16 +212,18 @@ def _take_lock(ctx: RunContext) -> JobLock | bool | None:
 
 def _recover_lost_runs(ctx: RunContext) -> None:
     """Report earlier runs of this job whose wrapper died, and kill their leftovers."""
+    if not ctx.recording:
+        return
     try:
-        lost = find_lost_runs(ctx.state, ctx.settings.name)
+        lost = find_lost_runs(ctx.state, ctx.settings.name, ctx.set_aside_bad)
     except OSError:
         return
     for path, marker in lost:
-        session = leftover_session(marker)
-        if session is not None:
-            from .proctree import kill_session_leftovers
+        leftovers = leftover_processes(marker)
+        if leftovers:
+            from .proctree import kill_pids
 
-            kill_session_leftovers(session)
+            kill_pids(leftovers)
         ctx.record(lost_run_report(marker))
         remove_file(path)
 
@@ -192,11 +231,11 @@ def _recover_lost_runs(ctx: RunContext) -> None:
 def _breaker_gate(ctx: RunContext) -> tuple[brk.BreakerStore | None, bool | None]:
     """(store, is_trial); is_trial None means skip. store None: no breaker this run."""
     s = ctx.settings
-    if not s.breaker:
+    if not s.breaker or not ctx.recording:
         return None, False
     try:
         ctx.state.ensure("jobs")
-        store = brk.BreakerStore(ctx.state.job_path(s.name))
+        store = brk.BreakerStore(ctx.state.job_path(s.name), ctx.set_aside_bad)
         reset_at = _control(ctx).reset_requested_at(s.name)
         with store.update() as box:
             box[0] = brk.apply_remote_reset(box[0], reset_at)
@@ -225,10 +264,13 @@ def _run_attempts(ctx: RunContext, store: brk.BreakerStore | None) -> Result:
     become_subreaper()
     attempts: list[Attempt] = []
     exec_error: OSError | None = None
+    # Every process of the job carries the run's id: what proves, after a crash, that a
+    # process is a leftover of this run (running.leftover_processes).
+    env = {**os.environ, RUN_ID_ENV: ctx.run_id}
     try:
         while True:
             try:
-                job = spawn_job(s.command)
+                job = spawn_job(s.command, env)
             except OSError as error:
                 exec_error = error
                 break
@@ -293,6 +335,8 @@ def _run_attempts(ctx: RunContext, store: brk.BreakerStore | None) -> Result:
 def _create_marker(ctx: RunContext) -> RunMarker | None:
     from .clock import iso
 
+    if not ctx.recording:
+        return None
     try:
         s = ctx.settings
         about: dict[str, object] = {"job": s.name, "command": s.command, "schedule": s.schedule,

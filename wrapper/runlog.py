@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 
-from .state import StateDir
+from .state import StateDir, open_state_file
 
 MAX_BYTES = 5 * 1024 * 1024
 KEEP = 3
@@ -21,22 +22,40 @@ def append_run(state: StateDir, job: str, report: dict[str, object]) -> None:
     _rotate_if_full(path)
     line = json.dumps(report, separators=(",", ":")) + "\n"
     # O_APPEND: concurrent wrappers (--no-lock) append whole lines, never interleave.
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o640)
+    fd = open_state_file(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
     try:
-        os.write(fd, line.encode())
+        _append_line(fd, line.encode())
     finally:
         os.close(fd)
 
 
+def _append_line(fd: int, data: bytes) -> None:
+    """The whole line, or none of it: a line cut short by a full disk would make the
+    log unreadable to `jq` from there on, so what was written of it is cut off again."""
+    view, start = memoryview(data), None
+    try:
+        while view:
+            written = os.write(fd, view)
+            if start is None:  # where our line begins, whatever others appended before
+                start = os.lseek(fd, 0, os.SEEK_CUR) - written
+            view = view[written:]
+    except OSError:
+        # Only when nothing was appended after our part (--no-lock): others' lines stay.
+        if start is not None and os.fstat(fd).st_size == start + len(data) - len(view):
+            os.ftruncate(fd, start)
+        raise
+
+
 def _rotate_if_full(path: str) -> None:
     try:
-        if os.path.getsize(path) < MAX_BYTES:
-            return
+        st = os.lstat(path)
     except FileNotFoundError:
         return
+    if not stat.S_ISREG(st.st_mode) or st.st_size < MAX_BYTES:
+        return  # a link is left for the open to refuse
     for index in range(KEEP - 1, 0, -1):
         older = f"{path}.{index}"
-        if os.path.exists(older):
+        if os.path.lexists(older):
             os.replace(older, f"{path}.{index + 1}")
     os.replace(path, f"{path}.1")
 

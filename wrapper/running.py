@@ -4,13 +4,26 @@ The marker names the wrapper (pid and its kernel start time, to survive pid
 reuse) and the job's process group. When the wrapper dies without removing it
 (SIGKILL, OOM killer, power loss), the next run of the same job, or the agent,
 finds it, kills what is left of the job and reports the run as `lost`.
+
+A marker is input, and a planted one must not make root kill or write anything:
+its name and its run_id are the same UUID (a report's path is built from it),
+and a process is killed only if it carries the run's id in its environment
+(RUN_ID_ENV, set for every process of the job at spawn), never because of a
+process or session id alone, which any process may have come to hold since.
 """
 
 from __future__ import annotations
 
 import os
+import time
+from collections.abc import Callable
+from functools import partial
 
-from .state import StateDir, read_json, remove_file, write_json_atomic
+from .state import StateDir, is_run_id, load_state_file, remove_file, write_json_atomic
+from .statefiles import parse_marker
+
+# In the environment of every process of a job: the proof that a process is the run's.
+RUN_ID_ENV = "SMARTCRON_RUN_ID"
 
 
 def boot_id() -> str:
@@ -85,19 +98,30 @@ def wrapper_is_alive(document: dict[str, object]) -> bool:
     return ticks is not None and ticks == document.get("pid_start_ticks")
 
 
-def find_lost_runs(state: StateDir, job: str | None = None) -> list[tuple[str, dict[str, object]]]:
-    """Markers whose wrapper is gone: (path, document), for `job` or for every job."""
+def find_lost_runs(
+    state: StateDir, job: str | None = None, on_bad: Callable[[str, str], None] | None = None
+) -> list[tuple[str, dict[str, object]]]:
+    """Markers whose wrapper is gone: (path, document), for `job` or for every job.
+    A bad marker, or a file in running/ not named RUN_ID.json, goes to `on_bad`."""
     lost = []
     try:
         entries = [e for e in os.scandir(state.path("running")) if e.name.endswith(".json")]
     except FileNotFoundError:
         return []
+    now = time.time()
     for entry in entries:
-        try:
-            document = read_json(entry.path)
-        except (ValueError, OSError):
+        run_id = entry.name[: -len(".json")]
+        if not is_run_id(run_id):
+            if on_bad is not None:
+                on_bad(entry.path, "its name is not a run id (RUN_ID.json)")
             continue
-        if not isinstance(document, dict):
+        try:
+            document = load_state_file(
+                entry.path, partial(parse_marker, now=now, run_id=run_id), on_bad
+            )
+        except OSError:
+            continue  # unreadable now: the next run or the agent tries again
+        if document is None:
             continue
         if job is not None and document.get("job") != job:
             continue
@@ -132,18 +156,29 @@ def lost_run_report(document: dict[str, object]) -> dict[str, object]:
     )
 
 
-def leftover_session(document: dict[str, object]) -> int | None:
-    """The lost run's session id, if killing what is in it now is safe.
+def leftover_processes(document: dict[str, object]) -> list[int]:
+    """The processes left of a lost run: those whose environment holds the run's id.
 
-    The kernel keeps a session id allocated while any process still belongs to
-    that session, so members found under it are the lost run's own, unless the
-    leader's pid now names a different process (its start time differs), in
-    which case the old session is gone and the number was reused.
+    Whatever else a marker says (a pid, a session) may name an unrelated process
+    by now, or may have been typed in; the id in the environment was put there by
+    the wrapper that started the run, so only those processes are the run's.
     """
-    pgid = document.get("pgid")
-    if not isinstance(pgid, int) or document.get("boot_id") != boot_id():
-        return None
-    ticks = process_start_ticks(pgid)
-    if ticks is not None and ticks != document.get("child_start_ticks"):
-        return None
-    return pgid
+    run_id = document.get("run_id")
+    if not isinstance(run_id, str) or not is_run_id(run_id):
+        return []
+    if document.get("boot_id") != boot_id():
+        return []  # the machine rebooted: nothing of the run is left
+    proof = f"{RUN_ID_ENV}={run_id}".encode()
+    me = os.getpid()
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == me:
+            continue
+        try:
+            with open(f"/proc/{entry}/environ", "rb") as handle:
+                environ = handle.read()
+        except OSError:
+            continue  # gone since the listing, or not ours to read (so not ours to kill)
+        if proof in environ.split(b"\0"):
+            found.append(int(entry))
+    return found

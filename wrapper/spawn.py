@@ -58,8 +58,9 @@ class Spawned:
         self.stderr_fd = stderr_fd
 
 
-def spawn_job(argv: list[str]) -> Spawned:
-    """Fork and exec argv with its stdout and stderr on pipes to the wrapper.
+def spawn_job(argv: list[str], env: dict[str, str] | None = None) -> Spawned:
+    """Fork and exec argv with its stdout and stderr on pipes to the wrapper, in the
+    environment `env` (the wrapper's own when None).
 
     Raises OSError (errno ENOENT, EACCES, ENOEXEC ...) when the command cannot be
     executed, as subprocess does: the child reports exec's errno over a pipe that
@@ -72,7 +73,7 @@ def spawn_job(argv: list[str]) -> Spawned:
     parent = os.getpid()
     pid = os.fork()
     if pid == 0:  # pragma: no cover - the child; covered by every test that runs a job
-        _exec_child(argv, parent, out_w, err_w, report_w)
+        _exec_child(argv, env, parent, out_w, err_w, report_w)
     for fd in (out_w, err_w, report_w):
         os.close(fd)
     with os.fdopen(report_r, "rb") as reader:
@@ -86,7 +87,9 @@ def spawn_job(argv: list[str]) -> Spawned:
     return Spawned(pid, out_r, err_r)
 
 
-def _exec_child(argv: list[str], parent: int, out_w: int, err_w: int, report_w: int) -> None:
+def _exec_child(
+    argv: list[str], env: dict[str, str] | None, parent: int, out_w: int, err_w: int, report_w: int
+) -> None:
     code = b"0"
     try:
         os.setsid()
@@ -98,7 +101,10 @@ def _exec_child(argv: list[str], parent: int, out_w: int, err_w: int, report_w: 
         signal.set_wakeup_fd(-1)
         os.dup2(out_w, 1)
         os.dup2(err_w, 2)
-        os.execvp(argv[0], argv)
+        if env is None:
+            os.execvp(argv[0], argv)
+        else:
+            os.execvpe(argv[0], argv, env)
     except OSError as error:
         code = str(error.errno or 0).encode()
     finally:

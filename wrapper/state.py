@@ -1,15 +1,34 @@
-"""The state directory's layout and the safe way to write into it.
+"""The state directory's layout and the safe way to read and write in it.
 
 Monitoring must never stand between a job and its run, so every failure here
 becomes one warning on stderr (`Warnings.once`) and the run goes on.
+
+The wrapper often runs as root, so a state file is never reached through a
+symbolic link (O_NOFOLLOW), never opened if it is not a regular file (a FIFO
+would block the run), and a temporary file is always a new one (O_EXCL): a link
+planted in the directory cannot turn a write into an overwrite of another file.
+Whether the directory itself can be trusted is trust.py's business.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
+import stat
 import sys
+from collections.abc import Callable
+from typing import TypeVar
+
+from .trust import check_own_dir
+
+T = TypeVar("T")
+
+# State files are small; a larger one is not ours (and is not read into memory whole).
+MAX_STATE_BYTES = 1024 * 1024
+_OPEN_FLAGS = os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NOCTTY | os.O_NONBLOCK
+_UUID_HEX = frozenset("0123456789abcdef")
 
 
 class Warnings:
@@ -30,6 +49,15 @@ class Warnings:
             pass  # stderr itself is gone (closed by cron); nothing left to tell
 
 
+def is_run_id(text: str) -> bool:
+    """A run id as new_run_id writes it: a lower-case canonical UUID. Paths are built
+    from run ids, so nothing else (no `/`, no `..`) may ever pass for one."""
+    parts = text.split("-")
+    return [len(part) for part in parts] == [8, 4, 4, 4, 12] and all(
+        ch in _UUID_HEX for part in parts for ch in part
+    )
+
+
 class StateDir:
     def __init__(self, root: str) -> None:
         self.root = root
@@ -44,10 +72,10 @@ class StateDir:
         return self.path("jobs", f"{job}.json")
 
     def running_path(self, run_id: str) -> str:
-        return self.path("running", f"{run_id}.json")
+        return self.path("running", f"{_checked_run_id(run_id)}.json")
 
     def spool_path(self, run_id: str) -> str:
-        return self.path("spool", f"{run_id}.json")
+        return self.path("spool", f"{_checked_run_id(run_id)}.json")
 
     def log_path(self, job: str) -> str:
         return self.path("logs", f"{job}.jsonl")
@@ -56,32 +84,69 @@ class StateDir:
         return self.path("control.json")
 
     def ensure(self, sub: str) -> str:
-        """The subdirectory, created if missing (0750: run reports may hold output)."""
+        """The subdirectory, created if missing (0750: run reports may hold output).
+        One that is a link, or that someone else owns or can write, is refused."""
         directory = self.path(sub)
-        os.makedirs(directory, mode=0o750, exist_ok=True)
+        os.makedirs(self.root, mode=0o750, exist_ok=True)
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(directory, 0o750)
+        check_own_dir(directory)
         return directory
 
 
-def write_json_atomic(path: str, document: object, *, durable: bool = True) -> None:
-    """Write to a temporary name, fsync, rename, fsync the directory: a reader (or a
-    crash) sees the old file or the new one, never half of one."""
-    directory = os.path.dirname(path)
-    temporary = os.path.join(directory, f".{os.path.basename(path)}.{os.getpid()}.tmp")
-    data = json.dumps(document, separators=(",", ":")).encode()
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
+def _checked_run_id(run_id: str) -> str:
+    if not is_run_id(run_id):
+        raise ValueError(f"not a run id: {run_id[:80]!r}")
+    return run_id
+
+
+def open_state_file(path: str, flags: int, mode: int = 0o640) -> int:
+    """A descriptor on the regular file at `path`, never through a link. OSError
+    (ELOOP for a link, EINVAL for a FIFO, socket or device) otherwise."""
+    fd = os.open(path, flags | _OPEN_FLAGS, mode)
     try:
-        os.write(fd, data)
-        if durable:
-            os.fsync(fd)
-    finally:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", path)
+        os.set_blocking(fd, True)
+    except BaseException:
         os.close(fd)
+        raise
+    return fd
+
+
+def write_all(fd: int, data: bytes) -> None:
+    """os.write may write less than asked (a nearly full disk): go on until all of it
+    is written, or the write fails (ENOSPC, EIO ...) and raises."""
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        if written <= 0:  # pragma: no cover - write(2) reports failure as an error
+            raise OSError(errno.EIO, "write made no progress")
+        view = view[written:]
+
+
+def write_json_atomic(path: str, document: object, *, durable: bool = True) -> None:
+    """Write to a new temporary name, fsync, rename, fsync the directory: a reader (or a
+    crash) sees the old file or the new one, never half of one. On failure the
+    temporary is removed and the old file is left as it was."""
+    directory = os.path.dirname(path)
+    suffix = os.urandom(4).hex()
+    temporary = os.path.join(directory, f".{os.path.basename(path)}.{os.getpid()}.{suffix}.tmp")
+    data = json.dumps(document, separators=(",", ":")).encode()
+    fd = open_state_file(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
     try:
+        try:
+            write_all(fd, data)
+            if durable:
+                os.fsync(fd)
+        finally:
+            os.close(fd)
         os.rename(temporary, path)
-    except OSError:
+    except BaseException:
         remove_file(temporary)
         raise
     if durable:
-        dir_fd = os.open(directory, os.O_RDONLY)
+        dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
         try:
             os.fsync(dir_fd)
         finally:
@@ -89,13 +154,60 @@ def write_json_atomic(path: str, document: object, *, durable: bool = True) -> N
 
 
 def read_json(path: str) -> object | None:
-    """The parsed file, or None when it does not exist. A corrupt file raises ValueError."""
+    """The parsed file, or None when it does not exist. A file that is not JSON (or is
+    too large or too deeply nested to be ours) raises ValueError; one that cannot be
+    read, or is a link or not a regular file, raises OSError."""
     try:
-        with open(path, "rb") as handle:
-            document: object = json.load(handle)
-            return document
+        fd = open_state_file(path, os.O_RDONLY)
     except FileNotFoundError:
         return None
+    chunks, size = [], 0
+    try:
+        while size <= MAX_STATE_BYTES:
+            chunk = os.read(fd, MAX_STATE_BYTES + 1 - size)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    finally:
+        os.close(fd)
+    data = b"".join(chunks)
+    if len(data) > MAX_STATE_BYTES:
+        raise ValueError(f"larger than {MAX_STATE_BYTES} bytes")
+    try:
+        document: object = json.loads(data)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+    except UnicodeDecodeError as error:
+        raise ValueError(f"not UTF-8 text ({error.reason})") from None
+    return document
+
+
+def load_state_file(
+    path: str, parse: Callable[[object], T], on_bad: Callable[[str, str], None] | None
+) -> T | None:
+    """The file at `path`, checked by `parse` (which raises ValueError naming the bad
+    value), or None when it is missing or bad. A bad one is handed to `on_bad` (which
+    sets it aside and warns) and the caller goes on as if there were no file."""
+    try:
+        document = read_json(path)
+        return None if document is None else parse(document)
+    except ValueError as error:
+        problem = str(error)
+    except OSError as error:
+        if error.errno not in (errno.ELOOP, errno.EINVAL):
+            raise  # unreadable: the state directory's trouble, not the file's
+        problem = "a link or not a regular file"
+    if on_bad is not None:
+        on_bad(path, problem)
+    return None
+
+
+def set_aside(path: str) -> str:
+    """Move a bad state file out of the way, as NAME.corrupt, for a person to look at."""
+    target = f"{path}.corrupt"
+    os.replace(path, target)
+    return target
 
 
 def remove_file(path: str) -> None:

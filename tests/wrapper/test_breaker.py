@@ -187,7 +187,7 @@ def test_store_missing_and_corrupt_files_read_as_closed(tmp_path):
 
 def test_store_update_round_trips(tmp_path):
     path = tmp_path / "job.json"
-    store = brk.BreakerStore(str(path))
+    store = brk.BreakerStore(str(path), clock=lambda: T0)
     with store.update() as box:
         box[0] = fail_n(box[0], [T0] * 5)
     on_disk = json.loads(path.read_text())
