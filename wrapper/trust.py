@@ -61,8 +61,9 @@ def check_own_dir(path: str) -> None:
     """A subdirectory of a trusted state directory must be a real directory (not a
     link) that only the wrapper's user or root can write. PermissionError if not."""
     st = os.lstat(path)
-    problem = _problem(path, st, os.geteuid(), sticky_ok=False)
-    if problem is None and not stat.S_ISDIR(st.st_mode):
+    if stat.S_ISDIR(st.st_mode):
+        problem = _problem(path, st, os.geteuid(), sticky_ok=False)
+    else:
         problem = f"{path} is not a directory"
     if problem:
         raise PermissionError(errno.EPERM, problem, path)
