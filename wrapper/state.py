@@ -153,14 +153,11 @@ def write_json_atomic(path: str, document: object, *, durable: bool = True) -> N
             os.close(dir_fd)
 
 
-def read_json(path: str) -> object | None:
-    """The parsed file, or None when it does not exist. A file that is not JSON (or is
-    too large or too deeply nested to be ours) raises ValueError; one that cannot be
-    read, or is a link or not a regular file, raises OSError."""
-    try:
-        fd = open_state_file(path, os.O_RDONLY)
-    except FileNotFoundError:
-        return None
+def parse_json_file(path: str) -> object:
+    """The parsed file. A file that is not JSON (or is too large or too deeply nested to
+    be ours) raises ValueError; one that is missing or cannot be read, or is a link or
+    not a regular file, raises OSError."""
+    fd = open_state_file(path, os.O_RDONLY)
     chunks, size = [], 0
     try:
         while size <= MAX_STATE_BYTES:
@@ -190,8 +187,9 @@ def load_state_file(
     value), or None when it is missing or bad. A bad one is handed to `on_bad` (which
     sets it aside and warns) and the caller goes on as if there were no file."""
     try:
-        document = read_json(path)
-        return None if document is None else parse(document)
+        return parse(parse_json_file(path))
+    except FileNotFoundError:
+        return None
     except ValueError as error:
         problem = str(error)
     except OSError as error:

@@ -41,13 +41,13 @@ def parse_job_state(document: object, now: float) -> Document:
     """jobs/NAME.json: the breaker of one job."""
     doc = _object(document, "the file")
     state = doc.get("state", "closed")
-    if state not in BREAKER_STATES:
+    if not isinstance(state, str) or state not in BREAKER_STATES:
         raise ValueError(f"state: {_show(state)} is not one of {', '.join(BREAKER_STATES)}")
     failures = doc.get("failures", [])
     if not isinstance(failures, list) or len(failures) > MAX_FAILURES:
         raise ValueError(f"failures: must be a list of at most {MAX_FAILURES} times")
     last_status = doc.get("last_status")
-    if last_status is not None and last_status not in STATUSES:
+    if last_status is not None and not (isinstance(last_status, str) and last_status in STATUSES):
         raise ValueError(f"last_status: {_show(last_status)} is not a run status")
     return {
         "state": state,

@@ -11,6 +11,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+
 from tests.conftest import StateDir, Wrap
 
 FUTURE = "2199-01-01T00:00:00.000000Z"
@@ -97,7 +98,7 @@ def test_a_slightly_fast_clock_is_forgiven(wrap: Wrap, state: StateDir):
 
 def marker(state: StateDir, **fields: object) -> Path:
     run_id = str(uuid.uuid4())
-    document = {
+    document: dict[str, object] = {
         "run_id": run_id, "job": "j", "command": ["true"], "schedule": None, "priority": 5,
         "tags": [], "pid": 4_000_000, "pid_start_ticks": 1, "child_pid": None,
         "child_start_ticks": None, "pgid": None, "started_at": "2026-01-01T00:00:00Z",
@@ -112,10 +113,24 @@ def marker(state: StateDir, **fields: object) -> Path:
 
 @pytest.mark.parametrize(
     "fields",
-    [{"started_at": "garbage"}, {"started_at": FUTURE}, {"pid": "1"}, {"command": "true"},
-     {"job": "../j"}, {"priority": True}, {"tags": ["a b"]}],  # fmt: skip
-    ids=["started_at garbage", "started_at 2199", "pid text", "command text", "job path",
-         "priority bool", "bad tag"],  # fmt: skip
+    [
+        {"started_at": "garbage"},
+        {"started_at": FUTURE},
+        {"pid": "1"},
+        {"command": "true"},
+        {"job": "../j"},
+        {"priority": True},
+        {"tags": ["a b"]},
+    ],
+    ids=[
+        "started_at garbage",
+        "started_at 2199",
+        "pid text",
+        "command text",
+        "job path",
+        "priority bool",
+        "bad tag",
+    ],
 )
 def test_a_bad_marker_is_set_aside_and_the_job_runs(
     wrap: Wrap, state: StateDir, fields: dict[str, object]

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from tests.conftest import Wrap, find_wrap
 
 PAGE = os.sysconf("SC_PAGE_SIZE")

@@ -22,10 +22,12 @@ from pathlib import Path
 
 import psutil
 import pytest
+
 from tests.conftest import StateDir, Wrap, find_wrap
 
 NOBODY = pwd.getpwnam("nobody")
 PRECIOUS = "root's file, not to be touched\n"
+
 
 def warnings_in(stderr: str) -> list[str]:
     return [line for line in stderr.splitlines() if line.startswith("smartcron-wrap: warning:")]
@@ -160,7 +162,13 @@ def run_wrap(env: dict[str, str], state_dir: Path, *args: str, as_nobody: bool =
     if as_nobody:
         argv = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", *argv]
     return subprocess.run(
-        argv, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=30
+        argv,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
     )
 
 
