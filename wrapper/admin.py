@@ -10,7 +10,16 @@ from .state import StateDir
 
 
 def reset_breaker(settings: Settings) -> int:
+    from .trust import TRUST_FIX, untrusted_reason
+
     state = StateDir(settings.state_dir)
+    problem = untrusted_reason(state.root)
+    if problem is not None:
+        sys.stderr.write(
+            f"smartcron-wrap: error: state directory {state.root} is not safe to use "
+            f"({problem}); the breaker of {settings.name!r} is left as it is. {TRUST_FIX}\n"
+        )
+        return 1
     try:
         state.ensure("jobs")
         store = brk.BreakerStore(state.job_path(settings.name))

@@ -32,6 +32,7 @@ from .spawn import become_subreaper, spawn_job
 from .spool import spool_report
 from .state import StateDir, Warnings, remove_file, set_aside
 from .supervise import Attempt, Limits, supervise
+from .trust import TRUST_FIX
 
 EXIT_TIMEOUT = 124
 EXIT_CANNOT_EXECUTE = 126
@@ -99,9 +100,7 @@ class RunContext:
             self.warnings.once(
                 "state",
                 f"state directory {self.state.root} is not safe to use ({problem}); "
-                f"job {self.settings.name!r} runs anyway, unlocked and unrecorded. Every "
-                "directory from it up to / must be owned by the job's user or root and not "
-                "writable by group or others (chmod go-w), or pass --state-dir",
+                f"job {self.settings.name!r} runs anyway, unlocked and unrecorded. {TRUST_FIX}",
             )
 
     def set_aside_bad(self, path: str, problem: str) -> None:

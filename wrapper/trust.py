@@ -29,6 +29,12 @@ import pwd
 import stat
 
 
+TRUST_FIX = (
+    "Every directory from it up to / must belong to the wrapper's user or root and be "
+    "writable by no one else (chown, chmod go-w), or pass --state-dir"
+)
+
+
 def untrusted_reason(root: str) -> str | None:
     """Why the state directory at `root` (which need not exist yet) cannot be
     trusted, or None when it can. Missing parts are skipped: the wrapper creates them."""

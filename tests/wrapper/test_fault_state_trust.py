@@ -387,3 +387,17 @@ def test_the_leftovers_of_a_lost_run_are_killed_even_outside_its_session(
         if escapee.is_running():
             escapee.kill()
     assert sorted(r["status"] for r in state.reports()) == ["lost", "success"]
+
+
+def test_reset_breaker_refuses_a_directory_another_user_owns(
+    wrap: Wrap, state: StateDir, victim: Path
+):
+    (state.path / "jobs").mkdir(parents=True)
+    (state.path / "jobs" / ".j.json.lock").symlink_to(victim)
+    for path in [state.path, *state.path.rglob("*")]:
+        os.lchown(path, NOBODY.pw_uid, NOBODY.pw_gid)
+    result = wrap("--reset-breaker", "--name", "j")
+    assert result.returncode == 1
+    assert result.stderr.startswith("smartcron-wrap: error: state directory ")
+    assert "is owned by user nobody" in result.stderr and result.stderr.count("\n") == 1
+    assert_untouched(victim)
