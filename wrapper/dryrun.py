@@ -93,10 +93,15 @@ def _lock_state(path: str) -> str:
 def _breaker_state(settings: Settings, state: StateDir) -> str:
     if not settings.breaker:
         return "off (--no-breaker)"
+    bad: list[str] = []  # a dry run sets nothing aside: it only says what a run would do
     try:
-        current = brk.BreakerStore(state.job_path(settings.name)).load()
+        current = brk.BreakerStore(state.job_path(settings.name), lambda _, p: bad.append(p)).load()
     except OSError as error:
         return f"unknown: cannot read {state.job_path(settings.name)} ({error.strerror})"
+    if bad:
+        return (
+            f"{state.job_path(settings.name)} is not valid ({bad[0]}): a run sets it aside, closed"
+        )
     now = time.time()
     decision = brk.decide(current, now, settings.breaker_cooldown)
     failures = len(current["failures"])
@@ -114,14 +119,22 @@ def _breaker_state(settings: Settings, state: StateDir) -> str:
 def _paused(state: StateDir, job: str) -> str:
     from .control import read_control
 
+    bad: list[str] = []
     try:
-        control = read_control(state.control_path())
-    except (OSError, ValueError) as error:
+        control = read_control(state.control_path(), lambda _, p: bad.append(p))
+    except OSError as error:
         return f"unknown ({error})"
+    if bad:
+        return f"no: {state.control_path()} is not valid ({bad[0]}), and a run sets it aside"
     return "YES: this run would be skipped" if control.is_paused(job) else "no"
 
 
 def _writable(path: str) -> str:
+    from .trust import untrusted_reason
+
+    problem = untrusted_reason(path)
+    if problem is not None:
+        return f"NOT safe to use ({problem}): runs will not be locked or recorded"
     probe = path
     while not os.path.exists(probe):
         probe = os.path.dirname(probe)

@@ -28,7 +28,6 @@ import os
 import pwd
 import stat
 
-
 TRUST_FIX = (
     "Every directory from it up to / must belong to the wrapper's user or root and be "
     "writable by no one else (chown, chmod go-w), or pass --state-dir"

@@ -190,3 +190,15 @@ def test_a_hand_typed_reset_time_is_applied(wrap: Wrap, state: StateDir):
     assert warnings_in(result.stderr) == []
     assert [r["status"] for r in state.reports()] == ["success"]
     assert state.job_state("j")["reset_applied_at"] == "2026-06-01T10:00:00.000000Z"
+
+
+def test_a_dry_run_names_bad_files_and_sets_nothing_aside(wrap: Wrap, state: StateDir):
+    (state.path / "jobs").mkdir(parents=True)
+    (state.path / "jobs" / "j.json").write_text(open_breaker(opened_at="yesterday"))
+    (state.path / "control.json").write_text('{"paused": "j"}')
+    result = wrap("--dry-run", "--name", "j", "--", "true")
+    assert result.returncode == 0, result.stderr
+    assert "j.json is not valid (opened_at: 'yesterday'" in result.stdout
+    assert "control.json is not valid (paused: must be a list" in result.stdout
+    assert (state.path / "jobs" / "j.json").exists() and (state.path / "control.json").exists()
+    assert not list(state.path.rglob("*.corrupt"))

@@ -401,3 +401,11 @@ def test_reset_breaker_refuses_a_directory_another_user_owns(
     assert result.stderr.startswith("smartcron-wrap: error: state directory ")
     assert "is owned by user nobody" in result.stderr and result.stderr.count("\n") == 1
     assert_untouched(victim)
+
+
+def test_a_dry_run_says_the_directory_is_not_safe(wrap: Wrap, state: StateDir):
+    state.path.mkdir()
+    hand_to_nobody(state.path)
+    result = wrap("--dry-run", "--name", "j", "--", "true")
+    assert result.returncode == 0, result.stderr
+    assert f"NOT safe to use ({state.path} is owned by user nobody)" in result.stdout
