@@ -19,6 +19,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from smartcron.wrapper import breaker as brk
@@ -205,3 +206,18 @@ def test_a_marker_round_trips(document: dict[str, Any]):
         write_json_atomic(state.running_path(document["run_id"]), document)
         ((path, read),) = find_lost_runs(state, None, Aside())
         assert read == document and os.path.basename(path) == f"{document['run_id']}.json"
+
+
+@PROPERTY
+@given(st.text(max_size=40) | st.uuids().map(str))
+def test_only_a_canonical_uuid_passes_for_a_run_id(text: str):
+    from smartcron.wrapper.state import is_run_id
+
+    try:
+        canonical = str(uuid.UUID(text)) == text
+    except ValueError:
+        canonical = False
+    assert is_run_id(text) == canonical
+    if not canonical:
+        with pytest.raises(ValueError):
+            StateDir("/nonexistent").spool_path(text)
