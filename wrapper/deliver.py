@@ -1,9 +1,19 @@
 """Send a spooled report to the collector right after the run.
 
 One short try, no retries: the report is already durable in the spool, and
-the agent ships whatever is left there. The spooled copy is deleted only when
-the collector answers 2xx. http.client keeps this off the import bill of runs
-that have no collector.
+the agent ships whatever is left there. The whole POST (name lookup, connect,
+send, every byte of the answer) has one deadline: a collector that trickles its
+answer must not hold the wrapper, so the request runs in a daemon thread that is
+simply abandoned at the deadline (the wrapper exits right after). The outcome:
+
+- delivered: 2xx and the collector took it (accepted or a duplicate); the
+  spooled copy may go;
+- rejected: the collector refused the report itself as invalid (422, or a 200
+  whose `rejected` names it); it must not be sent again as it is;
+- kept: anything else (5xx, 429, a timeout, no connection, and 400/401/403/413,
+  which are about the envelope or the token, not the report): it stays spooled.
+
+http.client keeps this off the import bill of runs that have no collector.
 """
 
 from __future__ import annotations
@@ -12,26 +22,52 @@ import http.client
 import json
 import urllib.parse
 
-TIMEOUT_S = 3.0
 INGEST_PATH = "/api/v1/runs"
+DELIVERED, REJECTED, KEPT = "delivered", "rejected", "kept"
 
 
-class DeliveryError(Exception):
-    """The collector did not take the report; it stays in the spool."""
+class Outcome:
+    def __init__(self, result: str, reason: str | None = None) -> None:
+        self.result = result
+        self.reason = reason
+
+    def as_log(self) -> dict[str, object]:
+        return {"result": self.result, "reason": self.reason}
 
 
-def post_report(collector: str, token: str | None, report: dict[str, object]) -> None:
+def deliver_report(
+    collector: str, token: str | None, report: dict[str, object], deadline_s: float
+) -> Outcome:
+    """POST one report, giving up after `deadline_s` seconds in all."""
+    import threading
+
+    box: list[Outcome] = []
+    worker = threading.Thread(
+        target=lambda: box.append(post_report(collector, token, report, deadline_s)),
+        name="smartcron-deliver",
+        daemon=True,  # abandoned at the deadline: never joined, gone when we exit
+    )
+    worker.start()
+    worker.join(deadline_s)
+    if box:
+        return box[0]
+    return Outcome(KEPT, f"{collector} did not answer within {deadline_s:g}s")
+
+
+def post_report(
+    collector: str, token: str | None, report: dict[str, object], timeout_s: float
+) -> Outcome:
     try:
         url = urllib.parse.urlsplit(collector)
         port = url.port
     except ValueError as error:
         # A bad port or bracket gets past the option's check; the run is over by now,
-        # so this is a warning like any other delivery failure, never a crash.
-        raise DeliveryError(f"cannot use collector URL {collector!r} ({error})") from None
+        # so this is a delivery failure like any other, never a crash.
+        return Outcome(KEPT, f"cannot use collector URL {collector!r} ({error})")
     connection_class = (
         http.client.HTTPSConnection if url.scheme == "https" else http.client.HTTPConnection
     )
-    connection = connection_class(url.hostname or "", port, timeout=TIMEOUT_S)
+    connection = connection_class(url.hostname or "", port, timeout=timeout_s)
     body = json.dumps({"runs": [report]}, separators=(",", ":")).encode()
     headers = {"Content-Type": "application/json", "User-Agent": "smartcron-wrap"}
     if token:
@@ -39,18 +75,47 @@ def post_report(collector: str, token: str | None, report: dict[str, object]) ->
     try:
         connection.request("POST", url.path.rstrip("/") + INGEST_PATH, body, headers)
         response = connection.getresponse()
-        answer = response.read(2048)
+        answer = response.read(65536)
     # ValueError: http.client.InvalidURL (control characters in the path, a bad host).
     except (OSError, http.client.HTTPException, ValueError) as error:
-        raise DeliveryError(f"cannot reach {collector} ({error})") from None
+        return Outcome(KEPT, f"cannot reach {collector} ({error})")
     finally:
         connection.close()
-    if not 200 <= response.status < 300:
-        raise DeliveryError(f"{collector} answered {response.status}: {_error_text(answer)}")
+    return judge_answer(response.status, answer, str(report.get("run_id")))
 
 
-def _error_text(answer: bytes) -> str:
+def judge_answer(status: int, answer: bytes, run_id: str) -> Outcome:
+    """What an ingest answer means for the one report that was sent."""
+    document = _parse(answer)
+    refusal = _refusal(document, run_id)
+    if status == 422:
+        return Outcome(REJECTED, refusal or _error_text(document, answer))
+    if 200 <= status < 300:
+        return Outcome(REJECTED, refusal) if refusal else Outcome(DELIVERED)
+    return Outcome(KEPT, f"collector answered {status}: {_error_text(document, answer)}")
+
+
+def _parse(answer: bytes) -> object:
     try:
-        return str(json.loads(answer)["error"])
-    except (ValueError, KeyError, TypeError):
-        return answer.decode("utf-8", "replace")[:200] or "no reason given"
+        return json.loads(answer)
+    except ValueError:
+        return None
+
+
+def _refusal(document: object, run_id: str) -> str | None:
+    """The error the answer's `rejected` list gives for our report, if any."""
+    if not isinstance(document, dict):
+        return None
+    rejected = document.get("rejected")
+    if not isinstance(rejected, list):
+        return None
+    for entry in rejected:
+        if isinstance(entry, dict) and entry.get("run_id") in (run_id, None):
+            return str(entry.get("error") or "rejected without a reason")
+    return None
+
+
+def _error_text(document: object, answer: bytes) -> str:
+    if isinstance(document, dict) and "error" in document:
+        return str(document["error"])
+    return answer.decode("utf-8", "replace")[:200] or "no reason given"

@@ -167,6 +167,15 @@ OPTIONS: tuple[Option, ...] = (
         env="SMARTCRON_TOKEN",
     ),
     Option(
+        "delivery_timeout",
+        VALUE,
+        v.parse_duration,
+        5.0,
+        "deadline for the whole POST to the collector; then the report stays spooled",
+        metavar="DUR",
+        env="SMARTCRON_DELIVERY_TIMEOUT",
+    ),
+    Option(
         "state_dir",
         VALUE,
         v.parse_text,

@@ -1,7 +1,8 @@
 """The job's output: passed through as it comes, and its tail kept for the report.
 
 With --quiet (like chronic) nothing is printed unless the run fails; the output
-is buffered in an unnamed temporary file meanwhile, never in memory.
+is buffered in an unnamed temporary file meanwhile, never in memory. Writing
+to the wrapper's stdout/stderr never blocks supervision (passthrough.py).
 """
 
 from __future__ import annotations
@@ -9,17 +10,18 @@ from __future__ import annotations
 import os
 from typing import IO
 
+from .passthrough import BUFFER_BYTES, Passthrough, finish_passthrough
+
 TAIL_BYTES = 64 * 1024
 
 
 class StreamCapture:
     def __init__(self, target_fd: int, *, quiet: bool) -> None:
-        self.target_fd = target_fd
         self.quiet = quiet
         self.total = 0
         self._tail = bytearray()
         self._held: IO[bytes] | None = None
-        self._target_broken = False
+        self.passthrough = Passthrough(target_fd)
 
     def feed(self, data: bytes) -> None:
         self.total += len(data)
@@ -29,7 +31,7 @@ class StreamCapture:
         if self.quiet:
             self._hold(data)
         else:
-            self._write_through(data)
+            self.passthrough.offer(data)
 
     def _hold(self, data: bytes) -> None:
         if self._held is None:
@@ -38,32 +40,31 @@ class StreamCapture:
             self._held = tempfile.TemporaryFile()  # noqa: SIM115 - lives until release()
         self._held.write(data)
 
-    def _write_through(self, data: bytes) -> None:
-        if self._target_broken:
-            return
-        view = memoryview(data)
-        try:
-            while view:
-                written = os.write(self.target_fd, view)
-                view = view[written:]
-        except OSError:
-            # The reader of our stdout is gone (cron's mailer died, a closed pipe):
-            # the job keeps running and its tail is still recorded.
-            self._target_broken = True
-
     def release(self) -> None:
-        """Print what --quiet held back (the run failed)."""
+        """Print what --quiet held back (the run failed), as far as the reader takes it."""
         if self._held is None:
             return
-        self._held.seek(0)
-        while chunk := self._held.read(1 << 16):
-            self._write_through(chunk)
+        held, output = self._held, self.passthrough
+        held.seek(0)
+        while chunk := held.read(BUFFER_BYTES):
+            dropped_before = output.dropped
+            output.offer(chunk)
+            finish_passthrough([output])
+            if output.dropped > dropped_before:  # stalled or gone: the rest is dropped too
+                position = held.tell()
+                output.dropped += held.seek(0, os.SEEK_END) - position
+                break
         self.discard()
 
     def discard(self) -> None:
         if self._held is not None:
             self._held.close()
             self._held = None
+
+    @property
+    def dropped(self) -> int:
+        """Bytes of output the reader never got (it stalled or went away)."""
+        return self.passthrough.dropped
 
     @property
     def truncated(self) -> bool:

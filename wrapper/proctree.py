@@ -82,24 +82,31 @@ def tree_rss() -> int:
     return total
 
 
-def _signal(pid: int, sig: int, *, group: bool = False) -> None:
-    """ESRCH means "already gone"; anything else is a real error."""
+def _signal(pid: int, sig: int, *, group: bool = False) -> bool:
+    """False when the kernel refuses (EPERM): a setuid program such as sudo runs
+    as another user, and a non-root wrapper cannot signal it. That is a fact to
+    record, not a failure of supervision. ESRCH means "already gone"; any other
+    error is real."""
     try:
         if group:
             os.killpg(pid, sig)
         else:
             os.kill(pid, sig)
     except OSError as error:
+        if error.errno == errno.EPERM:
+            return False
         if error.errno != errno.ESRCH:
             raise
+    return True
 
 
-def signal_tree(pgid: int, sig: int) -> None:
+def signal_tree(pgid: int, sig: int) -> bool:
     """The group first (one syscall reaches most of the tree), then each
-    descendant that left the group."""
-    _signal(pgid, sig, group=True)
+    descendant that left the group. False if the kernel refused any of them."""
+    delivered = _signal(pgid, sig, group=True)
     for pid in descendant_pids():
-        _signal(pid, sig)
+        delivered = _signal(pid, sig) and delivered
+    return delivered
 
 
 def kill_pids(pids: list[int]) -> None:
@@ -122,6 +129,6 @@ def kill_session_leftovers(sid: int) -> int:
                 continue
         except OSError:
             continue  # gone since the scan
-        _signal(pid, signal.SIGKILL)
-        killed += 1
+        if _signal(pid, signal.SIGKILL):
+            killed += 1
     return killed

@@ -84,6 +84,8 @@ def build_report(
     stderr_tail: str = "",
     output_bytes: int = 0,
     output_truncated: bool = False,
+    output_dropped_bytes: int = 0,
+    signal_denied: bool = False,
     breaker_state: str = "closed",
     trigger: str = "cron",
     host: str | None = None,
@@ -113,6 +115,8 @@ def build_report(
         "stderr_tail": redact(stderr_tail) if stderr_tail else "",
         "output_bytes": output_bytes,
         "output_truncated": output_truncated,
+        "output_dropped_bytes": output_dropped_bytes,
+        "signal_denied": signal_denied,
         "breaker_state": breaker_state,
         "wrapper_version": __version__,
     }

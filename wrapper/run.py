@@ -16,12 +16,14 @@ import os
 import select
 import sys
 import time
+from typing import TYPE_CHECKING
 
 from . import breaker as brk
 from .control import Control, read_control
 from .guardian import Guardian
 from .lock import JobLock
 from .output import StreamCapture
+from .passthrough import finish_passthrough
 from .report import build_report, new_run_id
 from .retry import retry_delay, should_retry
 from .runlog import append_run
@@ -29,10 +31,13 @@ from .running import RUN_ID_ENV, RunMarker, find_lost_runs, leftover_processes, 
 from .settings import Settings
 from .signals import SignalBox
 from .spawn import become_subreaper, spawn_job
-from .spool import spool_report
+from .spool import reject_report, spool_report
 from .state import StateDir, Warnings, remove_file, set_aside
 from .supervise import Attempt, Limits, supervise
 from .trust import TRUST_FIX
+
+if TYPE_CHECKING:
+    from .deliver import Outcome
 
 EXIT_TIMEOUT = 124
 EXIT_CANNOT_EXECUTE = 126
@@ -57,6 +62,7 @@ class RunContext:
         self.breaker_state = brk.CLOSED
         self.trigger = "manual" if _stdin_is_terminal() else "cron"
         self.recording = True  # False: the state directory is not to be touched at all
+        self._recorded: list[tuple[dict[str, object], str | None]] = []
 
     def report(self, status: str, **fields: object) -> dict[str, object]:
         s = self.settings
@@ -117,42 +123,65 @@ class RunContext:
         )
 
     def record(self, report: dict[str, object]) -> None:
-        """Spool first (durable), then the per-job log, then the collector."""
+        """Spool the report now (durable); log and deliver it in finish()."""
         spooled = None
         if self.recording:
-            spooled = self._write_locally(report)
-        if self.settings.collector:
-            self._deliver(report, spooled)
+            try:
+                spooled = spool_report(self.state, report)
+            except OSError as error:
+                self.state_trouble("writing the run report", error)
+        self._recorded.append((report, spooled))
 
-    def _deliver(self, report: dict[str, object], spooled: str | None) -> None:
-        from .deliver import DeliveryError, post_report
+    def finish(self) -> None:
+        """After the lock is released: deliver each report within one deadline, then
+        log it with the outcome. A report safely spooled but not delivered is no
+        reason to print anything (the agent ships it): the per-job log says why."""
+        deadline = time.monotonic() + self.settings.delivery_timeout
+        for report, spooled in self._recorded:
+            entry = report
+            if self.settings.collector:
+                outcome = self._deliver(report, spooled, deadline - time.monotonic())
+                entry = {**report, "delivery": outcome.as_log()}
+            if not self.recording:
+                continue
+            try:
+                append_run(self.state, self.settings.name, entry)
+            except OSError as error:
+                self.state_trouble("appending to the job's log", error)
+        self._recorded.clear()
+
+    def _deliver(self, report: dict[str, object], spooled: str | None, budget: float) -> Outcome:
+        from .deliver import DELIVERED, KEPT, REJECTED, Outcome, deliver_report
 
         assert self.settings.collector is not None
-        try:
-            post_report(self.settings.collector, self.settings.token, report)
-        except DeliveryError as error:
-            kept = "it stays in the spool for the agent" if spooled else "it is lost"
-            self.warnings.once("collector", f"report not delivered: {error}; {kept}")
-            return
-        if spooled:
+        if budget <= 0:
+            outcome = Outcome(KEPT, "no time left before the delivery deadline")
+        else:
+            outcome = deliver_report(self.settings.collector, self.settings.token, report, budget)
+        if outcome.result == DELIVERED and spooled:
             remove_file(spooled)
-
-    def _write_locally(self, report: dict[str, object]) -> str | None:
-        spooled = None
-        try:
-            spooled = spool_report(self.state, report)
-        except OSError as error:
-            self.state_trouble("writing the run report", error)
-        try:
-            append_run(self.state, self.settings.name, report)
-        except OSError as error:
-            self.state_trouble("appending to the job's log", error)
-        return spooled
+        elif outcome.result == REJECTED and spooled:
+            try:
+                reject_report(self.state, spooled, outcome.reason or "rejected")
+            except OSError as error:
+                self.state_trouble("moving a rejected report to spool/rejected", error)
+        elif outcome.result != DELIVERED and not spooled:
+            # Neither spooled nor delivered: this one a person must hear about.
+            self.warnings.once("collector", f"report not delivered ({outcome.reason}); it is lost")
+        return outcome
 
 
 def run(settings: Settings) -> Result:
     ctx = RunContext(settings)
     ctx.check_trust()
+    try:
+        return _run_gated(ctx)
+    finally:
+        ctx.finish()  # the lock is free by now: a slow collector never holds it
+
+
+def _run_gated(ctx: RunContext) -> Result:
+    settings = ctx.settings
     if _control(ctx).is_paused(settings.name):
         return _skip(ctx, "skipped_paused")
 
@@ -224,7 +253,10 @@ def _recover_lost_runs(ctx: RunContext) -> None:
 
             kill_pids(leftovers)
         ctx.record(lost_run_report(marker))
-        remove_file(path)
+        try:
+            remove_file(path)
+        except OSError as error:
+            ctx.state_trouble("removing a lost run's marker", error)
 
 
 def _breaker_gate(ctx: RunContext) -> tuple[brk.BreakerStore | None, bool | None]:
@@ -304,6 +336,9 @@ def _run_attempts(ctx: RunContext, store: brk.BreakerStore | None) -> Result:
     if s.quiet:
         for capture in (out, err):
             capture.release() if failed else capture.discard()
+    finish_passthrough([out.passthrough, err.passthrough])
+    out.passthrough.close()
+    err.passthrough.close()
 
     if store is not None:
         _record_breaker(ctx, store, status)
@@ -321,6 +356,8 @@ def _run_attempts(ctx: RunContext, store: brk.BreakerStore | None) -> Result:
         stderr_tail=err.tail_text(),
         output_bytes=out.total + err.total,
         output_truncated=out.truncated or err.truncated,
+        output_dropped_bytes=out.dropped + err.dropped,
+        signal_denied=any(a.signal_denied for a in attempts),
     )
     ctx.record(report)
     if marker is not None:

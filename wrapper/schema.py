@@ -86,5 +86,11 @@ class RunReport(BaseModel):
     stderr_tail: str = Field(max_length=131072)
     output_bytes: Bytes
     output_truncated: bool
+    # Added within schema 1, optional on read: bytes of output the wrapper's own
+    # stdout/stderr reader never got (it stalled or went away; the tails keep them).
+    output_dropped_bytes: Bytes = 0
+    # Added within schema 1: the kernel refused the wrapper's signals to the job
+    # (EPERM: a setuid program such as sudo under a non-root wrapper).
+    signal_denied: bool = False
     breaker_state: Literal["closed", "open", "half_open"]
     wrapper_version: str = Field(min_length=1, max_length=32)

@@ -52,6 +52,7 @@ class Settings:
     quiet: bool
     collector: str | None
     token: str | None
+    delivery_timeout: float
     state_dir: str
     config: str | None
     dry_run: bool
@@ -130,6 +131,10 @@ def _check_relations(settings: Settings) -> None:
         raise SettingError(
             f"--retry-max-delay ({settings.retry_max_delay:g}s) is shorter than --retry-delay "
             f"({settings.retry_delay:g}s); raise the cap or lower the delay"
+        )
+    if settings.delivery_timeout == 0:
+        raise SettingError(
+            "--delivery-timeout: 0 would give up on every delivery; give a positive duration"
         )
     if settings.timeout == 0:
         raise SettingError("--timeout: 0 would kill every run at once; give a positive duration")

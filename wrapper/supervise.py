@@ -11,6 +11,7 @@ import time
 
 from . import proctree
 from .output import StreamCapture
+from .passthrough import Passthrough
 from .signals import SignalBox
 from .spawn import Spawned
 
@@ -33,6 +34,7 @@ class Attempt:
         self.cpu_user = 0.0
         self.cpu_system = 0.0
         self.interrupted_by: int | None = None  # a signal the wrapper received and forwarded
+        self.signal_denied = False  # the kernel refused our signals (EPERM: a setuid job)
 
     def as_report(self) -> dict[str, object]:
         from .clock import iso
@@ -67,14 +69,17 @@ def supervise(
     reason: str | None = None  # why we are stopping the job: timeout, memory, signal
 
     streams = {job.stdout_fd: out, job.stderr_fd: err}
+    writers = {capture.passthrough.fd: capture.passthrough for capture in (out, err)}
     poller = select.poll()
-    for fd in (*streams, signals.wake_fd):
-        poller.register(fd, select.POLLIN)
+    poller.register(signals.wake_fd, select.POLLIN)
+    reading = set(streams)  # job pipes not at EOF yet
+    armed: dict[int, int] = {}  # fd -> the events registered for it
 
     def stop(why: str, sig: int = signal.SIGTERM) -> None:
         nonlocal reason, kill_at
         reason = reason or why
-        proctree.signal_tree(job.pid, sig)
+        if not proctree.signal_tree(job.pid, sig):
+            attempt.signal_denied = True  # the job keeps running; we wait for it
         if kill_at is None:  # the grace starts once; later signals do not extend it
             kill_at = time.monotonic() + limits.kill_after
 
@@ -98,17 +103,25 @@ def supervise(
             interval = min(interval * 2, ceiling)
             sample_at = now + interval
         if kill_at is not None and now >= kill_at:
-            proctree.signal_tree(job.pid, signal.SIGKILL)
+            if not proctree.signal_tree(job.pid, signal.SIGKILL):
+                attempt.signal_denied = True
             kill_at = now + 1.0  # and again, should something new appear
+        _arm(poller, armed, reading, streams, writers, now)
+        stalls = [t for p in writers.values() if (t := p.stall_at()) is not None]
         wake = [t for t in (deadline if reason is None else None, sample_at, kill_at) if t]
+        wake += stalls
         timeout_ms = max(0, int((min(wake) - now) * 1000) + 1) if wake else None
         for fd, _event in poller.poll(timeout_ms):
             if fd == signals.wake_fd:
                 signals.drain()
-            elif not _pump(fd, streams[fd]):
-                poller.unregister(fd)
+            elif fd in reading:
+                if not _pump(fd, streams[fd]):
+                    reading.discard(fd)
+            elif fd in writers:
+                writers[fd].flush()
 
-    _drain_output(poller, streams, signals.wake_fd)
+    poller.unregister(signals.wake_fd)
+    _drain_output(poller, armed, reading, streams, writers)
     if reason is not None:
         finish_tree(job.pid, kill_at)
     reap_orphans()
@@ -130,6 +143,29 @@ def supervise(
     return attempt
 
 
+def _arm(
+    poller: select.poll,
+    armed: dict[int, int],
+    reading: set[int],
+    streams: dict[int, StreamCapture],
+    writers: dict[int, Passthrough],
+    now: float,
+) -> None:
+    """Listen to a job pipe only while its reader keeps up (or has stalled), and to
+    our stdout/stderr only while output waits for them."""
+    wanted = {fd: select.POLLIN for fd in reading if streams[fd].passthrough.accepts_input(now)}
+    for fd, output in writers.items():
+        if output.wants_write():
+            wanted[fd] = wanted.get(fd, 0) | select.POLLOUT
+    for fd in [fd for fd in armed if fd not in wanted]:
+        poller.unregister(fd)
+        del armed[fd]
+    for fd, events in wanted.items():
+        if armed.get(fd) != events:
+            poller.register(fd, events)
+            armed[fd] = events
+
+
 def _pump(fd: int, capture: StreamCapture) -> bool:
     try:
         data = os.read(fd, 65536)
@@ -141,17 +177,31 @@ def _pump(fd: int, capture: StreamCapture) -> bool:
     return True
 
 
-def _drain_output(poller: select.poll, streams: dict[int, StreamCapture], wake_fd: int) -> None:
+def _drain_output(
+    poller: select.poll,
+    armed: dict[int, int],
+    reading: set[int],
+    streams: dict[int, StreamCapture],
+    writers: dict[int, Passthrough],
+) -> None:
     """Take what the job wrote before it exited. Descendants that outlive a
-    normal exit may hold the pipes open: read what is there, do not wait for EOF."""
-    poller.unregister(wake_fd)
+    normal exit may hold the pipes open: read what is there, do not wait for EOF;
+    wait only for a reader that is behind but still reading."""
     for _ in range(1024):
-        events = poller.poll(0)
-        if not events:
+        now = time.monotonic()
+        _arm(poller, armed, reading, streams, writers, now)
+        held_back = any(not armed.get(fd, 0) & select.POLLIN for fd in reading)
+        stalls = [t for p in writers.values() if (t := p.stall_at()) is not None]
+        wait = min(stalls) - now if held_back and stalls else 0.0
+        events = poller.poll(max(0, int(wait * 1000) + 1) if wait > 0 else 0)
+        if not events and not held_back:
             return
         for fd, _event in events:
-            if not _pump(fd, streams[fd]):
-                poller.unregister(fd)
+            if fd in reading:
+                if not _pump(fd, streams[fd]):
+                    reading.discard(fd)
+            elif fd in writers:
+                writers[fd].flush()
 
 
 def reap(pid: int) -> tuple[int, resource.struct_rusage] | None:
@@ -185,7 +235,7 @@ def finish_tree(pgid: int, kill_at: float | None) -> None:
         reap_orphans()
     limit = time.monotonic() + FINAL_REAP_LIMIT
     while proctree.live_descendants() and time.monotonic() < limit:
-        proctree.signal_tree(pgid, signal.SIGKILL)
+        proctree.signal_tree(pgid, signal.SIGKILL)  # refused (EPERM): what is left, is left
         time.sleep(0.01)
         reap_orphans()
     reap_orphans()
