@@ -51,11 +51,11 @@ class Passthrough:
     def flush(self) -> None:
         """Write what the reader takes now; never wait for it."""
         while self.pending and not self.broken:
-            chunk = memoryview(self.pending)[: GUARDED_CHUNK if self._guarded else _CHUNK]
+            size = GUARDED_CHUNK if self._guarded else _CHUNK
             try:
                 if self._guarded and not _writable(self.fd):
                     return
-                written = os.write(self.fd, chunk)
+                written = os.write(self.fd, self.pending[:size])
             except BlockingIOError:
                 return
             except OSError:
@@ -64,8 +64,6 @@ class Passthrough:
                 self.broken = True
                 self.drop_pending()
                 return
-            finally:
-                chunk.release()
             del self.pending[:written]
             self._progress_at = time.monotonic()
 
