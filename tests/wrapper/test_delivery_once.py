@@ -1,6 +1,7 @@
 """smartcron-wrap posts its report once and never retries the POST: a collector that
 answers 5xx gets exactly one request, the report stays in the spool for the agent, and
-the run's exit status is the job's, and nothing is printed about it. The collector here is a tiny counting HTTP server."""
+the run's exit status is the job's, and nothing is printed about it. The collector here
+is a tiny counting HTTP server."""
 
 from __future__ import annotations
 
