@@ -36,20 +36,25 @@ class Outcome:
 
 
 def deliver_report(
-    collector: str, token: str | None, report: dict[str, object], deadline_s: float
+    collector: str,
+    token: str | None,
+    report: dict[str, object],
+    budget_s: float,
+    deadline_s: float,
 ) -> Outcome:
-    """POST one report, giving up after `deadline_s` seconds in all."""
+    """POST one report, giving up after `budget_s` seconds in all: what is left of
+    the run's delivery deadline of `deadline_s`."""
     import threading
 
     box: list[Outcome] = []
     worker = threading.Thread(
         # The socket's own timeout is only a backstop for the thread: the join decides.
-        target=lambda: box.append(post_report(collector, token, report, deadline_s + 1)),
+        target=lambda: box.append(post_report(collector, token, report, budget_s + 1)),
         name="smartcron-deliver",
         daemon=True,  # abandoned at the deadline: never joined, gone when we exit
     )
     worker.start()
-    worker.join(deadline_s)
+    worker.join(budget_s)
     if box:
         return box[0]
     return Outcome(KEPT, f"{collector} did not answer within {deadline_s:g}s")

@@ -155,9 +155,17 @@ class RunContext:
 
         assert self.settings.collector is not None
         if budget <= 0:
-            outcome = Outcome(KEPT, "no time left before the delivery deadline")
+            outcome = Outcome(
+                KEPT, f"no time left of the {self.settings.delivery_timeout:g}s delivery deadline"
+            )
         else:
-            outcome = deliver_report(self.settings.collector, self.settings.token, report, budget)
+            outcome = deliver_report(
+                self.settings.collector,
+                self.settings.token,
+                report,
+                budget,
+                self.settings.delivery_timeout,
+            )
         if outcome.result == DELIVERED and spooled:
             remove_file(spooled)
         elif outcome.result == REJECTED and spooled:

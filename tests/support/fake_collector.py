@@ -1,0 +1,121 @@
+"""A loopback HTTP server that plays a collector the way a test needs it to: a given
+status and JSON answer, or an answer trickled one byte every `trickle_s` seconds.
+
+Raw sockets rather than http.server: a trickled answer must be written by hand, and
+the server records every request it got (method, path, headers, body).
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+
+class FakeCollector:
+    def __init__(self, status: int = 200, answer: Any = None, trickle_s: float = 0.0) -> None:
+        self.status = status
+        self.answer = {"accepted": 1, "duplicates": 0, "rejected": []} if answer is None else answer
+        self.trickle_s = trickle_s
+        self.requests: list[dict[str, Any]] = []
+        self.received = threading.Event()  # set once a whole request has arrived
+        self._stop = threading.Event()
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._listener.settimeout(0.1)
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}"
+
+    def reports(self) -> list[dict[str, Any]]:
+        return [report for request in self.requests for report in request["body"]["runs"]]
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                connection, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            threading.Thread(target=self._answer, args=(connection,), daemon=True).start()
+
+    def _answer(self, connection: socket.socket) -> None:
+        with connection:
+            connection.settimeout(10)
+            try:
+                head, body = self._read_request(connection)
+            except (OSError, ValueError):
+                return
+            lines = head.decode("latin-1").split("\r\n")
+            method, path, _ = lines[0].split(" ", 2)
+            headers = dict(line.split(": ", 1) for line in lines[1:] if ": " in line)
+            self.requests.append(
+                {"method": method, "path": path, "headers": headers, "body": json.loads(body)}
+            )
+            self.received.set()
+            payload = json.dumps(self.answer).encode()
+            response = (
+                f"HTTP/1.1 {self.status} Answer\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(payload)}\r\nConnection: close\r\n\r\n"
+            ).encode() + payload
+            try:
+                if not self.trickle_s:
+                    connection.sendall(response)
+                    return
+                for index in range(len(response)):
+                    if self._stop.wait(self.trickle_s):
+                        return
+                    connection.sendall(response[index : index + 1])
+            except OSError:
+                return  # the wrapper gave up and hung up: what this test wants
+
+    @staticmethod
+    def _read_request(connection: socket.socket) -> tuple[bytes, bytes]:
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = connection.recv(65536)
+            if not chunk:
+                raise ValueError("closed before the headers ended")
+            data += chunk
+        head, body = data.split(b"\r\n\r\n", 1)
+        length = 0
+        for line in head.split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value)
+        while len(body) < length:
+            chunk = connection.recv(65536)
+            if not chunk:
+                raise ValueError("closed before the body ended")
+            body += chunk
+        return head, body
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(10)
+        self._listener.close()
+
+
+@contextmanager
+def fake_collector(**kwargs: Any) -> Iterator[FakeCollector]:
+    server = FakeCollector(**kwargs)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def wait_until(condition: Any, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
