@@ -34,7 +34,8 @@ def test_a_trickling_collector_costs_no_more_than_the_delivery_deadline(
     report = state.report()  # still spooled, whole, for the agent
     assert server.reports() == [report]
     [entry] = state.log("nightly")
-    assert entry["delivery"] == {"result": "kept", "reason": f"{server.url} did not answer within 1s"}
+    reason = f"{server.url} did not answer within 1s"
+    assert entry["delivery"] == {"result": "kept", "reason": reason}
 
 
 def test_the_default_deadline_is_a_few_seconds(wrap: Any, state: Any) -> None:
