@@ -91,6 +91,17 @@ class Passthrough:
             self._private = False
 
 
+def write_without_waiting(fd: int, data: bytes) -> bool:
+    """Write the wrapper's own message if the reader takes it now; False if it did not
+    (a stalled reader must not hold the wrapper for a warning either)."""
+    output = Passthrough(fd)
+    try:
+        output.offer(data)
+        return not output.pending and not output.broken
+    finally:
+        output.close()
+
+
 def _open_target(fd: int) -> tuple[int, bool, bool]:
     """(fd to write, is it our own, must writes be guarded by poll)."""
     try:

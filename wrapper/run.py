@@ -14,7 +14,6 @@ import contextlib
 import errno
 import os
 import select
-import sys
 import time
 from typing import TYPE_CHECKING
 
@@ -437,11 +436,10 @@ def _exec_problem(error: OSError) -> str:
 
 
 def _say(message: str) -> None:
-    try:
-        sys.stderr.write(f"smartcron-wrap: error: {message}\n")
-        sys.stderr.flush()
-    except OSError:
-        pass
+    from .passthrough import write_without_waiting
+
+    # Never sys.stderr here: its write would block on a stalled reader.
+    write_without_waiting(2, f"smartcron-wrap: error: {message}\n".encode())
 
 
 def _stdin_is_terminal() -> bool:

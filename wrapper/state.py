@@ -17,7 +17,6 @@ import errno
 import json
 import os
 import stat
-import sys
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -42,11 +41,11 @@ class Warnings:
         if kind in self._seen:
             return
         self._seen.add(kind)
-        try:
-            sys.stderr.write(f"smartcron-wrap: warning: {message}\n")
-            sys.stderr.flush()
-        except OSError:
-            pass  # stderr itself is gone (closed by cron); nothing left to tell
+        from .passthrough import write_without_waiting
+
+        # Not sys.stderr: its write blocks when the reader has stalled. A reader that
+        # is gone or stalled (closed by cron, a full pipe) leaves nothing to tell.
+        write_without_waiting(2, f"smartcron-wrap: warning: {message}\n".encode())
 
 
 def is_run_id(text: str) -> bool:

@@ -178,3 +178,19 @@ def test_a_reader_that_goes_away_is_counted_too(wrap: Any, state: Any):
     report = state.report()
     assert report["output_dropped_bytes"] == report["output_bytes"] == 5000
     assert report["stdout_tail"] == "gone\n" * 1000
+
+
+def test_the_wrappers_own_warnings_do_not_wait_for_a_stalled_reader(
+    wrap: Any, state: Any, stalled_pipe
+):
+    read_end, write_end = stalled_pipe
+    state.path.parent.mkdir(parents=True, exist_ok=True)
+    state.path.write_text("a file where the state directory should be")  # warnings to give
+    code, took = run_into(wrap, write_end, "--name", "yes", "--timeout", "2", "--kill-after", "1",
+                          "--", *YES)  # fmt: skip
+    assert code == 124
+    # The first warnings came while the pipe had room; the later ones (the report,
+    # the log) met a full pipe and were dropped rather than waited for.
+    assert took < 2 + 1 + STALL_S + 2, f"a warning held the wrapper {took:.1f}s"
+    os.set_blocking(read_end, False)
+    assert os.read(read_end, 1 << 16).startswith(b"smartcron-wrap: warning: state directory")
