@@ -82,3 +82,14 @@ def test_one_deadline_covers_every_report_of_the_run(wrap: Any, state: Any, tree
     statuses = sorted(report["status"] for report in state.reports())
     assert statuses == ["lost", "success"], statuses
     assert [entry["delivery"]["result"] for entry in state.log("nightly")] == ["kept", "kept"]
+
+
+def test_a_zero_delivery_timeout_is_refused_before_the_job_runs(
+    wrap: Any, state: Any, tmp_path: Any
+) -> None:
+    ran = tmp_path / "ran"
+    done = wrap("--name", "nightly", "--delivery-timeout", "0", "--", "touch", str(ran))
+    assert done.returncode == 2
+    [line] = done.stderr.splitlines()
+    assert line.startswith("smartcron-wrap: error: --delivery-timeout:"), line
+    assert not ran.exists() and state.spool_files() == []
