@@ -91,6 +91,20 @@ class Passthrough:
             self._private = False
 
 
+def reserve_standard_fds() -> None:
+    """Put /dev/null on any of fds 0-2 the wrapper was started without (`>&-`).
+    Otherwise the next file it opens (the lock, a pipe) takes that number, and the
+    job's output, written to "stdout", would land in it."""
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            spare = os.open(os.devnull, os.O_RDWR)  # the lowest free number: this one
+            if spare != fd:
+                os.dup2(spare, fd, inheritable=False)
+                os.close(spare)
+
+
 def write_without_waiting(fd: int, data: bytes) -> bool:
     """Write the wrapper's own message if the reader takes it now; False if it did not
     (a stalled reader must not hold the wrapper for a warning either)."""

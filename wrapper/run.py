@@ -22,7 +22,7 @@ from .control import Control, read_control
 from .guardian import Guardian
 from .lock import JobLock
 from .output import StreamCapture
-from .passthrough import finish_passthrough
+from .passthrough import finish_passthrough, reserve_standard_fds
 from .report import build_report, new_run_id
 from .retry import retry_delay, should_retry
 from .runlog import append_run
@@ -179,6 +179,7 @@ class RunContext:
 
 
 def run(settings: Settings) -> Result:
+    reserve_standard_fds()  # before the lock or any pipe can take fd 1 or 2
     ctx = RunContext(settings)
     ctx.check_trust()
     try:

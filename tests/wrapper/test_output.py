@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import selectors
+import subprocess
 import time
 import uuid
 from typing import IO
@@ -210,3 +211,16 @@ def test_logs_are_kept_per_job(wrap, state):
     assert wrap("--name", "two", "--", "false").returncode == 1
     assert len(state.log("one")) == 1
     assert [entry["status"] for entry in state.log("two")] == ["success", "failed"]
+
+
+def test_a_wrapper_started_without_stdout_and_stderr_writes_the_output_nowhere_else(wrap, state):
+    # `smartcron-wrap ... >&- 2>&-`: the next files the wrapper opens (the lock, a pipe)
+    # would take fds 1 and 2, and the job's output would land in them.
+    argv = wrap.argv(("--name", "closed", "--", "sh", "-c", "echo out-line; echo err-line >&2"))
+    done = subprocess.run(["sh", "-c", '"$@" >&- 2>&-', "sh", *argv], env=wrap.env,
+                          stdin=subprocess.DEVNULL, timeout=30, check=False)  # fmt: skip
+    assert done.returncode == 0
+    lock = state.lock_path("closed").read_text()
+    assert lock.strip().isdigit(), f"the lock file holds the job's output: {lock!r}"
+    report = state.report()
+    assert (report["stdout_tail"], report["stderr_tail"]) == ("out-line\n", "err-line\n")
