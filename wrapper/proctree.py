@@ -112,12 +112,8 @@ def signal_tree(pgid: int, sig: int) -> bool:
 def kill_pids(pids: list[int]) -> None:
     """SIGKILL each of `pids` (a lost run's leftovers, proven to be the run's)."""
     for pid in pids:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except OSError as error:
-            # Gone already, or not ours to kill (then it was never ours to begin with).
-            if error.errno not in (errno.ESRCH, errno.EPERM):
-                raise
+        # Gone already, or not ours to kill (EPERM: then it was never ours to begin with).
+        _signal(pid, signal.SIGKILL)
 
 
 def kill_session_leftovers(sid: int) -> int:
