@@ -116,7 +116,12 @@ def _refusal(document: object, run_id: str) -> str | None:
     if not isinstance(rejected, list):
         return None
     for entry in rejected:
-        if isinstance(entry, dict) and entry.get("run_id") in (run_id, None):
+        if not isinstance(entry, dict):
+            continue
+        # One report per POST: ours is the one with our id, or at index 0 when the
+        # collector could not read an id from it.
+        named = entry.get("run_id")
+        if named == run_id or (named is None and entry.get("index") in (0, None)):
             return str(entry.get("error") or "rejected without a reason")
     return None
 

@@ -141,3 +141,39 @@ def test_a_rejected_report_without_a_readable_reason_says_so(tmp_path: Path) -> 
     Path(moved[: -len(".json")] + ".reason").unlink()
     assert rejection_reason(moved).startswith("reason unknown")
     assert count_rejected(state) == 1
+
+
+# ---------------------------------------------------------------- what an answer means
+
+OURS = "44444444-4444-4444-8444-444444444444"
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "result"),
+    [
+        (200, b'{"accepted": 1, "duplicates": 0, "rejected": []}', "delivered"),
+        (201, b"", "delivered"),  # a 2xx that says nothing more: taken
+        (200, b"not json at all", "delivered"),
+        (200, b'{"rejected": "not a list"}', "delivered"),
+        (200, b'{"rejected": [{"index": 0, "run_id": "' + OURS.encode() + b'"}]}', "rejected"),
+        (200, b'{"rejected": [{"index": 3, "run_id": "other"}]}', "delivered"),
+        (422, b'{"error": "runs[0].job: bad"}', "rejected"),
+        (422, b"<html>unprocessable</html>", "rejected"),
+        (400, b'{"error": "malformed JSON"}', "kept"),
+        (401, b'{"error": "invalid token"}', "kept"),
+        (403, b"{}", "kept"),
+        (413, b'{"error": "too large"}', "kept"),
+        (429, b"", "kept"),
+        (404, b"", "kept"),
+        (502, b"<html>bad gateway</html>", "kept"),
+    ],
+)
+def test_what_an_ingest_answer_means_for_the_one_report_sent(
+    status: int, body: bytes, result: str
+) -> None:
+    from smartcron.wrapper.deliver import judge_answer
+
+    outcome = judge_answer(status, body, OURS)
+    assert outcome.result == result, (status, body, outcome.reason)
+    if result != "delivered":
+        assert outcome.reason, "a report that stays or moves says why"
