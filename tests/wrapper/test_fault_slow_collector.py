@@ -29,7 +29,8 @@ def test_a_trickling_collector_costs_no_more_than_the_delivery_deadline(
         assert server.received.is_set(), "the report was never sent"
     assert done.returncode == 0, done.stderr
     assert done.stdout == "done\n"
-    assert took < 1 + 2, f"delivery held the wrapper {took:.1f}s past a 1s deadline"
+    # Slack for a loaded machine; the old wrapper took over 40 s against this server.
+    assert took < 1 + 4, f"delivery held the wrapper {took:.1f}s past a 1s deadline"
     assert done.stderr == "", "a report safely spooled is nothing to print"
     report = state.report()  # still spooled, whole, for the agent
     assert server.reports() == [report]
@@ -44,7 +45,7 @@ def test_the_default_deadline_is_a_few_seconds(wrap: Any, state: Any) -> None:
         done = wrap("--name", "nightly", "--collector", server.url, "--", *JOB)
         took = time.monotonic() - started
     assert done.returncode == 0 and done.stderr == "", done.stderr
-    assert 4 < took < 5 + 2, took
+    assert 4 < took < 5 + 4, took
     assert "within 5s" in state.log("nightly")[0]["delivery"]["reason"]
 
 
@@ -75,10 +76,10 @@ def test_one_deadline_covers_every_report_of_the_run(wrap: Any, state: Any, tree
         lost.communicate(timeout=10)
         started = time.monotonic()
         done = wrap("--name", "nightly", "--collector", server.url,
-                    "--delivery-timeout", "1", "--", *JOB)  # fmt: skip
+                    "--delivery-timeout", "3", "--", *JOB)  # fmt: skip
         took = time.monotonic() - started
     assert done.returncode == 0 and done.stderr == "", done.stderr
-    assert took < 1 + 2, took
+    assert took < 3 + 2.5, f"{took:.1f}s: two reports had a deadline each"  # not 3 + 3
     statuses = sorted(report["status"] for report in state.reports())
     assert statuses == ["lost", "success"], statuses
     assert [entry["delivery"]["result"] for entry in state.log("nightly")] == ["kept", "kept"]
