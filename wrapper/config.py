@@ -19,8 +19,10 @@ from pydantic import (
     model_validator,
 )
 
+from . import limits
 from .options import OPTIONS, unknown_config_key
-from .validate import NAME_PATTERN, SettingError
+from .textfile import UnreadableFile, read_small_file
+from .validate import SettingError, is_job_name
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -97,22 +99,36 @@ def check_file(path: str) -> list[str]:
     return problems
 
 
+CONFIG_MAX = 1024 * 1024  # far above any real config; /dev/zero must not be read whole
+
+
 def _read(path: str) -> ConfigFile:
+    fix = "fix the path or permissions, or pass --config with another file"
     try:
-        with open(path, "rb") as handle:
-            raw = tomllib.load(handle)
-    except OSError as error:
+        data = read_small_file(path, CONFIG_MAX)
+    except UnreadableFile as error:
+        raise SettingError(f"config {path}: cannot read it ({error}); {fix}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
         raise SettingError(
-            f"config {path}: cannot read it ({error.strerror}); "
-            "fix the path or permissions, or pass --config with another file"
+            f"config {path}: line {line} is not UTF-8 text; save the file as UTF-8"
         ) from None
+    try:
+        raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise SettingError(f"config {path}: not valid TOML ({error}); fix the syntax") from None
+    except RecursionError:  # tomllib parses nested arrays and tables recursively
+        raise SettingError(
+            f"config {path}: arrays or tables nested too deeply to read; "
+            "options take plain values and lists of text"
+        ) from None
     try:
         document = ConfigFile.model_validate(raw)
     except ValidationError as error:
         first = error.errors()[0]
-        key = ".".join(str(part) for part in first["loc"])
+        key = _printable(".".join(str(part) for part in first["loc"]))
         raise SettingError(
             f"config {path}: [{key}] is not allowed; "
             "use only [defaults] and [jobs.NAME] tables of options"
@@ -122,14 +138,20 @@ def _read(path: str) -> ConfigFile:
 
 def _check_job_names(path: str, document: ConfigFile) -> list[str]:
     return [
-        f"config {path}: [jobs.{name}] is not a valid job name; "
-        "use letters, digits, '_', '.' or '-' (quote it: [jobs.\"my.job\"])"
+        f"config {path}: [jobs.{_printable(name)}] is not a valid job name; "
+        f'use {limits.NAME_CHARS}, not only dots (quote it: [jobs."my.job"])'
         for name in document.jobs
-        if not NAME_PATTERN.fullmatch(name)
+        if not is_job_name(name)
     ]
 
 
+def _printable(text: str) -> str:
+    """A key or table name from the file, fit for a one-line message."""
+    return text if text.isprintable() else repr(text)
+
+
 def _table(path: str, label: str, table: dict[str, Any]) -> dict[str, object]:
+    label = _printable(label)
     try:
         model = _Table.model_validate(table)
     except ValidationError as error:

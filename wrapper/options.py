@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from . import limits
 from . import validate as v
 
 if TYPE_CHECKING:
@@ -69,7 +70,14 @@ OPTIONS: tuple[Option, ...] = (
         "grace between SIGTERM to the job's group and SIGKILL",
         metavar="DUR",
     ),
-    Option("retries", VALUE, _count(0, 100), 0, "extra attempts after a failed one", metavar="N"),
+    Option(
+        "retries",
+        VALUE,
+        _count(0, limits.RETRIES_MAX),
+        0,
+        "extra attempts after a failed one",
+        metavar="N",
+    ),
     Option(
         "retry_delay",
         VALUE,
@@ -108,7 +116,7 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "breaker_threshold",
         VALUE,
-        _count(1, 10_000),
+        _count(1, limits.BREAKER_THRESHOLD_MAX),
         5,
         "failed runs within the window that open the breaker",
         metavar="N",
@@ -137,7 +145,14 @@ OPTIONS: tuple[Option, ...] = (
         "the line's cron schedule, for missed-run detection and --dry-run",
         metavar="CRON",
     ),
-    Option("priority", VALUE, _count(1, 10), 5, "1 (critical) to 10 (lowest)", metavar="N"),
+    Option(
+        "priority",
+        VALUE,
+        _count(limits.PRIORITY_MIN, limits.PRIORITY_MAX),
+        5,
+        "1 (critical) to 10 (lowest)",
+        metavar="N",
+    ),
     Option("tags", VALUE, v.parse_tags, (), "comma-separated tags for the report", metavar="A,B"),
     Option(
         "jitter",
@@ -286,6 +301,9 @@ def help_text() -> str:
         "Run COMMAND under a lock, a timeout, retries, a circuit breaker and a memory cap,",
         "and record the run. Exit status: the job's own; 124 timeout; 126/127 cannot run /",
         "not found; 0 for a run skipped by the lock, the breaker or a pause; 2 bad usage.",
+        "",
+        "COMMAND is executed directly, without a shell: a line with &&, |, ;, > or $(...)",
+        "is written as  -- /bin/sh -c 'TEXT'  (as cron itself runs the text of a line).",
         "",
         "options:",
     ]

@@ -11,14 +11,14 @@ import os
 import pwd
 import shlex
 
-from . import __version__
+from . import __version__, limits
 from .clock import iso
 from .redact import redact
 
 SCHEMA_VERSION = 1
-# The report schema's limit for the command (schema.py): a longer one would be refused
-# by the collector on every delivery, so the report keeps its start and says it is cut.
-MAX_COMMAND_CHARS = 65_536
+# The report schema's limit for the command: a longer one would be refused by the
+# collector on every delivery, so the report keeps its start and says it is cut.
+MAX_COMMAND_CHARS = limits.COMMAND_MAX
 CUT = " …[cut]"
 
 

@@ -12,12 +12,10 @@ from datetime import datetime, timezone
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
-from .validate import MAX_TAG_LENGTH, MAX_TAGS, NAME_PATTERN
+from . import limits
 
-# pydantic's `pattern` searches; names must match whole.
-NAME_REGEX = f"^{NAME_PATTERN.pattern}$"
 _EARLIEST = datetime(2000, 1, 1, tzinfo=timezone.utc)
 _LATEST = datetime(2200, 1, 1, tzinfo=timezone.utc)
 
@@ -26,10 +24,20 @@ _LATEST = datetime(2200, 1, 1, tzinfo=timezone.utc)
 # must carry its zone (UTC, written Z). Checked inside pydantic-core: a validator in
 # Python here cost a tenth of the collector's CPU per batch.
 Time = Annotated[AwareDatetime, Field(ge=_EARLIEST, lt=_LATEST)]
-Tag = Annotated[str, Field(pattern=NAME_REGEX, max_length=MAX_TAG_LENGTH)]
-ExitCode = Annotated[int, Field(ge=0, le=255)]
-Seconds = Annotated[float, Field(ge=0, le=1e9)]
-Bytes = Annotated[int, Field(ge=0, le=2**62)]
+Tag = Annotated[str, Field(pattern=limits.TAG_REGEX, max_length=limits.TAG_MAX)]
+ExitCode = Annotated[int, Field(ge=0, le=limits.EXIT_CODE_MAX)]
+Signal = Annotated[int, Field(ge=limits.SIGNAL_MIN, le=limits.SIGNAL_MAX)]
+Seconds = Annotated[float, Field(ge=0, le=limits.SECONDS_MAX)]
+Bytes = Annotated[int, Field(ge=0, le=limits.BYTES_MAX)]
+
+
+def _check_joined_tags(tags: list[str]) -> list[str]:
+    if limits.joined_tags_length(tags) > limits.TAGS_JOINED_MAX:
+        raise ValueError(f"the tags joined by commas exceed {limits.TAGS_JOINED_MAX} characters")
+    return tags
+
+
+Tags = Annotated[list[Tag], Field(max_length=limits.TAGS_MAX), AfterValidator(_check_joined_tags)]
 
 Status = Literal[
     "success",
@@ -55,7 +63,7 @@ class AttemptReport(BaseModel):
     started_at: Time
     finished_at: Time
     exit_code: ExitCode | None
-    signal: int | None = Field(ge=1, le=64)
+    signal: Signal | None
     status: AttemptStatus
 
 
@@ -64,26 +72,26 @@ class RunReport(BaseModel):
 
     schema_: Literal[1] = Field(alias="schema")
     run_id: UUID
-    job: str = Field(pattern=NAME_REGEX, max_length=100)
-    host: str = Field(min_length=1, max_length=255)
-    user: str = Field(max_length=255)
-    command: str = Field(max_length=65536)
-    schedule: str | None = Field(max_length=255)
-    priority: int = Field(ge=1, le=10)
-    tags: list[Tag] = Field(max_length=MAX_TAGS)
+    job: str = Field(pattern=limits.NAME_REGEX, max_length=limits.NAME_MAX)
+    host: str = Field(min_length=1, max_length=limits.HOST_MAX)
+    user: str = Field(max_length=limits.USER_MAX)
+    command: str = Field(max_length=limits.COMMAND_MAX)
+    schedule: str | None = Field(max_length=limits.SCHEDULE_MAX)
+    priority: int = Field(ge=limits.PRIORITY_MIN, le=limits.PRIORITY_MAX)
+    tags: Tags
     trigger: Literal["cron", "manual"]
     status: Status
     exit_code: ExitCode | None
-    signal: int | None = Field(ge=1, le=64)
+    signal: Signal | None
     started_at: Time
     finished_at: Time
     duration_s: Seconds
-    attempts: list[AttemptReport] = Field(max_length=101)
+    attempts: list[AttemptReport] = Field(max_length=limits.ATTEMPTS_MAX)
     peak_rss_bytes: Bytes | None
     cpu_user_s: Seconds | None
     cpu_system_s: Seconds | None
-    stdout_tail: str = Field(max_length=131072)
-    stderr_tail: str = Field(max_length=131072)
+    stdout_tail: str = Field(max_length=limits.TAIL_MAX)
+    stderr_tail: str = Field(max_length=limits.TAIL_MAX)
     output_bytes: Bytes
     output_truncated: bool
     # Added within schema 1, optional on read: bytes of output the wrapper's own
@@ -93,4 +101,4 @@ class RunReport(BaseModel):
     # (EPERM: a setuid program such as sudo under a non-root wrapper).
     signal_denied: bool = False
     breaker_state: Literal["closed", "open", "half_open"]
-    wrapper_version: str = Field(min_length=1, max_length=32)
+    wrapper_version: str = Field(min_length=1, max_length=limits.WRAPPER_VERSION_MAX)
