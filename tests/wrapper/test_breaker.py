@@ -336,10 +336,22 @@ def test_reset_breaker_command(wrap: Wrap, state: StateDir, tmp_path):
     assert (result.returncode, count(runs)) == (0, 6)
 
 
-def test_reset_breaker_of_an_unknown_job(wrap: Wrap, state: StateDir):
-    result = wrap("--reset-breaker", "--name", "never-ran")
+def test_reset_breaker_of_an_unknown_job_says_so(wrap: Wrap, state: StateDir):
+    result = wrap("--reset-breaker", "--name", "never-existed")
+    assert result.returncode == 2, result.stderr
+    assert result.stdout == ""
+    assert result.stderr == (
+        f"smartcron-wrap: error: no job 'never-existed' in {state.path} (it has never run "
+        "there); check --name, and run as the job's user or pass its --state-dir\n"
+    )
+    assert not (state.path / "jobs").exists(), "a reset of nothing writes nothing"
+
+
+def test_reset_breaker_of_a_job_that_ran_without_a_breaker(wrap: Wrap, state: StateDir):
+    assert wrap("--no-breaker", "--name", "plain", "--", "true").returncode == 0
+    result = wrap("--reset-breaker", "--name", "plain")
     assert result.returncode == 0, result.stderr
-    assert "closed -> closed" in result.stdout
+    assert result.stdout == "breaker of 'plain': closed -> closed\n"
 
 
 def test_reset_breaker_needs_a_name(wrap: Wrap):
