@@ -1,7 +1,7 @@
 """Keep secrets out of run reports and logs.
 
 The job's own output still reaches the terminal (cron's mail) unchanged: only
-what smartcron stores or ships is redacted.
+what smartcron stores or ships is redacted: the command line and the output tails.
 """
 
 from __future__ import annotations
@@ -14,28 +14,107 @@ MASK = "[REDACTED]"
 # over long unbroken output: a tail is 64 KiB of anything.
 _KEY_VALUE = re.compile(
     # key=value, key: value and JSON's "key": "value", in commands, URLs and logs.
-    # The key may end a longer name (DB_PASSWORD=...), which stays as it is.
-    r"(?i)((?:password|passwd|pwd|token|secret|api[_-]?key|access[_-]?key"
+    # The key may end a longer name (DB_PASSWORD=, MYSQL_PWD=, PGPASSWORD=,
+    # BORG_PASSPHRASE=), which stays as it is.
+    r"(?i)((?:password|passwd|passphrase|pwd|token|secret|api[_-]?key|access[_-]?key"
     r"|client[_-]?secret|private[_-]?key)\b([\"']?)\s*[=:]\s*)"
     r"(\"[^\"]*\"|'[^']*'|[^\s&;,\"']+)"
 )
 _PATTERNS = (
     # Authorization headers of any scheme (Bearer, Basic, token ...).
     re.compile(r"(?i)(authorization\s*[:=]\s*(?:[a-z]+\s+)?)([^\s\"',;]+)"),
-    # Credentials in URLs: scheme://user:password@host (the scheme starts a word).
-    re.compile(r"(?i)((?<![a-z0-9+.-])[a-z][a-z0-9+.-]{0,30}://[^/\s:@]+:)([^/\s@]+)(@)"),
-    # --password SECRET style flags.
-    re.compile(r"(?i)(--?(?:password|passwd|token|secret|api-key|apikey)[ =])(\S+)"),
+    # Credentials in URLs: scheme://user:password@host (the scheme starts a word). The
+    # user may be empty (redis://:pw@host); the password runs to the last '@' of the
+    # host part, as a URL parser reads it.
+    re.compile(r"(?i)((?<![a-z0-9+.-])[a-z][a-z0-9+.-]{0,30}://[^/\s:@]*:)([^/\s]+)(@)"),
+    # --password SECRET style flags, also --db-password, --http-password, gpg's
+    # --passphrase, redis-cli's --pass, openssl's -passin; not --no-password.
+    re.compile(
+        r"(?i)((?<![\w-])--?(?!no-)(?:[a-z0-9]+-){0,3}"
+        r"(?:password|passwd|passphrase|pass(?:in|out)?|token|secret|api-?key)[ =])(\S+)"
+    ),
 )
 # AWS access key ids stand alone: no key name in front of them.
 _AWS_KEY_ID = re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b")
+
+# Flags whose meaning depends on the program: `-p` is mysql's password but ssh's port.
+# Each program's flags are looked for from where its name appears to the end of the
+# line (or its next appearance), so a trace line of `set -x` is covered as well as argv.
+_WORD = r"""[^\s'"]+"""
+_START = r"""(?<=[\s'"])"""  # a flag starts a word (argv joined by shlex may quote it)
+# Most take their secret once per appearance: `sshpass -p S3cret ssh -p 2222` keeps the
+# port. curl (-u and -U) and openssl (-passin and -passout) may hold two.
+_ONCE, _ALL = 1, 0
+_TOOL_FLAGS: tuple[tuple[re.Pattern[str], re.Pattern[str], int], ...] = (
+    # mysql -pSECRET (attached only: a lone -p asks at the terminal)
+    (
+        re.compile(r"(?<![\w.-])(?:mysql|mariadb)[\w-]*"),
+        re.compile(rf"({_START}-p)({_WORD})"),
+        _ONCE,
+    ),
+    # mongodump -p SECRET, sshpass -p SECRET, redis-cli -a SECRET (attached or not)
+    (re.compile(r"(?<![\w.-])mongo\w*"), re.compile(rf"({_START}-p[ \t]*)({_WORD})"), _ONCE),
+    (re.compile(r"(?<![\w.-])sshpass\b"), re.compile(rf"({_START}-p[ \t]*)({_WORD})"), _ONCE),
+    (re.compile(r"(?<![\w.-])redis-cli\b"), re.compile(rf"({_START}-a[ \t]*)({_WORD})"), _ONCE),
+    # docker login -p SECRET (docker run -p is a port)
+    (
+        re.compile(r"(?<![\w.-])docker[ \t]+login\b"),
+        re.compile(rf"({_START}-p[ \t]*)({_WORD})"),
+        _ONCE,
+    ),
+    # curl -u user:SECRET, --user, -U/--proxy-user; --oauth2-bearer TOKEN
+    (
+        re.compile(r"(?<![\w.-])curl\b"),
+        re.compile(
+            rf"({_START}(?:(?:-u|-U|--user|--proxy-user)(?:[ \t]+|=)?['\"]?[^\s:'\"]*:"
+            rf"|--oauth2-bearer[ \t=]+))({_WORD})"
+        ),
+        _ALL,
+    ),
+    # smbclient -U user%SECRET
+    (
+        re.compile(r"(?<![\w.-])smbclient\b"),
+        re.compile(rf"({_START}(?:-U|--user)(?:[ \t]+|=)?['\"]?[^\s%'\"]*%)({_WORD})"),
+        _ONCE,
+    ),
+    # lftp -u user,SECRET
+    (
+        re.compile(r"(?<![\w.-])lftp\b"),
+        re.compile(rf"({_START}-u[ \t]*['\"]?[^\s,'\"]*,)({_WORD})"),
+        _ONCE,
+    ),
+    # openssl ... -pass pass:SECRET, -passin pass:SECRET
+    (re.compile(r"(?<![\w.-])openssl\b"), re.compile(rf"({_START}pass:)({_WORD})"), _ALL),
+    # htpasswd -b FILE USER SECRET
+    (
+        re.compile(r"(?<![\w.-])htpasswd\b"),
+        re.compile(rf"({_START}-[a-zA-Z]*b[a-zA-Z]*(?:[ \t]+{_WORD}){{2}}[ \t]+)({_WORD})"),
+        _ONCE,
+    ),
+)
+_ANY_TOOL = re.compile("|".join(tool.pattern for tool, _, _ in _TOOL_FLAGS))
 
 
 def redact(text: str) -> str:
     text = _KEY_VALUE.sub(_mask_value, text)
     for pattern in _PATTERNS:
         text = pattern.sub(_mask, text)
+    if _ANY_TOOL.search(text):
+        text = "\n".join(_redact_tool_flags(line) for line in text.split("\n"))
     return _AWS_KEY_ID.sub(MASK, text)
+
+
+def _redact_tool_flags(line: str) -> str:
+    for tool, flags, count in _TOOL_FLAGS:
+        starts = [match.end() for match in tool.finditer(line)]
+        if not starts:
+            continue
+        # Each appearance of the program owns the text up to the next one.
+        pieces = [line[: starts[0]]]
+        for start, end in zip(starts, [*starts[1:], len(line)], strict=True):
+            pieces.append(flags.sub(_mask, line[start:end], count=count))
+        line = "".join(pieces)
+    return line
 
 
 def _mask_value(match: re.Match[str]) -> str:
