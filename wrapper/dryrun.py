@@ -10,6 +10,7 @@ from . import breaker as brk
 from .lock import lock_holder, lock_is_free
 from .options import OPTIONS
 from .settings import Settings, describe
+from .shellline import operator_notes, pipeline_notes, script_of, script_problems, shell_problems
 from .state import StateDir
 
 NEXT_RUNS = 5
@@ -24,8 +25,10 @@ def print_plan(settings: Settings) -> int:
     lines = [f"smartcron-wrap dry run: job {settings.name!r} (nothing is run)", ""]
 
     executable = _resolve(settings.command[0])
-    if executable is None:
+    problems.extend(shell_problems(settings.command, executable is not None))
+    if executable is None and not problems:
         problems.append(f"command {settings.command[0]!r} is not an executable found on PATH")
+    notes = _script_checks(settings.command, executable, problems)
     lines.append(f"  {'command':18s} {shlex.join(settings.command)}")
     lines.append(f"  {'resolves to':18s} {executable or 'NOT FOUND'}")
     lines.append("")
@@ -66,6 +69,7 @@ def print_plan(settings: Settings) -> int:
         lines.append(f"  {'next runs':18s} - (give --schedule to check the cron expression)")
 
     lines.append("")
+    lines.extend(f"NOTE: {note}" for note in notes)
     if problems:
         lines.extend(f"PROBLEM: {problem}" for problem in problems)
         lines.append("verdict: this line would not run as intended")
@@ -73,6 +77,17 @@ def print_plan(settings: Settings) -> int:
         lines.append("verdict: OK, this line is good")
     print("\n".join(lines))
     return 2 if problems else 0
+
+
+def _script_checks(command: list[str], executable: str | None, problems: list[str]) -> list[str]:
+    """For `sh -c TEXT`: the shell's syntax check (a problem) and pipeline advice (a note)."""
+    found = script_of(command)
+    if found is None:
+        return operator_notes(command)
+    shell, text, pipefail = found
+    if executable is not None:
+        problems.extend(script_problems(executable, shell, text))
+    return pipeline_notes(shell, text, pipefail)
 
 
 def _resolve(program: str) -> str | None:
