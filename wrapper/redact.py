@@ -40,7 +40,7 @@ _AWS_KEY_ID = re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b")
 # Flags whose meaning depends on the program: `-p` is mysql's password but ssh's port.
 # Each program's flags are looked for from where its name appears to the end of the
 # line (or its next appearance), so a trace line of `set -x` is covered as well as argv.
-_WORD = r"""[^\s'"]+"""
+_WORD = r"""'[^'\n]*'|"[^"\n]*"|[^\s'"]+"""  # a word, or a quoted one
 _START = r"""(?<=[\s'"])"""  # a flag starts a word (argv joined by shlex may quote it)
 # Most take their secret once per appearance: `sshpass -p S3cret ssh -p 2222` keeps the
 # port. curl (-u and -U) and openssl (-passin and -passout) may hold two.
@@ -88,10 +88,12 @@ _TOOL_FLAGS: tuple[tuple[re.Pattern[str], re.Pattern[str], int], ...] = (
     # htpasswd -b FILE USER SECRET
     (
         re.compile(r"(?<![\w.-])htpasswd\b"),
-        re.compile(rf"({_START}-[a-zA-Z]*b[a-zA-Z]*(?:[ \t]+{_WORD}){{2}}[ \t]+)({_WORD})"),
+        re.compile(rf"({_START}-[a-zA-Z]*b[a-zA-Z]*(?:[ \t]+(?:{_WORD})){{2}}[ \t]+)({_WORD})"),
         _ONCE,
     ),
 )
+# Where one command of a shell line ends: `|`, `||`, `&&` between blanks, or `;`.
+_COMMAND_BREAK = re.compile(r"([ \t](?:\|\|?|&&)[ \t]|;[ \t]|;$)")
 _ANY_TOOL = re.compile("|".join(tool.pattern for tool, _, _ in _TOOL_FLAGS))
 
 
@@ -105,16 +107,17 @@ def redact(text: str) -> str:
 
 
 def _redact_tool_flags(line: str) -> str:
-    for tool, flags, count in _TOOL_FLAGS:
-        starts = [match.end() for match in tool.finditer(line)]
-        if not starts:
-            continue
-        # Each appearance of the program owns the text up to the next one.
-        pieces = [line[: starts[0]]]
-        for start, end in zip(starts, [*starts[1:], len(line)], strict=True):
-            pieces.append(flags.sub(_mask, line[start:end], count=count))
-        line = "".join(pieces)
-    return line
+    # Each command of a pipeline or list is looked at on its own, from the program's
+    # first appearance on: a later one is an argument (htpasswd -b /etc/htpasswd ...).
+    pieces = _COMMAND_BREAK.split(line)
+    for index in range(0, len(pieces), 2):  # the odd ones are the separators
+        piece = pieces[index]
+        for tool, flags, count in _TOOL_FLAGS:
+            found = tool.search(piece)
+            if found:
+                piece = piece[: found.end()] + flags.sub(_mask, piece[found.end() :], count=count)
+        pieces[index] = piece
+    return "".join(pieces)
 
 
 def _mask_value(match: re.Match[str]) -> str:

@@ -247,7 +247,7 @@ def parse_tags(value: object, option: str = "tags") -> tuple[str, ...]:
 def format_duration(seconds: float) -> str:
     """The shortest readable form: 90 -> '1m30s', 0.5 -> '500ms'."""
     if seconds < 1 and seconds != 0:
-        return f"{seconds * 1000:g}ms"
+        return f"{_decimal(seconds * 1000)}ms"
     whole, parts = int(seconds), []
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
         if whole >= size:
@@ -255,8 +255,13 @@ def format_duration(seconds: float) -> str:
             whole %= size
     rest = seconds - int(seconds) + whole
     if rest or not parts:
-        parts.append(f"{rest:g}s")
+        parts.append(f"{_decimal(rest)}s")
     return "".join(parts)
+
+
+def _decimal(number: float) -> str:
+    # Never an exponent: the text must read back as a duration (1e-05ms would not).
+    return f"{number:.6f}".rstrip("0").rstrip(".") or "0"
 
 
 def format_size(size: int) -> str:
