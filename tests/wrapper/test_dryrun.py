@@ -263,3 +263,111 @@ def test_a_dry_run_creates_no_state(wrap: Wrap, state: StateDir, tmp_path):
     assert not ran.exists()
     assert not state.path.exists() or list(state.path.rglob("*")) == []
     assert f"{state.path} (writable)" in field(result.stdout, "state dir")
+
+
+# ---------------------------------------------------------------- the shell trap
+
+
+def problems(stdout: str) -> list[str]:
+    return [line[len("PROBLEM: ") :] for line in stdout.splitlines() if line.startswith("PROBLEM")]
+
+
+def notes(stdout: str) -> list[str]:
+    return [line[len("NOTE: ") :] for line in stdout.splitlines() if line.startswith("NOTE")]
+
+
+def test_a_shell_builtin_gets_the_reason_and_the_line_to_write(wrap: Wrap, state: StateDir):
+    # What the wrapper sees of `smartcron-wrap -- cd /srv && php x.php`: the shell that
+    # read the line kept `&& php x.php` for itself.
+    result = wrap("--dry-run", "--", "cd", "/srv")
+    assert result.returncode == 2
+    [problem] = problems(result.stdout)
+    assert "'cd' is a shell builtin" in problem
+    assert "COMMAND is not run through a shell" in problem
+    assert "-- /bin/sh -c 'cd /srv && …'" in problem
+
+
+def test_operators_that_reach_a_missing_program_give_the_whole_line(wrap: Wrap, state: StateDir):
+    result = wrap("--dry-run", "--", "cd", "/srv", "&&", "php", "x.php", ">", "/tmp/log")
+    assert result.returncode == 2
+    [problem] = problems(result.stdout)
+    assert problem.endswith("write -- /bin/sh -c 'cd /srv && php x.php > /tmp/log'"), problem
+
+
+def test_operators_passed_to_a_real_program_are_a_note(wrap: Wrap, state: StateDir):
+    result = wrap("--dry-run", "--", "echo", "backup", "|", "gzip")
+    assert result.returncode == 0, result.stdout
+    [note] = notes(result.stdout)
+    assert "'|' reaches 'echo' as an argument" in note
+    assert "-- /bin/sh -c 'echo backup | gzip'" in note
+
+
+def test_find_exec_and_cut_delimiters_are_not_operators(wrap: Wrap, state: StateDir):
+    result = wrap("--dry-run", "--", "find", "/tmp", "-name", "x", "-exec", "rm", "{}", ";")
+    assert result.returncode == 0 and notes(result.stdout) == [], result.stdout
+    result = wrap("--dry-run", "--", "cut", "-d", ";", "-f1", "/etc/hostname")
+    assert result.returncode == 0 and notes(result.stdout) == [], result.stdout
+
+
+def test_a_variable_assignment_gets_env(wrap: Wrap, state: StateDir):
+    result = wrap("--dry-run", "--", "TZ=UTC", "date")
+    assert result.returncode == 2
+    [problem] = problems(result.stdout)
+    assert "'TZ=UTC' is a shell variable assignment" in problem
+    assert problem.endswith("write -- env TZ=UTC date")
+
+
+@pytest.mark.parametrize(
+    ("script", "said"),
+    [("if true; then echo", "expecting"), ("echo 'unclosed", "Unterminated"), ("(", "")],
+)
+def test_sh_c_text_is_checked_with_sh_n(wrap: Wrap, state: StateDir, tmp_path, script, said):
+    ran = tmp_path / "ran"
+    result = wrap("--dry-run", "--", "/bin/sh", "-c", f"touch {ran}; {script}")
+    assert result.returncode == 2, result.stdout
+    [problem] = problems(result.stdout)
+    assert problem.startswith("the sh -c script does not parse ("), problem
+    assert said in problem
+    assert not ran.exists(), "sh -n runs nothing"
+
+
+def test_a_good_sh_c_script_passes(wrap: Wrap, state: StateDir):
+    result = wrap("--dry-run", "--", "sh", "-ec", "cd /srv && php x.php > /tmp/log 2>&1")
+    assert result.returncode == 0, result.stdout
+    assert problems(result.stdout) == [] and notes(result.stdout) == []
+
+
+def test_a_pipeline_that_hides_a_failure_gets_a_note(wrap: Wrap, state: StateDir):
+    result = wrap("--dry-run", "--", "/bin/sh", "-c", "false | gzip > /dev/null")
+    assert result.returncode == 0, result.stdout
+    [note] = notes(result.stdout)
+    assert "false | gzip succeeds" in note
+    assert note.endswith("-- /bin/bash -c 'set -o pipefail; false | gzip > /dev/null'"), note
+
+
+def test_under_bash_the_note_adds_pipefail_to_the_script(wrap: Wrap, state: StateDir):
+    result = wrap("--dry-run", "--", "bash", "-c", "pg_dump shop | gzip")
+    [note] = notes(result.stdout)
+    assert note.endswith("write -- bash -c 'set -o pipefail; pg_dump shop | gzip'"), note
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("bash", "-o", "pipefail", "-c", "false | gzip"),
+        ("bash", "-c", "set -o pipefail; false | gzip"),
+        ("sh", "-c", "false || true"),
+    ],
+)
+def test_no_pipeline_note_when_pipefail_is_on_or_there_is_no_pipe(
+    wrap: Wrap, state: StateDir, command
+):
+    result = wrap("--dry-run", "--", *command)
+    assert notes(result.stdout) == [], result.stdout
+
+
+def test_help_says_command_runs_without_a_shell(wrap: Wrap):
+    result = wrap("--help")
+    assert result.returncode == 0
+    assert "COMMAND is executed directly, without a shell" in result.stdout
+    assert "-- /bin/sh -c 'TEXT'" in result.stdout

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import json
+import shlex
+import shutil
 import time
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from smartcron.wrapper.redact import MASK, redact
+
+if TYPE_CHECKING:
+    from tests.conftest import StateDir, Wrap
 
 
 @pytest.mark.parametrize(
@@ -147,3 +154,62 @@ def test_long_unbroken_output_is_redacted_in_linear_time(blob):
     began = time.perf_counter()
     redact(blob)
     assert time.perf_counter() - began < 0.25, "redaction is super-linear on long words"
+
+
+# ---------------------------------------------------------------- the installed wrapper
+
+SECRET = "S3cretValue42"
+# The secrets of the tools cron jobs call, as a crontab line would hold them.
+CRON_LINES = [
+    f"mysqldump -uroot -p{SECRET} --single-transaction shop",
+    f"mysql --password={SECRET} -e 'select 1'",
+    f"curl -fsS -u admin:{SECRET} https://example.com/api",
+    f"sshpass -p {SECRET} ssh -p 2222 backup@host",
+    f"redis-cli -h cache -a {SECRET} ping",
+    f"MYSQL_PWD={SECRET} mysqldump shop",
+    f"PGPASSWORD={SECRET} pg_dump shop",
+    f"wget https://user:{SECRET}@example.com/file",
+    f"mongodump -u app -p {SECRET} --db shop",
+    f"smbclient //nas/backup -U backup%{SECRET} -c ls",
+    f"lftp -u backup,{SECRET} sftp://host",
+    f"openssl enc -aes-256-cbc -pass pass:{SECRET} -in a -out b",
+    f"htpasswd -b /etc/nginx/htpasswd bob {SECRET}",
+    f"docker login -u ci -p {SECRET} registry.example.com",
+    f"gpg --batch --passphrase {SECRET} -d backup.gpg",
+    f"BORG_PASSPHRASE={SECRET} borg create ::daily /srv",
+]
+ECHO_BOTH = 'printf "%s\\n" "$1"; printf "+ %s\\n" "$1" >&2'
+
+
+def assert_hidden(state: StateDir, name: str) -> dict[str, Any]:
+    report = state.report()
+    assert SECRET not in json.dumps(report), report
+    assert SECRET not in json.dumps(state.log(name))
+    return report
+
+
+@pytest.mark.parametrize("line", CRON_LINES, ids=lambda line: line.split()[0].split("=")[0])
+def test_a_secret_in_the_output_stays_out_of_the_report(wrap: Wrap, state: StateDir, line):
+    result = wrap("--name", "leaky", "--", "sh", "-c", ECHO_BOTH, "sh", line)
+    assert result.returncode == 0, result.stderr
+    assert SECRET in result.stdout, "the job's own output reaches cron unchanged"
+    report = assert_hidden(state, "leaky")
+    assert MASK in report["stdout_tail"] and MASK in report["stderr_tail"]
+    assert MASK in report["command"], "the line is an argument of the command too"
+
+
+@pytest.mark.parametrize("line", CRON_LINES, ids=lambda line: line.split()[0].split("=")[0])
+def test_a_secret_in_the_command_line_stays_out_of_the_report(
+    wrap: Wrap, state: StateDir, tmp_path, line
+):
+    # The tools themselves are stand-ins (true under their names): nothing leaves the host.
+    words = shlex.split(line)
+    if "=" in words[0]:
+        words = ["env", *words]
+    fake = tmp_path / "bin" / words[0]
+    fake.parent.mkdir(exist_ok=True)
+    fake.symlink_to(shutil.which("true") or "/bin/true")
+    result = wrap("--name", "argv", "--", str(fake), *words[1:])
+    assert result.returncode == 0, result.stderr
+    report = assert_hidden(state, "argv")
+    assert MASK in report["command"], report["command"]
