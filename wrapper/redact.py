@@ -6,6 +6,7 @@ what smartcron stores or ships is redacted: the command line and the output tail
 
 from __future__ import annotations
 
+import functools
 import re
 
 MASK = "[REDACTED]"
@@ -38,34 +39,36 @@ _PATTERNS = (
 _AWS_KEY_ID = re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b")
 
 # Flags whose meaning depends on the program: `-p` is mysql's password but ssh's port.
-# Each program's flags are looked for from where its name appears to the end of the
-# line (or its next appearance), so a trace line of `set -x` is covered as well as argv.
+# Each program's flags are looked for from where its name appears to the end of its
+# command in the line, so a trace line of `set -x` is covered as well as argv.
 _WORD = r"""'[^'\n]*'|"[^"\n]*"|[^\s'"]+"""  # a word, or a quoted one
 _START = r"""(?<=[\s'"])"""  # a flag starts a word (argv joined by shlex may quote it)
 # Most take their secret once per appearance: `sshpass -p S3cret ssh -p 2222` keeps the
 # port. curl (-u and -U) and openssl (-passin and -passout) may hold two.
 _ONCE, _ALL = 1, 0
-_TOOL_FLAGS: tuple[tuple[re.Pattern[str], re.Pattern[str], int], ...] = (
+# Kept as text and compiled on first use: most runs mention none of these programs,
+# and the wrapper starts on every cron tick.
+_TOOL_FLAGS: tuple[tuple[str, str, int], ...] = (
     # mysql -pSECRET (attached only: a lone -p asks at the terminal)
     (
-        re.compile(r"(?<![\w.-])(?:mysql|mariadb)[\w-]*"),
-        re.compile(rf"({_START}-p)({_WORD})"),
+        r"(?<![\w.-])(?:mysql|mariadb)[\w-]*",
+        rf"({_START}-p)({_WORD})",
         _ONCE,
     ),
     # mongodump -p SECRET, sshpass -p SECRET, redis-cli -a SECRET (attached or not)
-    (re.compile(r"(?<![\w.-])mongo\w*"), re.compile(rf"({_START}-p[ \t]*)({_WORD})"), _ONCE),
-    (re.compile(r"(?<![\w.-])sshpass\b"), re.compile(rf"({_START}-p[ \t]*)({_WORD})"), _ONCE),
-    (re.compile(r"(?<![\w.-])redis-cli\b"), re.compile(rf"({_START}-a[ \t]*)({_WORD})"), _ONCE),
+    (r"(?<![\w.-])mongo\w*", rf"({_START}-p[ \t]*)({_WORD})", _ONCE),
+    (r"(?<![\w.-])sshpass\b", rf"({_START}-p[ \t]*)({_WORD})", _ONCE),
+    (r"(?<![\w.-])redis-cli\b", rf"({_START}-a[ \t]*)({_WORD})", _ONCE),
     # docker login -p SECRET (docker run -p is a port)
     (
-        re.compile(r"(?<![\w.-])docker[ \t]+login\b"),
-        re.compile(rf"({_START}-p[ \t]*)({_WORD})"),
+        r"(?<![\w.-])docker[ \t]+login\b",
+        rf"({_START}-p[ \t]*)({_WORD})",
         _ONCE,
     ),
     # curl -u user:SECRET, --user, -U/--proxy-user; --oauth2-bearer TOKEN
     (
-        re.compile(r"(?<![\w.-])curl\b"),
-        re.compile(
+        r"(?<![\w.-])curl\b",
+        (
             rf"({_START}(?:(?:-u|-U|--user|--proxy-user)(?:[ \t]+|=)?['\"]?[^\s:'\"]*:"
             rf"|--oauth2-bearer[ \t=]+))({_WORD})"
         ),
@@ -73,28 +76,33 @@ _TOOL_FLAGS: tuple[tuple[re.Pattern[str], re.Pattern[str], int], ...] = (
     ),
     # smbclient -U user%SECRET
     (
-        re.compile(r"(?<![\w.-])smbclient\b"),
-        re.compile(rf"({_START}(?:-U|--user)(?:[ \t]+|=)?['\"]?[^\s%'\"]*%)({_WORD})"),
+        r"(?<![\w.-])smbclient\b",
+        rf"({_START}(?:-U|--user)(?:[ \t]+|=)?['\"]?[^\s%'\"]*%)({_WORD})",
         _ONCE,
     ),
     # lftp -u user,SECRET
     (
-        re.compile(r"(?<![\w.-])lftp\b"),
-        re.compile(rf"({_START}-u[ \t]*['\"]?[^\s,'\"]*,)({_WORD})"),
+        r"(?<![\w.-])lftp\b",
+        rf"({_START}-u[ \t]*['\"]?[^\s,'\"]*,)({_WORD})",
         _ONCE,
     ),
     # openssl ... -pass pass:SECRET, -passin pass:SECRET
-    (re.compile(r"(?<![\w.-])openssl\b"), re.compile(rf"({_START}pass:)({_WORD})"), _ALL),
+    (r"(?<![\w.-])openssl\b", rf"({_START}pass:)({_WORD})", _ALL),
     # htpasswd -b FILE USER SECRET
     (
-        re.compile(r"(?<![\w.-])htpasswd\b"),
-        re.compile(rf"({_START}-[a-zA-Z]*b[a-zA-Z]*(?:[ \t]+(?:{_WORD})){{2}}[ \t]+)({_WORD})"),
+        r"(?<![\w.-])htpasswd\b",
+        rf"({_START}-[a-zA-Z]*b[a-zA-Z]*(?:[ \t]+(?:{_WORD})){{2}}[ \t]+)({_WORD})",
         _ONCE,
     ),
 )
 # Where one command of a shell line ends: `|`, `||`, `&&` between blanks, or `;`.
 _COMMAND_BREAK = re.compile(r"([ \t](?:\|\|?|&&)[ \t]|;[ \t]|;$)")
-_ANY_TOOL = re.compile("|".join(tool.pattern for tool, _, _ in _TOOL_FLAGS))
+_ANY_TOOL = re.compile("|".join(tool for tool, _, _ in _TOOL_FLAGS))
+
+
+@functools.cache
+def _tool_flags() -> tuple[tuple[re.Pattern[str], re.Pattern[str], int], ...]:
+    return tuple((re.compile(tool), re.compile(flags), n) for tool, flags, n in _TOOL_FLAGS)
 
 
 def redact(text: str) -> str:
@@ -112,7 +120,7 @@ def _redact_tool_flags(line: str) -> str:
     pieces = _COMMAND_BREAK.split(line)
     for index in range(0, len(pieces), 2):  # the odd ones are the separators
         piece = pieces[index]
-        for tool, flags, count in _TOOL_FLAGS:
+        for tool, flags, count in _tool_flags():
             found = tool.search(piece)
             if found:
                 piece = piece[: found.end()] + flags.sub(_mask, piece[found.end() :], count=count)
