@@ -215,6 +215,17 @@ def parse_schedule(value: object, option: str = "--schedule") -> str:
             f"{option}: {_shown(text)} is not a cron schedule; "
             "use five fields like '*/5 * * * *' or a macro like @hourly"
         )
+    # Valid fields can still name no date at all (Feb 30): every reader of the schedule,
+    # --dry-run's next runs and the collector's missed-run check, would fail on it.
+    from croniter import CroniterError
+
+    try:
+        croniter(text).get_next(float)
+    except (CroniterError, ValueError, OverflowError):
+        raise SettingError(
+            f"{option}: {_shown(text)} never fires (no date matches its day and month "
+            "fields); fix the day or the month"
+        ) from None
     return text
 
 

@@ -158,3 +158,18 @@ def test_the_largest_durations_are_taken_and_the_job_runs(wrap: Wrap, state: Sta
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
     assert state.report()["status"] == "success"
+
+
+@pytest.mark.parametrize("schedule", ["0 0 31 2 *", "0 0 30 2 *", "0 0 31 4,6,9,11 *"])
+def test_a_schedule_that_never_fires_is_refused(wrap: Wrap, state: StateDir, tmp_path, schedule):
+    # It used to pass, then crash --dry-run's list of next runs with a traceback.
+    ran = tmp_path / "ran"
+    result = wrap("--schedule", schedule, "--", "touch", ran)
+    assert_refused(result, ran, state, "--schedule", "never fires")
+    result = wrap("--dry-run", "--schedule", schedule, "--", "true")
+    assert result.returncode == 2 and ONE_LINE.fullmatch(result.stderr), result.stderr
+
+
+def test_a_schedule_that_fires_once_in_four_years_is_taken(wrap: Wrap, state: StateDir):
+    result = wrap("--dry-run", "--schedule", "0 0 29 2 *", "--", "true")
+    assert result.returncode == 0, result.stdout + result.stderr
