@@ -16,9 +16,10 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from . import limits
 from .clock import iso, parse_iso
 from .state import is_run_id
-from .validate import MAX_TAG_LENGTH, MAX_TAGS, NAME_PATTERN
+from .validate import is_job_name
 
 # A time later than this past the wrapper's clock is not a time this host wrote
 # (a clock a little ahead on another host, or a hand-typed reset, is forgiven).
@@ -67,7 +68,7 @@ def parse_marker(document: object, now: float, run_id: str) -> Document:
     if doc.get("run_id") != run_id or not is_run_id(run_id):
         raise ValueError(f"run_id: {_show(doc.get('run_id'))} does not match the file name")
     job = doc.get("job")
-    if not isinstance(job, str) or not NAME_PATTERN.fullmatch(job):
+    if not _is_name(job):
         raise ValueError(f"job: {_show(job)} is not a job name")
     command = doc.get("command")
     if (
@@ -78,11 +79,20 @@ def parse_marker(document: object, now: float, run_id: str) -> Document:
     ):
         raise ValueError("command: must be a non-empty list of strings")
     tags = doc.get("tags", [])
-    if not isinstance(tags, list) or len(tags) > MAX_TAGS or not all(_is_tag(t) for t in tags):
-        raise ValueError(f"tags: must be a list of at most {MAX_TAGS} tags")
+    if (
+        not isinstance(tags, list)
+        or len(tags) > limits.TAGS_MAX
+        or not all(_is_tag(t) for t in tags)
+        or limits.joined_tags_length(tags) > limits.TAGS_JOINED_MAX
+    ):
+        raise ValueError(f"tags: must be a list of at most {limits.TAGS_MAX} tags")
     schedule = doc.get("schedule")
-    if schedule is not None and not (isinstance(schedule, str) and len(schedule) <= 255):
-        raise ValueError("schedule: must be a string of at most 255 characters, or null")
+    if schedule is not None and not (
+        isinstance(schedule, str) and len(schedule) <= limits.SCHEDULE_MAX
+    ):
+        raise ValueError(
+            f"schedule: must be a string of at most {limits.SCHEDULE_MAX} characters, or null"
+        )
     boot = doc.get("boot_id", "")
     if not isinstance(boot, str) or len(boot) > 64:
         raise ValueError("boot_id: must be a string")
@@ -92,7 +102,7 @@ def parse_marker(document: object, now: float, run_id: str) -> Document:
         "job": job,
         "command": command,
         "schedule": schedule,
-        "priority": _integer(doc, "priority", 1, 10, default=5),
+        "priority": _integer(doc, "priority", limits.PRIORITY_MIN, limits.PRIORITY_MAX, default=5),
         "tags": tags,
         "pid": pid,
         "pid_start_ticks": _integer(doc, "pid_start_ticks", 0, 2**63),
@@ -166,11 +176,15 @@ def _integer(
 
 
 def _is_name(value: object) -> bool:
-    return isinstance(value, str) and NAME_PATTERN.fullmatch(value) is not None
+    return isinstance(value, str) and is_job_name(value)
 
 
 def _is_tag(value: object) -> bool:
-    return _is_name(value) and len(str(value)) <= MAX_TAG_LENGTH
+    return (
+        isinstance(value, str)
+        and len(value) <= limits.TAG_MAX
+        and limits.TAG_PATTERN.fullmatch(value) is not None
+    )
 
 
 def _show(value: object) -> str:
