@@ -9,6 +9,7 @@ import re
 import time
 from typing import TYPE_CHECKING
 
+import psutil
 import pytest
 
 if TYPE_CHECKING:
@@ -173,3 +174,37 @@ def test_a_schedule_that_never_fires_is_refused(wrap: Wrap, state: StateDir, tmp
 def test_a_schedule_that_fires_once_in_four_years_is_taken(wrap: Wrap, state: StateDir):
     result = wrap("--dry-run", "--schedule", "0 0 29 2 *", "--", "true")
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def job_alive(wrapper: psutil.Process) -> bool:
+    """Whether the wrapper's job (sh) is still there; its guardian child does not count."""
+    for child in wrapper.children():
+        try:
+            if child.name() == "sh" and child.status() != psutil.STATUS_ZOMBIE:
+                return True
+        except psutil.NoSuchProcess:
+            continue
+    return False
+
+
+def test_a_retry_delay_at_the_cap_sleeps_and_keeps_the_jobs_exit_code(
+    wrap: Wrap, state: StateDir, tmp_path, wait_for
+):
+    # --retry-delay 1e18 used to crash after the first attempt (exit 1, nothing
+    # recorded). At the cap the pause is a real one: SIGTERM ends it, and the run is
+    # recorded with the job's own exit code.
+    ran = tmp_path / "ran"
+    proc = wrap.popen(
+        "--name", "long-pause", "--retries", "1", "--retry-delay", "1e9",
+        "--retry-max-delay", "1e9", "--", "sh", "-c", 'touch "$1"; exit 3', "sh", ran,
+    )  # fmt: skip
+    wait_for(ran)
+    wrapper = psutil.Process(proc.pid)
+    wait_for(lambda: not job_alive(wrapper), what="the first attempt to be reaped")
+    assert proc.poll() is None, "the wrapper is in its pause, not gone"
+    proc.terminate()
+    _, stderr = proc.communicate(timeout=10)
+    assert proc.returncode == 3, stderr
+    assert "Traceback" not in stderr
+    report = state.report()
+    assert (report["status"], report["exit_code"], len(report["attempts"])) == ("failed", 3, 1)
