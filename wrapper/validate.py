@@ -45,7 +45,7 @@ def parse_duration(value: object, option: str) -> float:
         raise _duration_error(value, option)
     if seconds > limits.SECONDS_MAX:
         raise SettingError(
-            f"{option}: {value!r} is too long; use at most {limits.SECONDS_MAX:.0f} seconds "
+            f"{option}: {_shown(value)} is too long; use at most {limits.SECONDS_MAX:.0f} seconds "
             "(about 31 years)"
         )
     return seconds
