@@ -7,9 +7,9 @@ test:
 	scripts/test
 
 check:
-	scripts/venv test
+	scripts/venv collector,test
 	scripts/check
 
 bench:
-	scripts/venv test
+	scripts/venv collector,test
 	.venv/bin/python bench/wrap_overhead.py

@@ -51,6 +51,12 @@ def _engine(db_url: str | None) -> Engine:
 @click.version_option(package_name="smartcron", prog_name="smartcron-collector")
 def main() -> None:
     """Collect smartcron run reports; serve the page, the JSON API and /metrics."""
+    from .extra import missing_extra_message, missing_requirements
+
+    # Every command needs the server stack, which `pip install smartcron` leaves out.
+    missing = missing_requirements()
+    if missing:
+        raise click.ClickException(missing_extra_message(missing))
 
 
 @main.command("init-db")
