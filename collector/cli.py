@@ -98,7 +98,9 @@ def hash_password_command(password: str) -> None:
               envvar="SMARTCRON_COLLECTOR_LISTEN")  # fmt: skip
 @click.option("--admin-user", default="admin", show_default=True, envvar="SMARTCRON_ADMIN_USER")
 @click.option("--admin-password-hash", envvar="SMARTCRON_ADMIN_PASSWORD_HASH", default=None,
-              help="from `smartcron-collector hash-password`")  # fmt: skip
+              metavar="HASH|file:PATH",
+              help="from `smartcron-collector hash-password`; file:PATH reads it from a file "
+                   "(keeps it out of ps, as does the environment variable)")  # fmt: skip
 @click.option("--secure-cookies/--no-secure-cookies", default=False,
               help="mark cookies Secure (set when served over https)")  # fmt: skip
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
@@ -119,13 +121,12 @@ def serve(
 
     host, port = _parse_listen(listen)
     if admin_password_hash is not None:
-        from .auth import is_password_hash
+        from .password_hash import HINT, PasswordHashError, resolve_password_hash
 
-        if not is_password_hash(admin_password_hash):
-            raise click.BadParameter(
-                "not a hash from `smartcron-collector hash-password` (quote it: it holds '$')",
-                param_hint="--admin-password-hash / SMARTCRON_ADMIN_PASSWORD_HASH",
-            )
+        try:
+            admin_password_hash = resolve_password_hash(admin_password_hash)
+        except PasswordHashError as error:
+            raise click.BadParameter(str(error), param_hint=HINT) from None
     url = db_url or _default_db()
     engine = _engine(url)
     if engine.dialect.name == "sqlite":

@@ -3,13 +3,22 @@ serve refusing an admin password hash it could never log anyone in with."""
 
 from __future__ import annotations
 
+import os
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from smartcron.collector.auth import TOKEN_PREFIX, is_password_hash, verify_password
 
-from tests.support.service import collector_bin, free_port, password_hash, run_cli
+from tests.support.collector_api import login
+from tests.support.service import (
+    collector_bin,
+    free_port,
+    password_hash,
+    run_cli,
+    start_collector,
+)
 
 
 def collector(*args: str) -> subprocess.CompletedProcess[str]:
@@ -61,3 +70,85 @@ def test_create_token_on_a_database_without_the_schema_says_what_to_do(tmp_path:
                      "--name", "web1")  # fmt: skip
     assert done.returncode == 1, done.stderr
     assert "init-db" in done.stderr and "Traceback" not in done.stderr
+
+
+# ---------------------------------------------------------------- the hash out of argv
+
+
+@pytest.mark.parametrize("via", ["env", "file", "env-file"])
+def test_serve_takes_the_password_hash_from_the_environment_or_a_file(
+    tmp_path: Path, via: str
+) -> None:
+    with start_collector(f"sqlite:///{tmp_path / 'c.db'}", tmp_path, password_via=via) as service:
+        client = login(service)  # the real form: the hash served is the one given
+        page = client.get(f"{service.url}/", headers={"Accept": "text/html"}, timeout=30)
+        assert page.status_code == 200
+        argv = Path(f"/proc/{service.process.pid}/cmdline").read_bytes().split(b"\0")
+        assert not any(b"scrypt$" in argument for argument in argv), argv  # nothing in ps
+
+
+def serve_with_hash(tmp_path: Path, value: str) -> subprocess.CompletedProcess[str]:
+    listen = f"127.0.0.1:{free_port()}"
+    return collector("serve", "--db", f"sqlite:///{tmp_path / 'c.db'}", "--listen", listen,
+                     "--admin-password-hash", value)  # fmt: skip
+
+
+def hash_file(tmp_path: Path, text: str | bytes, mode: int = 0o600) -> Path:
+    path = tmp_path / "admin.hash"
+    if isinstance(text, str):
+        path.write_text(text)
+    else:
+        path.write_bytes(text)
+    path.chmod(mode)
+    return path
+
+
+def make_fifo(path: Path) -> Path:
+    os.mkfifo(path)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("case", "words"),
+    [
+        ("missing", ["cannot read", "No such file"]),
+        ("directory", ["not a regular file"]),
+        ("fifo", ["not a regular file"]),  # and serve does not hang opening it
+        ("empty", ["not a hash from", "hash-password"]),
+        ("not a hash", ["not a hash from", "hash-password"]),
+        ("two hashes", ["not a hash from"]),
+        ("binary", ["not text"]),
+        ("huge", ["over 4096 bytes"]),
+        ("group-writable", ["other users", "chmod go-w"]),
+        ("world-writable", ["other users", "chmod go-w"]),
+        ("no path", ["needs a path"]),
+    ],
+)
+def test_serve_refuses_a_hash_file_it_cannot_trust_in_one_line(
+    tmp_path: Path, case: str, words: list[str]
+) -> None:
+    good = password_hash("pw")
+    makers: dict[str, Callable[[], Path | str]] = {
+        "missing": lambda: tmp_path / "nowhere.hash",
+        "directory": lambda: tmp_path,
+        "fifo": lambda: make_fifo(tmp_path / "admin.hash"),
+        "empty": lambda: hash_file(tmp_path, ""),
+        "not a hash": lambda: hash_file(tmp_path, "my password\n"),
+        "two hashes": lambda: hash_file(tmp_path, f"{good}\n{good}\n"),
+        "binary": lambda: hash_file(tmp_path, b"\xff\xfe" + good.encode()),
+        "huge": lambda: hash_file(tmp_path, good + " " * 5000),
+        "group-writable": lambda: hash_file(tmp_path, good, 0o620),
+        "world-writable": lambda: hash_file(tmp_path, good, 0o602),
+        "no path": lambda: "",
+    }
+    path = makers[case]()
+    done = serve_with_hash(tmp_path, f"file:{path}")
+    assert done.returncode == 2, done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    message = lines[-1]
+    assert "--admin-password-hash" in message, done.stderr
+    for word in words:
+        assert word in message, done.stderr
+    if path:
+        assert str(path) in message
+    assert "Traceback" not in done.stderr and good not in done.stderr

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -87,12 +88,16 @@ def password_hash(password: str = ADMIN_PASSWORD) -> str:
 
 
 @contextlib.contextmanager
-def start_collector(db_url: str, tmp: Path, *, extra: tuple[str, ...] = ()) -> Iterator[Service]:
-    """init-db, create an ingest and an admin token, serve; stop (SIGTERM) at the end."""
+def start_collector(
+    db_url: str, tmp: Path, *, extra: tuple[str, ...] = (), password_via: str = "argv"
+) -> Iterator[Service]:
+    """init-db, create an ingest and an admin token, serve; stop (SIGTERM) at the end.
+    password_via: how serve is given the admin password hash, "argv" (the flag), "env"
+    (SMARTCRON_ADMIN_PASSWORD_HASH), "file" (the flag, file:PATH) or "env-file"."""
     run_cli("init-db", "--db", db_url)
     ingest = run_cli("create-token", "--db", db_url, "--name", "test-ingest", "--kind", "ingest")
     admin = run_cli("create-token", "--db", db_url, "--name", "test-admin", "--kind", "admin")
-    with _serve(db_url, tmp, ingest, admin, extra) as service:
+    with _serve(db_url, tmp, ingest, admin, extra, password_via) as service:
         yield service
 
 
@@ -104,17 +109,38 @@ def start_replica(primary: Service, tmp: Path, *, extra: tuple[str, ...] = ()) -
         yield service
 
 
+def _password_arguments(tmp: Path, via: str, env: dict[str, str]) -> list[str]:
+    """serve's arguments for the admin password hash, given `via` (see start_collector);
+    the environment variable, if any, goes into `env`."""
+    given = password_hash()
+    if via in ("file", "env-file"):
+        path = tmp / f"admin-{secrets.token_hex(4)}.hash"
+        path.write_text(given + "\n")
+        path.chmod(0o600)
+        given = f"file:{path}"
+    if via.startswith("env"):
+        env["SMARTCRON_ADMIN_PASSWORD_HASH"] = given
+        return []
+    return ["--admin-password-hash", given]
+
+
 @contextlib.contextmanager
 def _serve(
-    db_url: str, tmp: Path, ingest: str, admin: str, extra: tuple[str, ...]
+    db_url: str,
+    tmp: Path,
+    ingest: str,
+    admin: str,
+    extra: tuple[str, ...],
+    password_via: str = "argv",
 ) -> Iterator[Service]:
     port = free_port()
     log_path = tmp / f"collector-{port}.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith("SMARTCRON_")}
+    password = _password_arguments(tmp, password_via, env)
     with open(log_path, "w") as log:
         process = subprocess.Popen(
             [collector_bin(), "serve", "--db", db_url, "--listen", f"127.0.0.1:{port}",
-             "--admin-password-hash", password_hash(), *extra],
+             *password, *extra],
             stdout=log, stderr=subprocess.STDOUT, text=True, env=env, start_new_session=True,
         )  # fmt: skip
     service = Service(f"http://127.0.0.1:{port}", db_url, ingest, admin, process, log_path)
