@@ -58,6 +58,16 @@ def mebibytes(value: float) -> str:
     return f"{value / 2**30:.1f} GiB" if value >= 2**30 else f"{value / 2**20:.0f} MiB"
 
 
+def plural(noun: str, count: Any) -> str:
+    """The noun as a count of it reads: 1 host, 2 hosts (every noun on the page takes -s)."""
+    return noun if count == 1 else f"{noun}s"
+
+
+def last_runs(count: int) -> str:
+    """'last run', 'last 5 runs': how the page names a job's most recent runs."""
+    return "last run" if count == 1 else f"last {count} runs"
+
+
 def _kind(status: str) -> str:
     return "bad" if status in FAILED else "skip" if status in SKIPPED else "ok"
 
@@ -97,7 +107,7 @@ def _sparkline(points: tuple[tuple[float, str], ...], width: int, height: int) -
         bars.setdefault(_kind(status), []).append(f"{start}{max(value * scale, 1.5):.1f}{tail}")
     failed = sum(1 for _value, status in points if status in FAILED)
     label = escape(
-        f"durations of the last {len(points)} runs, oldest first: "
+        f"durations of the {last_runs(len(points))}, oldest first: "
         f"{seconds(min(values))} to {seconds(top)}; "
         + (f"{failed} failed" if failed else "none failed")
     )
@@ -141,7 +151,7 @@ def duration_memory_chart(runs: Sequence[dict[str, Any]]) -> Markup:
     failed = sum(1 for r in runs if r["status"] in FAILED)
     duration_svg = (
         f'<svg class="bars" viewBox="0 0 {width} 100" preserveAspectRatio="none" role="img" '
-        f'aria-label="duration of the last {n} runs, oldest first: longest '
+        f'aria-label="duration of the {last_runs(n)}, oldest first: longest '
         f'{seconds(top_d)}, {failed} failed">{grid}{"".join(bars)}</svg>'
     )
     memory_panel = ""
@@ -152,7 +162,7 @@ def duration_memory_chart(runs: Sequence[dict[str, Any]]) -> Markup:
         memory_panel = (
             f'<div class="panel mem"><span class="scale">peak memory · max {mebibytes(top_m)}'
             f'</span><svg viewBox="0 0 {width} 100" preserveAspectRatio="none" role="img" '
-            f'aria-label="peak memory of the last {n} runs: at most {mebibytes(top_m)}">'
+            f'aria-label="peak memory of the {last_runs(n)}: at most {mebibytes(top_m)}">'
             f'{grid}<polyline points="{points}" class="mem" {fixed}/></svg></div>'
         )
     first, last = short_time(runs[0]["started_at"]), short_time(runs[-1]["started_at"])
@@ -165,6 +175,6 @@ def duration_memory_chart(runs: Sequence[dict[str, Any]]) -> Markup:
         f'<li><span class="swatch mem"></span>peak memory</li></ul></figcaption>'
         f'<div class="panel"><span class="scale">duration · max {seconds(top_d)}</span>'
         f"{duration_svg}</div>{memory_panel}"
-        f'<div class="xaxis"><span>{escape(first)}</span><span>last {n} runs</span>'
+        f'<div class="xaxis"><span>{escape(first)}</span><span>{last_runs(n)}</span>'
         f"<span>{escape(last)}</span></div></figure>"
     )

@@ -117,7 +117,8 @@ def when(value: Any) -> str:
 
 
 _env.filters.update(ago=ago, duration=duration, size=size, when=when, readable=readable,
-                    short_time=charts.short_time)  # fmt: skip
+                    short_time=charts.short_time, plural=charts.plural,
+                    last_runs=charts.last_runs)  # fmt: skip
 _env.globals.update(
     sparkline=charts.sparkline, next_run=next_run, refresh=REFRESH_SECONDS, recent=queries.RECENT
 )
@@ -229,9 +230,12 @@ def job_page(
     # Oldest left by start time: runs need not arrive (nor be stored) in the order they ran.
     latest = queries.runs(engine, job=job, host=host or None, limit=60)[0]
     chart_runs = sorted(latest, key=lambda run: str(run["started_at"]))
+    tags: dict[str, list[str]] = {}  # each host's tags, as its latest run among these gave them
+    for run in latest:
+        tags.setdefault(run["host"], run["tags"])
     return _render(request, "job.html", caller, job=job, hosts=per_host, runs=history,
                    next_cursor=next_cursor, cursor=cursor, host=host or "", status=status or "",
-                   chart=charts.duration_memory_chart(chart_runs))  # fmt: skip
+                   chart=charts.duration_memory_chart(chart_runs), tags=tags)  # fmt: skip
 
 
 @router.get("/runs/{run_id}")

@@ -53,6 +53,20 @@ def _row(mapping: Any) -> dict[str, Any]:
     return {key: _iso(value) for key, value in dict(mapping).items()}
 
 
+# Columns named apart from the report's fields only because the names are SQL keywords
+# (USER, TRIGGER, SIGNAL): a stored run is read back under the report's names.
+_REPORT_NAMES = {"run_user": "user", "run_trigger": "trigger", "signal_number": "signal"}
+
+
+def _run_row(mapping: Any) -> dict[str, Any]:
+    """A stored run with the run report's field names, and its tags as a list again."""
+    item = {_REPORT_NAMES.get(key, key): value for key, value in _row(mapping).items()}
+    if "tags" in item:
+        # Stored comma-joined: a tag is a name, which holds no comma.
+        item["tags"] = item["tags"].split(",") if item["tags"] else []
+    return item
+
+
 def p95(values: list[float]) -> float | None:
     """Nearest-rank p95, the same rule as the views (position ceil(0.95 n))."""
     if not values:
@@ -311,7 +325,7 @@ def runs(
         next_cursor = (
             f"{_naive(last['started_at']).isoformat(timespec='microseconds')}~{last['id']}"
         )
-    return [_row(row) for row in raw[:limit]], next_cursor
+    return [_run_row(row) for row in raw[:limit]], next_cursor
 
 
 class CursorError(ValueError):
@@ -349,7 +363,7 @@ def run(engine: Engine, run_id: str) -> dict[str, Any] | None:
         row = connection.execute(query).mappings().first()
     if row is None:
         return None
-    item = _row(row)
+    item = _run_row(row)
     item["attempts"] = json.loads(row["attempts"]) if row["attempts"] else []
     return item
 

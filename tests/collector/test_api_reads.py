@@ -371,3 +371,28 @@ def test_text_that_looks_a_little_like_a_time_is_left_alone(collector: Service) 
     (job,) = ok(collector, "/api/v1/jobs/odd_command")["hosts"]
     assert job["command"] == command
     assert job["last_started_at"].endswith("Z") and "T" in job["last_started_at"]
+
+
+# ---------------------------------------------------------------- the report's names
+
+
+def test_a_run_reads_back_under_the_reports_field_names(collector: Service) -> None:
+    sent = make_report("named", status="killed_memory") | {
+        "user": "www-data", "trigger": "manual", "signal": 9, "exit_code": None,
+        "tags": ["db", "nightly"],
+    }  # fmt: skip
+    untagged = make_report("named", started=dt.datetime.now(dt.timezone.utc) - dt.timedelta(1))
+    assert collector.post_runs([sent, untagged]).json()["accepted"] == 2
+    one = ok(collector, f"/api/v1/runs/{sent['run_id']}")
+    listed = ok(collector, "/api/v1/runs", job="named")["runs"]
+    recent = ok(collector, "/api/v1/jobs/named")["recent_runs"]
+    assert [run["run_id"] for run in listed] == [run["run_id"] for run in recent]
+    assert listed[0]["run_id"] == sent["run_id"]
+    for run in (one, listed[0], recent[0]):
+        for field in ("user", "trigger", "signal", "tags", "status", "exit_code", "command"):
+            assert run[field] == sent[field], (field, run[field])
+        # The columns' own names (SQL keywords avoided) stay inside the database.
+        assert not {"run_user", "run_trigger", "signal_number"} & set(run), sorted(run)
+    # Every field of the report but its envelope is there, under its own name.
+    assert set(sent) - {"schema"} <= set(one), set(sent) - set(one)
+    assert listed[1]["tags"] == [] and recent[1]["tags"] == []

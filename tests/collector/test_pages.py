@@ -75,3 +75,40 @@ def test_the_summary_shows_a_jobs_figures(collector: Service) -> None:
         290.0,
         int(1.5 * GIB),
     )
+
+
+def page_text(collector: Service, path: str) -> str:
+    """The page as a person reads it: its text, tags dropped and spaces collapsed."""
+    headers = {"Accept": "text/html", "Authorization": f"Bearer {collector.admin_token}"}
+    page = requests.get(f"{collector.url}{path}", headers=headers, timeout=30)
+    assert page.status_code == 200, page.text[:500]
+    return " ".join(re.sub(r"<[^>]+>", " ", page.text).split())
+
+
+def test_counts_read_as_words_one_and_many(collector: Service) -> None:
+    assert collector.post_runs([make_report("lonely", host="web1")]).status_code == 200
+    summary = page_text(collector, "/")
+    assert "1 host" in summary and "1 hosts" not in summary
+    assert "1 run / 24 h" in summary and "1 runs" not in summary
+    job = page_text(collector, "/jobs/lonely")
+    assert "Success (last run)" in job and "1 runs" not in job  # the chart's captions too
+
+    more = [make_report("lonely", host="web2"), make_report("lonely", host="web1")]
+    assert collector.post_runs(more).status_code == 200
+    summary = page_text(collector, "/")
+    assert "2 hosts" in summary and "3 runs / 24 h" in summary
+    job = page_text(collector, "/jobs/lonely")
+    assert "Success (last 2 runs)" in job and "Success (last run)" in job  # web1, web2
+
+
+def test_tags_are_shown_on_the_run_and_the_job(collector: Service) -> None:
+    tagged = make_report("tagged", host="web1") | {"tags": ["db", "nightly"]}
+    plain = make_report("tagged", host="web2")
+    assert collector.post_runs([tagged, plain]).status_code == 200
+    run = page_text(collector, f"/runs/{tagged['run_id']}")
+    assert "Tags db nightly" in run
+    assert "Tags none" in page_text(collector, f"/runs/{plain['run_id']}")
+    job = page_text(collector, "/jobs/tagged")
+    # Each host's card (from its latest run), and each run of the history.
+    assert "Priority 5 Tags db nightly" in job and "Priority 5 Tags none" in job
+    assert re.search(r"web1 success 0 \S+ \S+ 1 \S+ MiB db nightly", job), job
