@@ -2,8 +2,9 @@
 
 Starts smartcron-collector on SQLite, runs a handful of wrapped sample jobs that
 report to it (one succeeds, one fails and retries, one times out, one is skipped
-by its lock), then prints the page's URL and how to log in, and keeps serving
-until Ctrl-C (`--once` stops right after, for scripts).
+by its lock), then prints the page's URL, how to log in and what to read next, and
+keeps serving until Ctrl-C or SIGTERM (`--once` stops right after, for scripts); the
+collector stops with it.
 
 Everything lives in .demo/ (or --dir): one state directory, which holds the wrapped
 jobs' spool and logs and, as on a single host with no --db, the collector's SQLite
@@ -65,6 +66,7 @@ def main() -> int:
         "--dir", type=Path, default=ROOT / ".demo", help="where it all goes (emptied first)"
     )
     options = parser.parse_args()
+    sys.stdout.reconfigure(line_buffering=True)  # each line as it comes, piped (tee) too
 
     demo = options.dir.resolve()
     state = demo / "state"
@@ -82,16 +84,25 @@ def main() -> int:
     token = cli(env, "create-token", "--name", "demo-host")
     admin_token = cli(env, "create-token", "--kind", "admin", "--name", "demo-admin")
     password = secrets.token_urlsafe(9)
+    # In a file, as a real deployment keeps it: an argument would show in `ps`.
+    hash_file = demo / "admin-password.hash"
+    hash_file.write_text(cli(env, "hash-password", "--password", password) + "\n")
+    hash_file.chmod(0o600)
     port = free_port(options.port)
     url = f"http://127.0.0.1:{port}"
     log = demo / "collector.log"
-    server = subprocess.Popen(
-        [COLLECTOR, "serve", "--listen", f"127.0.0.1:{port}",
-         "--admin-password-hash", cli(env, "hash-password", "--password", password)],
-        stdout=subprocess.DEVNULL, stderr=open(log, "w"),  # noqa: SIM115
-        env=env, start_new_session=True,
-    )  # fmt: skip
+    # SIGTERM (a `kill`, a closed terminal's SIGHUP) stops the demo as Ctrl-C does, so that
+    # the finally below stops the collector too instead of leaving it serving.
+    for number in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(number, _interrupt)
+    server: subprocess.Popen[bytes] | None = None
     try:
+        server = subprocess.Popen(
+            [COLLECTOR, "serve", "--listen", f"127.0.0.1:{port}",
+             "--admin-password-hash", f"file:{hash_file}"],
+            stdout=subprocess.DEVNULL, stderr=open(log, "w"),  # noqa: SIM115
+            env=env, start_new_session=True,
+        )  # fmt: skip
         _wait_healthy(url, server, log)
         _run_jobs(env | {"SMARTCRON_COLLECTOR_URL": url, "SMARTCRON_TOKEN": token}, state)
         _show_recorded(url, admin_token)
@@ -99,17 +110,48 @@ def main() -> int:
         print(f"Log in as admin with password {password}")
         print(f"API: curl -H 'Authorization: Bearer {admin_token}' {url}/api/v1/status")
         print(f"State directory (spool, logs, collector.db): {_shown(state)}")
+        _show_next_steps(url, token, state)
         if options.once:
             return 0
-        print("\nServing until Ctrl-C.")
-        server.wait()
-        return 0
+        print(f"\nServing until Ctrl-C (log: {_shown(log)}).")
+        status = server.wait()
+        print(f"the collector stopped by itself (exit {status}); see {_shown(log)}",
+              file=sys.stderr)  # fmt: skip
+        return 1
     except KeyboardInterrupt:
+        print("\nStopping the collector.")
         return 0
     finally:
-        if server.poll() is None:
-            os.killpg(server.pid, signal.SIGTERM)
-            server.wait(timeout=10)
+        if server is not None:
+            _stop(server)
+
+
+def _interrupt(number: int, _frame: object) -> None:
+    raise KeyboardInterrupt(signal.Signals(number).name)
+
+
+def _stop(server: subprocess.Popen[bytes]) -> None:
+    """The collector and its workers (its own process group), however the demo ends."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut this short
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    if server.poll() is not None:
+        return
+    os.killpg(server.pid, signal.SIGTERM)
+    try:
+        server.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        os.killpg(server.pid, signal.SIGKILL)
+        server.wait()
+
+
+def _show_next_steps(url: str, token: str, state: Path) -> None:
+    print("\nNext:")
+    print(f"  - smartcron-wrap is {WRAP}; a line of your own, reporting to this collector:")
+    print(f"      SMARTCRON_STATE_DIR={state} SMARTCRON_COLLECTOR_URL={url} \\")
+    print(f"      SMARTCRON_TOKEN={token} {WRAP} --name hello -- echo hello")
+    print("  - wrap your crontab lines: docs/wrapper.md (lines to copy: crontab.example)")
+    print("  - install on a cron host: docs/install.md; run the collector for real: "
+          "docs/collector.md")  # fmt: skip
 
 
 def _shown(path: Path) -> str:
