@@ -9,6 +9,7 @@ pyproject.toml stays the one place that says it.
 from __future__ import annotations
 
 import re
+import sys
 from importlib import metadata
 
 DISTRIBUTION = "smartcron"
@@ -45,7 +46,9 @@ def missing_requirements(extra: str = EXTRA) -> list[str]:
 
 
 def missing_extra_message(missing: list[str]) -> str:
+    # This interpreter's pip: the extra must go where smartcron itself is installed.
     return (
         f"smartcron-collector needs the {EXTRA} extra ({', '.join(missing)} not installed); "
-        f"install it with: pip install 'smartcron[{EXTRA}]'"
+        f"install it: {sys.executable} -m pip install '{DISTRIBUTION}[{EXTRA}]' "
+        f"(from a checkout: 'PATH[{EXTRA}]')"
     )
