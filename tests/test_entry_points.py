@@ -101,7 +101,9 @@ def answers(url: str) -> bool:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "Ctrl-C"])
+@pytest.mark.parametrize(
+    "stop", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT], ids=["SIGTERM", "SIGHUP", "Ctrl-C"]
+)
 def test_the_collector_stops_with_the_demo(tmp_path: Path, stop: signal.Signals) -> None:
     demo, lines = start_demo(tmp_path / "demo")
     try:
