@@ -1,14 +1,144 @@
-"""smartcron-agent: a placeholder until the agent is built (see DESIGN.md)."""
+"""smartcron-agent: a thin click group; each command's work lives in its own module."""
 
 from __future__ import annotations
 
+import json
+import os
+import sys
+
 import click
 
+from smartcron.wrapper.settings import default_state_dir
 
-@click.command()
+from .apply import Request, UsageProblem, default_wrap_path, run_rewrite
+from .discover import Places, discover_jobs
+from .sources import CRON_D, SYSTEM_CRONTAB, SourceError, Target, system_targets
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
-    """smartcron-agent is not built yet."""
-    raise click.ClickException(
-        "smartcron-agent is not built yet; until it is, smartcron-wrap --collector URL "
-        "posts each report itself and keeps undelivered ones in the spool under the state directory"
+    """smartcron-agent: the host side of smartcron (crontab discovery and wrapping)."""
+
+
+def _places_options(function: click.decorators.FC) -> click.decorators.FC:
+    function = click.option(
+        "--cron-dir",
+        default=CRON_D,
+        show_default=True,
+        help="Directory of system crontab files (for chroots and tests).",
+    )(function)
+    function = click.option(
+        "--system-crontab",
+        default=SYSTEM_CRONTAB,
+        show_default=True,
+        help="The system crontab (for chroots and tests).",
+    )(function)
+    return function
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the jobs as a JSON list.")
+@_places_options
+def discover(as_json: bool, system_crontab: str, cron_dir: str) -> None:
+    """List the jobs found in this host's crontabs."""
+    jobs, notes = discover_jobs(Places(system_crontab=system_crontab, cron_d=cron_dir))
+    for note in notes:
+        click.echo(f"smartcron-agent: {note}", err=True)
+    if as_json:
+        click.echo(json.dumps([job.model_dump() for job in jobs], indent=2, ensure_ascii=False))
+        return
+    for job in jobs:
+        state = "wrapped" if job.wrapped else "not wrapped yet"
+        zone = f" {job.timezone}" if job.timezone else ""
+        click.echo(
+            f"{job.name:<30} {job.schedule}{zone}  [{state}]  {job.source}:{job.line}"
+            f"{'  as ' + job.user if job.user else ''}"
+        )
+
+
+def _rewrite_options(function: click.decorators.FC) -> click.decorators.FC:
+    for decorator in reversed(
+        [
+            click.option("--user", "-u", "user", help="The crontab of USER (as root)."),
+            click.option(
+                "--file",
+                "-f",
+                "file",
+                type=click.Path(dir_okay=False),
+                help="A crontab file, e.g. /etc/cron.d/backup.",
+            ),
+            click.option(
+                "--system", is_flag=True, help="/etc/crontab and the files in /etc/cron.d."
+            ),
+            click.option(
+                "--format",
+                "file_format",
+                type=click.Choice(["system", "user"]),
+                default="system",
+                show_default=True,
+                help="For --file: system format has a user field after the schedule.",
+            ),
+            click.option("--dry-run", is_flag=True, help="Print the diff, change nothing."),
+            click.option("--yes", "-y", is_flag=True, help="Apply without asking."),
+            click.option(
+                "--state-dir",
+                envvar="SMARTCRON_STATE_DIR",
+                help="Where backups go (as smartcron-wrap's --state-dir).",
+            ),
+            _places_options,
+        ]
+    ):
+        function = decorator(function)
+    return function
+
+
+@main.command("wrap-crontab")
+@_rewrite_options
+@click.option(
+    "--wrap-path",
+    help="Absolute path of smartcron-wrap to write into the lines "
+    "(default: the one installed beside this agent).",
+)
+@click.option("--skip-reboot", is_flag=True, help="Leave @reboot lines as they are.")
+def wrap_crontab_command(wrap_path: str | None, skip_reboot: bool, **options: object) -> None:
+    """Put every job line of a crontab behind smartcron-wrap."""
+    path = wrap_path or default_wrap_path()
+    if not path:
+        raise UsageProblem("smartcron-wrap not found; install smartcron or pass --wrap-path")
+    if not os.path.isabs(path):
+        raise UsageProblem(f"--wrap-path {path!r} is not absolute; cron's PATH may not find it")
+    request = _request(options)
+    request.wrap_path = path
+    request.skip_reboot = skip_reboot
+    sys.exit(run_rewrite(request, unwrap=False))
+
+
+@main.command("unwrap-crontab")
+@_rewrite_options
+def unwrap_crontab_command(**options: object) -> None:
+    """Give a wrapped crontab back its original lines, byte for byte."""
+    sys.exit(run_rewrite(_request(options), unwrap=True))
+
+
+def _request(options: dict[str, object]) -> Request:
+    user, file, system = options["user"], options["file"], options["system"]
+    if sum(bool(x) for x in (user, file, system)) > 1:
+        raise UsageProblem("give one of --user, --file and --system")
+    notes: list[str] = []
+    if system:
+        try:
+            targets, notes = system_targets(str(options["system_crontab"]), str(options["cron_dir"]))
+        except SourceError as error:
+            raise UsageProblem(str(error)) from None
+    elif file:
+        targets = [Target("file", path=str(file), system=options["file_format"] == "system")]
+    else:
+        targets = [Target("user", user=str(user) if user else None, system=False)]
+    state_dir = options["state_dir"] or default_state_dir(os.environ)
+    return Request(
+        targets=targets,
+        dry_run=bool(options["dry_run"]),
+        yes=bool(options["yes"]),
+        state_dir=os.path.abspath(str(state_dir)),
+        notes=tuple(notes),
     )
