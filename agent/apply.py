@@ -37,6 +37,8 @@ class Request:
     wrap_path: str = ""
     skip_reboot: bool = False
     notes: tuple[str, ...] = ()
+    # --system: one unreadable file in /etc/cron.d is set aside, not a reason to stop
+    skip_unreadable: bool = False
 
 
 def run_rewrite(request: Request, *, unwrap: bool) -> int:
@@ -45,7 +47,7 @@ def run_rewrite(request: Request, *, unwrap: bool) -> int:
         click.echo(note, err=True)
     plans: list[tuple[Target, Rewrite]] = []
     reserved: set[str] = set()
-    for target, crontab in _read_all(request.targets):
+    for target, crontab in _read_all(request.targets, request.skip_unreadable):
         if unwrap:
             rewrite = unwrap_crontab(crontab)
         else:
@@ -70,14 +72,16 @@ def run_rewrite(request: Request, *, unwrap: bool) -> int:
     return _install_all(plans, request.state_dir)
 
 
-def _read_all(targets: list[Target]) -> list[tuple[Target, Crontab]]:
+def _read_all(targets: list[Target], skip_unreadable: bool) -> list[tuple[Target, Crontab]]:
     crontabs = []
     for target in targets:
         try:
             data = read_target(target)
             crontabs.append((target, parse_crontab(data, source=target.label, system=target.system)))
         except (SourceError, CrontabError) as error:
-            raise UsageProblem(str(error)) from None
+            if not skip_unreadable:
+                raise UsageProblem(str(error)) from None
+            click.echo(f"skipped: {error}", err=True)
     return crontabs
 
 

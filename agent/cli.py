@@ -39,9 +39,18 @@ def _places_options(function: click.decorators.FC) -> click.decorators.FC:
 @main.command()
 @click.option("--json", "as_json", is_flag=True, help="Print the jobs as a JSON list.")
 @_places_options
-def discover(as_json: bool, system_crontab: str, cron_dir: str) -> None:
+@click.option(
+    "--spool-dir",
+    multiple=True,
+    help="Directory of the users' crontabs (default: /var/spool/cron/crontabs, "
+    "else /var/spool/cron); if it cannot be read, your own crontab is read with crontab -l.",
+)
+def discover(as_json: bool, system_crontab: str, cron_dir: str, spool_dir: tuple[str, ...]) -> None:
     """List the jobs found in this host's crontabs."""
-    jobs, notes = discover_jobs(Places(system_crontab=system_crontab, cron_d=cron_dir))
+    places = Places(system_crontab=system_crontab, cron_d=cron_dir)
+    if spool_dir:
+        places = Places(system_crontab=system_crontab, cron_d=cron_dir, spool_dirs=spool_dir)
+    jobs, notes = discover_jobs(places)
     for note in notes:
         click.echo(f"smartcron-agent: {note}", err=True)
     if as_json:
@@ -141,4 +150,5 @@ def _request(options: dict[str, object]) -> Request:
         yes=bool(options["yes"]),
         state_dir=os.path.abspath(str(state_dir)),
         notes=tuple(notes),
+        skip_unreadable=bool(system),
     )

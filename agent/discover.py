@@ -103,7 +103,9 @@ def _job(line: Line, source: str, owner: str | None, names: dict[int, str]) -> C
         parsed = parse_argv(words[1:])
         values, command = parsed.values, parsed.command
     except SettingError:
-        values, command = {}, words[1:]
+        # An option this wrapper does not know (a newer wrapper's line): still read
+        # what discovery needs, and the command after `--`.
+        values, command = _read_options_leniently(words[1:])
     if len(command) == 3 and command[1] == "-c":
         shown = command[2]  # SHELL -c TEXT, as wrap-crontab writes it: the text is the job
     else:
@@ -121,6 +123,21 @@ def _job(line: Line, source: str, owner: str | None, names: dict[int, str]) -> C
         wrapped=True,
         **common,
     )
+
+
+def _read_options_leniently(args: list[str]) -> tuple[dict[str, object], list[str]]:
+    values: dict[str, object] = {}
+    wanted = {"--name": "name", "--schedule": "schedule", "--timezone": "timezone"}
+    index = 0
+    while index < len(args) and args[index] != "--":
+        flag, has_value, value = args[index].partition("=")
+        if flag in wanted:
+            if not has_value and index + 1 < len(args):
+                index += 1
+                value = args[index]
+            values[wanted[flag]] = value
+        index += 1
+    return values, args[index + 1 :]
 
 
 def _readable_spool(spool_dirs: tuple[str, ...]) -> str | None:
