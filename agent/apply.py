@@ -77,7 +77,9 @@ def _read_all(targets: list[Target], skip_unreadable: bool) -> list[tuple[Target
     for target in targets:
         try:
             data = read_target(target)
-            crontabs.append((target, parse_crontab(data, source=target.label, system=target.system)))
+            crontabs.append(
+                (target, parse_crontab(data, source=target.label, system=target.system))
+            )
         except (SourceError, CrontabError) as error:
             if not skip_unreadable:
                 raise UsageProblem(str(error)) from None

@@ -9,6 +9,7 @@ planted would overwrite a file of that user's choosing.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import re
@@ -55,10 +56,8 @@ def _prepare(state_dir: str) -> str | None:
         if problem:
             return problem
         directory = os.path.join(state_dir, BACKUP_DIR)
-        try:
+        with contextlib.suppress(FileExistsError):
             os.mkdir(directory, 0o700)
-        except FileExistsError:
-            pass
         check_own_dir(directory)
     except OSError as error:
         if error.errno == errno.EPERM and error.strerror:

@@ -7,7 +7,6 @@ import os
 import sys
 
 import click
-
 from smartcron.wrapper.settings import default_state_dir
 
 from .apply import Request, UsageProblem, default_wrap_path, run_rewrite
@@ -73,7 +72,7 @@ def _rewrite_options(function: click.decorators.FC) -> click.decorators.FC:
                 "--file",
                 "-f",
                 "file",
-                type=click.Path(dir_okay=False),
+                metavar="FILE",
                 help="A crontab file, e.g. /etc/cron.d/backup.",
             ),
             click.option(
@@ -136,7 +135,9 @@ def _request(options: dict[str, object]) -> Request:
     notes: list[str] = []
     if system:
         try:
-            targets, notes = system_targets(str(options["system_crontab"]), str(options["cron_dir"]))
+            targets, notes = system_targets(
+                str(options["system_crontab"]), str(options["cron_dir"])
+            )
         except SourceError as error:
             raise UsageProblem(str(error)) from None
     elif file:

@@ -86,15 +86,18 @@ def jobs_of(crontab: Crontab, owner: str | None = None) -> list[CronJob]:
 def _job(line: Line, source: str, owner: str | None, names: dict[int, str]) -> CronJob:
     zone = line.env.get("CRON_TZ") or None
     words = wrapper_words(line)
-    common = {"user": line.user or owner, "source": source, "line": line.number, "text": line.text}
+    user = line.user or owner
     if words is None:
         return CronJob(
             name=names[line.number],
             schedule=line.schedule,
             timezone=zone,
             command=split_cron_command(line.command).shell_text,
+            user=user,
+            source=source,
+            line=line.number,
             wrapped=False,
-            **common,
+            text=line.text,
         )
     from smartcron.wrapper.options import parse_argv
     from smartcron.wrapper.validate import SettingError
@@ -120,8 +123,11 @@ def _job(line: Line, source: str, owner: str | None, names: dict[int, str]) -> C
         schedule=schedule if isinstance(schedule, str) else line.schedule,
         timezone=timezone if isinstance(timezone, str) else zone,
         command=shown,
+        user=user,
+        source=source,
+        line=line.number,
         wrapped=True,
-        **common,
+        text=line.text,
     )
 
 

@@ -51,7 +51,7 @@ def assign_names(shell_texts: list[str], reserved: set[str]) -> list[str]:
     options = [candidates(text) for text in shell_texts]
     level = [0] * len(options)
     while True:
-        current = [opts[min(lvl, len(opts) - 1)] for opts, lvl in zip(options, level)]
+        current = [opts[min(lvl, len(opts) - 1)] for opts, lvl in zip(options, level, strict=False)]
         counts = Counter(current)
         clashing = [
             i

@@ -54,7 +54,7 @@ def plan_names(crontab: Crontab, reserved: set[str]) -> dict[int, str]:
     taken |= set(from_comments.values())
     derived = [line for line in plain if line.number not in from_comments]
     texts = [split_cron_command(line.command).shell_text for line in derived]
-    names = dict(zip((line.number for line in derived), assign_names(texts, taken)))
+    names = dict(zip((line.number for line in derived), assign_names(texts, taken), strict=False))
     return {**names, **{k: v for k, v in from_comments.items() if v is not None}}
 
 

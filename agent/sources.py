@@ -93,7 +93,7 @@ def read_user_crontab(user: str | None) -> bytes:
     argv = [*crontab_command(), *(["-u", user] if user else []), "-l"]
     result = _run(argv, b"")
     if result.returncode != 0:
-        message = result.stderr.decode(errors="replace").strip()
+        message = "; ".join(result.stderr.decode(errors="replace").split("\n")).strip("; ")
         if "no crontab for" in message:
             return b""
         raise SourceError(f"{shlex.join(argv)} failed: {message or f'exit {result.returncode}'}")
@@ -105,10 +105,10 @@ def install_user_crontab(user: str | None, data: bytes) -> None:
     argv = [*crontab_command(), *(["-u", user] if user else []), "-"]
     result = _run(argv, data)
     if result.returncode != 0:
-        message = result.stderr.decode(errors="replace").strip()
+        message = "; ".join(result.stderr.decode(errors="replace").split("\n")).strip("; ")
         raise SourceError(
-            f"{shlex.join(argv)} refused the new crontab ({message or f'exit {result.returncode}'}); "
-            "nothing was changed"
+            f"{shlex.join(argv)} refused the new crontab "
+            f"({message or f'exit {result.returncode}'}); nothing was changed"
         )
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-
 from smartcron.agent.cronpercent import (
     find_unescaped_percent,
     split_at_percent,
@@ -43,7 +42,7 @@ def test_split_cron_command(text: str, command: str, stdin: str) -> None:
 
 def test_the_cut_is_where_the_command_part_ends() -> None:
     for text in ["a%b", "a\\%b%c", "a\\\\%b", "abc", "%", "\\%"]:
-        command, rest = split_at_percent(text)
+        _command, rest = split_at_percent(text)
         cut = find_unescaped_percent(text)
         assert (rest is None) == (cut == len(text))
         if rest is not None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from smartcron.agent.crontab import CrontabError, parse_crontab
 from smartcron.agent.discover import jobs_of
 
@@ -37,7 +36,11 @@ def test_each_kind_of_line() -> None:
     assert path.env_value == "/usr/bin:/bin"  # one pair of quotes is cron's, not the value's
     job = crontab.lines[6]
     assert (job.schedule, job.command, job.lead) == ("*/5 * * * *", "echo  hi", "*/5 * * * *  ")
-    assert job.env == {"MAILTO": "ops@example.com", "PATH": "/usr/bin:/bin", "CRON_TZ": "Europe/Berlin"}
+    assert job.env == {
+        "MAILTO": "ops@example.com",
+        "PATH": "/usr/bin:/bin",
+        "CRON_TZ": "Europe/Berlin",
+    }
     assert crontab.lines[7].schedule == "@hourly"
     assert crontab.to_bytes() == b"".join(line.raw for line in crontab.lines)
 
@@ -72,13 +75,26 @@ def test_lines_cron_cannot_read(line: str, reason: str) -> None:
 
 
 def test_every_macro() -> None:
-    macros = ["@reboot", "@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"]
+    macros = [
+        "@reboot",
+        "@yearly",
+        "@annually",
+        "@monthly",
+        "@weekly",
+        "@daily",
+        "@midnight",
+        "@hourly",
+    ]
     crontab = parse("".join(f"{macro} echo {macro[1:]}\n" for macro in macros))
     assert [job.schedule for job in crontab.jobs()] == macros
 
 
 def test_bytes_are_kept_exactly() -> None:
-    data = "* * * * * echo crlf\r\n\t# tab comment\n* * * * * echo größe 日本\n* * * * * echo no newline".encode()
+    data = (
+        "* * * * * echo crlf\r\n\t# tab comment\n"
+        "* * * * * echo größe 日本\n"
+        "* * * * * echo no newline"
+    ).encode()
     crontab = parse(data)
     assert crontab.to_bytes() == data
     first, _, third, last = crontab.lines
@@ -95,7 +111,9 @@ def test_a_lone_cr_does_not_split_a_line() -> None:
 
 
 def test_name_comment_names_the_line_just_below() -> None:
-    crontab = parse("# name: nightly\n0 2 * * * backup.sh\n0 3 * * * other.sh\n#name:x\n\n0 4 * * * y\n")
+    crontab = parse(
+        "# name: nightly\n0 2 * * * backup.sh\n0 3 * * * other.sh\n#name:x\n\n0 4 * * * y\n"
+    )
     assert [job.name_comment for job in crontab.jobs()] == ["nightly", None, None]
 
 
