@@ -18,7 +18,7 @@ import click
 
 from .backup import BackupError, write_backup
 from .crontab import Crontab, CrontabError, parse_crontab
-from .rewrite import Rewrite, unified_diff, unwrap_crontab, wrap_crontab
+from .rewrite import Rewrite, unified_diff, unwrap_crontab, wrap_crontab, wrapped_names
 from .sources import SourceError, Target, install_target, read_target
 
 
@@ -46,8 +46,11 @@ def run_rewrite(request: Request, *, unwrap: bool) -> int:
     for note in request.notes:
         click.echo(note, err=True)
     plans: list[tuple[Target, Rewrite]] = []
-    reserved: set[str] = set()
-    for target, crontab in _read_all(request.targets, request.skip_unreadable):
+    crontabs = _read_all(request.targets, request.skip_unreadable)
+    # The system crontabs share the host's (root's) state directory, locks and
+    # breakers: a name in use in one of them is taken for all.
+    reserved: set[str] = set().union(*(wrapped_names(crontab) for _, crontab in crontabs))
+    for target, crontab in crontabs:
         if unwrap:
             rewrite = unwrap_crontab(crontab)
         else:
@@ -88,12 +91,8 @@ def _read_all(targets: list[Target], skip_unreadable: bool) -> list[tuple[Target
 
 
 def _names_in(rewrite: Rewrite, target: Target) -> set[str]:
-    # Names given in one system crontab are taken for the next: all of them share
-    # the host's (root's) state directory, locks and breakers.
-    parsed = parse_crontab(rewrite.new, source=target.label, system=target.system)
-    from .rewrite import wrapped_names
-
-    return wrapped_names(parsed)
+    # The names just given in one crontab are taken for the next.
+    return wrapped_names(parse_crontab(rewrite.new, source=target.label, system=target.system))
 
 
 def _confirm(count: int) -> bool:

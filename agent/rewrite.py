@@ -61,8 +61,9 @@ def plan_names(crontab: Crontab, reserved: set[str]) -> dict[int, str]:
 def wrap_crontab(
     crontab: Crontab, wrap_path: str, *, skip_reboot: bool = False, reserved: set[str] | None = None
 ) -> Rewrite:
-    names = plan_names(crontab, reserved or set())
-    seen_comment_names: set[str] = set()
+    taken = (reserved or set()) | wrapped_names(crontab)
+    names = plan_names(crontab, taken)
+    seen_comment_names: set[str] = set(taken)
     out: list[bytes] = []
     result = Rewrite(old=crontab.to_bytes(), new=b"")
     for line in crontab.lines:
@@ -92,7 +93,7 @@ def _wrap_one(
         if not NAME_PATTERN.fullmatch(name) or set(name) == {"."}:
             raise Refused(f"the '# name: {name}' above is not a job name ([A-Za-z0-9_.-]{{1,100}})")
         if name in seen:
-            raise Refused(f"'# name: {name}' is used above another line already")
+            raise Refused(f"'# name: {name}' is the name of another job already")
         seen.add(name)
     zone = line.env.get("CRON_TZ")
     if zone:

@@ -267,3 +267,23 @@ def test_wrap_then_unwrap_is_the_identity(command: str, lead: str, shell: str | 
 def _option(command: str, flag: str) -> str | None:
     words = shlex.split(split_cron_command(command).shell_text)
     return words[words.index(flag) + 1] if flag in words else None
+
+
+def test_a_name_comment_cannot_take_a_name_in_use() -> None:
+    text = (
+        "0 1 * * * /opt/bin/smartcron-wrap --name db -- /bin/sh -c 'dump.sh'\n"
+        "# name: db\n"
+        "0 2 * * * other-dump.sh\n"
+        "# name: report\n"
+        "0 3 * * * report.sh\n"
+        "# name: report\n"
+        "0 4 * * * report.sh --again\n"
+    )
+    crontab = parse_crontab(text.encode(), source="t", system=False)
+    result = wrap_crontab(crontab, WRAP)
+    assert result.changed == [5]
+    refused = [note for note in result.notes if "name" in note]
+    assert refused == [
+        "line 3: left alone: '# name: db' is the name of another job already",
+        "line 7: left alone: '# name: report' is the name of another job already",
+    ]
