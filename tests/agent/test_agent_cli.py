@@ -418,3 +418,20 @@ def test_discover_reads_your_own_crontab_when_the_spool_is_not_readable(
     (job,) = json.loads(result.stdout)
     assert (job["name"], job["source"], job["wrapped"]) == ("sync", "your crontab", False)
     assert (home / "calls.log").read_text() == "-l\n"
+
+
+def test_the_replaced_file_keeps_its_owner(tmp_path: Path, env: dict[str, str]) -> None:
+    path = tmp_path / "jobs"
+    write_crontab(path, mode=0o644)
+    if os.geteuid() == 0:  # as root, the file belongs to somebody else, as /etc/cron.d files may
+        os.chown(path, 65534, 65534)
+    before = path.stat()
+    result = agent("wrap-crontab", "--file", str(path), "--yes", env=env)
+    assert result.returncode == 0, result.stderr
+    after = path.stat()
+    assert after.st_ino != before.st_ino  # a new file, renamed into place
+    assert (after.st_uid, after.st_gid, after.st_mode) == (
+        before.st_uid,
+        before.st_gid,
+        before.st_mode,
+    )
