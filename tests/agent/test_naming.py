@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from hypothesis import given
 from hypothesis import strategies as st
-
 from smartcron.agent.naming import assign_names, candidates, job_words
 from smartcron.wrapper.validate import NAME_PATTERN
 
