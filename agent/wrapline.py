@@ -21,9 +21,10 @@ untouched. Why that is exact:
 Everything this module adds (path, name, schedule, zone, shell) is checked to hold
 no `%` and no backslash, so nothing it adds is touched by the `%` rule.
 
-The wrapping is a pure function of (line, name, wrapper path), so unwrapping is its
-inverse: parse the wrapped form, rebuild it from what was parsed, and only if that
-gives back the line byte for byte (nobody edited it) return the original.
+The wrapping is a pure function of (line, its environment, name, wrapper path), so
+unwrapping is its inverse: parse the wrapped form, rebuild it from the original it
+holds, and only if that gives back the line byte for byte (nobody edited it, and
+SHELL and CRON_TZ above it are as they were) return the original.
 """
 
 from __future__ import annotations
@@ -106,7 +107,6 @@ def unwrap_command(line: Line) -> Unwrapped:
         raise Refused("the quoted command was edited after wrapping; edit it by hand")
     try:
         wrap_path = shlex.split(match["wrap"])[0]
-        shell = shlex.split(match["shell"])[0]
     except (ValueError, IndexError):
         raise Refused("not in the form wrap-crontab writes; edit it by hand") from None
     original = body + rest
@@ -119,19 +119,19 @@ def unwrap_command(line: Line) -> Unwrapped:
         schedule=line.schedule,
         user=line.user,
         command=original,
-        env={**line.env, "SHELL": shell},
+        env=line.env,
     )
-    if match["timezone"]:
-        plain.env["CRON_TZ"] = shlex.split(match["timezone"])[0]
-    else:
-        plain.env.pop("CRON_TZ", None)
+    # Rebuilt in this crontab as it is now: a schedule, SHELL or zone that no longer
+    # matches the line and the env lines above it is an edit the original would lose.
+    # Only the name and the wrapper's path are the wrapper's own and may differ.
     try:
         again = wrap_command(plain, match["name"], wrap_path)
     except Refused as error:
         raise Refused(f"cannot be rebuilt from what it says ({error}); edit it by hand") from None
     if again != line.command:
         raise Refused(
-            "edited after wrapping (its schedule or options no longer match); edit it by hand"
+            "edited after wrapping (its --schedule, --timezone or shell no longer match "
+            "the line and the crontab's env lines); edit it by hand"
         )
     return Unwrapped(original, match["name"])
 

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from smartcron.agent.cronpercent import split_cron_command
 from smartcron.agent.crontab import Crontab, parse_crontab
 from smartcron.agent.rewrite import unwrap_crontab, wrap_crontab
-from smartcron.agent.wrapline import MAX_CRON_COMMAND
+from smartcron.agent.wrapline import MAX_CRON_COMMAND, unwrap_command, wrap_command
 
 from tests.conftest import find_wrap
 from tests.support.cron import cronie_split, play_cron
@@ -210,6 +210,8 @@ def test_a_line_too_long_for_cron_once_wrapped_is_left_alone() -> None:
         (lambda s: s.replace("--name dump", "--name  dump"), "not in the form"),
         (lambda s: s.rstrip("\n") + "'\n", "edited after wrapping"),
         (lambda s: s.replace("-c '", '-c "'), "not in the form"),
+        (lambda s: s.replace("-- /bin/sh -c", "-- /bin/bash -c"), "edited after wrapping"),
+        (lambda s: s.replace("-- /bin/sh", "--timezone UTC -- /bin/sh"), "edited after wrapping"),
     ],
 )
 def test_unwrap_refuses_a_line_edited_after_wrapping(edit, why: str) -> None:
@@ -222,6 +224,17 @@ def test_unwrap_refuses_a_line_edited_after_wrapping(edit, why: str) -> None:
     result = unwrap_crontab(parse_crontab(edited, source="t", system=False))
     assert result.new == edited
     assert len(result.notes) == 1 and why in result.notes[0], result.notes
+
+
+def test_unwrap_refuses_a_line_whose_zone_changed_above_it() -> None:
+    crontab = parse_crontab(
+        b"CRON_TZ=Europe/Berlin\n0 2 * * * backup.sh\n", source="t", system=False
+    )
+    wrapped = wrap_crontab(crontab, WRAP).new
+    moved = wrapped.replace(b"CRON_TZ=Europe/Berlin", b"CRON_TZ=Asia/Tokyo")
+    result = unwrap_crontab(parse_crontab(moved, source="t", system=False))
+    assert result.new == moved
+    assert "--timezone or shell no longer match" in result.notes[0]
 
 
 def test_unwrap_leaves_hand_wrapped_lines_alone() -> None:
@@ -287,3 +300,36 @@ def test_a_name_comment_cannot_take_a_name_in_use() -> None:
         "line 3: left alone: '# name: db' is the name of another job already",
         "line 7: left alone: '# name: report' is the name of another job already",
     ]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    COMMAND_TEXT,
+    st.integers(min_value=0, max_value=10_000),
+    st.sampled_from(["insert", "delete", "replace"]),
+    st.sampled_from(list("x '\\%-*1")),
+)
+def test_unwrap_takes_back_only_lines_it_could_have_written(
+    command: str, where: int, how: str, char: str
+) -> None:
+    """Edit a wrapped line anywhere: unwrap either refuses it, or the line is exactly
+    what wrapping its result gives (with the line's own name and wrapper path), so
+    nothing the edit changed is lost or turned into something else."""
+    crontab = parse_crontab(f"0 2 * * * {command}\n".encode(), source="t", system=False)
+    wrapped = wrap_crontab(crontab, WRAP).new.decode()
+    at = where % (len(wrapped) - 1)  # never the final newline
+    edited = {
+        "insert": wrapped[:at] + char + wrapped[at:],
+        "delete": wrapped[:at] + wrapped[at + 1 :],
+        "replace": wrapped[:at] + char + wrapped[at + 1 :],
+    }[how]
+    edited_crontab = parse_crontab(edited.encode(), source="t", system=False)
+    result = unwrap_crontab(edited_crontab)
+    if not result.changed:
+        return  # refused, or no longer a wrapped job line: left as it is
+    (line,) = edited_crontab.jobs()
+    original = unwrap_command(line)
+    wrap_path = shlex.split(line.command.split(" ", 1)[0])[0]
+    (plain,) = reparse(result.new, edited_crontab).jobs()
+    assert plain.command == original.command
+    assert wrap_command(plain, original.name, wrap_path) == line.command
