@@ -19,6 +19,7 @@ import click
 from .backup import BackupError, write_backup
 from .crontab import Crontab, CrontabError, parse_crontab
 from .rewrite import Rewrite, unified_diff, unwrap_crontab, wrap_crontab, wrapped_names
+from .linecheck import check_with_wrapper
 from .sources import SourceError, Target, install_target, read_target
 
 
@@ -55,7 +56,11 @@ def run_rewrite(request: Request, *, unwrap: bool) -> int:
             rewrite = unwrap_crontab(crontab)
         else:
             rewrite = wrap_crontab(
-                crontab, request.wrap_path, skip_reboot=request.skip_reboot, reserved=reserved
+                crontab,
+                request.wrap_path,
+                skip_reboot=request.skip_reboot,
+                reserved=reserved,
+                check=check_with_wrapper,
             )
             reserved |= _names_in(rewrite, target)
         for note in rewrite.notes:

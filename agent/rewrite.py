@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import zoneinfo
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from smartcron.wrapper.validate import NAME_PATTERN
@@ -58,8 +59,18 @@ def plan_names(crontab: Crontab, reserved: set[str]) -> dict[int, str]:
     return {**names, **{k: v for k, v in from_comments.items() if v is not None}}
 
 
+# Asks the installed wrapper whether it accepts a wrapped line: the line's job and
+# its new command text in, the wrapper's complaint (or None) out.
+LineCheck = Callable[[Line, str], "str | None"]
+
+
 def wrap_crontab(
-    crontab: Crontab, wrap_path: str, *, skip_reboot: bool = False, reserved: set[str] | None = None
+    crontab: Crontab,
+    wrap_path: str,
+    *,
+    skip_reboot: bool = False,
+    reserved: set[str] | None = None,
+    check: LineCheck | None = None,
 ) -> Rewrite:
     taken = (reserved or set()) | wrapped_names(crontab)
     names = plan_names(crontab, taken)
@@ -69,7 +80,7 @@ def wrap_crontab(
     for line in crontab.lines:
         new_raw = line.raw
         try:
-            new_raw = _wrap_one(line, names, wrap_path, skip_reboot, seen_comment_names)
+            new_raw = _wrap_one(line, names, wrap_path, skip_reboot, seen_comment_names, check)
         except Refused as error:
             result.notes.append(f"line {line.number}: left alone: {error}")
         if new_raw != line.raw:
@@ -80,7 +91,12 @@ def wrap_crontab(
 
 
 def _wrap_one(
-    line: Line, names: dict[int, str], wrap_path: str, skip_reboot: bool, seen: set[str]
+    line: Line,
+    names: dict[int, str],
+    wrap_path: str,
+    skip_reboot: bool,
+    seen: set[str],
+    check: LineCheck | None,
 ) -> bytes:
     if line.kind != "job":
         raise Refused(_WHY_NOT_A_JOB[line.kind].format(reason=line.reason))
@@ -102,6 +118,10 @@ def _wrap_one(
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):
             raise Refused(f"CRON_TZ={zone} is not a time zone this host knows") from None
     command = wrap_command(line, name, wrap_path)
+    problem = check(line, command) if check else None
+    if problem:
+        # A line the wrapper refuses would never run its job again: keep the plain one.
+        raise Refused(f"smartcron-wrap refuses the wrapped line: {problem}")
     return (line.lead + command).encode() + line.ending
 
 

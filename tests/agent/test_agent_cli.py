@@ -435,3 +435,42 @@ def test_the_replaced_file_keeps_its_owner(tmp_path: Path, env: dict[str, str]) 
         before.st_gid,
         before.st_mode,
     )
+
+
+def test_a_line_the_wrapper_would_refuse_is_left_alone(tmp_path: Path, env: dict[str, str]) -> None:
+    """A broken config file makes smartcron-wrap refuse every line (exit 2, the job
+    does not run): wrapping then would stop the jobs, so the lines stay plain."""
+    path = tmp_path / "jobs"
+    original = write_crontab(path)
+    config = tmp_path / "broken.toml"
+    config.write_text("[defaults\n")
+    result = agent(
+        "wrap-crontab", "--file", str(path), "--yes", env={**env, "SMARTCRON_CONFIG": str(config)}
+    )
+    assert result.returncode == 0, result.stderr
+    assert "line 3: left alone: smartcron-wrap refuses the wrapped line: " in result.stderr
+    assert "not valid TOML" in result.stderr
+    assert "nothing to change" in result.stderr
+    assert path.read_bytes() == original
+
+
+def test_each_line_is_checked_by_the_wrapper_it_names(tmp_path: Path, env: dict[str, str]) -> None:
+    log = tmp_path / "checked.log"
+    fake = tmp_path / "old-smartcron-wrap"
+    fake.write_text(
+        "#!/bin/sh\n"
+        f'echo "$*" >> {log}\n'
+        'case "$*" in *"--name find-tmp "*) echo "smartcron-wrap: error: no such option" >&2; exit 2;; esac\n'
+    )
+    fake.chmod(0o755)
+    path = tmp_path / "jobs"
+    write_crontab(path)
+    result = agent("wrap-crontab", "--file", str(path), "--wrap-path", str(fake), "--yes", env=env)
+    assert result.returncode == 0, result.stderr
+    checked = log.read_text().splitlines()
+    assert len(checked) == 4
+    assert all(line.startswith("--dry-run --name ") for line in checked)
+    assert "line 5: left alone: smartcron-wrap refuses the wrapped line: " in result.stderr
+    text = path.read_text()
+    assert "0 3 * * * root find /tmp -mtime +7 -delete\n" in text
+    assert text.count(str(fake)) == 3
