@@ -18,8 +18,8 @@ import click
 
 from .backup import BackupError, write_backup
 from .crontab import Crontab, CrontabError, parse_crontab
-from .rewrite import Rewrite, unified_diff, unwrap_crontab, wrap_crontab, wrapped_names
 from .linecheck import check_with_wrapper
+from .rewrite import Rewrite, unified_diff, unwrap_crontab, wrap_crontab, wrapped_names
 from .sources import SourceError, Target, install_target, read_target
 
 

@@ -460,7 +460,9 @@ def test_each_line_is_checked_by_the_wrapper_it_names(tmp_path: Path, env: dict[
     fake.write_text(
         "#!/bin/sh\n"
         f'echo "$*" >> {log}\n'
-        'case "$*" in *"--name find-tmp "*) echo "smartcron-wrap: error: no such option" >&2; exit 2;; esac\n'
+        'case "$*" in *"--name find-tmp "*)\n'
+        '  echo "smartcron-wrap: error: no such option" >&2; exit 2;;\n'
+        "esac\n"
     )
     fake.chmod(0o755)
     path = tmp_path / "jobs"
