@@ -1,1 +1,1 @@
-"""smartcron-agent (not built yet; see DESIGN.md)."""
+"""smartcron-agent: the host side of smartcron (crontab discovery and wrapping so far)."""
