@@ -4,7 +4,8 @@ The text after a line's schedule (and user field) is not given to the shell as i
 is. Cron first scans it for an unescaped `%`: what comes before is the command,
 what follows is the job's standard input. This is the loop in do_command.c's
 child_process(); cronie (src/do_command.c) and Debian's cron (Vixie cron 3.0pl1
-with debian/patches/fixes/handle-escapes-in-commands) differ in one point:
+with debian/patches/fixes/handle-escapes-in-commands, read in 3.0pl1-129; bookworm
+ships -162) differ in one point:
 
 command part
   - `\\%` gives `%` (the backslash is removed) in both;

@@ -26,7 +26,7 @@ MACROS = frozenset(
 DEFAULT_SHELL = "/bin/sh"
 # A crontab is a few kilobytes; anything near this is not a crontab we should rewrite.
 MAX_CRONTAB_BYTES = 4 * 1024 * 1024
-# Longer than any command cron runs (Debian's cron cuts commands at 999 bytes).
+# Far longer than any command cron runs (Debian's cron takes 999 bytes of command).
 MAX_LINE_BYTES = 64 * 1024
 
 _ENV_LINE = re.compile(r"[ \t]*([A-Za-z_][A-Za-z0-9_]*)[ \t]*=[ \t]*(.*?)[ \t]*")
@@ -92,7 +92,7 @@ def parse_crontab(data: bytes, *, source: str, system: bool) -> Crontab:
         if len(raw) > MAX_LINE_BYTES:
             raise CrontabError(
                 f"{source}: line {number} is {len(raw)} bytes long "
-                f"(limit {MAX_LINE_BYTES}); cron cannot run it either, shorten it"
+                f"(limit {MAX_LINE_BYTES}); that is not a crontab to rewrite, check the file"
             )
         body = raw[:-1] if raw.endswith(b"\n") else raw  # a CR stays: cron keeps it too
         try:

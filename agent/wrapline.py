@@ -36,8 +36,9 @@ from typing import NamedTuple
 from .cronpercent import find_unescaped_percent, split_cron_command
 from .crontab import Line, effective_shell
 
-# Debian's cron reads at most 999 bytes of command (MAX_COMMAND 1000 in cron.h):
-# a longer wrapped line would be cut off silently.
+# Debian's cron reads at most 999 bytes of command (MAX_COMMAND 1000 in cron.h;
+# since 3.0pl1-125 a longer one is an error, before that it was cut off): a wrapped
+# line must fit, or the job would stop running. (cronie allows far more.)
 MAX_CRON_COMMAND = 999
 WRAP_NAME = "smartcron-wrap"
 # Shells that read '...' and '\'' the POSIX way; any other SHELL is left alone.
