@@ -12,7 +12,7 @@ import zoneinfo
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from smartcron.wrapper.validate import NAME_PATTERN
+from smartcron.wrapper.validate import is_job_name
 
 from .cronpercent import split_cron_command
 from .crontab import Crontab, Line, split_lines
@@ -106,8 +106,11 @@ def _wrap_one(
         raise Refused("@reboot line (--skip-reboot)")
     name = names[line.number]
     if line.name_comment:
-        if not NAME_PATTERN.fullmatch(name) or set(name) == {"."}:
-            raise Refused(f"the '# name: {name}' above is not a job name ([A-Za-z0-9_.-]{{1,100}})")
+        if not is_job_name(name):
+            raise Refused(
+                f"the '# name: {name}' above is not a job name "
+                "(up to 100 letters, digits, '_', '.' or '-', not only dots)"
+            )
         if name in seen:
             raise Refused(f"'# name: {name}' is the name of another job already")
         seen.add(name)

@@ -111,6 +111,10 @@ def unwrap_command(line: Line) -> Unwrapped:
     except (ValueError, IndexError):
         raise Refused("not in the form wrap-crontab writes; edit it by hand") from None
     original = body + rest
+    if not original or original[0] in " \t":
+        # wrap_command never quotes a command that starts with a blank (cron's parser
+        # keeps blanks in the lead), so this quoting was edited.
+        raise Refused("the quoted command was edited after wrapping; edit it by hand")
     plain = Line(
         line.number,
         line.raw,

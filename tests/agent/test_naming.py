@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 from smartcron.agent.naming import assign_names, candidates, job_words
-from smartcron.wrapper.validate import NAME_PATTERN
+from smartcron.wrapper.validate import is_job_name
 
 
 def test_the_command_that_does_the_work_names_the_job() -> None:
@@ -43,6 +43,5 @@ def test_names_are_unique_valid_and_avoid_the_reserved(
     assert len(set(names)) == len(names)
     assert not set(names) & reserved
     for name in names:
-        assert NAME_PATTERN.fullmatch(name), name
-        assert set(name) != {"."}
+        assert is_job_name(name), name
     assert assign_names(texts, reserved) == names  # the same text, the same names

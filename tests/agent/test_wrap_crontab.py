@@ -210,6 +210,7 @@ def test_a_line_too_long_for_cron_once_wrapped_is_left_alone() -> None:
         (lambda s: s.replace("--name dump", "--name  dump"), "not in the form"),
         (lambda s: s.rstrip("\n") + "'\n", "edited after wrapping"),
         (lambda s: s.replace("-c '", '-c "'), "not in the form"),
+        (lambda s: s.replace("-c '", "-c ' "), "the quoted command was edited"),
         (lambda s: s.replace("-- /bin/sh -c", "-- /bin/bash -c"), "edited after wrapping"),
         (lambda s: s.replace("-- /bin/sh", "--timezone UTC -- /bin/sh"), "edited after wrapping"),
     ],
