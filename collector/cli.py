@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from collections.abc import Callable
@@ -10,14 +9,14 @@ from typing import TYPE_CHECKING, TypeVar
 
 import click
 
-from .settings import CollectorSettings
+from .settings import ENV_SETTINGS, CollectorSettings, settings_from_environment
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
     from sqlalchemy import Engine
 
 T = TypeVar("T")
-ENV_SETTINGS = "SMARTCRON_COLLECTOR_SETTINGS_JSON"  # hands settings to uvicorn's workers
+GUARDED_HTTP = "smartcron.collector.connections:GuardedHttpToolsProtocol"
 
 
 def _default_db() -> str:
@@ -106,6 +105,9 @@ def hash_password_command(password: str) -> None:
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
               help="worker processes, each with its own socket (SO_REUSEPORT); "
                    "one per core is a good start")  # fmt: skip
+@click.option("--request-timeout", default=10.0, show_default=True, metavar="SECONDS",
+              type=click.FloatRange(0, min_open=True), envvar="SMARTCRON_COLLECTOR_REQUEST_TIMEOUT",
+              help="close a connection that has not sent a whole request within this")  # fmt: skip
 def serve(
     db_url: str | None,
     listen: str,
@@ -113,6 +115,7 @@ def serve(
     admin_password_hash: str | None,
     secure_cookies: bool,
     workers: int,
+    request_timeout: float,
 ) -> None:
     """Run the HTTP service."""
     import uvicorn
@@ -134,23 +137,32 @@ def serve(
     _require_schema(engine)
     settings = CollectorSettings(db_url=url, host=host, port=port, admin_user=admin_user,
                                  admin_password_hash=admin_password_hash,
-                                 secure_cookies=secure_cookies)  # fmt: skip
+                                 secure_cookies=secure_cookies,
+                                 request_timeout_s=request_timeout)  # fmt: skip
     if admin_password_hash is None:
         click.echo("smartcron-collector: warning: no --admin-password-hash; the page cannot be "
                    "logged into (admin tokens still work)", err=True)  # fmt: skip
-    os.environ[ENV_SETTINGS] = settings.model_dump_json()
-    click.echo(f"smartcron-collector listening on http://{host}:{port}/ "
-               f"({engine.url.render_as_string(hide_password=True)})", err=True)  # fmt: skip
-    config = uvicorn.Config("smartcron.collector.cli:app_from_environment", factory=True,
-                            host=host, port=port, log_level="warning", access_log=False,
-                            proxy_headers=False)  # fmt: skip
     try:
-        status = serving.serve(config, workers)
+        sockets = serving.bind(host, port, workers)
     except OSError as error:
         raise click.ClickException(
             f"cannot listen on {listen}: {error.strerror or error}; choose another --listen"
         ) from None
-    sys.exit(status)
+    port = sockets[0].getsockname()[1]  # the one the kernel chose for --listen HOST:0
+    os.environ[ENV_SETTINGS] = settings.model_dump_json()
+    click.echo(f"smartcron-collector listening on http://{_url_host(host)}:{port}/ "
+               f"({engine.url.render_as_string(hide_password=True)})", err=True)  # fmt: skip
+    # uvicorn's httptools protocol with a request deadline and a connection cap
+    # (connections.py): uvicorn alone keeps a connection that never sends a request.
+    config = uvicorn.Config("smartcron.collector.cli:app_from_environment", factory=True,
+                            host=host, port=port, log_level="warning", access_log=False,
+                            proxy_headers=False,
+                            http=GUARDED_HTTP)  # fmt: skip
+    sys.exit(serving.serve(config, sockets))
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
 
 
 def app_from_environment() -> FastAPI:
@@ -158,7 +170,7 @@ def app_from_environment() -> FastAPI:
     from .app import create_app
     from .db.engine import create_db_engine
 
-    settings = CollectorSettings.model_validate(json.loads(os.environ[ENV_SETTINGS]))
+    settings = settings_from_environment()
     return create_app(settings, create_db_engine(settings.db_url))
 
 

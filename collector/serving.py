@@ -66,10 +66,10 @@ def bind(host: str, port: int, count: int) -> list[socket.socket]:
     return sockets
 
 
-def serve(config: uvicorn.Config, workers: int) -> int:
-    """Serve until SIGTERM or SIGINT; the exit status."""
-    sockets = bind(config.host, config.port, workers)
-    if workers == 1:
+def serve(config: uvicorn.Config, sockets: list[socket.socket]) -> int:
+    """Serve on sockets from bind(), one worker each, until SIGTERM or SIGINT; the exit
+    status. The caller binds first, so that a port in use is said before "listening"."""
+    if len(sockets) == 1:
         uvicorn.Server(config).run(sockets=sockets)
         return 0
     return Supervisor(config, sockets).run()

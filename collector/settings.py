@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import ipaddress
+import json
+import os
 
 from pydantic import BaseModel, Field
+
+ENV_SETTINGS = "SMARTCRON_COLLECTOR_SETTINGS_JSON"  # hands settings to uvicorn's workers
 
 
 class CollectorSettings(BaseModel):
@@ -22,6 +26,10 @@ class CollectorSettings(BaseModel):
     login_failure_limit: int = 5
     login_failure_window_s: int = 15 * 60
     token_cache_s: float = 30.0
+    # A connection that has not sent a whole request within this is closed (slowloris).
+    request_timeout_s: float = Field(default=10.0, gt=0)
+    # None: as many as the process's file-descriptor limit leaves room for.
+    max_connections: int | None = Field(default=None, ge=1)
 
     @property
     def loopback(self) -> bool:
@@ -29,3 +37,8 @@ class CollectorSettings(BaseModel):
             return ipaddress.ip_address(self.host).is_loopback
         except ValueError:
             return self.host == "localhost"
+
+
+def settings_from_environment() -> CollectorSettings:
+    """The settings `serve` handed to this process (and to each of its workers)."""
+    return CollectorSettings.model_validate(json.loads(os.environ[ENV_SETTINGS]))

@@ -89,15 +89,21 @@ def password_hash(password: str = ADMIN_PASSWORD) -> str:
 
 @contextlib.contextmanager
 def start_collector(
-    db_url: str, tmp: Path, *, extra: tuple[str, ...] = (), password_via: str = "argv"
+    db_url: str,
+    tmp: Path,
+    *,
+    extra: tuple[str, ...] = (),
+    password_via: str = "argv",
+    fd_limit: int | None = None,
 ) -> Iterator[Service]:
     """init-db, create an ingest and an admin token, serve; stop (SIGTERM) at the end.
     password_via: how serve is given the admin password hash, "argv" (the flag), "env"
-    (SMARTCRON_ADMIN_PASSWORD_HASH), "file" (the flag, file:PATH) or "env-file"."""
+    (SMARTCRON_ADMIN_PASSWORD_HASH), "file" (the flag, file:PATH) or "env-file".
+    `fd_limit` starts the service under that RLIMIT_NOFILE (systemd's default is 1,024)."""
     run_cli("init-db", "--db", db_url)
     ingest = run_cli("create-token", "--db", db_url, "--name", "test-ingest", "--kind", "ingest")
     admin = run_cli("create-token", "--db", db_url, "--name", "test-admin", "--kind", "admin")
-    with _serve(db_url, tmp, ingest, admin, extra, password_via) as service:
+    with _serve(db_url, tmp, ingest, admin, extra, password_via, fd_limit) as service:
         yield service
 
 
@@ -132,14 +138,18 @@ def _serve(
     admin: str,
     extra: tuple[str, ...],
     password_via: str = "argv",
+    fd_limit: int | None = None,
 ) -> Iterator[Service]:
     port = free_port()
     log_path = tmp / f"collector-{port}.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith("SMARTCRON_")}
     password = _password_arguments(tmp, password_via, env)
+    # util-linux's prlimit sets the limit and execs the service (same pid), as systemd's
+    # LimitNOFILE would; a preexec_fn is not safe in a process with threads.
+    limit = ["prlimit", f"--nofile={fd_limit}:{fd_limit}", "--"] if fd_limit is not None else []
     with open(log_path, "w") as log:
         process = subprocess.Popen(
-            [collector_bin(), "serve", "--db", db_url, "--listen", f"127.0.0.1:{port}",
+            [*limit, collector_bin(), "serve", "--db", db_url, "--listen", f"127.0.0.1:{port}",
              *password, *extra],
             stdout=log, stderr=subprocess.STDOUT, text=True, env=env, start_new_session=True,
         )  # fmt: skip
