@@ -15,6 +15,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+import requests
 import uvicorn
 from smartcron.collector import serving
 
@@ -139,6 +140,29 @@ def test_a_port_in_use_is_one_clear_error(tmp_path: Path, workers: str) -> None:
     assert f"cannot listen on 127.0.0.1:{port}" in done.stderr
     assert "choose another --listen" in done.stderr
     assert "Traceback" not in done.stderr
+    # The port is bound before the service says it listens: never "listening", then no.
+    assert "listening" not in done.stderr, done.stderr
+
+
+def test_listening_is_said_with_the_port_the_kernel_chose(tmp_path: Path) -> None:
+    process = subprocess.Popen(
+        [collector_bin(), "serve", "--db", f"sqlite:///{tmp_path / 'c.db'}",
+         "--listen", "127.0.0.1:0"],
+        stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )  # fmt: skip
+    try:
+        assert process.stderr is not None
+        line = ""
+        while "listening" not in line:
+            line = process.stderr.readline()
+            assert line, "the service ended without saying where it listens"
+        port = int(line.split("http://127.0.0.1:", 1)[1].split("/", 1)[0])
+        assert port != 0
+        answer = requests.get(f"http://127.0.0.1:{port}/healthz", timeout=10)
+        assert answer.status_code == 200
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.communicate(timeout=20)
 
 
 def test_bind_gives_every_socket_the_port_the_first_one_got() -> None:
