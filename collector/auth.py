@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import functools
 import hashlib
 import hmac
 import secrets
@@ -163,21 +164,53 @@ def csrf_matches(expected: str | None, given: str | None) -> bool:
     return bool(expected) and bool(given) and hmac.compare_digest(str(expected), str(given))
 
 
-def too_many_failures(engine: Engine, client: str, limit: int, window_s: int) -> bool:
+@functools.cache
+def _stand_in_hash() -> str:
+    return hash_password(secrets.token_urlsafe(32))
+
+
+def credentials_match(
+    admin_user: str, password_hash: str | None, username: str, password: str
+) -> bool:
+    """Whether a login names the admin user and its password. The password is checked
+    whatever the name, against a stand-in hash when none is set: a quick "no" for a
+    wrong name would tell a guesser which names exist."""
+    password_ok = verify_password(password, password_hash or _stand_in_hash())
+    user_ok = hmac.compare_digest(username.encode(), admin_user.encode())
+    return password_hash is not None and user_ok and password_ok
+
+
+def claim_login_attempt(engine: Engine, client: str, limit: int, window_s: int) -> int | None:
+    """Book a login attempt before its password is checked; the booking's id, or None
+    when `client` has had `limit` failures within the window (the booking is taken
+    back). An attempt is counted as a failure from the start, so attempts sent at
+    the same time cannot all read "no failures yet" and all be checked: each counts
+    after its own booking is committed, so the last of any set of attempts let
+    through sees all of them, and at most `limit` get through."""
     f = tables.login_failures.c
-    since = now_utc() - dt.timedelta(seconds=window_s)
+    client = client[:64]
+    now = now_utc()
+    since = now - dt.timedelta(seconds=window_s)
+    with engine.begin() as connection:  # its own transaction: no locks held with the insert
+        connection.execute(delete(tables.login_failures).where(f.failed_at < since))
+    with engine.begin() as connection:
+        booked = connection.execute(
+            tables.login_failures.insert().values(client=client, failed_at=now)
+        ).inserted_primary_key
+    attempt = int(booked[0]) if booked else 0
     with engine.connect() as connection:
         count = connection.execute(
             select(func.count()).where(f.client == client, f.failed_at > since)
-        ).scalar()
-    return bool(count is not None and count >= limit)
+        ).scalar_one()
+    if count > limit:
+        release_login_attempt(engine, attempt)
+        return None
+    return attempt
 
 
-def record_failure(engine: Engine, client: str, window_s: int) -> None:
-    now = now_utc()
-    f = tables.login_failures.c
+def release_login_attempt(engine: Engine, attempt: int) -> None:
+    """Take a booked attempt back: it was refused unchecked, or it logged in."""
     with engine.begin() as connection:
         connection.execute(
-            delete(tables.login_failures).where(f.failed_at < now - dt.timedelta(seconds=window_s))
+            delete(tables.login_failures).where(tables.login_failures.c.id == attempt)
         )
-        connection.execute(tables.login_failures.insert().values(client=client[:64], failed_at=now))

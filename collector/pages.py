@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import secrets
+from http import HTTPStatus
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request
@@ -124,7 +125,7 @@ _env.globals.update(
 )
 
 
-def _render(request: Request, name: str, caller: Caller | None, **context: Any) -> HTMLResponse:
+def render_page(request: Request, name: str, caller: Caller | None, **context: Any) -> HTMLResponse:
     csrf = caller.session.csrf_token if caller and caller.session else ""
     response = templates.TemplateResponse(
         request, name, {"caller": caller, "csrf_token": csrf, **context}
@@ -133,8 +134,18 @@ def _render(request: Request, name: str, caller: Caller | None, **context: Any) 
         "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
         "frame-ancestors 'none'; base-uri 'none'"
     )
+    response.headers["X-Frame-Options"] = "DENY"  # frame-ancestors, for older browsers
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Referrer-Policy"] = "same-origin"
+    return response
+
+
+def render_error(request: Request, status: int, message: str) -> HTMLResponse:
+    """An error as a page, for a browser: a person reads it, not a program."""
+    title = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
+    response = render_page(request, "error.html", None, status=status, title=title,
+                           message=message)  # fmt: skip
+    response.status_code = status
     return response
 
 
@@ -144,7 +155,7 @@ Reader = Annotated[Caller, Depends(require_reader)]
 @router.get("/login")
 def login_form(request: Request, next: str = "/", error: str = "") -> Response:
     token = secrets.token_hex(32)
-    response = _render(request, "login.html", None, next=_safe_next(next), error=error,
+    response = render_page(request, "login.html", None, next=_safe_next(next), error=error,
                        login_csrf=token)  # fmt: skip
     response.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict",
                         secure=request.app.state.settings.secure_cookies, max_age=3600)  # fmt: skip
@@ -172,19 +183,17 @@ def login(
     engine = request.app.state.engine
     if not auth.csrf_matches(request.cookies.get(LOGIN_CSRF_COOKIE), csrf_token):
         raise ApiError(403, "login form expired or forged; reload /login and try again")
-    client = _client(request)
     window = settings.login_failure_window_s
-    if auth.too_many_failures(engine, client, settings.login_failure_limit, window):
+    attempt = auth.claim_login_attempt(engine, _client(request), settings.login_failure_limit,
+                                       window)  # fmt: skip
+    if attempt is None:
         raise ApiError(429, f"too many failed logins; wait {window // 60} minutes",
                        headers={"Retry-After": str(window)})  # fmt: skip
-    good = (
-        settings.admin_password_hash is not None
-        and secrets.compare_digest(username, settings.admin_user)
-        and auth.verify_password(password, settings.admin_password_hash)
-    )
-    if not good:
-        auth.record_failure(engine, client, window)
+    if not auth.credentials_match(
+        settings.admin_user, settings.admin_password_hash, username, password
+    ):
         return RedirectResponse(f"/login?error=1&next={_safe_next(next)}", status_code=303)
+    auth.release_login_attempt(engine, attempt)  # a login that worked is no failure
     cookie, _session = auth.create_session(engine, username, settings.session_hours)
     response = RedirectResponse(_safe_next(next), status_code=303)
     response.set_cookie(SESSION_COOKIE, cookie, httponly=True, samesite="lax",
@@ -205,7 +214,7 @@ async def logout(request: Request, caller: Annotated[Caller, Depends(require_act
 @router.get("/")
 def summary(request: Request, caller: Reader) -> Response:
     status, jobs = queries.summary(request.app.state.engine)  # the health view read once
-    return _render(request, "index.html", caller, status=status, jobs=jobs)
+    return render_page(request, "index.html", caller, status=status, jobs=jobs)
 
 
 @router.get("/jobs/{job}")
@@ -233,7 +242,7 @@ def job_page(
     tags: dict[str, list[str]] = {}  # each host's tags, as its latest run among these gave them
     for run in latest:
         tags.setdefault(run["host"], run["tags"])
-    return _render(request, "job.html", caller, job=job, hosts=per_host, runs=history,
+    return render_page(request, "job.html", caller, job=job, hosts=per_host, runs=history,
                    next_cursor=next_cursor, cursor=cursor, host=host or "", status=status or "",
                    chart=charts.duration_memory_chart(chart_runs), tags=tags)  # fmt: skip
 
@@ -243,17 +252,17 @@ def run_page(request: Request, run_id: str, caller: Reader) -> Response:
     found = queries.run(request.app.state.engine, run_id)
     if found is None:
         raise ApiError(404, f"no run {run_id!r}")
-    return _render(request, "run.html", caller, run=found)
+    return render_page(request, "run.html", caller, run=found)
 
 
 @router.get("/hosts")
 def hosts_page(request: Request, caller: Reader) -> Response:
-    return _render(request, "hosts.html", caller, hosts=queries.hosts(request.app.state.engine))
+    return render_page(request, "hosts.html", caller, hosts=queries.hosts(request.app.state.engine))
 
 
 @router.get("/alerts")
 def alerts_page(request: Request, caller: Reader) -> Response:
-    return _render(
+    return render_page(
         request, "alerts.html", caller, alerts=queries.active_alerts(request.app.state.engine)
     )
 
