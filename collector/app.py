@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+from collections.abc import Mapping
 from typing import Any
 
 import pymysql
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -17,9 +17,11 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 
 from . import __version__, api, metrics, pages
 from .access import require_reader
+from .api_docs import render_api_docs
 from .auth import TokenCache
 from .errors import ApiError
 from .ingest import is_request_fault
@@ -90,8 +92,7 @@ def create_app(settings: CollectorSettings, engine: Engine) -> FastAPI:
 
     @app.get("/api/docs", include_in_schema=False)
     def api_docs(request: Request) -> Response:
-        require_reader(request)
-        return get_swagger_ui_html(openapi_url="/api/openapi.json", title=f"{app.title} API")
+        return render_api_docs(request, require_reader(request), app.openapi())
 
     @app.get("/metrics", include_in_schema=False)
     def prometheus(request: Request) -> Response:
@@ -100,8 +101,11 @@ def create_app(settings: CollectorSettings, engine: Engine) -> FastAPI:
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, error: ApiError) -> Response:
-        if error.status == 401 and pages.wants_html(request):
-            return pages.to_login(request)
+        if pages.wants_html(request):
+            if error.status == 401:
+                return pages.to_login(request)
+            return _with_headers(pages.render_error(request, error.status, error.message),
+                                 error.headers)  # fmt: skip
         return JSONResponse({"error": error.message}, error.status, headers=error.headers)
 
     @app.exception_handler(RequestValidationError)
@@ -112,9 +116,20 @@ def create_app(settings: CollectorSettings, engine: Engine) -> FastAPI:
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, error: HTTPException) -> Response:
-        return JSONResponse(
-            {"error": str(error.detail).lower()}, error.status_code, headers=error.headers
-        )
+        # A path that matches no route (404, 405) is a person's typo as often as a
+        # program's: a browser gets a page it can read, with the page's headers.
+        message = str(error.detail).lower()
+        if pages.wants_html(request):
+            return _with_headers(pages.render_error(request, error.status_code,
+                                                    _page_message(error.status_code, message)),
+                                 error.headers)  # fmt: skip
+        return JSONResponse({"error": message}, error.status_code, headers=error.headers)
+
+    @app.exception_handler(ClientDisconnect)
+    async def client_gone(request: Request, error: ClientDisconnect) -> Response:
+        # The client went away mid-request (or was closed for not sending it in time):
+        # nobody reads this answer, and it is no fault of ours to log a traceback for.
+        return Response(status_code=400)
 
     @app.exception_handler(DBAPIError)
     @app.exception_handler(PoolTimeout)
@@ -129,6 +144,17 @@ def create_app(settings: CollectorSettings, engine: Engine) -> FastAPI:
         return JSONResponse({"error": "internal error; see the collector's log"}, 500)
 
     return app
+
+
+def _with_headers(response: Response, headers: Mapping[str, str] | None) -> Response:
+    response.headers.update(headers or {})
+    return response
+
+
+def _page_message(status: int, message: str) -> str:
+    if status == 404:
+        return "There is no page at this address."
+    return message[:1].upper() + message[1:] + "."
 
 
 def database_answer(error: Exception) -> JSONResponse:

@@ -357,3 +357,27 @@ def test_phone(
 def assert_fits(page: Page) -> None:
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= PHONE["width"], f"{page.url} scrolls sideways on a phone: {width}px"
+
+
+def test_api_docs_loads_nothing_from_outside(page: Page, seeded: tuple[Service, list[Any]]) -> None:
+    service, _ = seeded
+    asked: list[str] = []
+    page.on("request", lambda request: asked.append(request.url))
+    answer = page.goto("/api/docs")
+    assert answer is not None and answer.status == 200
+    expect(page.get_by_role("heading", level=2, name="POST /api/v1/runs")).to_be_visible()
+    expect(page.locator("script")).to_have_count(0)
+    assert asked and all(url.startswith(f"{service.url}/") for url in asked), asked
+    page.screenshot(path=ARTIFACTS / "api-docs.png", full_page=True)
+
+
+def test_an_address_that_does_not_exist_is_a_page(page: Page, watch: Watch) -> None:
+    answer = page.goto("/jobs/payment_reconcile/nothing-here")
+    assert answer is not None and answer.status == 404
+    expect(page.get_by_role("heading", level=1)).to_have_text("Not Found")
+    expect(page.get_by_role("link", name="Back to the jobs")).to_be_visible()
+    # The browser notes the page's own 404 in its console; nothing else may be there.
+    expected = "Failed to load resource: the server responded with a status of 404 (Not Found)"
+    assert watch.errors == [expected], watch.errors
+    watch.errors.clear()
+    page.screenshot(path=ARTIFACTS / "not-found.png")
