@@ -8,7 +8,7 @@ collector stops with it.
 
 Everything lives in .demo/ (or --dir): one state directory, which holds the wrapped
 jobs' spool and logs and, as on a single host with no --db, the collector's SQLite
-database (collector.db). Nothing touches crontab.
+database (collector/collector.db). Nothing touches crontab.
 """
 
 from __future__ import annotations
@@ -77,7 +77,8 @@ def main() -> int:
     shutil.rmtree(demo, ignore_errors=True)
     state.mkdir(parents=True)
     (demo / MARK).write_text("made by scripts/demo.py; emptied by its next run\n")
-    # The embedded default: with no --db the collector keeps collector.db in the state dir.
+    # The embedded default: with no --db the collector keeps collector/collector.db in the
+    # state dir.
     env = {k: v for k, v in os.environ.items() if not k.startswith("SMARTCRON_")}
     env["SMARTCRON_STATE_DIR"] = str(state)
     cli(env, "init-db")
@@ -109,7 +110,7 @@ def main() -> int:
         print(f"\nThe summary page: {url}/")
         print(f"Log in as admin with password {password}")
         print(f"API: curl -H 'Authorization: Bearer {admin_token}' {url}/api/v1/status")
-        print(f"State directory (spool, logs, collector.db): {_shown(state)}")
+        print(f"State directory (spool, logs, collector/collector.db): {_shown(state)}")
         _show_next_steps(url, token, state)
         if options.once:
             return 0

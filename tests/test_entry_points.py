@@ -41,8 +41,9 @@ def test_the_demo_runs_the_whole_system_and_prints_how_to_log_in(tmp_path: Path)
     assert "The summary page: http://127.0.0.1:" in out
     assert "Log in as admin with password " in out
     assert "Reports left in the spool (undelivered): 0" in out
-    # The embedded default: no --db, so the collector kept its SQLite file in the state dir.
-    database = demo / "state" / "collector.db"
+    # The embedded default: no --db, so the collector kept its SQLite file in a directory
+    # of its own in the state dir.
+    database = demo / "state" / "collector" / "collector.db"
     assert database.exists(), sorted(p.name for p in (demo / "state").iterdir())
     with contextlib.closing(sqlite3.connect(database)) as connection:
         stored = connection.execute(

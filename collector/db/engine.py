@@ -7,11 +7,20 @@ import os
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
+from .sqlite_file import secure_sqlite_file
+
 SQLITE_FILE = "collector.db"
+SQLITE_DIR = "collector"  # in the state directory: a directory of the collector's own
 
 
 def default_url(state_dir: str) -> str:
-    return f"sqlite:///{os.path.join(state_dir, SQLITE_FILE)}"
+    """STATE_DIR/collector/collector.db; where 0.1.0 kept it (STATE_DIR/collector.db)
+    while only that one exists, so an upgrade finds its data."""
+    path = os.path.join(state_dir, SQLITE_DIR, SQLITE_FILE)
+    legacy = os.path.join(state_dir, SQLITE_FILE)
+    if not os.path.exists(path) and os.path.exists(legacy):
+        path = legacy
+    return f"sqlite:///{path}"
 
 
 def is_mysql(engine: Engine) -> bool:
@@ -23,7 +32,7 @@ def create_db_engine(url: str) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
-            os.makedirs(os.path.dirname(os.path.abspath(parsed.database)), exist_ok=True)
+            secure_sqlite_file(parsed.database)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         event.listen(engine, "connect", _tune_sqlite)
         return engine
