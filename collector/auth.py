@@ -187,25 +187,35 @@ def claim_login_attempt(engine: Engine, client: str, limit: int, window_s: int) 
     the same time cannot all read "no failures yet" and all be checked: each counts
     after its own booking is committed, so the last of any set of attempts let
     through sees all of them, and at most `limit` get through."""
-    f = tables.login_failures.c
     client = client[:64]
     now = now_utc()
     since = now - dt.timedelta(seconds=window_s)
+    # A guesser already over the limit is refused on a read: no writes for it.
+    if _failures_since(engine, client, since) >= limit:
+        return None
     with engine.begin() as connection:  # its own transaction: no locks held with the insert
-        connection.execute(delete(tables.login_failures).where(f.failed_at < since))
+        connection.execute(
+            delete(tables.login_failures).where(tables.login_failures.c.failed_at < since)
+        )
     with engine.begin() as connection:
         booked = connection.execute(
             tables.login_failures.insert().values(client=client, failed_at=now)
         ).inserted_primary_key
     attempt = int(booked[0]) if booked else 0
-    with engine.connect() as connection:
-        count = connection.execute(
-            select(func.count()).where(f.client == client, f.failed_at > since)
-        ).scalar_one()
-    if count > limit:
+    if _failures_since(engine, client, since) > limit:
         release_login_attempt(engine, attempt)
         return None
     return attempt
+
+
+def _failures_since(engine: Engine, client: str, since: dt.datetime) -> int:
+    f = tables.login_failures.c
+    with engine.connect() as connection:
+        return int(
+            connection.execute(
+                select(func.count()).where(f.client == client, f.failed_at > since)
+            ).scalar_one()
+        )
 
 
 def release_login_attempt(engine: Engine, attempt: int) -> None:

@@ -153,7 +153,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def _arm_deadline(self) -> None:
         self._cancel_deadline()
-        self._deadline = self.loop.call_later(self._timeout_s, self._on_deadline)
+        if not self.transport.is_closing():  # an answer that ends after the client left
+            self._deadline = self.loop.call_later(self._timeout_s, self._on_deadline)
 
     def _cancel_deadline(self) -> None:
         if self._deadline is not None:
