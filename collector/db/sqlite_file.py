@@ -46,27 +46,33 @@ def check_private_directory(directory: str) -> None:
 
 
 def _tighten(path: str, *, create: bool) -> None:
-    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
+    # By path, never by a descriptor of our own: SQLite may have these files open in
+    # this process (an engine made earlier), and closing any descriptor of a file drops
+    # every POSIX lock the process holds on it, SQLite's included. The directory is
+    # private (checked first), so nobody can swap the file between lstat and chmod.
     try:
-        # Never through a link: a link planted here would make us chmod its target.
-        descriptor = os.open(path, flags | (os.O_CREAT if create else 0), 0o600)
+        info = os.lstat(path)
     except FileNotFoundError:
+        if create:
+            _create_private(path)
         return
-    except OSError as error:
-        if os.path.islink(path):
-            raise UnsafeDatabasePath(
-                f"the database file {path} is a symbolic link; give --db the real path"
-            ) from None
-        raise UnsafeDatabasePath(f"cannot open the database file {path}: {error}") from None
+    if stat.S_ISLNK(info.st_mode):
+        raise UnsafeDatabasePath(
+            f"the database file {path} is a symbolic link; give --db the real path"
+        )
+    if not stat.S_ISREG(info.st_mode):
+        raise UnsafeDatabasePath(f"the database file {path} is not a regular file")
+    if info.st_uid != os.geteuid():
+        raise UnsafeDatabasePath(
+            f"the database file {path} belongs to uid {info.st_uid}, not to this user"
+        )
+    if info.st_mode & 0o077:
+        os.chmod(path, 0o600)
+
+
+def _create_private(path: str) -> None:
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
     try:
-        info = os.fstat(descriptor)
-        if not stat.S_ISREG(info.st_mode):
-            raise UnsafeDatabasePath(f"the database file {path} is not a regular file")
-        if info.st_uid != os.geteuid():
-            raise UnsafeDatabasePath(
-                f"the database file {path} belongs to uid {info.st_uid}, not to this user"
-            )
-        if info.st_mode & 0o077:
-            os.fchmod(descriptor, 0o600)
-    finally:
-        os.close(descriptor)
+        os.close(os.open(path, flags, 0o600))  # a new file: nobody holds a lock on it
+    except FileExistsError:  # made meanwhile (another worker): check it as it is
+        _tighten(path, create=False)
