@@ -6,7 +6,9 @@ being served."""
 from __future__ import annotations
 
 import contextlib
+import json
 import socket
+import sqlite3
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +22,7 @@ from smartcron.collector.db.engine import create_db_engine
 from smartcron.collector.settings import CollectorSettings
 
 from tests.support.collector_api import count_rows
-from tests.support.service import Service, start_collector
+from tests.support.service import Service, make_report, start_collector
 
 TIMEOUT_S = 1.0  # the deadline these tests give the service (the default is 10 s)
 OTHER_CLIENT = "127.0.0.2"  # all of 127/8 is loopback: another client, as the server sees it
@@ -136,16 +138,37 @@ def test_the_connection_cap_leaves_room_under_the_fd_limit() -> None:
     assert connections.connection_cap(65536) == 65536 - 8192
 
 
+def post_runs_request(service: Service) -> bytes:
+    body = json.dumps({"runs": [make_report()]}).encode()
+    return (
+        b"POST /api/v1/runs HTTP/1.1\r\nHost: collector\r\nContent-Type: application/json\r\n"
+        + f"Authorization: Bearer {service.ingest_token}\r\n".encode()
+        + f"Content-Length: {len(body)}\r\n\r\n".encode()
+        + body
+    )
+
+
 @pytest.mark.slow
 def test_idle_connections_beyond_the_fd_limit_do_not_stop_healthz(tmp_path: Path) -> None:
-    db = f"sqlite:///{tmp_path / 'c.db'}"
+    path = tmp_path / "c.db"
     # A long deadline: what keeps the service answering here is the cap, not the deadline.
-    with start_collector(db, tmp_path, extra=("--request-timeout", "60"), fd_limit=1024) as service:
+    with start_collector(
+        f"sqlite:///{path}", tmp_path, extra=("--request-timeout", "60"), fd_limit=1024
+    ) as service:
         assert psutil.Process(service.process.pid).rlimit(psutil.RLIMIT_NOFILE) == (1024, 1024)
         with contextlib.ExitStack() as held:
             # An agent's kept-alive connection from elsewhere, older than the flood.
             agent = held.enter_context(connect(service, "127.0.0.3"))
             assert b"200 OK" in healthz(agent)
+            # The flooding client's oldest connection is being answered (its ingest waits
+            # for a write lock held here): it is no connection to close for room.
+            lock = held.enter_context(contextlib.closing(sqlite3.connect(path)))
+            lock.isolation_level = None
+            lock.execute("BEGIN EXCLUSIVE")
+            busy = held.enter_context(connect(service))
+            busy.settimeout(60)
+            busy.sendall(post_runs_request(service))
+            time.sleep(0.5)  # the request is in and waits for the lock
             flood = []
             for index in range(1100):
                 sock = held.enter_context(connect(service))
@@ -162,6 +185,9 @@ def test_idle_connections_beyond_the_fd_limit_do_not_stop_healthz(tmp_path: Path
             assert open_flood <= connections.connection_cap(1024), open_flood
             assert not is_open(flood[0]) and is_open(flood[-1])
             assert is_open(agent) and b"200 OK" in healthz(agent)
+            lock.execute("ROLLBACK")
+            answer = busy.recv(65536)
+            assert answer.startswith(b"HTTP/1.1 200 "), answer
         assert service.process.poll() is None
         log = service.log()
         assert "Too many open files" not in log and "Traceback" not in log, log[-2000:]
