@@ -22,7 +22,7 @@ from smartcron.collector.db.engine import create_db_engine
 from smartcron.collector.settings import CollectorSettings
 
 from tests.support.collector_api import count_rows
-from tests.support.service import Service, make_report, start_collector
+from tests.support.service import Service, make_report, start_collector, workers_of
 
 TIMEOUT_S = 1.0  # the deadline these tests give the service (the default is 10 s)
 OTHER_CLIENT = "127.0.0.2"  # all of 127/8 is loopback: another client, as the server sees it
@@ -123,6 +123,24 @@ def test_a_kept_alive_connection_gets_the_deadline_afresh_for_each_request(
             time.sleep(TIMEOUT_S / 2)
         assert time.monotonic() - opened > 2 * TIMEOUT_S
         assert b"200 OK" in healthz(sock)
+
+
+def test_every_worker_keeps_the_deadline(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'c.db'}"
+    extra = ("--request-timeout", str(TIMEOUT_S), "--workers", "2")
+    with start_collector(db, tmp_path, extra=extra) as service, contextlib.ExitStack() as held:
+        assert len(workers_of(service)) == 2
+        # Enough connections that both workers (SO_REUSEPORT spreads them) get some.
+        socks = [held.enter_context(connect(service)) for _ in range(12)]
+        time.sleep(0.3)
+        holding = [
+            worker for worker in workers_of(service)
+            if any(c.status == psutil.CONN_ESTABLISHED for c in worker.net_connections("tcp"))
+        ]  # fmt: skip
+        assert len(holding) == 2, holding
+        for sock in socks:
+            received, _ = read_until_closed(sock)
+            assert received.startswith(b"HTTP/1.1 408 "), received
 
 
 def test_the_request_deadline_is_10_s_unless_told() -> None:

@@ -19,33 +19,13 @@ import requests
 import uvicorn
 from smartcron.collector import serving
 
-from tests.support.service import Service, collector_bin, free_port, start_collector
+from tests.support.service import Service, collector_bin, free_port, start_collector, workers_of
 
 
 @pytest.fixture
 def two_workers(tmp_path: Path) -> Iterator[Service]:
     with start_collector(f"sqlite:///{tmp_path / 'c.db'}", tmp_path, extra=("--workers", "2")) as s:
         yield s
-
-
-def workers_of(service: Service, count: int = 2, limit_s: float = 20.0) -> list[psutil.Process]:
-    """The service's worker processes once `count` of them listen (the parent's other
-    child is multiprocessing's resource tracker, which holds no socket)."""
-    deadline = time.monotonic() + limit_s
-    while True:
-        listening = [
-            child for child in psutil.Process(service.process.pid).children() if _listens(child)
-        ]
-        if len(listening) == count or time.monotonic() > deadline:
-            return listening
-        time.sleep(0.1)
-
-
-def _listens(process: psutil.Process) -> bool:
-    try:
-        return any(c.status == psutil.CONN_LISTEN for c in process.net_connections("tcp"))
-    except (psutil.Error, OSError):  # it exited while we looked (a killed worker)
-        return False
 
 
 def _alive(pid: int) -> bool:

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import psutil
 import requests
 
 BIN = Path(sys.executable).parent
@@ -165,6 +166,26 @@ def _serve(
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
+
+
+def workers_of(service: Service, count: int = 2, limit_s: float = 20.0) -> list[psutil.Process]:
+    """The service's worker processes once `count` of them listen (the parent's other
+    child is multiprocessing's resource tracker, which holds no socket)."""
+    deadline = time.monotonic() + limit_s
+    while True:
+        listening = [
+            child for child in psutil.Process(service.process.pid).children() if _listens(child)
+        ]
+        if len(listening) == count or time.monotonic() > deadline:
+            return listening
+        time.sleep(0.1)
+
+
+def _listens(process: psutil.Process) -> bool:
+    try:
+        return any(c.status == psutil.CONN_LISTEN for c in process.net_connections("tcp"))
+    except (psutil.Error, OSError):  # it exited while we looked (a killed worker)
+        return False
 
 
 def _wait_ready(service: Service, limit: float = 20.0) -> None:
