@@ -176,8 +176,12 @@ def credentials_match(
     whatever the name, against a stand-in hash when none is set: a quick "no" for a
     wrong name would tell a guesser which names exist."""
     password_ok = verify_password(password, password_hash or _stand_in_hash())
-    user_ok = hmac.compare_digest(username.encode(), admin_user.encode())
+    user_ok = hmac.compare_digest(_utf8(username), _utf8(admin_user))
     return password_hash is not None and user_ok and password_ok
+
+
+def _utf8(text: str) -> bytes:
+    return text.encode("utf-8", "surrogatepass")  # a lone surrogate is a wrong name, not a 500
 
 
 def claim_login_attempt(engine: Engine, client: str, limit: int, window_s: int) -> int | None:
