@@ -33,7 +33,8 @@ db_option = click.option(
     envvar="SMARTCRON_COLLECTOR_DB",
     default=None,
     metavar="URL",
-    help="sqlite:///PATH (default: collector.db in the state dir) or mysql+pymysql://USER:PW@HOST/DB",
+    help="sqlite:///PATH (default: collector/collector.db in the state dir) or "
+    "mysql+pymysql://USER:PW@HOST/DB",
 )
 
 
