@@ -62,7 +62,7 @@ def print_plan(settings: Settings) -> int:
     lines.append(f"  {'state dir':18s} {settings.state_dir} ({_writable(settings.state_dir)})")
     if settings.schedule:
         label = "next runs"
-        for moment in _next_runs(settings.schedule):
+        for moment in _next_runs(settings.schedule, settings.timezone):
             lines.append(f"  {label:18s} {moment}")
             label = ""
     else:
@@ -156,11 +156,16 @@ def _writable(path: str) -> str:
     return "writable" if os.access(probe, os.W_OK) else "NOT writable: runs will not be recorded"
 
 
-def _next_runs(schedule: str) -> list[str]:
-    """In the host's local time zone, as cron itself reads the schedule."""
+def _next_runs(schedule: str, zone_name: str) -> list[str]:
+    """Read in the job's zone, with cron's rules at clock changes (slots.py); each in
+    that zone and in UTC, as the collector shows them."""
     import datetime
 
-    from croniter import croniter
+    from .slots import load_zone, next_slots
 
-    it = croniter(schedule, datetime.datetime.now().astimezone())
-    return [it.get_next(datetime.datetime).strftime("%Y-%m-%d %H:%M %Z") for _ in range(NEXT_RUNS)]
+    zone = load_zone(zone_name)
+    now = datetime.datetime.now(datetime.timezone.utc)
+    return [
+        f"{moment.astimezone(zone):%Y-%m-%d %H:%M %Z} ({moment:%H:%M} UTC)"
+        for moment in next_slots(schedule, zone, now, NEXT_RUNS)
+    ]

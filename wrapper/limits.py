@@ -27,6 +27,11 @@ TAGS_MAX = 16
 TAGS_JOINED_MAX = 1024
 
 SCHEDULE_MAX = 255  # the job row's and the run row's schedule column
+# IANA zone names (Europe/Berlin): a report's `timezone` and the job row's column; no
+# absolute paths and no `..`, as the name is looked up under the zone database.
+ZONE_MAX = 64
+ZONE_REGEX = r"^[A-Za-z0-9_+-]+(?:/[A-Za-z0-9_+-]+)*$"
+ZONE_PATTERN = re.compile(ZONE_REGEX)
 COMMAND_MAX = 65_536
 HOST_MAX = 255
 USER_MAX = 255

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from . import limits
 from . import validate as v
+from .zone import parse_timezone
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -144,6 +145,14 @@ OPTIONS: tuple[Option, ...] = (
         None,
         "the line's cron schedule, for missed-run detection and --dry-run",
         metavar="CRON",
+    ),
+    Option(
+        "timezone",
+        VALUE,
+        parse_timezone,
+        None,
+        "IANA zone the schedule is read in (default: CRON_TZ, TZ, /etc/localtime, UTC)",
+        metavar="ZONE",
     ),
     Option(
         "priority",

@@ -89,6 +89,7 @@ def build_report(
     breaker_state: str = "closed",
     trigger: str = "cron",
     host: str | None = None,
+    timezone: str | None = None,
 ) -> dict[str, object]:
     return {
         "schema": SCHEMA_VERSION,
@@ -98,6 +99,7 @@ def build_report(
         "user": current_user(),
         "command": command_text(command),
         "schedule": schedule,
+        "timezone": timezone,
         "priority": priority,
         "tags": list(tags),
         "trigger": trigger,

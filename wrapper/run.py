@@ -70,6 +70,7 @@ class RunContext:
             job=s.name,
             command=s.command,
             schedule=s.schedule,
+            timezone=s.timezone,
             priority=s.priority,
             tags=s.tags,
             status=status,
@@ -384,7 +385,8 @@ def _create_marker(ctx: RunContext) -> RunMarker | None:
     try:
         s = ctx.settings
         about: dict[str, object] = {"job": s.name, "command": s.command, "schedule": s.schedule,
-                                    "priority": s.priority, "tags": list(s.tags)}  # fmt: skip
+                                    "timezone": s.timezone, "priority": s.priority,
+                                    "tags": list(s.tags)}  # fmt: skip
         return RunMarker.create(ctx.state, ctx.run_id, iso(ctx.started_at), about)
     except OSError as error:
         ctx.state_trouble("recording the run in flight", error)

@@ -142,12 +142,14 @@ def lost_run_report(document: dict[str, object]) -> dict[str, object]:
     tags = document.get("tags")
     priority = document.get("priority")
     schedule = document.get("schedule")
+    zone = document.get("timezone")
     now = time.time()
     return build_report(
         run_id=str(document.get("run_id")),
         job=str(document.get("job")),
         command=[str(word) for word in command] if isinstance(command, list) else ["?"],
         schedule=schedule if isinstance(schedule, str) else None,
+        timezone=zone if isinstance(zone, str) else None,
         priority=priority if isinstance(priority, int) else 5,
         tags=tuple(str(t) for t in tags) if isinstance(tags, list) else (),
         status="lost",

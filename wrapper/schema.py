@@ -77,6 +77,11 @@ class RunReport(BaseModel):
     user: str = Field(max_length=limits.USER_MAX)
     command: str = Field(max_length=limits.COMMAND_MAX)
     schedule: str | None = Field(max_length=limits.SCHEDULE_MAX)
+    # Added within schema 1 (optional on read): the IANA zone the schedule is read in;
+    # absent or null from older wrappers, whose schedules are read as UTC.
+    timezone: str | None = Field(
+        default=None, pattern=limits.ZONE_REGEX, max_length=limits.ZONE_MAX
+    )
     priority: int = Field(ge=limits.PRIORITY_MIN, le=limits.PRIORITY_MAX)
     tags: Tags
     trigger: Literal["cron", "manual"]

@@ -11,6 +11,7 @@ import re
 
 from .options import BY_NAME, OPTIONS, ParsedArgs
 from .validate import SettingError, parse_name
+from .zone import host_zone, zone_from_environment
 
 DEFAULT_CONFIG = "/etc/smartcron/smartcron.toml"
 # Interpreters and launchers whose first argument names the job better than they do.
@@ -46,6 +47,7 @@ class Settings:
     breaker_window: float
     breaker_cooldown: float
     schedule: str | None
+    timezone: str
     priority: int
     tags: tuple[str, ...]
     jitter: float
@@ -109,9 +111,21 @@ def resolve(parsed: ParsedArgs, environ: os._Environ[str] | dict[str, str]) -> S
         setattr(settings, option.name, value)
         settings.sources[option.name] = source
 
+    _resolve_timezone(settings, environ)
     settings.state_dir = os.path.abspath(settings.state_dir or default_state_dir(environ))
     _check_relations(settings)
     return settings
+
+
+def _resolve_timezone(settings: Settings, environ: os._Environ[str] | dict[str, str]) -> None:
+    """The flag or config value (validated), else CRON_TZ or TZ when either names a known
+    zone, else the host's zone (wrapper/zone.py)."""
+    if settings.sources["timezone"] != "flag":
+        found = zone_from_environment(environ)
+        if found is not None:
+            settings.timezone, settings.sources["timezone"] = found
+    if not settings.timezone:  # the option's default is None
+        settings.timezone, settings.sources["timezone"] = host_zone(environ)
 
 
 def _config_path(
