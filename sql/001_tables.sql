@@ -66,8 +66,8 @@ CREATE TABLE IF NOT EXISTS smartcron_jobs (
     last_finished_at  DATETIME(6)  NULL,
     last_success_at   DATETIME(6)  NULL,
     last_duration_s   DOUBLE       NULL,
-    -- From the schedule (croniter, at ingest): when the next run should start, and
-    -- when its absence makes the job late (next start plus a grace).
+    -- From the schedule in the job's zone (collector/state.py): the next run expected,
+    -- and when the absence of the run owed makes the job late (its start plus a grace).
     next_expected_at  DATETIME(6)  NULL,
     late_after_at     DATETIME(6)  NULL,
     breaker_state     VARCHAR(16)  NOT NULL,
@@ -75,7 +75,18 @@ CREATE TABLE IF NOT EXISTS smartcron_jobs (
     paused_at         DATETIME(6)  NULL,
     paused_by         VARCHAR(255) NULL,
     breaker_reset_at  DATETIME(6)  NULL,
-    PRIMARY KEY (job, host)
+    -- The IANA zone the job's schedule is read in (NULL: reports before it, read as UTC).
+    timezone          VARCHAR(64)  NULL,
+    -- Decided by collector/state.py, never by a query: healthy, degraded, failing,
+    -- late, running or paused, and why; missed_at is the scheduled moment of the run
+    -- a late job missed; review_at when time alone changes the state (the
+    -- evaluation pass reads ix_jobs_review).
+    state             VARCHAR(16)  NOT NULL DEFAULT 'healthy',
+    state_reason      VARCHAR(512) NOT NULL DEFAULT '',
+    missed_at         DATETIME(6)  NULL,
+    review_at         DATETIME(6)  NULL,
+    PRIMARY KEY (job, host),
+    KEY ix_jobs_review (review_at)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
 
 CREATE TABLE IF NOT EXISTS smartcron_hosts (

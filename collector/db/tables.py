@@ -128,6 +128,13 @@ jobs = Table(
     Column("paused_at", Micro),
     Column("paused_by", String(255)),
     Column("breaker_reset_at", Micro),
+    # The job's zone and its state as collector/state.py decided it (state_store.py).
+    Column("timezone", String(64)),
+    Column("state", String(16), nullable=False, server_default="healthy"),
+    Column("state_reason", String(512), nullable=False, server_default=""),
+    Column("missed_at", Micro),
+    Column("review_at", Micro),
+    Index("ix_jobs_review", "review_at"),
 )
 
 hosts = Table(
