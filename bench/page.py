@@ -197,7 +197,7 @@ RUN_COLUMNS = ("run_id, job, host, run_user, command, schedule, priority, tags, 
 
 def load(server: Server, database: str, generated: Generated, runs_path: Path,
          output_path: Path, now: dt.datetime) -> None:  # fmt: skip
-    from smartcron.collector.schedule import expected_after
+    from smartcron.collector.state import JobFacts, decide_state
 
     with server.connect(database, local_infile=True, autocommit=False) as connection:
         cursor = connection.cursor()
@@ -214,21 +214,30 @@ def load(server: Server, database: str, generated: Generated, runs_path: Path,
         for n, job in enumerate(generated.jobs):
             key = (job.name, job.host)
             run_id, status, started, finished, duration = generated.latest[key]
-            next_at, late_at = expected_after(job.schedule, started, duration)
             paused = n == 7
+            breaker = "open" if n == 11 else "closed"
+            paused_at = now - dt.timedelta(hours=3) if paused else None
+            decided = decide_state(JobFacts(
+                schedule=job.schedule, timezone="UTC", first_seen_at=now - dt.timedelta(days=90),
+                last_status=status, last_started_at=started, last_duration_s=duration,
+                breaker_state=breaker, paused=paused, paused_by="admin" if paused else None,
+                paused_at=paused_at,
+            ), now)  # fmt: skip
             rows.append((
                 job.name, job.host, job.schedule, job.priority,
                 f"/usr/local/bin/{job.name} --quiet", now - dt.timedelta(days=90), run_id,
-                status, started, finished, generated.last_success.get(key), duration, next_at,
-                late_at, "open" if n == 11 else "closed", int(paused),
-                now - dt.timedelta(hours=3) if paused else None, "admin" if paused else None,
+                status, started, finished, generated.last_success.get(key), duration,
+                decided.next_expected_at, decided.late_after_at, breaker, int(paused),
+                paused_at, "admin" if paused else None, "UTC", decided.state, decided.reason,
+                decided.missed_at, decided.review_at,
             ))  # fmt: skip
         cursor.executemany(
             "INSERT INTO smartcron_jobs (job, host, schedule, priority, command, first_seen_at,"
             " last_run_id, last_status, last_started_at, last_finished_at, last_success_at,"
             " last_duration_s, next_expected_at, late_after_at, breaker_state, paused,"
-            " paused_at, paused_by) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,"
-            " %s, %s, %s, %s, %s, %s)",
+            " paused_at, paused_by, timezone, state, state_reason, missed_at, review_at)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,"
+            " %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
             rows,
         )
         health = json.dumps({"load1": 0.4, "disk_free_pct": 61, "running": 2})

@@ -6,11 +6,12 @@ control.json, where the wrapper reads it before every run.
 
 from __future__ import annotations
 
-from sqlalchemy import Engine, update
+from sqlalchemy import Engine, select, update
 
 from .db import tables
 from .errors import ApiError
 from .ingest import now_utc
+from .state_store import refresh_states
 
 ACTIONS = ("pause", "resume", "reset-breaker")
 
@@ -33,6 +34,9 @@ def apply(engine: Engine, job: str, action: str, actor: str, host: str | None = 
         changed = connection.execute(update(tables.jobs).where(*where).values(values)).rowcount
         if changed == 0:
             raise ApiError(404, f"no job named {job!r}" + (f" on host {host!r}" if host else ""))
+        if action != "reset-breaker":  # a pause or a resume changes the job's state
+            keys = connection.execute(select(j.job, j.host).where(*where)).tuples().all()
+            refresh_states(connection, keys, now)
         connection.execute(
             tables.audit.insert().values(
                 at=now, actor=actor, action=action, job=job, host=host, detail=None

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import pymysql
@@ -24,6 +25,7 @@ from .access import require_reader
 from .api_docs import render_api_docs
 from .auth import TokenCache
 from .errors import ApiError
+from .evaluator import EvaluationLoop
 from .ingest import is_request_fault
 from .settings import CollectorSettings
 from .writer import GroupWriter
@@ -42,7 +44,17 @@ UNAVAILABLE = (
 
 
 def create_app(settings: CollectorSettings, engine: Engine) -> FastAPI:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        evaluation = EvaluationLoop(engine, settings.evaluate_every_s)
+        evaluation.start()
+        try:
+            yield
+        finally:
+            evaluation.stop()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="smartcron collector",
         version=__version__,
         # Served below behind credentials: only /healthz answers without them.

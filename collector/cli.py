@@ -109,6 +109,9 @@ def hash_password_command(password: str) -> None:
 @click.option("--request-timeout", default=10.0, show_default=True, metavar="SECONDS",
               type=click.FloatRange(0, min_open=True), envvar="SMARTCRON_COLLECTOR_REQUEST_TIMEOUT",
               help="close a connection that has not sent a whole request within this")  # fmt: skip
+@click.option("--evaluate-every", "evaluate_every", default=30.0, show_default=True,
+              type=click.FloatRange(0, 86400), envvar="SMARTCRON_EVALUATE_EVERY",
+              help="seconds between passes that mark jobs late (0: off)")  # fmt: skip
 def serve(
     db_url: str | None,
     listen: str,
@@ -117,6 +120,7 @@ def serve(
     secure_cookies: bool,
     workers: int,
     request_timeout: float,
+    evaluate_every: float,
 ) -> None:
     """Run the HTTP service."""
     import uvicorn
@@ -139,7 +143,8 @@ def serve(
     settings = CollectorSettings(db_url=url, host=host, port=port, admin_user=admin_user,
                                  admin_password_hash=admin_password_hash,
                                  secure_cookies=secure_cookies,
-                                 request_timeout_s=request_timeout)  # fmt: skip
+                                 request_timeout_s=request_timeout,
+                                 evaluate_every_s=evaluate_every)  # fmt: skip
     if admin_password_hash is None:
         click.echo("smartcron-collector: warning: no --admin-password-hash; the page cannot be "
                    "logged into (admin tokens still work)", err=True)  # fmt: skip

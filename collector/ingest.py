@@ -26,7 +26,7 @@ from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 
 from .db import bulk, tables
 from .db.engine import is_mysql
-from .schedule import expected_after
+from .state_store import refresh_states
 
 SKIPPED = frozenset(SKIPPED_STATUSES)
 # A report's own fault (a value that does not fit): the same on every retry. The bulk
@@ -71,7 +71,7 @@ OUTPUT_COLUMNS = ("run_id", "attempts", "stdout_tail", "stderr_tail")
 JOB_COLUMNS = (
     "job", "host", "schedule", "priority", "command", "first_seen_at", "breaker_state",
     "paused", "last_run_id", "last_status", "last_started_at", "last_finished_at",
-    "last_duration_s", "next_expected_at", "late_after_at", "last_success_at",
+    "last_duration_s", "last_success_at", "timezone",
 )  # fmt: skip
 _ATTEMPTS = TypeAdapter(list[AttemptReport])
 
@@ -204,6 +204,8 @@ def _store_batch(
                     raise _AlreadyStored
                 if skips:
                     _advance_skipped(engine, connection, skips, jobs, received_at)
+                # The state of every job the batch touched, as collector/state.py decides.
+                refresh_states(connection, {(r.job, r.host) for r in unique}, received_at)
             return inserted
         except OPERATIONAL_ERRORS as error:
             # InnoDB picked this transaction as a deadlock victim and rolled it back:
@@ -262,27 +264,6 @@ def _store_mysql(
     return inserted
 
 
-@functools.lru_cache(maxsize=4096)
-def _expected_after_cached(
-    schedule: str | None, started: dt.datetime, duration_s: float
-) -> tuple[dt.datetime | None, dt.datetime | None]:
-    return expected_after(schedule, started, duration_s)
-
-
-def _expected(
-    schedule: str | None, started: dt.datetime, duration_s: float
-) -> tuple[dt.datetime | None, dt.datetime | None]:
-    """expected_after, memoised: parsing a cron expression costs a fifth of a millisecond.
-
-    Runs start on the minute, so many share a key. With five fields (or a @macro) the
-    next start after any moment within a minute is the same as after the minute itself;
-    schedules with seconds keep the exact time.
-    """
-    if schedule and len(schedule.split()) <= 5:
-        started = started.replace(second=0, microsecond=0)
-    return _expected_after_cached(schedule, started, duration_s)
-
-
 def _job_changes(
     reports: Iterable[RunReport], now: dt.datetime
 ) -> tuple[list[tuple[Any, ...]], list[RunReport]]:
@@ -293,7 +274,8 @@ def _job_changes(
     The upsert replaces a row's last run only with one that is not older than the
     one already there (replicas and late deliveries race safely), and last_success_at
     only with a later one. A skip is not a run: it must not hide the last real
-    outcome, so it updates only the job's schedule, priority, command and breaker state.
+    outcome, so it updates only the job's schedule, zone, priority, command and breaker
+    state. The state columns are refresh_states()'s (state_store.py).
     """
     latest: dict[tuple[str, str], RunReport] = {}
     latest_real: dict[tuple[str, str], RunReport] = {}
@@ -313,12 +295,10 @@ def _job_changes(
     rows = []
     for key in sorted(latest_real):  # a fixed lock order, as for the runs
         r = latest_real[key]
-        started = utc_naive(r.started_at)
-        next_at, late_at = _expected(r.schedule, started, r.duration_s)
         rows.append((
             r.job, r.host, r.schedule, r.priority, r.command, now, r.breaker_state, False,
-            str(r.run_id), r.status, started, utc_naive(r.finished_at), r.duration_s,
-            next_at, late_at, latest_success.get(key),
+            str(r.run_id), r.status, utc_naive(r.started_at), utc_naive(r.finished_at),
+            r.duration_s, latest_success.get(key), r.timezone,
         ))  # fmt: skip
     skips = [latest[key] for key in sorted(latest) if latest[key].status in SKIPPED]
     return rows, skips
@@ -326,9 +306,8 @@ def _job_changes(
 
 # Replaced by a newer real run; last_started_at comes last because MySQL evaluates
 # ON DUPLICATE KEY UPDATE assignments in order and each later one sees the earlier ones.
-_FROM_RUN = ("schedule", "priority", "command", "breaker_state", "last_run_id", "last_status",
-             "last_finished_at", "last_duration_s", "next_expected_at", "late_after_at",
-             "last_started_at")  # fmt: skip
+_FROM_RUN = ("schedule", "timezone", "priority", "command", "breaker_state", "last_run_id",
+             "last_status", "last_finished_at", "last_duration_s", "last_started_at")  # fmt: skip
 _MYSQL_INSERT_IGNORE = "INSERT IGNORE INTO {} ({}) VALUES "
 _MYSQL_JOBS_HEAD = f"INSERT INTO smartcron_jobs ({', '.join(JOB_COLUMNS)}) VALUES "
 _MYSQL_NEWER = "(last_started_at IS NULL OR last_started_at <= VALUES(last_started_at))"
@@ -377,9 +356,9 @@ def _advance_skipped(
     """Rare: the latest report of a job in the batch is a skip (lock, breaker, pause)."""
     upserted = {(row[0], row[1]) for row in jobs}
     first_rows = [
-        {"job": r.job, "host": r.host, "schedule": r.schedule, "priority": r.priority,
-         "command": r.command, "first_seen_at": now, "breaker_state": r.breaker_state,
-         "paused": False}
+        {"job": r.job, "host": r.host, "schedule": r.schedule, "timezone": r.timezone,
+         "priority": r.priority, "command": r.command, "first_seen_at": now,
+         "breaker_state": r.breaker_state, "paused": False}
         for r in skips
         if (r.job, r.host) not in upserted
     ]  # fmt: skip
@@ -391,12 +370,14 @@ def _advance_skipped(
         update(tables.jobs)
         .where(j.job == bindparam("b_job"), j.host == bindparam("b_host"),
                or_(j.last_started_at.is_(None), j.last_started_at <= started))
-        .values(schedule=bindparam("b_schedule"), priority=bindparam("b_priority"),
-                command=bindparam("b_command"), breaker_state=bindparam("b_breaker"))
+        .values(schedule=bindparam("b_schedule"), timezone=bindparam("b_zone"),
+                priority=bindparam("b_priority"), command=bindparam("b_command"),
+                breaker_state=bindparam("b_breaker"))
     )  # fmt: skip
     connection.execute(statement, [
         {"b_job": r.job, "b_host": r.host, "b_started": utc_naive(r.started_at),
-         "b_schedule": r.schedule, "b_priority": r.priority, "b_command": r.command,
+         "b_schedule": r.schedule, "b_zone": r.timezone, "b_priority": r.priority,
+         "b_command": r.command,
          "b_breaker": r.breaker_state}
         for r in skips
     ])  # fmt: skip

@@ -43,6 +43,7 @@ from sqlalchemy import BigInteger, Connection, Engine, case, cast, func, select
 
 from .db import tables
 from .ingest import now_utc
+from .state import STATES
 
 BUCKETS = (1, 5, 15, 30, 60, 300, 900, 1800, 3600, 3 * 3600, 12 * 3600)
 BREAKER_VALUES = {"closed": 0, "half_open": 1, "open": 2}
@@ -174,9 +175,9 @@ class StoreCollector(Collector):
         j = tables.jobs.c
         with self.engine.connect() as connection:
             totals = self.run_totals.read(connection)
-            job_rows = connection.execute(
-                select(j.job, j.host, j.last_success_at, j.breaker_state, j.paused)
-            ).all()
+            columns = (j.job, j.host, j.last_success_at, j.breaker_state, j.paused, j.state,
+                       j.next_expected_at)  # fmt: skip
+            job_rows = connection.execute(select(*columns)).all()
 
         runs = CounterMetricFamily(
             "smartcron_runs", "Runs recorded, by job and status.", labels=["job", "status"]
@@ -213,15 +214,36 @@ class StoreCollector(Collector):
         paused = GaugeMetricFamily(
             "smartcron_job_paused", "1 when the job is paused on the host.", labels=["job", "host"]
         )
-        for job, host, success_at, state, is_paused in job_rows:
+        # The state collector/state.py stored on the row, one series per state (1 for the
+        # job's own), as Prometheus spells an enum.
+        job_state = GaugeMetricFamily(
+            "smartcron_job_state",
+            "1 for the job's state on the host (healthy, degraded, failing, late, running, "
+            "paused), 0 for the others.",
+            labels=["job", "host", "state"],
+        )
+        next_expected = GaugeMetricFamily(
+            "smartcron_job_next_expected_timestamp_seconds",
+            "Unix time of the next run the job's schedule expects, read in the job's zone.",
+            labels=["job", "host"],
+        )
+        for job, host, success_at, state, is_paused, current, next_at in job_rows:
             if success_at is not None:
                 moment = success_at.replace(tzinfo=dt.timezone.utc)
                 last_success.add_metric([job, host], moment.timestamp())
             breaker.add_metric([job, host], BREAKER_VALUES.get(state, 0))
             paused.add_metric([job, host], 1 if is_paused else 0)
+            for name in STATES:
+                job_state.add_metric([job, host, name], 1 if name == current else 0)
+            if next_at is not None:
+                next_expected.add_metric(
+                    [job, host], next_at.replace(tzinfo=dt.timezone.utc).timestamp()
+                )
         yield last_success
         yield breaker
         yield paused
+        yield job_state
+        yield next_expected
 
 
 def render(engine: Engine, run_totals: RunTotals) -> bytes:

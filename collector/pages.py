@@ -18,7 +18,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from . import actions, auth, charts, queries
+from . import actions, auth, charts, queries, state
 from .access import SESSION_COOKIE, Caller, require_actor, require_reader
 from .errors import ApiError
 
@@ -77,7 +77,10 @@ def readable(reason: str | None) -> str:
 
 
 def next_run(job: dict[str, Any]) -> tuple[str, str]:
-    """What the "next expected" cell says about a job, and its CSS class."""
+    """What the "next expected" cell says about a job, and its CSS class. Never a time
+    in the past: a late job's next expected run is the first one after now (state.py),
+    and a run that is due but not yet reported (reports come when a run ends) is said
+    to be due now."""
     if job.get("paused"):
         return "paused", "muted"
     if not job.get("schedule"):
@@ -86,15 +89,23 @@ def next_run(job: dict[str, Any]) -> tuple[str, str]:
         # The wrapper skips every run until the cooldown ends and a trial run is let through.
         return "skipped, breaker open", "muted"
     moment = _parse_time(job.get("next_expected_at"))
+    now = _now()
+    if job.get("state") in ("late", "running"):
+        missed = _parse_time(job.get("missed_at"))
+        overdue = f"overdue {_span((now - missed).total_seconds())}" if missed else "overdue"
+        upcoming = f"; next {ago(moment)}" if moment is not None and moment > now else ""
+        return overdue + upcoming, "overdue"
     if moment is None:
         return "-", "muted"
-    now = _now()
     if moment > now:
         return ago(moment), ""
-    if job.get("state") == "late":
-        return f"overdue {_span((now - moment).total_seconds())}", "overdue"
-    # Reports arrive when a run ends: a run due a moment ago may well be running.
-    return f"due {ago(moment)}", "muted"
+    return "due now, awaiting its report", "muted"
+
+
+def zoned(value: Any, zone: str | None) -> str:
+    """A stored time in the job's zone and in UTC: '2026-03-29 03:00 CEST (01:00 UTC)'."""
+    moment = _parse_time(value)
+    return state.shown(moment, zone) if moment else "-"
 
 
 def duration(value: Any) -> str:
@@ -119,7 +130,7 @@ def when(value: Any) -> str:
 
 _env.filters.update(ago=ago, duration=duration, size=size, when=when, readable=readable,
                     short_time=charts.short_time, plural=charts.plural,
-                    last_runs=charts.last_runs)  # fmt: skip
+                    last_runs=charts.last_runs, zoned=zoned)  # fmt: skip
 _env.globals.update(
     sparkline=charts.sparkline, next_run=next_run, refresh=REFRESH_SECONDS, recent=queries.RECENT
 )

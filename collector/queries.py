@@ -21,6 +21,7 @@ from .charts import SPARK_SLOTS
 from .db import tables
 from .db.engine import is_mysql
 from .ingest import now_utc
+from .state import local_iso
 
 # Runs per job behind the summary's success rate, p95 and peak memory: the runs its
 # sparkline draws, so that the figures and the bars beside them tell of the same runs.
@@ -29,7 +30,9 @@ RECENT = SPARK_SLOTS
 KEYS_PER_QUERY = 400
 FAILED = FAILED_STATUSES
 SKIPPED = SKIPPED_STATUSES
-HEALTH_ORDER = {"failing": 0, "late": 1, "degraded": 2, "paused": 3, "healthy": 4}
+HEALTH_ORDER = {"failing": 0, "late": 1, "running": 2, "degraded": 3, "paused": 4, "healthy": 5}
+# Times the API gives again in the job's own zone, as `NAME_local`.
+ZONED_TIMES = ("last_started_at", "next_expected_at", "late_after_at", "missed_at")
 Health = dict[tuple[str, str], dict[str, Any]]  # smartcron_v_job_health by (job, host)
 # Reads that run beside a request's other reads (a thread each, a pool connection each).
 _BESIDE = ThreadPoolExecutor(max_workers=4, thread_name_prefix="smartcron-read")
@@ -221,8 +224,12 @@ def jobs(
         state = states.get((row["job"], row["host"]), {})
         item = _row(row)
         item["paused"] = bool(row["paused"])
-        item["state"] = state.get("state", "healthy")
-        item["reason"] = state.get("reason", "")
+        # The state as collector/state.py stored it on the row; review_at is its own.
+        item["reason"] = item.pop("state_reason")
+        del item["review_at"]
+        item["timezone"] = row["timezone"] or "UTC"
+        for name in ZONED_TIMES:
+            item[f"{name}_local"] = local_iso(_naive_or_none(row[name]), row["timezone"])
         # The view's SUM()s are DECIMAL on MySQL: numbers for JSON, not strings.
         item["runs_24h"] = int(state.get("runs_24h") or 0)
         item["failures_24h"] = int(state.get("failures_24h") or 0)
@@ -342,6 +349,10 @@ def parse_cursor(cursor: str) -> tuple[dt.datetime, int]:
     if started.tzinfo is not None or not 0 < number < 2**63:
         raise CursorError(f"cursor {cursor!r} is not one this API handed out")
     return started, number
+
+
+def _naive_or_none(value: Any) -> dt.datetime | None:
+    return None if value is None else _naive(value)
 
 
 def _naive(value: Any) -> dt.datetime:

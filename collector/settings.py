@@ -30,6 +30,8 @@ class CollectorSettings(BaseModel):
     request_timeout_s: float = Field(default=10.0, gt=0)
     # None: as many as the process's file-descriptor limit leaves room for.
     max_connections: int | None = Field(default=None, ge=1)
+    # How often the evaluation pass looks for jobs that time made late (0: never).
+    evaluate_every_s: float = Field(default=30.0, ge=0, le=86400)
 
     @property
     def loopback(self) -> bool:

@@ -97,7 +97,7 @@ def test_status_counts_jobs_hosts_and_runs(collector: Service, data: DataSet) ->
     status = ok(collector, "/api/v1/status")
     assert status["jobs"] == 5
     assert status["jobs_by_state"] == {
-        "failing": 2, "late": 1, "degraded": 1, "paused": 0, "healthy": 1
+        "failing": 2, "late": 1, "running": 0, "degraded": 1, "paused": 0, "healthy": 1
     }  # fmt: skip
     assert status["hosts"] == 3
     assert status["runs_24h"] == 9  # 7 vend_sync + 2 backup; the skip is not a run

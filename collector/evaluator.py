@@ -1,0 +1,44 @@
+"""The evaluation pass, run from `serve`: time alone makes jobs late (and ages
+failures out of "degraded"), with no report to say so. Each worker process runs
+its own pass every `evaluate_every_s`; the passes of several workers or replicas
+agree, because each one decides the same state from the same row
+(state_store.evaluate_due)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from .ingest import now_utc
+from .state_store import evaluate_due
+
+log = logging.getLogger("smartcron.collector")
+
+
+class EvaluationLoop:
+    def __init__(self, engine: Engine, interval_s: float) -> None:
+        self.engine = engine
+        self.interval_s = interval_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="smartcron-evaluate", daemon=True)
+
+    def start(self) -> None:
+        if self.interval_s > 0:
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                evaluate_due(self.engine, now_utc())
+            except SQLAlchemyError as error:
+                # The database is away: the next pass catches up (review_at is kept).
+                log.warning("evaluation pass failed: %s", str(error).splitlines()[0][:200])
+            self._stop.wait(self.interval_s)

@@ -1,0 +1,184 @@
+"""A job's state: the one definition of healthy, degraded, failing, late, paused and
+running, why, when the next run is expected and when its absence makes the job late.
+
+decide_state() is a pure function of a job's facts and the time: ingest calls it
+(through state_store.py) for the jobs a batch touched, the evaluation pass for the
+jobs whose review moment has come, and the alert engine will call it too. The
+page, the API, /metrics and the SQL views only read what it stored on the job's
+row. Schedules are read in the job's own zone, with cron's rules at clock changes
+(smartcron.wrapper.slots).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import functools
+
+from smartcron.wrapper.schema import FAILED_STATUSES
+from smartcron.wrapper.slots import ScheduleError, load_zone, next_slot
+
+UTC = dt.timezone.utc
+STATES = ("failing", "late", "running", "degraded", "paused", "healthy")
+# A failure keeps a job degraded for this long after it, when later runs succeed.
+DEGRADED_FOR = dt.timedelta(hours=24)
+MIN_GRACE = dt.timedelta(minutes=2)
+FAILED = frozenset(FAILED_STATUSES)
+
+
+@dataclasses.dataclass(frozen=True)
+class JobFacts:
+    """What is known of a job on a host. Times are naive UTC, as stored."""
+
+    schedule: str | None
+    timezone: str | None
+    first_seen_at: dt.datetime
+    last_status: str | None = None
+    last_started_at: dt.datetime | None = None
+    last_duration_s: float | None = None
+    breaker_state: str = "closed"
+    paused: bool = False
+    paused_by: str | None = None
+    paused_at: dt.datetime | None = None
+    last_failure_at: dt.datetime | None = None  # the latest failed run within DEGRADED_FOR
+    running_since: dt.datetime | None = None  # a run in flight, as a heartbeat reports it
+
+
+@dataclasses.dataclass(frozen=True)
+class JobState:
+    """What decide_state() stores on the job's row. Times are naive UTC."""
+
+    state: str
+    reason: str
+    # The run the schedule expects next: the one owed since the last run (in the past
+    # only within its grace, while its report may be on the way), once late the first
+    # one after now.
+    next_expected_at: dt.datetime | None
+    late_after_at: dt.datetime | None  # when the run owed now makes the job late
+    missed_at: dt.datetime | None  # late: the scheduled moment of the first run missed
+    review_at: dt.datetime | None  # when time alone changes this decision
+
+
+def grace(last_duration_s: float | None) -> dt.timedelta:
+    """How long after its slot a run may report: reports arrive when a run ends, so
+    a three-hour job must not look late while it runs. Twice the last duration, at
+    least two minutes."""
+    seconds = 2 * (last_duration_s or 0.0)
+    return max(dt.timedelta(seconds=min(seconds, 1e9)), MIN_GRACE)
+
+
+@functools.lru_cache(maxsize=4096)
+def slot_after(schedule: str, zone_name: str | None, after: dt.datetime) -> dt.datetime | None:
+    """The next run (naive UTC) strictly after `after` (naive UTC); None when the
+    schedule or the zone is one this collector cannot read. Memoised: many jobs
+    share a schedule, and runs start on the minute."""
+    try:
+        zone = load_zone(zone_name)
+        moment = next_slot(schedule, zone, after.replace(tzinfo=UTC))
+    except (ScheduleError, ValueError, OverflowError):
+        return None
+    return moment.astimezone(UTC).replace(tzinfo=None)
+
+
+def _minute(moment: dt.datetime) -> dt.datetime:
+    # Five-field schedules have no seconds: the next run after any moment of a minute
+    # is the next after the minute itself, which makes the memo above hit.
+    return moment.replace(second=0, microsecond=0)
+
+
+def shown(moment: dt.datetime | None, zone_name: str | None) -> str:
+    """A stored time in the job's zone and in UTC, '2026-03-29 03:00 CEST (01:00 UTC)';
+    only in UTC for a job read in UTC (or in a zone this collector does not know)."""
+    if moment is None:
+        return "?"
+    aware = moment.replace(tzinfo=UTC)
+    stamp = f"{aware:%Y-%m-%d %H:%M} UTC"
+    if not zone_name or zone_name in ("UTC", "Etc/UTC"):
+        return stamp
+    try:
+        local = aware.astimezone(load_zone(zone_name))
+    except ValueError:
+        return stamp
+    utc = f"{aware:%H:%M} UTC" if local.date() == aware.date() else stamp
+    return f"{local:%Y-%m-%d %H:%M %Z} ({utc})"
+
+
+def local_iso(moment: dt.datetime | None, zone_name: str | None) -> str | None:
+    """A stored time in the job's zone, ISO 8601 with its offset, for the API."""
+    if moment is None:
+        return None
+    try:
+        zone = load_zone(zone_name)
+    except ValueError:
+        zone = load_zone(None)
+    return moment.replace(tzinfo=UTC).astimezone(zone).isoformat(timespec="seconds")
+
+
+def decide_state(facts: JobFacts, now: dt.datetime) -> JobState:
+    """The job's state at `now` (naive UTC)."""
+    owed_at, late_at, next_at = _expectation(facts, now)
+    late = late_at is not None and now >= late_at
+    missed_at = owed_at if late else None
+    failed_at = facts.last_failure_at
+    recent_failure = failed_at is not None and now < failed_at + DEGRADED_FOR
+    zone = facts.timezone
+
+    if facts.paused:
+        by = facts.paused_by or "?"
+        # A paused job owes nothing and no time changes that: nothing to review.
+        return JobState("paused", f"paused by {by} at {shown(facts.paused_at, None)}",
+                        None, None, None, None)  # fmt: skip
+    if facts.breaker_state == "open":
+        state = "failing"
+        reason = "circuit breaker open after repeated failures; last run " + (
+            facts.last_status or "unknown"
+        )
+    elif facts.last_status in FAILED:
+        state = "failing"
+        reason = f"last run {facts.last_status} at {shown(facts.last_started_at, zone)}"
+    elif late and facts.running_since is not None:
+        state = "running"
+        reason = (f"running since {shown(facts.running_since, zone)}; "
+                  f"it was due at {shown(owed_at, zone)}")  # fmt: skip
+    elif late:
+        state = "late"
+        since = facts.last_started_at
+        reason = (f"no run since {shown(since, zone)}" if since else "never ran") + (
+            f"; one was due at {shown(owed_at, zone)}"
+        )
+    elif recent_failure:
+        state = "degraded"
+        reason = (f"a run failed at {shown(failed_at, zone)} (within 24 h); "
+                  "the last run succeeded")  # fmt: skip
+    elif facts.last_status is None:
+        state, reason = "healthy", "no run reported yet"
+    else:
+        state, reason = "healthy", "last run succeeded"
+
+    reviews = [late_at if not late else None, next_at if late else None]
+    if recent_failure and failed_at is not None:
+        reviews.append(failed_at + DEGRADED_FOR)
+    review_at = min((m for m in reviews if m is not None and m > now), default=None)
+    return JobState(state, reason, next_at, late_at, missed_at, review_at)
+
+
+def _expectation(
+    facts: JobFacts, now: dt.datetime
+) -> tuple[dt.datetime | None, dt.datetime | None, dt.datetime | None]:
+    """(the run owed since the last one, when its absence is late, the next run not
+    in the past). A job that never ran owes the first run after it was first seen."""
+    if not facts.schedule:
+        return None, None, None
+    since = facts.last_started_at or facts.first_seen_at
+    owed_at = slot_after(facts.schedule, facts.timezone, _minute(since))
+    if owed_at is None:
+        return None, None, None
+    try:
+        late_at = owed_at + grace(facts.last_duration_s)
+    except OverflowError:
+        late_at = None
+    next_at: dt.datetime | None = owed_at
+    if late_at is not None and now >= late_at:
+        # Late: the owed run is in the past; the next one expected is the first after now.
+        next_at = slot_after(facts.schedule, facts.timezone, _minute(now))
+    return owed_at, late_at, next_at

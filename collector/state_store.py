@@ -1,0 +1,138 @@
+"""A job's state kept on its row: decided by state.py whenever something changes it.
+
+Three things do: a batch of reports (ingest calls refresh_states() for the jobs it
+touched, inside its own transaction), an admin's pause or resume, and time, which
+evaluate_due() handles for the jobs whose `review_at` has come (an indexed moment,
+so a pass costs what changed, not the number of jobs). Every reader (the page, the
+API, /metrics, the SQL views) reads the stored columns.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from smartcron.wrapper.schema import FAILED_STATUSES
+from sqlalchemy import Connection, Engine, and_, bindparam, func, or_, select, tuple_, update
+
+from .db import tables
+from .state import DEGRADED_FOR, JobFacts, JobState, decide_state
+
+Key = tuple[str, str]
+# Keys per statement: SQLite allows 999 parameters (two a key) in older builds.
+KEYS_PER_QUERY = 400
+# Jobs one evaluation pass recomputes at most; the rest wait for the next pass.
+PASS_LIMIT = 2000
+STATE_COLUMNS = ("state", "state_reason", "next_expected_at", "late_after_at", "missed_at",
+                 "review_at")  # fmt: skip
+
+
+def refresh_states(connection: Connection, keys: Iterable[Key], now: dt.datetime) -> int:
+    """Decide the state of the (job, host) rows in `keys` at `now` (naive UTC) and store
+    what changed. Returns the rows updated."""
+    ordered = sorted(set(keys))  # the lock order ingest uses for the same rows
+    changed = 0
+    for start in range(0, len(ordered), KEYS_PER_QUERY):
+        chunk = ordered[start : start + KEYS_PER_QUERY]
+        rows = _job_rows(connection, chunk)
+        failures = _recent_failures(connection, chunk, now)
+        updates = []
+        for row in rows:
+            key = (row["job"], row["host"])
+            decided = decide_state(facts_of(row, failures.get(key)), now)
+            if _stored(row) != decided:
+                updates.append(_update_values(row, decided))
+        if updates:
+            changed += int(connection.execute(_UPDATE, updates).rowcount)
+    return changed
+
+
+def evaluate_due(engine: Engine, now: dt.datetime, limit: int = PASS_LIMIT) -> int:
+    """The evaluation pass: recompute the jobs whose review moment has passed (late
+    now, a failure aged out of the last 24 h, a late job's next run due). Safe on every
+    replica at once: a row a report changed meanwhile is left to that report's own
+    refresh (the update is conditional on the run it was decided from)."""
+    j = tables.jobs.c
+    query = select(j.job, j.host).where(j.review_at <= now).order_by(j.review_at).limit(limit)
+    with engine.begin() as connection:
+        keys = [(job, host) for job, host in connection.execute(query)]
+        return refresh_states(connection, keys, now) if keys else 0
+
+
+def facts_of(row: Any, last_failure_at: dt.datetime | None) -> JobFacts:
+    return JobFacts(
+        schedule=row["schedule"],
+        timezone=row["timezone"],
+        first_seen_at=_naive(row["first_seen_at"]),
+        last_status=row["last_status"],
+        last_started_at=_naive(row["last_started_at"]),
+        last_duration_s=row["last_duration_s"],
+        breaker_state=row["breaker_state"],
+        paused=bool(row["paused"]),
+        paused_by=row["paused_by"],
+        paused_at=_naive(row["paused_at"]),
+        last_failure_at=last_failure_at,
+    )
+
+
+def _naive(value: Any) -> Any:
+    """SQLite hands times back as datetime through Core; an aware one loses its zone."""
+    if isinstance(value, dt.datetime) and value.tzinfo is not None:
+        return value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    return value
+
+
+def _stored(row: Any) -> JobState:
+    return JobState(
+        row["state"], row["state_reason"], _naive(row["next_expected_at"]),
+        _naive(row["late_after_at"]), _naive(row["missed_at"]), _naive(row["review_at"]),
+    )  # fmt: skip
+
+
+def _job_rows(connection: Connection, keys: Sequence[Key]) -> list[Any]:
+    j = tables.jobs.c
+    query = select(tables.jobs).where(tuple_(j.job, j.host).in_(keys)).order_by(j.job, j.host)
+    return list(connection.execute(query).mappings())
+
+
+def _recent_failures(
+    connection: Connection, keys: Sequence[Key], now: dt.datetime
+) -> dict[Key, dt.datetime]:
+    """The latest failed run's start within DEGRADED_FOR, per key (ix_runs_job_started)."""
+    r = tables.runs.c
+    query = (
+        select(r.job, r.host, func.max(r.started_at))
+        .where(tuple_(r.job, r.host).in_(keys), r.status.in_(FAILED_STATUSES),
+               r.started_at >= now - DEGRADED_FOR, r.started_at <= now)
+        .group_by(r.job, r.host)
+    )  # fmt: skip
+    return {(job, host): _naive(at) for job, host, at in connection.execute(query)}
+
+
+def _update_values(row: Any, decided: JobState) -> dict[str, Any]:
+    return {
+        "b_job": row["job"], "b_host": row["host"], "b_run": row["last_run_id"],
+        "b_paused": row["paused"], "b_state": decided.state,
+        "b_reason": decided.reason[:STATE_REASON_LENGTH],
+        "b_next": decided.next_expected_at, "b_late": decided.late_after_at,
+        "b_missed": decided.missed_at, "b_review": decided.review_at,
+    }  # fmt: skip
+
+
+STATE_REASON_LENGTH = 512
+_j = tables.jobs.c
+# Conditional on the run and the pause the decision was made from: a report or an
+# admin that changed the row since then has its own refresh, which must win.
+_UPDATE = (
+    update(tables.jobs)
+    .where(
+        _j.job == bindparam("b_job"), _j.host == bindparam("b_host"),
+        or_(_j.last_run_id == bindparam("b_run"),
+            and_(_j.last_run_id.is_(None), bindparam("b_run").is_(None))),
+        _j.paused == bindparam("b_paused"),
+    )
+    .values(state=bindparam("b_state"), state_reason=bindparam("b_reason"),
+            next_expected_at=bindparam("b_next"), late_after_at=bindparam("b_late"),
+            missed_at=bindparam("b_missed"), review_at=bindparam("b_review"))
+)  # fmt: skip
