@@ -35,7 +35,7 @@ def apply(engine: Engine, job: str, action: str, actor: str, host: str | None = 
         if changed == 0:
             raise ApiError(404, f"no job named {job!r}" + (f" on host {host!r}" if host else ""))
         if action != "reset-breaker":  # a pause or a resume changes the job's state
-            keys = connection.execute(select(j.job, j.host).where(*where)).tuples().all()
+            keys = [(k, h) for k, h in connection.execute(select(j.job, j.host).where(*where))]
             refresh_states(connection, keys, now)
         connection.execute(
             tables.audit.insert().values(

@@ -36,6 +36,7 @@ REPORT_FIELDS = (
     "user",
     "command",
     "schedule",
+    "timezone",
     "priority",
     "tags",
     "trigger",

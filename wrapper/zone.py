@@ -92,12 +92,12 @@ def host_zone(environ: os._Environ[str] | dict[str, str]) -> tuple[str, str]:
     except OSError:  # not a link (a copied file) or absent: the name is not in it
         name = None
     if name is not None and is_known_zone(name, environ):
-        return name, LOCALTIME
+        return name, f"host {LOCALTIME}"
     try:
         with open(TIMEZONE_FILE, encoding="utf-8", errors="replace") as file:
             name = _normal_name(file.readline(256).strip())
     except OSError:
         name = None
     if name is not None and is_known_zone(name, environ):
-        return name, TIMEZONE_FILE
-    return "UTC", "default (no zone named by the host)"
+        return name, f"host {TIMEZONE_FILE}"
+    return "UTC", "default"

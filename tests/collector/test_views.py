@@ -19,6 +19,8 @@ from typing import Any
 
 import pytest
 from smartcron.collector.db import tables
+from smartcron.collector.state import shown, slot_after
+from smartcron.collector.state_store import refresh_states
 from sqlalchemy import Engine, text
 
 MiB = 2**20
@@ -144,7 +146,8 @@ def add_runs(
 
 
 def add_job(engine: Engine, job: str, now: dt.datetime, **state: Any) -> dict[str, Any]:
-    """A smartcron_jobs row: by default healthy, last run 5 min ago, next due in 10."""
+    """A smartcron_jobs row: a */15 job whose last run, 5 min ago, succeeded. Its state
+    columns are state.py's to fill (refresh() below), as ingest does."""
     row: dict[str, Any] = {
         "job": job,
         "host": "web1",
@@ -158,8 +161,6 @@ def add_job(engine: Engine, job: str, now: dt.datetime, **state: Any) -> dict[st
         "last_finished_at": now - dt.timedelta(minutes=4),
         "last_success_at": now - dt.timedelta(minutes=4),
         "last_duration_s": 60.0,
-        "next_expected_at": now + dt.timedelta(minutes=10),
-        "late_after_at": now + dt.timedelta(minutes=15),
         "breaker_state": "closed",
         "paused": False,
         "paused_at": None,
@@ -396,31 +397,44 @@ def test_daily_trends_leaves_lock_waits_out_of_durations(engine: Engine) -> None
 # ---------------------------------------------------------------- smartcron_v_job_health
 
 
+def refresh(engine: Engine, now: dt.datetime) -> None:
+    """The state of every job row, as ingest would store it (collector/state.py)."""
+    with engine.begin() as connection:
+        keys = [
+            (job, host)
+            for job, host in connection.execute(text("SELECT job, host FROM smartcron_jobs"))
+        ]
+        refresh_states(connection, keys, now)
+
+
+def test_job_health_reads_the_stored_state_and_reason(engine: Engine) -> None:
+    # The view decides nothing: whatever state.py stored is what it shows.
+    add_job(engine, "odd", utc_now(), state="late", state_reason="one was due at noon")
+    (row,) = view(engine, "smartcron_v_job_health")
+    assert (row["state"], row["reason"]) == ("late", "one was due at noon")
+
+
 def test_job_health_states_and_reasons(engine: Engine) -> None:
     now = utc_now()
     hour = dt.timedelta(hours=1)
+    # Each job ran at the last quarter hour of its */15 schedule: none owes a run yet.
+    slot = now.replace(minute=now.minute // 15 * 15, second=0, microsecond=0)
+    ran = {"last_started_at": slot + dt.timedelta(seconds=1)}
     # healthy: its one failure is older than 24 h.
-    add_job(engine, "healthy", now)
+    add_job(engine, "healthy", now, **ran)
     add_run(engine, "healthy", "success", now - 2 * hour, 1.0)
     add_run(engine, "healthy", "failed", now - 25 * hour, 1.0)
     # degraded: the last run succeeded, one of the day's three failed (skips don't count).
-    add_job(engine, "degraded", now)
+    add_job(engine, "degraded", now, **ran)
     for offset, status in ((1, "success"), (2, "timeout"), (3, "success"), (4, "skipped_locked")):
         add_run(engine, "degraded", status, now - offset * hour, 1.0)
     # failing: the last run failed.
-    failed = add_job(engine, "failed_last", now, last_status="failed")
+    failed = add_job(engine, "failed_last", now, last_status="failed", **ran)
     add_run(engine, "failed_last", "failed", now - hour, 1.0)
     # failing: the breaker is open (runs are being skipped by it).
-    add_job(engine, "breaker_open", now, breaker_state="open", last_status="skipped_breaker")
-    # late: the next run was due 15 minutes ago, its grace ran out 10 minutes ago.
-    late = add_job(
-        engine,
-        "late",
-        now,
-        last_started_at=now - 75 * dt.timedelta(minutes=1),
-        next_expected_at=now - dt.timedelta(minutes=15),
-        late_after_at=now - dt.timedelta(minutes=10),
-    )
+    add_job(engine, "breaker_open", now, breaker_state="open", last_status="skipped_breaker", **ran)
+    # late: no run for 75 minutes of a */15 schedule.
+    late = add_job(engine, "late", now, last_started_at=now - 75 * dt.timedelta(minutes=1))
     # paused: wins over everything else, a failed last run included.
     paused = add_job(
         engine,
@@ -431,24 +445,31 @@ def test_job_health_states_and_reasons(engine: Engine) -> None:
         paused_at=now - 3 * hour,
         last_status="failed",
     )
+    refresh(engine, now)
 
     rows = {row["job"]: row for row in view(engine, "smartcron_v_job_health")}
 
+    owed = slot_after(
+        "*/15 * * * *", None, late["last_started_at"].replace(second=0, microsecond=0)
+    )
     found = {job: (row["state"], row["reason"]) for job, row in rows.items()}
     assert found == {
         "healthy": ("healthy", "last run succeeded"),
-        "degraded": ("degraded", "1 of 3 runs failed in the last 24 h"),
-        "failed_last": ("failing", f"last run failed at {stamp(failed['last_started_at'])}"),
+        "degraded": (
+            "degraded",
+            f"a run failed at {shown(now - 2 * hour, None)} (within 24 h); the last run succeeded",
+        ),
+        "failed_last": ("failing", f"last run failed at {shown(failed['last_started_at'], None)}"),
         "breaker_open": (
             "failing",
             "circuit breaker open after repeated failures; last run skipped_breaker",
         ),
         "late": (
             "late",
-            f"no run since {stamp(late['last_started_at'])}; "
-            f"one was due at {stamp(late['next_expected_at'])}",
+            f"no run since {shown(late['last_started_at'], None)}; "
+            f"one was due at {shown(owed, None)}",
         ),
-        "paused": ("paused", f"paused by alice at {stamp(paused['paused_at'])}"),
+        "paused": ("paused", f"paused by alice at {shown(paused['paused_at'], None)}"),
     }
     counts = {job: (row["runs_24h"], row["failures_24h"]) for job, row in rows.items()}
     assert counts["healthy"] == (1, 0)
@@ -456,32 +477,31 @@ def test_job_health_states_and_reasons(engine: Engine) -> None:
     assert counts["late"] == (0, 0)
     assert rows["failed_last"]["last_started_at"] == stamp(failed["last_started_at"])
     assert rows["breaker_open"]["breaker_state"] == "open"
+    assert owed is not None and rows["late"]["missed_at"] == stamp(owed)
 
 
 def test_job_health_reason_for_a_job_that_never_ran(engine: Engine) -> None:
     # The agent registers jobs it finds in crontabs before they ever report a run; one
     # whose first run does not come is late, and says so rather than saying nothing.
     now = utc_now()
-    due = now - dt.timedelta(minutes=30)
     add_job(
         engine,
         "never_ran",
         now,
+        first_seen_at=now - dt.timedelta(hours=2),
         last_run_id=None,
         last_status=None,
         last_started_at=None,
         last_finished_at=None,
         last_success_at=None,
         last_duration_s=None,
-        next_expected_at=due,
-        late_after_at=due + dt.timedelta(minutes=5),
     )
+    refresh(engine, now)
 
     (row,) = view(engine, "smartcron_v_job_health")
 
     assert row["state"] == "late"
-    assert row["reason"] is not None, "a late job that never ran has no reason"
-    assert stamp(due) in row["reason"]
+    assert row["reason"].startswith("never ran; one was due at ")
 
 
 # ---------------------------------------------------------------- smartcron_v_recent_failures

@@ -20,7 +20,10 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.timeout(60)
 
 TOUCH = 'touch "$1"'
-SOURCE = r"default \(present\)|default|flag|env \S+|config \[[^\]]+\]|none|derived from the command"
+SOURCE = (
+    r"default \(present\)|default|flag|env \S+|host \S+|config \[[^\]]+\]|none"
+    r"|derived from the command"
+)
 SETTING = re.compile(rf"^  (\S+)\s+(.*?)\s+({SOURCE})$")
 
 

@@ -1,0 +1,130 @@
+"""state.decide_state on an injected clock: a job's state, next expected run and late
+moment in its own zone, across DST changes, with no false "late" and no slot skipped."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+from zoneinfo import ZoneInfo
+
+import pytest
+from smartcron.collector.state import DEGRADED_FOR, JobFacts, decide_state, grace, shown
+
+from tests.support.cronie import SCHEDULES, ZONES, cronie_runs
+
+UTC = dt.timezone.utc
+SECOND = dt.timedelta(seconds=1)
+
+
+def naive(moment: dt.datetime) -> dt.datetime:
+    return moment.astimezone(UTC).replace(tzinfo=None)
+
+
+def facts(**changes: object) -> JobFacts:
+    base: dict[str, object] = {
+        "schedule": "0 2 * * *", "timezone": "Europe/Berlin",
+        "first_seen_at": dt.datetime(2026, 1, 1), "last_status": "success",
+        "last_started_at": dt.datetime(2026, 6, 10, 0, 0, 1), "last_duration_s": 30.0,
+    }  # fmt: skip
+    return JobFacts(**(base | changes))  # type: ignore[arg-type]
+
+
+def test_a_berlin_2am_job_is_not_late_all_day() -> None:
+    # The old collector read the schedule as UTC: after 02:00 UTC the job looked late
+    # for the 23 hours until its next real run at 02:00 CEST (00:00 UTC).
+    job = facts()
+    for hour in range(24):
+        now = dt.datetime(2026, 6, 10, hour, 30)
+        decided = decide_state(job, now)
+        assert decided.state == "healthy", (now, decided)
+        assert decided.next_expected_at == dt.datetime(2026, 6, 11, 0, 0)
+    late = decide_state(job, dt.datetime(2026, 6, 11, 0, 2, 1))
+    assert (late.state, late.missed_at) == ("late", dt.datetime(2026, 6, 11, 0, 0))
+
+
+@pytest.mark.parametrize("schedule", SCHEDULES)
+@pytest.mark.parametrize(("zone_name", "spring", "fall"), ZONES)
+def test_across_dst_changes_no_false_late_and_no_skipped_slot(
+    zone_name: str, spring: dt.datetime, fall: dt.datetime, schedule: str
+) -> None:
+    """Walk every run cron makes across each change: after each run the job is healthy
+    until the grace of the next real run is out, and late the moment it is, owing
+    exactly that run."""
+    zone = ZoneInfo(zone_name)
+    for start in (spring, fall):
+        runs = [naive(r) for r in cronie_runs(schedule, zone, start, hours=30)]
+        for ran, following in itertools.pairwise(runs):
+            job = facts(schedule=schedule, timezone=zone_name, last_started_at=ran + SECOND)
+            late_at = following + grace(30.0)
+            for now in (ran + 2 * SECOND, following, late_at - SECOND):
+                decided = decide_state(job, now)
+                assert decided.state == "healthy", (schedule, zone_name, ran, now, decided)
+                assert decided.next_expected_at == following
+                assert decided.late_after_at == late_at
+            decided = decide_state(job, late_at)
+            assert (decided.state, decided.missed_at) == ("late", following), (schedule, ran)
+            assert decided.next_expected_at is not None and decided.next_expected_at > late_at
+
+
+def test_a_late_job_expects_its_next_run_after_now_and_is_reviewed_then() -> None:
+    job = facts(schedule="*/15 * * * *", last_started_at=dt.datetime(2026, 6, 10, 10, 0, 2))
+    now = dt.datetime(2026, 6, 10, 11, 7)
+    decided = decide_state(job, now)
+    assert decided.state == "late"
+    assert decided.missed_at == dt.datetime(2026, 6, 10, 10, 15)
+    assert decided.next_expected_at == dt.datetime(2026, 6, 10, 11, 15)
+    assert decided.review_at == decided.next_expected_at
+    assert "one was due at 2026-06-10 12:15 CEST (10:15 UTC)" in decided.reason
+
+
+def test_states_in_order_of_precedence() -> None:
+    now = dt.datetime(2026, 6, 10, 12)
+    failed_at = now - dt.timedelta(hours=3)
+    assert decide_state(facts(last_failure_at=failed_at), now).state == "degraded"
+    degraded = decide_state(facts(schedule=None, last_failure_at=failed_at), now)
+    assert degraded.review_at == failed_at + DEGRADED_FOR  # when the failure ages out
+    assert decide_state(facts(last_failure_at=now - DEGRADED_FOR), now).state == "healthy"
+    failing = decide_state(facts(last_status="timeout"), now)
+    assert failing.state == "failing" and "last run timeout at" in failing.reason
+    assert decide_state(facts(breaker_state="open"), now).state == "failing"
+    old = dt.datetime(2026, 6, 1)
+    assert decide_state(facts(last_started_at=old), now).state == "late"
+    running = decide_state(facts(last_started_at=old, running_since=now), now)
+    assert running.state == "running" and "running since" in running.reason
+    paused = decide_state(facts(last_started_at=old, paused=True, paused_by="alice"), now)
+    assert (paused.state, paused.review_at, paused.next_expected_at) == ("paused", None, None)
+    assert paused.reason.startswith("paused by alice")
+
+
+def test_a_job_that_never_ran_owes_the_first_run_after_it_was_seen() -> None:
+    job = facts(last_status=None, last_started_at=None, last_duration_s=None,
+                first_seen_at=dt.datetime(2026, 6, 10, 9))  # fmt: skip
+    assert decide_state(job, dt.datetime(2026, 6, 10, 12)).state == "healthy"
+    late = decide_state(job, dt.datetime(2026, 6, 11, 0, 3))
+    assert late.state == "late" and late.reason.startswith("never ran; one was due at")
+
+
+def test_an_unreadable_schedule_or_zone_is_never_late() -> None:
+    now = dt.datetime(2030, 1, 1)
+    for job in (facts(schedule="not cron"), facts(timezone="Mars/Olympus"), facts(schedule=None)):
+        decided = decide_state(job, now)
+        assert (decided.state, decided.next_expected_at, decided.late_after_at) == (
+            "healthy", None, None
+        )  # fmt: skip
+
+
+def test_a_long_job_has_a_longer_grace() -> None:
+    job = facts(
+        schedule="0 * * * *", last_started_at=dt.datetime(2026, 6, 10, 10), last_duration_s=1800
+    )
+    assert decide_state(job, dt.datetime(2026, 6, 10, 11, 59)).state == "healthy"
+    assert decide_state(job, dt.datetime(2026, 6, 10, 12, 0)).state == "late"
+
+
+def test_times_are_shown_in_the_zone_and_in_utc() -> None:
+    moment = dt.datetime(2026, 3, 29, 1, 0)
+    assert shown(moment, "Europe/Berlin") == "2026-03-29 03:00 CEST (01:00 UTC)"
+    assert shown(moment, None) == "2026-03-29 01:00 UTC"
+    assert shown(dt.datetime(2026, 3, 28, 23, 30), "Europe/Berlin") == (
+        "2026-03-29 00:30 CET (2026-03-28 23:30 UTC)"
+    )

@@ -1,0 +1,141 @@
+"""The state stored on a job's row, on both backends: ingest decides it in the job's
+zone, the evaluation pass moves it on when time alone changes it, a pause changes it,
+and the health view reads it (an injected clock throughout: received_at and `now`)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from smartcron.collector import actions, queries
+from smartcron.collector.db import tables
+from smartcron.collector.ingest import ingest_reports
+from smartcron.collector.state_store import evaluate_due
+from smartcron.wrapper.schema import RunReport
+from sqlalchemy import Engine, select, text
+
+from tests.support.service import make_report
+
+UTC = dt.timezone.utc
+# 02:00 CEST on 10 June 2030: a Berlin `0 2 * * *` job's run, 00:00 UTC.
+RAN = dt.datetime(2030, 6, 10, 0, 0, 1, tzinfo=UTC)
+
+
+def report(started: dt.datetime = RAN, **fields: Any) -> RunReport:
+    zone = fields.pop("timezone", "Europe/Berlin")
+    document = make_report("nightly", started=started, schedule="0 2 * * *", **fields)
+    if zone is not None:
+        document["timezone"] = zone
+    return RunReport.model_validate(document)
+
+
+def row(engine: Engine) -> dict[str, Any]:
+    with engine.connect() as connection:
+        found = connection.execute(select(tables.jobs).where(tables.jobs.c.job == "nightly"))
+        return {k: _naive(v) for k, v in found.one()._mapping.items()}
+
+
+def _naive(value: Any) -> Any:
+    if isinstance(value, str) and value[:2] == "20" and value[10:11] == " ":
+        return dt.datetime.fromisoformat(value)
+    return value
+
+
+def naive(moment: dt.datetime) -> dt.datetime:
+    return moment.astimezone(UTC).replace(tzinfo=None)
+
+
+def health_view(engine: Engine) -> dict[str, Any]:
+    with engine.connect() as connection:
+        return dict(
+            connection.execute(text("SELECT * FROM smartcron_v_job_health")).mappings().one()
+        )
+
+
+def test_ingest_stores_the_zone_and_a_state_decided_in_it(engine: Engine) -> None:
+    noon = naive(RAN) + dt.timedelta(hours=12)
+    ingest_reports(engine, [report()], received_at=noon)
+
+    stored = row(engine)
+    assert stored["timezone"] == "Europe/Berlin"
+    assert (stored["state"], stored["state_reason"]) == ("healthy", "last run succeeded")
+    # Read in Berlin, not in UTC: the next run is at 02:00 CEST tomorrow, 00:00 UTC.
+    assert stored["next_expected_at"] == dt.datetime(2030, 6, 11, 0, 0)
+    assert stored["late_after_at"] == dt.datetime(2030, 6, 11, 0, 2)
+    assert stored["missed_at"] is None
+    assert stored["review_at"] == stored["late_after_at"]
+    assert health_view(engine)["state"] == "healthy"
+
+
+def test_a_report_without_a_zone_is_read_as_utc(engine: Engine) -> None:
+    ingest_reports(engine, [report(timezone=None)], received_at=naive(RAN))
+    stored = row(engine)
+    assert stored["timezone"] is None
+    assert stored["next_expected_at"] == dt.datetime(2030, 6, 10, 2, 0)
+    (item,) = queries.jobs(engine, "nightly")
+    assert item["timezone"] == "UTC"
+
+
+def test_the_evaluation_pass_makes_a_job_late_then_a_report_clears_it(engine: Engine) -> None:
+    ingest_reports(engine, [report()], received_at=naive(RAN))
+    before = dt.datetime(2030, 6, 11, 0, 1, 59)
+    assert evaluate_due(engine, before) == 0  # nothing is due for review yet
+    assert row(engine)["state"] == "healthy"
+
+    due = dt.datetime(2030, 6, 11, 0, 2)
+    assert evaluate_due(engine, due) == 1
+    stored = row(engine)
+    assert stored["state"] == "late"
+    assert stored["missed_at"] == dt.datetime(2030, 6, 11, 0, 0)
+    # Next expected is never in the past: the run after the one missed, reviewed then.
+    assert stored["next_expected_at"] == dt.datetime(2030, 6, 12, 0, 0)
+    assert stored["review_at"] == stored["next_expected_at"]
+    assert "one was due at 2030-06-11 02:00 CEST (00:00 UTC)" in stored["state_reason"]
+    view = health_view(engine)
+    assert (view["state"], view["reason"]) == ("late", stored["state_reason"])
+    assert evaluate_due(engine, due + dt.timedelta(hours=1)) == 0  # unchanged: no write
+
+    late_run = RAN + dt.timedelta(days=1, hours=3)
+    ingest_reports(engine, [report(late_run)], received_at=naive(late_run))
+    stored = row(engine)
+    assert (stored["state"], stored["missed_at"]) == ("healthy", None)
+    assert stored["next_expected_at"] == dt.datetime(2030, 6, 12, 0, 0)
+
+
+def test_a_failure_keeps_a_job_degraded_for_24_hours(engine: Engine) -> None:
+    failed = report(status="failed")
+    good = report(RAN + dt.timedelta(hours=1))
+    ingest_reports(engine, [failed], received_at=naive(RAN))
+    assert row(engine)["state"] == "failing"
+    ingest_reports(engine, [good], received_at=naive(RAN) + dt.timedelta(hours=1))
+    stored = row(engine)
+    assert stored["state"] == "degraded"
+    assert stored["state_reason"].startswith("a run failed at 2030-06-10 02:00 CEST")
+
+    # Reports keep it fresh; the evaluation pass ages the failure out on its own.
+    ingest_reports(engine, [report(RAN + dt.timedelta(hours=20))],
+                   received_at=naive(RAN) + dt.timedelta(hours=20))  # fmt: skip
+    assert row(engine)["review_at"] == naive(RAN) + dt.timedelta(days=1)
+    evaluate_due(engine, naive(RAN) + dt.timedelta(days=1))
+    assert row(engine)["state"] == "healthy"
+
+
+def test_pause_and_resume_change_the_stored_state(engine: Engine) -> None:
+    ingest_reports(engine, [report()], received_at=naive(RAN))
+    actions.apply(engine, "nightly", "pause", "alice")
+    stored = row(engine)
+    assert (stored["state"], stored["review_at"]) == ("paused", None)
+    assert stored["state_reason"].startswith("paused by alice at ")
+    assert health_view(engine)["state"] == "paused"
+    actions.apply(engine, "nightly", "resume", "alice")
+    assert row(engine)["state"] != "paused"
+
+
+def test_the_api_gives_times_in_the_zone_too(engine: Engine) -> None:
+    ingest_reports(engine, [report()], received_at=naive(RAN))
+    (item,) = queries.jobs(engine, "nightly")
+    assert item["next_expected_at"] == "2030-06-11T00:00:00.000000Z"
+    assert item["next_expected_at_local"] == "2030-06-11T02:00:00+02:00"
+    assert item["last_started_at_local"] == "2030-06-10T02:00:01+02:00"
+    assert item["state"] == "healthy" and item["reason"] == "last run succeeded"
+    assert "review_at" not in item and "state_reason" not in item

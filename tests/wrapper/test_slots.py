@@ -1,0 +1,73 @@
+"""slots.next_slot against cron itself: across DST spring-forward and fall-back, the
+instants it gives are exactly the instants cronie's main loop would run a job at
+(tests/support/cronie.py, the oracle)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+import pytest
+from smartcron.wrapper.slots import ScheduleError, next_slot, next_slots
+
+from tests.support.cronie import SCHEDULES, UTC, ZONES, cronie_runs
+
+
+@pytest.mark.parametrize("schedule", SCHEDULES)
+@pytest.mark.parametrize(("zone_name", "spring", "fall"), ZONES)
+def test_next_slot_is_what_cron_runs_across_both_changes(
+    zone_name: str, spring: dt.datetime, fall: dt.datetime, schedule: str
+) -> None:
+    zone = ZoneInfo(zone_name)
+    for start in (spring, fall):
+        expected = cronie_runs(schedule, zone, start, hours=48)
+        found = []
+        moment = start
+        while True:
+            moment = next_slot(schedule, zone, moment)
+            if moment > expected[-1]:
+                break
+            found.append(moment)
+        assert found == expected, f"{schedule} in {zone_name} from {start}"
+
+
+def test_a_skipped_fixed_time_runs_right_after_the_jump() -> None:
+    berlin = ZoneInfo("Europe/Berlin")
+    before = dt.datetime(2026, 3, 28, 12, tzinfo=UTC)
+    # 02:30 does not exist on 29 March: cron runs the job at 03:00 CEST, 01:00 UTC.
+    assert next_slot("30 2 * * *", berlin, before) == dt.datetime(2026, 3, 29, 1, tzinfo=UTC)
+    lord_howe = ZoneInfo("Australia/Lord_Howe")
+    # 02:00 does not exist on 4 October (02:00 -> 02:30 +11): run at 02:30, 15:30 UTC.
+    first = next_slot("0 2 * * *", lord_howe, dt.datetime(2026, 10, 3, 4, tzinfo=UTC))
+    assert first.astimezone(lord_howe).strftime("%H:%M %z") == "02:30 +1100"
+
+
+def test_a_repeated_time_runs_once_for_fixed_jobs_and_twice_for_wildcards() -> None:
+    new_york = ZoneInfo("America/New_York")
+    before = dt.datetime(2026, 10, 31, 18, tzinfo=UTC)
+    daily = next_slots("30 1 * * *", new_york, before, 2)
+    assert [d.astimezone(new_york).strftime("%d %H:%M %z") for d in daily] == [
+        "01 01:30 -0400", "02 01:30 -0500"
+    ]  # fmt: skip
+    quarter = next_slots("*/30 * * * *", new_york, dt.datetime(2026, 11, 1, 4, 45, tzinfo=UTC), 5)
+    assert [q.astimezone(new_york).strftime("%H:%M %z") for q in quarter] == [
+        "01:00 -0400", "01:30 -0400", "01:00 -0500", "01:30 -0500", "02:00 -0500"
+    ]  # fmt: skip
+
+
+def test_inside_the_second_pass_of_a_repeated_hour_the_next_slot_is_not_in_the_past() -> None:
+    berlin = ZoneInfo("Europe/Berlin")
+    second_pass = dt.datetime(2026, 10, 25, 1, 10, tzinfo=UTC)  # 02:10 CET, the second time
+    assert next_slot("*/15 * * * *", berlin, second_pass) == dt.datetime(
+        2026, 10, 25, 1, 15, tzinfo=UTC
+    )
+    # The fixed-time job ran at the first 02:30 already: next is tomorrow's.
+    assert next_slot("30 2 * * *", berlin, second_pass) == dt.datetime(
+        2026, 10, 26, 1, 30, tzinfo=UTC
+    )
+
+
+@pytest.mark.parametrize("bad", ["", "61 * * * *", "* * * *", "0 0 * * * *", "@reboot", "junk"])
+def test_bad_schedules_are_refused(bad: str) -> None:
+    with pytest.raises(ScheduleError):
+        next_slot(bad, ZoneInfo("UTC"), dt.datetime(2026, 1, 1, tzinfo=UTC))
