@@ -156,12 +156,12 @@ def test_summary_shows_every_job_state_and_why(page: Page) -> None:
         assert not re.search(r"\d{2}:\d{2}:\d{2}\.\d", reason.inner_text()), reason.inner_text()
     # The worst first: failing, late, degraded, paused, then the healthy.
     badges = page.locator("table.jobs tbody td.state .badge").all_inner_texts()
-    order = ["failing", "late", "degraded", "paused", "healthy"]
+    order = ["failing", "late", "running", "degraded", "paused", "healthy"]
     assert badges == sorted(badges, key=order.index), badges
 
     expect(job_row(page, "feed_import", "web1").locator("td.fact").first).to_contain_text("failed")
     expect(job_row(page, "queue_drain", "web2").locator(".overdue")).to_have_text(
-        re.compile(r"^overdue \d+ (h|min)$")
+        re.compile(r"^overdue \d+ (h|min); next in \d+ (s|min|h)$")
     )
     expect(job_row(page, "newsletter_send", "web1").locator("td.fact").nth(1)).to_have_text(
         "paused"
@@ -169,13 +169,16 @@ def test_summary_shows_every_job_state_and_why(page: Page) -> None:
     expect(job_row(page, "cache_warm", "web2").locator("td.fact").nth(1)).to_have_text(
         "no schedule"
     )
-    # A healthy job's next run is ahead, or due a moment ago (its report comes at its end).
+    # A healthy job's next run is ahead, or due now (its report comes at its end): never
+    # a time in the past.
     upcoming = [
         job_row(page, job, host).locator("td.fact").nth(1).inner_text()
         for (job, host), (state, _) in EXPECTED.items()
         if state == "healthy" and job != "cache_warm"
     ]
-    assert all(re.fullmatch(r"in \d+ (s|min|h)|due \d+ (s|min) ago", t) for t in upcoming), upcoming
+    assert all(
+        re.fullmatch(r"in \d+ (s|min|h)|due now, awaiting its report", t) for t in upcoming
+    ), upcoming
     assert any(t.startswith("in ") for t in upcoming), upcoming
     # Sparklines are images with a text alternative; the legend explains them.
     sparks = page.locator("table.jobs svg.spark")
