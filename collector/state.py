@@ -126,7 +126,7 @@ def decide_state(facts: JobFacts, now: dt.datetime) -> JobState:
     if facts.paused:
         by = facts.paused_by or "?"
         # A paused job owes nothing and no time changes that: nothing to review.
-        return JobState("paused", f"paused by {by} at {shown(facts.paused_at, None)}",
+        return JobState("paused", f"paused by {by} at {shown(facts.paused_at, facts.timezone)}",
                         None, None, None, None)  # fmt: skip
     if facts.breaker_state == "open":
         state = "failing"
@@ -148,7 +148,7 @@ def decide_state(facts: JobFacts, now: dt.datetime) -> JobState:
         )
     elif recent_failure:
         state = "degraded"
-        reason = (f"a run failed at {shown(failed_at, zone)} (within 24 h); "
+        reason = (f"a run failed in the last 24 h, at {shown(failed_at, zone)}; "
                   "the last run succeeded")  # fmt: skip
     elif facts.last_status is None:
         state, reason = "healthy", "no run reported yet"

@@ -165,7 +165,12 @@ def _next_runs(schedule: str, zone_name: str) -> list[str]:
 
     zone = load_zone(zone_name)
     now = datetime.datetime.now(datetime.timezone.utc)
-    return [
-        f"{moment.astimezone(zone):%Y-%m-%d %H:%M %Z} ({moment:%H:%M} UTC)"
-        for moment in next_slots(schedule, zone, now, NEXT_RUNS)
-    ]
+    shown = []
+    for moment in next_slots(schedule, zone, now, NEXT_RUNS):
+        local = moment.astimezone(zone)
+        text = f"{local:%Y-%m-%d %H:%M %Z}"
+        if local.tzname() != "UTC":
+            utc = "%H:%M" if local.date() == moment.date() else "%Y-%m-%d %H:%M"
+            text += f" ({moment.strftime(utc)} UTC)"
+        shown.append(text)
+    return shown

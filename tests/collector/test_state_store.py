@@ -110,7 +110,9 @@ def test_a_failure_keeps_a_job_degraded_for_24_hours(engine: Engine) -> None:
     ingest_reports(engine, [good], received_at=naive(RAN) + dt.timedelta(hours=1))
     stored = row(engine)
     assert stored["state"] == "degraded"
-    assert stored["state_reason"].startswith("a run failed at 2030-06-10 02:00 CEST")
+    assert stored["state_reason"].startswith(
+        "a run failed in the last 24 h, at 2030-06-10 02:00 CEST"
+    )
 
     # Reports keep it fresh; the evaluation pass ages the failure out on its own.
     ingest_reports(engine, [report(RAN + dt.timedelta(hours=20))],

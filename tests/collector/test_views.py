@@ -457,7 +457,8 @@ def test_job_health_states_and_reasons(engine: Engine) -> None:
         "healthy": ("healthy", "last run succeeded"),
         "degraded": (
             "degraded",
-            f"a run failed at {shown(now - 2 * hour, None)} (within 24 h); the last run succeeded",
+            f"a run failed in the last 24 h, at {shown(now - 2 * hour, None)}; "
+            "the last run succeeded",
         ),
         "failed_last": ("failing", f"last run failed at {shown(failed['last_started_at'], None)}"),
         "breaker_open": (

@@ -54,7 +54,7 @@ EXPECTED: dict[tuple[str, str], tuple[str, str]] = {
     ("search_reindex", "db1"): ("failing", "last run timeout"),
     ("feed_import", "web1"): ("failing", "circuit breaker open"),
     ("queue_drain", "web2"): ("late", "no run since"),
-    ("image_resize", "web2"): ("degraded", "a run failed at"),
+    ("image_resize", "web2"): ("degraded", "a run failed in the last 24 h"),
     ("newsletter_send", "web1"): ("paused", "paused by"),
     ("vend_sync", "web1"): ("healthy", "last run succeeded"),
     ("invoice_export", "db1"): ("healthy", "last run succeeded"),
