@@ -113,7 +113,7 @@ def _recent_failures(
 def _update_values(row: Any, decided: JobState) -> dict[str, Any]:
     return {
         "b_job": row["job"], "b_host": row["host"], "b_run": row["last_run_id"],
-        "b_paused": row["paused"], "b_state": decided.state,
+        "b_paused": row["paused"], "b_breaker": row["breaker_state"], "b_state": decided.state,
         "b_reason": decided.reason[:STATE_REASON_LENGTH],
         "b_next": decided.next_expected_at, "b_late": decided.late_after_at,
         "b_missed": decided.missed_at, "b_review": decided.review_at,
@@ -122,15 +122,15 @@ def _update_values(row: Any, decided: JobState) -> dict[str, Any]:
 
 STATE_REASON_LENGTH = 512
 _j = tables.jobs.c
-# Conditional on the run and the pause the decision was made from: a report or an
-# admin that changed the row since then has its own refresh, which must win.
+# Conditional on the run, the pause and the breaker the decision was made from: a report
+# or an admin that changed the row since then has its own refresh, which must win.
 _UPDATE = (
     update(tables.jobs)
     .where(
         _j.job == bindparam("b_job"), _j.host == bindparam("b_host"),
         or_(_j.last_run_id == bindparam("b_run"),
             and_(_j.last_run_id.is_(None), bindparam("b_run").is_(None))),
-        _j.paused == bindparam("b_paused"),
+        _j.paused == bindparam("b_paused"), _j.breaker_state == bindparam("b_breaker"),
     )
     .values(state=bindparam("b_state"), state_reason=bindparam("b_reason"),
             next_expected_at=bindparam("b_next"), late_after_at=bindparam("b_late"),

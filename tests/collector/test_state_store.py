@@ -7,9 +7,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from smartcron.collector import actions, queries
+from smartcron.collector import actions, queries, state_store
 from smartcron.collector.db import tables
 from smartcron.collector.ingest import ingest_reports
+from smartcron.collector.state import JobState
 from smartcron.collector.state_store import evaluate_due
 from smartcron.wrapper.schema import RunReport
 from sqlalchemy import Engine, select, text
@@ -141,3 +142,18 @@ def test_the_api_gives_times_in_the_zone_too(engine: Engine) -> None:
     assert item["last_started_at_local"] == "2030-06-10T02:00:01+02:00"
     assert item["state"] == "healthy" and item["reason"] == "last run succeeded"
     assert "review_at" not in item and "state_reason" not in item
+
+
+def test_a_decision_from_a_row_that_a_report_changed_since_is_not_stored(engine: Engine) -> None:
+    # The evaluation pass of one replica reads the row, a report lands on another, then
+    # the pass writes: the report's own refresh must stand.
+    ingest_reports(engine, [report()], received_at=naive(RAN))
+    with engine.connect() as connection:
+        (read,) = state_store._job_rows(connection, [("nightly", "web1")])
+    stale = JobState("late", "stale", None, None, naive(RAN), None)
+    newer = RAN + dt.timedelta(days=1)
+    ingest_reports(engine, [report(newer)], received_at=naive(newer))
+    with engine.begin() as connection:
+        written = connection.execute(state_store._UPDATE, [state_store._update_values(read, stale)])
+    assert written.rowcount == 0
+    assert row(engine)["state"] == "healthy"

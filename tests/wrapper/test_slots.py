@@ -8,6 +8,8 @@ import datetime as dt
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from smartcron.wrapper.slots import ScheduleError, next_slot, next_slots
 
 from tests.support.cronie import SCHEDULES, UTC, ZONES, cronie_runs
@@ -71,3 +73,42 @@ def test_inside_the_second_pass_of_a_repeated_hour_the_next_slot_is_not_in_the_p
 def test_bad_schedules_are_refused(bad: str) -> None:
     with pytest.raises(ScheduleError):
         next_slot(bad, ZoneInfo("UTC"), dt.datetime(2026, 1, 1, tzinfo=UTC))
+
+
+# Zones with a clock change, and the moments of some of their changes (UTC).
+CHANGES = [(zone, moment) for zone, spring, fall in ZONES for moment in (spring, fall)] + [
+    ("Europe/London", dt.datetime(2026, 3, 28, 20, tzinfo=UTC)),
+    ("America/Santiago", dt.datetime(2026, 4, 4, 20, tzinfo=UTC)),
+    ("Asia/Tehran", dt.datetime(2022, 9, 20, 12, tzinfo=UTC)),
+]
+FIELD = st.one_of(
+    st.just("*"), st.integers(2, 30).map(lambda k: f"*/{k}"), st.integers(0, 59).map(str)
+)
+HOUR = st.one_of(
+    st.just("*"), st.integers(2, 6).map(lambda k: f"*/{k}"), st.integers(0, 23).map(str),
+    st.tuples(st.integers(0, 3), st.integers(1, 3)).map(lambda p: f"{p[0]}-{p[0] + p[1]}"),
+)  # fmt: skip
+
+
+@settings(max_examples=40, deadline=None, database=None, derandomize=True)
+@given(
+    change=st.sampled_from(CHANGES),
+    minute=FIELD.filter(lambda f: not f.isdigit() or int(f) < 60),
+    hour=HOUR,
+    lead=st.integers(0, 6 * 60),
+)
+def test_any_schedule_near_any_change_runs_when_cron_would(
+    change: tuple[str, dt.datetime], minute: str, hour: str, lead: int
+) -> None:
+    zone_name, moment = change
+    zone = ZoneInfo(zone_name)
+    start = moment - dt.timedelta(minutes=lead)
+    expected = cronie_runs(f"{minute} {hour} * * *", zone, start, hours=8)
+    found = []
+    at = start
+    while expected:
+        at = next_slot(f"{minute} {hour} * * *", zone, at)
+        if at > expected[-1]:
+            break
+        found.append(at)
+    assert found == expected
