@@ -93,6 +93,13 @@ def parse_marker(document: object, now: float, run_id: str) -> Document:
         raise ValueError(
             f"schedule: must be a string of at most {limits.SCHEDULE_MAX} characters, or null"
         )
+    zone = doc.get("timezone")
+    if zone is not None and not (
+        isinstance(zone, str)
+        and len(zone) <= limits.ZONE_MAX
+        and limits.ZONE_PATTERN.fullmatch(zone)
+    ):
+        raise ValueError(f"timezone: {_show(zone)} is not a time zone name")
     boot = doc.get("boot_id", "")
     if not isinstance(boot, str) or len(boot) > 64:
         raise ValueError("boot_id: must be a string")
@@ -102,6 +109,7 @@ def parse_marker(document: object, now: float, run_id: str) -> Document:
         "job": job,
         "command": command,
         "schedule": schedule,
+        "timezone": zone,
         "priority": _integer(doc, "priority", limits.PRIORITY_MIN, limits.PRIORITY_MAX, default=5),
         "tags": tags,
         "pid": pid,

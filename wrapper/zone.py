@@ -15,13 +15,10 @@ read, without importing zoneinfo on the run path.
 from __future__ import annotations
 
 import os
-import re
 
+from .limits import ZONE_MAX, ZONE_PATTERN
 from .validate import SettingError
 
-# Zone names as the tz database writes them; no absolute paths and no `..`.
-_ZONE_NAME = re.compile(r"[A-Za-z0-9_+-]+(?:/[A-Za-z0-9_+-]+)*")
-MAX_ZONE_LENGTH = 64  # as the report schema allows
 _DEFAULT_TZPATH = ("/usr/share/zoneinfo", "/usr/lib/zoneinfo", "/usr/share/lib/zoneinfo",
                    "/etc/zoneinfo")  # fmt: skip
 # Subtrees of the database that hold the same zones under another rule set.
@@ -39,7 +36,7 @@ def zone_dirs(environ: os._Environ[str] | dict[str, str]) -> tuple[str, ...]:
 
 def is_known_zone(name: str, environ: os._Environ[str] | dict[str, str]) -> bool:
     """Whether `name` is a zone of this host's tz database."""
-    if len(name) > MAX_ZONE_LENGTH or not _ZONE_NAME.fullmatch(name):
+    if len(name) > ZONE_MAX or not ZONE_PATTERN.fullmatch(name):
         return False
     for directory in zone_dirs(environ):
         try:

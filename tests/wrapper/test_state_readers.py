@@ -66,6 +66,7 @@ markers = st.fixed_dictionaries({
     "job": names,
     "command": st.lists(st.text(max_size=20), min_size=1, max_size=5),
     "schedule": st.none() | st.just("*/5 * * * *"),
+    "timezone": st.none() | st.sampled_from(["UTC", "Europe/Berlin", "America/Argentina/Salta"]),
     "priority": st.integers(1, 10),
     "tags": st.lists(names, max_size=3),
     "pid": st.integers(1, 2**22),

@@ -14,6 +14,8 @@ from smartcron.wrapper.options import parse_argv
 from smartcron.wrapper.settings import Settings, resolve
 from smartcron.wrapper.validate import SettingError
 
+from tests.wrapper.test_fault_corrupt_state import marker, warnings_in
+
 if TYPE_CHECKING:
     from tests.conftest import StateDir, Wrap
 
@@ -129,3 +131,19 @@ def test_zone_resolution_reads_no_zoneinfo_module_on_the_run_path(wrap_env: dict
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          env=wrap_env, check=True, cwd="/").stdout  # fmt: skip
     assert out.split() == ["False", "False"]
+
+
+def test_a_lost_run_keeps_its_zone(wrap: Wrap, state: StateDir) -> None:
+    path = marker(state, timezone="Asia/Tokyo", schedule="30 2 * * *")
+    assert wrap("--name", "j", "--", "true").returncode == 0
+    lost = next(r for r in state.reports() if r["status"] == "lost")
+    assert (lost["run_id"], lost["timezone"]) == (path.stem, "Asia/Tokyo")
+
+
+def test_a_marker_with_a_bad_zone_is_set_aside(wrap: Wrap, state: StateDir) -> None:
+    path = marker(state, timezone="../../etc/passwd")
+    result = wrap("--name", "j", "--", "true")
+    assert result.returncode == 0
+    (warning,) = warnings_in(result.stderr)
+    assert f"{path} is not valid" in warning and "timezone" in warning
+    assert [r["status"] for r in state.reports()] == ["success"]
