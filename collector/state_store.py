@@ -16,7 +16,7 @@ from typing import Any
 from smartcron.wrapper.schema import FAILED_STATUSES
 from sqlalchemy import Connection, Engine, and_, bindparam, func, or_, select, tuple_, update
 
-from .db import tables
+from .db import bulk, tables
 from .state import DEGRADED_FOR, JobFacts, JobState, decide_state
 
 Key = tuple[str, str]
@@ -44,8 +44,29 @@ def refresh_states(connection: Connection, keys: Iterable[Key], now: dt.datetime
             if _stored(row) != decided:
                 updates.append(_update_values(row, decided))
         if updates:
-            changed += int(connection.execute(_UPDATE, updates).rowcount)
+            changed += store_decisions(connection, updates)
     return changed
+
+
+def store_decisions(connection: Connection, updates: list[dict[str, Any]]) -> int:
+    """Write decisions (_update_values rows), each only if its row is still the one it
+    was decided from. Returns the rows written."""
+    if connection.dialect.name not in ("mysql", "mariadb"):
+        return int(connection.execute(_UPDATE, updates).rowcount)
+    # One statement for them all: executemany sends MySQL an UPDATE per row, a round
+    # trip each, which for a batch of many jobs would cost more than the rest of ingest.
+    raw: Any = connection.connection.dbapi_connection
+    literal = bulk.literal_writer(raw)
+    names = list(updates[0])
+    rows = [", ".join(literal(update[name]) for name in names) for update in updates]
+    first = ", ".join(f"{literal(updates[0][name])} AS {name}" for name in names)
+    derived = " UNION ALL ".join([f"SELECT {first}"] + [f"SELECT {row}" for row in rows[1:]])
+    cursor = raw.cursor()
+    try:
+        # No parameters: pymysql sends the text as it is (a '%' in a reason stays one).
+        return int(cursor.execute(_MYSQL_UPDATE.format(derived=derived)))
+    finally:
+        cursor.close()
 
 
 def evaluate_due(engine: Engine, now: dt.datetime, limit: int = PASS_LIMIT) -> int:
@@ -136,3 +157,9 @@ _UPDATE = (
             next_expected_at=bindparam("b_next"), late_after_at=bindparam("b_late"),
             missed_at=bindparam("b_missed"), review_at=bindparam("b_review"))
 )  # fmt: skip
+_MYSQL_UPDATE = (
+    "UPDATE smartcron_jobs AS j JOIN ({derived}) AS v ON j.job = v.b_job AND j.host = v.b_host"
+    " AND j.last_run_id <=> v.b_run AND j.paused = v.b_paused AND j.breaker_state = v.b_breaker"
+    " SET j.state = v.b_state, j.state_reason = v.b_reason, j.next_expected_at = v.b_next,"
+    " j.late_after_at = v.b_late, j.missed_at = v.b_missed, j.review_at = v.b_review"
+)

@@ -154,6 +154,27 @@ def test_a_decision_from_a_row_that_a_report_changed_since_is_not_stored(engine:
     newer = RAN + dt.timedelta(days=1)
     ingest_reports(engine, [report(newer)], received_at=naive(newer))
     with engine.begin() as connection:
-        written = connection.execute(state_store._UPDATE, [state_store._update_values(read, stale)])
-    assert written.rowcount == 0
+        written = state_store.store_decisions(connection, [state_store._update_values(read, stale)])
+    assert written == 0
     assert row(engine)["state"] == "healthy"
+
+
+def test_one_batch_stores_the_state_of_every_job_in_it(engine: Engine) -> None:
+    jobs = [f"job{n}" for n in range(7)]
+    batch = []
+    for n, job in enumerate(jobs):
+        document = make_report(job, started=RAN, schedule="0 2 * * *",
+                               status="failed" if n % 2 else "success")  # fmt: skip
+        document["timezone"] = "Europe/Berlin"
+        batch.append(RunReport.model_validate(document))
+    ingest_reports(engine, batch, received_at=naive(RAN))
+    actions.apply(engine, "job0", "pause", "o'brien \\ 100%s")
+    with engine.connect() as connection:
+        found = connection.execute(select(tables.jobs.c.job, tables.jobs.c.state,
+                                          tables.jobs.c.state_reason)).all()  # fmt: skip
+    states = {job: state for job, state, _ in found}
+    assert states == {job: "failing" if n % 2 else "healthy" for n, job in enumerate(jobs)} | {
+        "job0": "paused"
+    }
+    reason = next(reason for job, _, reason in found if job == "job0")
+    assert reason.startswith("paused by o'brien \\ 100%s at ")
