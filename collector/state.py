@@ -154,6 +154,10 @@ def decide_state(facts: JobFacts, now: dt.datetime) -> JobState:
         state, reason = "healthy", "no run reported yet"
     else:
         state, reason = "healthy", "last run succeeded"
+    if facts.schedule and owed_at is None and state in ("healthy", "degraded"):
+        # Never late, but not silently: say why lateness is not being checked.
+        reason += (f"; lateness not checked: schedule {facts.schedule!r} in zone "
+                   f"{facts.timezone or 'UTC'} cannot be read here")  # fmt: skip
 
     reviews = [late_at if not late else None, next_at if late else None]
     if recent_failure and failed_at is not None:

@@ -111,6 +111,13 @@ def test_an_unreadable_schedule_or_zone_is_never_late() -> None:
         assert (decided.state, decided.next_expected_at, decided.late_after_at) == (
             "healthy", None, None
         )  # fmt: skip
+    # ... but it says so, rather than look checked.
+    unknown = decide_state(facts(timezone="Mars/Olympus"), now).reason
+    assert unknown == (
+        "last run succeeded; lateness not checked: schedule '0 2 * * *' in zone Mars/Olympus "
+        "cannot be read here"
+    )
+    assert decide_state(facts(schedule=None), now).reason == "last run succeeded"
 
 
 def test_a_long_job_has_a_longer_grace() -> None:
