@@ -1,37 +1,69 @@
 """Ingest: validated run reports into the store, exactly once by run_id.
 
-A batch is one transaction: the runs and their output are inserted with the
-backend's "ignore duplicates" form, so a replayed batch, even replayed
-concurrently, inserts nothing twice, and the affected-row count tells accepted
-from duplicate. Each job's current state row is then moved forward with one
-conditional upsert for the whole batch (only a newer run may replace the last
-one), which keeps replicas and out-of-order deliveries safe without locks in the
-process. A batch costs a fixed handful of statements, whatever its size.
+The whole path from the POST handler (api.py) to the rows:
+
+1. writer.GroupWriter.ingest: the reports of concurrent requests go into shared
+   transactions (group commit; writer.py says why).
+2. store_batches: one transaction for the group. It first reads which of the group's
+   run_ids are stored already, so that every request's counts are known before
+   anything is written (plan_group), then writes only the new runs (write_plan): a
+   duplicate changes nothing, not even its job's row. A report dated more than
+   MAX_AHEAD past the collector's clock is refused, and its host's clock noted.
+3. write_plan: plain INSERTs of the runs and their output, an upsert of the jobs rows
+   and one of the hosts' clocks, each one executemany whose values the driver binds.
+
+Races are the database's to settle: a run that a concurrent request stores between the
+read and the insert makes the insert fail on the unique run_id, and the transaction is
+done again, this time seeing it. A job's row moves forward by a conditional upsert (only
+a newer run replaces its last one), which keeps replicas and late deliveries safe
+without locks in the process. A value that does not fit a column refuses its own
+report only: the group is done again request by request, that request report by report.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import functools
+import json
 import sqlite3
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import pymysql
 from pydantic import TypeAdapter
 from smartcron.wrapper.schema import SKIPPED_STATUSES, AttemptReport, RunReport
-from sqlalchemy import Connection, Engine, and_, bindparam, case, or_, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    and_,
+    bindparam,
+    case,
+    func,
+    literal_column,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects import mysql, sqlite
-from sqlalchemy.exc import DataError, IntegrityError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
 
-from .db import bulk, tables
-from .db.engine import is_mysql
-from .schedule import expected_after
+from .db import tables
+from .schedule import late_after, next_start
 
 SKIPPED = frozenset(SKIPPED_STATUSES)
-# A report's own fault (a value that does not fit): the same on every retry. The bulk
-# path on MySQL talks to pymysql directly, so its errors come unwrapped; the app asks
-# about the driver's error inside SQLAlchemy's (sqlite3's too).
+# How far past the collector's clock a report may be dated: a little for clocks that
+# drift between NTP corrections. One report from 2190 would otherwise hold its job's
+# last run for good, since only a newer run may replace it.
+MAX_AHEAD = dt.timedelta(minutes=5)
+# A transaction is done again this often after a deadlock or a lost race for a run_id.
+RETRIES = 3
+ER_DUP_ENTRY = 1062
+ER_LOCK_DEADLOCK = 1213
+# Run ids per SELECT ... IN: far below any backend's limit on bound values.
+IDS_PER_QUERY = 500
+
+# A report's own fault (a value that does not fit): the same on every retry.
 REQUEST_FAULTS = (DataError, IntegrityError, pymysql.err.DataError, pymysql.err.IntegrityError,
                   sqlite3.DataError)  # fmt: skip
 # The same fault as MySQL may report it, as an OperationalError: out of range for the
@@ -40,11 +72,10 @@ REQUEST_FAULT_CODES = frozenset({1264, 1406, 1690})
 OPERATIONAL_ERRORS = (OperationalError, pymysql.err.OperationalError)
 
 
-def is_request_fault(error: BaseException | None) -> bool:
-    """Whether `error` is the report's own fault (a value that does not fit)."""
-    return isinstance(error, REQUEST_FAULTS) or (
-        isinstance(error, OPERATIONAL_ERRORS) and _mysql_code(error) in REQUEST_FAULT_CODES
-    )
+def now_utc() -> dt.datetime:
+    """The collector's clock, as times are stored: naive UTC. Where a test must set the
+    time, a `clock` (a function returning this) is passed in instead."""
+    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
 
 
 def utc_naive(moment: dt.datetime) -> dt.datetime:
@@ -56,239 +87,260 @@ def utc_naive(moment: dt.datetime) -> dt.datetime:
     return (moment - offset if offset else moment).replace(tzinfo=None)
 
 
-def now_utc() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+def is_request_fault(error: BaseException | None) -> bool:
+    """Whether `error` is the report's own fault (a value that does not fit)."""
+    if _is_duplicate_run(error):
+        return False  # a race with another request storing the same run: not a fault
+    return isinstance(error, REQUEST_FAULTS) or (
+        isinstance(error, OPERATIONAL_ERRORS) and _mysql_code(error) in REQUEST_FAULT_CODES
+    )
 
 
-RUN_COLUMNS = (
-    "run_id", "job", "host", "run_user", "command", "schedule", "priority", "tags",
-    "run_trigger", "status", "exit_code", "signal_number", "started_at", "finished_at",
-    "duration_s", "attempt_count", "peak_rss_bytes", "cpu_user_s", "cpu_system_s",
-    "output_bytes", "output_truncated", "breaker_state", "wrapper_version", "received_at",
-)  # fmt: skip
-OUTPUT_COLUMNS = ("run_id", "attempts", "stdout_tail", "stderr_tail")
-# A job's row as a real run leaves it; _FROM_RUN lists what a newer run may replace.
-JOB_COLUMNS = (
-    "job", "host", "schedule", "priority", "command", "first_seen_at", "breaker_state",
-    "paused", "last_run_id", "last_status", "last_started_at", "last_finished_at",
-    "last_duration_s", "next_expected_at", "late_after_at", "last_success_at",
-)  # fmt: skip
-_ATTEMPTS = TypeAdapter(list[AttemptReport])
+# ---------------------------------------------------------------- one request's answer
 
 
-def run_values(report: RunReport, received_at: dt.datetime) -> tuple[Any, ...]:
-    """A smartcron_runs row, in RUN_COLUMNS order."""
+@dataclass
+class Stored:
+    """What became of one request's reports: `refused` maps a report's position in the
+    request to the reason ("finished_at: ..."), for the answer's `rejected` list."""
+
+    accepted: int = 0
+    duplicates: int = 0
+    refused: dict[int, str] = field(default_factory=dict)
+
+    def add(self, other: Stored, position: int) -> None:
+        """Count in a single-report request's result, the report being at `position`."""
+        self.accepted += other.accepted
+        self.duplicates += other.duplicates
+        for reason in other.refused.values():
+            self.refused[position] = reason
+
+
+# ---------------------------------------------------------------- the path
+
+
+def ingest_reports(
+    engine: Engine, reports: Sequence[RunReport], received_at: dt.datetime | None = None
+) -> Stored:
+    """Store one batch now (or as received at `received_at`): a group of one."""
+    if not reports:
+        return Stored()
+    return _store_one(engine, reports, received_at or now_utc())
+
+
+def store_batches(
+    engine: Engine, batches: Sequence[Sequence[RunReport]], now: dt.datetime
+) -> list[Stored | Exception]:
+    """Store the batches of several requests in one transaction; each batch's Stored, or
+    the error that batch alone ran into. Raises when the database fails them all alike
+    (it is away): every request hears that."""
+    if len(batches) == 1:
+        return [_store_one(engine, batches[0], now)]
+    try:
+        return list(_write_group(engine, batches, now))
+    except Exception as error:
+        if not is_request_fault(error):
+            raise
+    # Some request holds a value that does not fit: each on its own tells whose it is.
+    return [_store_alone(engine, batch, now) for batch in batches]
+
+
+def _store_alone(
+    engine: Engine, batch: Sequence[RunReport], now: dt.datetime
+) -> Stored | Exception:
+    # Any error is this batch's answer alone: one batch failing midway must not leave the
+    # batches after it untried, nor make those before it (stored) look failed.
+    try:
+        return _store_one(engine, batch, now)
+    except Exception as error:  # noqa: BLE001
+        return error
+
+
+def _store_one(engine: Engine, batch: Sequence[RunReport], now: dt.datetime) -> Stored:
+    try:
+        return _write_group(engine, [batch], now)[0]
+    except Exception as error:
+        if not is_request_fault(error):
+            raise
+        if len(batch) == 1:
+            reason = f"report: a value does not fit the database: {_short(error)}"
+            return Stored(refused={0: reason})
+    # Report by report: only the one that holds the value is refused, the others stored.
+    result = Stored()
+    for position, report in enumerate(batch):
+        result.add(_store_one(engine, [report], now), position)
+    return result
+
+
+def _write_group(
+    engine: Engine, batches: Sequence[Sequence[RunReport]], now: dt.datetime
+) -> list[Stored]:
+    """One transaction: read which runs are stored, plan, write."""
+    run_ids = list(dict.fromkeys(str(report.run_id) for batch in batches for report in batch))
+    for attempt in range(RETRIES + 1):
+        try:
+            with engine.begin() as connection:
+                plan = plan_group(batches, stored_run_ids(connection, run_ids), now)
+                write_plan(connection, plan, now)
+            return plan.results
+        except DBAPIError as error:
+            # A deadlock victim was rolled back whole by InnoDB; a lost race means the
+            # read above is out of date. Either way, doing it all again is safe.
+            retry = _is_duplicate_run(error) or _mysql_code(error) == ER_LOCK_DEADLOCK
+            if attempt == RETRIES or not retry:
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def stored_run_ids(connection: Connection, run_ids: Sequence[str]) -> set[str]:
+    """Which of `run_ids` the database holds already."""
+    column = tables.runs.c.run_id
+    found: set[str] = set()
+    for start in range(0, len(run_ids), IDS_PER_QUERY):
+        chunk = run_ids[start : start + IDS_PER_QUERY]
+        found.update(connection.execute(select(column).where(column.in_(chunk))).scalars())
+    return found
+
+
+@dataclass
+class Plan:
+    """What a group's transaction writes, and each request's answer."""
+
+    results: list[Stored]
+    new: list[RunReport]  # the first copy of each run not stored yet, in lock order
+    clocks: dict[str, float]  # host: how far its newest report is ahead of our clock, >= 0
+
+
+def plan_group(batches: Sequence[Sequence[RunReport]], stored: set[str], now: dt.datetime) -> Plan:
+    """Each request's counts: a run_id stored already, or seen earlier in the group, is a
+    duplicate; a report dated past now + MAX_AHEAD is refused; the rest are new. The
+    first copy of a run_id in the group is the one stored (and counted)."""
+    results = [Stored() for _ in batches]
+    first: dict[str, RunReport] = {}
+    clocks: dict[str, float] = {}
+    for result, batch in zip(results, batches, strict=True):
+        for position, report in enumerate(batch):
+            run_id = str(report.run_id)
+            if run_id in stored or run_id in first:
+                result.duplicates += 1
+                continue
+            name, latest = _latest_time(report)
+            ahead = latest - now
+            clocks[report.host] = max(clocks.get(report.host, 0.0), ahead.total_seconds())
+            if ahead > MAX_AHEAD:
+                result.refused[position] = _ahead_reason(report, name, ahead)
+                continue
+            first[run_id] = report
+            result.accepted += 1
+    return Plan(results, sorted(first.values(), key=_lock_order), clocks)
+
+
+def _latest_time(report: RunReport) -> tuple[str, dt.datetime]:
+    """The report's latest time (naive UTC) and the field that holds it."""
+    found = ("started_at", utc_naive(report.started_at))
+    candidates = [("finished_at", report.finished_at)]
+    for number, attempt in enumerate(report.attempts):
+        candidates.append((f"attempts.{number}.started_at", attempt.started_at))
+        candidates.append((f"attempts.{number}.finished_at", attempt.finished_at))
+    for name, moment in candidates:
+        naive = utc_naive(moment)
+        if naive > found[1]:
+            found = (name, naive)
+    return found
+
+
+def _ahead_reason(report: RunReport, name: str, ahead: dt.timedelta) -> str:
     return (
-        str(report.run_id), report.job, report.host, report.user, report.command,
-        report.schedule, report.priority, ",".join(report.tags), report.trigger,
-        report.status, report.exit_code, report.signal, utc_naive(report.started_at),
-        utc_naive(report.finished_at), report.duration_s, len(report.attempts),
-        report.peak_rss_bytes, report.cpu_user_s, report.cpu_system_s, report.output_bytes,
-        report.output_truncated, report.breaker_state, report.wrapper_version, received_at,
-    )  # fmt: skip
+        f"{name}: {_duration(ahead)} ahead of the collector's clock (at most "
+        f"{_duration(MAX_AHEAD)}): the clock of host {report.host!r} is wrong; "
+        "set it right (NTP) and the next reports are taken"
+    )
 
 
-def run_row(report: RunReport, received_at: dt.datetime) -> dict[str, Any]:
-    return dict(zip(RUN_COLUMNS, run_values(report, received_at), strict=True))
-
-
-def output_values(report: RunReport) -> tuple[Any, ...]:
-    """A smartcron_run_output row, in OUTPUT_COLUMNS order; attempts as compact JSON."""
-    attempts = _ATTEMPTS.dump_json(report.attempts).decode()
-    return (str(report.run_id), attempts, report.stdout_tail, report.stderr_tail)
-
-
-def output_row(report: RunReport) -> dict[str, Any]:
-    return dict(zip(OUTPUT_COLUMNS, output_values(report), strict=True))
-
-
-def _insert_ignoring_duplicates(engine: Engine, table: Any) -> Any:
-    return _insert_ignoring(is_mysql(engine), table)
-
-
-@functools.lru_cache(maxsize=32)
-def _insert_ignoring(mysql_dialect: bool, table: Any) -> Any:
-    # One statement object per table and backend: SQLAlchemy then finds its compiled
-    # form by identity instead of building and keying a new construct for every batch.
-    if mysql_dialect:
-        return mysql.insert(table).prefix_with("IGNORE")
-    return sqlite.insert(table).on_conflict_do_nothing()
+def _duration(span: dt.timedelta) -> str:
+    seconds = int(span.total_seconds())
+    days, rest = divmod(seconds, 86_400)
+    hours, rest = divmod(rest, 3_600)
+    minutes, seconds = divmod(rest, 60)
+    parts = [(days, "d"), (hours, "h"), (minutes, "min"), (seconds, "s")]
+    shown = [f"{value:,} {unit}" for value, unit in parts if value]
+    return " ".join(shown[:2]) or "0 s"
 
 
 def _lock_order(report: RunReport) -> tuple[Any, ...]:
     """Runs in the order of the rollup rows their insert locks (the trigger on
     smartcron_runs adds each to the row of its UTC day, job, host and duration bucket;
     buckets follow durations), then of run_id. Batches of one busy job, on one host, on
-    one day, would otherwise lock its few rollup rows in opposite orders."""
+    one day, would otherwise lock its few rollup rows in opposite orders and deadlock."""
     day = utc_naive(report.started_at).date()
     return (day, report.job, report.host, report.duration_s, str(report.run_id))
 
 
-def ingest_reports(
-    engine: Engine, reports: Sequence[RunReport], received_at: dt.datetime | None = None
-) -> tuple[int, int]:
-    """Store a batch. Returns (accepted, duplicates)."""
-    if not reports:
-        return 0, 0
-    inserted = _store_batch(engine, reports, received_at or now_utc())
-    return inserted, len(reports) - inserted
+# ---------------------------------------------------------------- the statements
 
 
-class _AlreadyStored(Exception):
-    """Some reports of a group were stored before: its transaction is rolled back."""
-
-
-def ingest_batches(
-    engine: Engine, batches: Sequence[Sequence[RunReport]]
-) -> list[tuple[int, int] | Exception]:
-    """Store the batches of several requests in one transaction (see writer.py);
-    each batch's (accepted, duplicates), or the error that batch alone ran into.
-
-    Within the group the first copy of a run_id is the accepted one, so the counts
-    are known before the insert. If the database already held some of the runs (a
-    replayed spool), the insert count says so, the group is rolled back and every
-    batch is stored on its own, which tells exactly whose runs were new. So does a
-    value that does not fit a column: only the request that sent it gets the error.
-    A database that is away fails every batch alike.
-    """
-    if len(batches) == 1:
-        return [_one(engine, batches[0])]
-    seen: set[str] = set()
-    firsts = []
-    for batch in batches:
-        before = len(seen)
-        seen.update(str(report.run_id) for report in batch)
-        firsts.append(len(seen) - before)
-    combined = [report for batch in batches for report in batch]
-    try:
-        _store_batch(engine, combined, now_utc(), expect_new=len(seen))
-    except Exception as error:
-        if isinstance(error, _AlreadyStored) or is_request_fault(error):
-            return [_one(engine, batch) for batch in batches]
-        raise  # the database is away: every request hears it
-    return [(new, len(batch) - new) for new, batch in zip(firsts, batches, strict=True)]
-
-
-def _one(engine: Engine, batch: Sequence[RunReport]) -> tuple[int, int] | Exception:
-    # Any error is this batch's answer alone: one batch failing midway must not leave the
-    # batches after it untried, nor make those before it (stored) look failed.
-    try:
-        return ingest_reports(engine, batch)
-    except Exception as error:  # noqa: BLE001
-        return error
-
-
-def _store_batch(
-    engine: Engine,
-    reports: Sequence[RunReport],
-    received_at: dt.datetime,
-    expect_new: int | None = None,
-) -> int:
-    """One transaction for `reports`; the runs inserted. With `expect_new`, raises
-    _AlreadyStored (rolling back) unless exactly that many runs were new."""
-    # Rows in a fixed order so that concurrent batches take their row locks in the same
-    # order and wait for each other instead of deadlocking (jobs rows: by job and host).
-    first: dict[str, RunReport] = {}
-    for report in reports:  # the first copy of a run_id is the one stored (and counted)
-        first.setdefault(str(report.run_id), report)
-    unique = sorted(first.values(), key=_lock_order)
-    runs = [run_values(r, received_at) for r in unique]
-    outputs = [output_values(r) for r in unique]
-    jobs, skips = _job_changes(unique, received_at)
-    store = _store_mysql if is_mysql(engine) else _store_portable
-    for attempt in range(DEADLOCK_RETRIES + 1):
-        try:
-            with engine.begin() as connection:
-                inserted = store(connection, runs, outputs, jobs)
-                if expect_new is not None and inserted != expect_new:
-                    raise _AlreadyStored
-                if skips:
-                    _advance_skipped(engine, connection, skips, jobs, received_at)
-            return inserted
-        except OPERATIONAL_ERRORS as error:
-            # InnoDB picked this transaction as a deadlock victim and rolled it back:
-            # running it again is safe (it is all-or-nothing and idempotent).
-            if attempt == DEADLOCK_RETRIES or _mysql_code(error) != ER_LOCK_DEADLOCK:
-                raise
-    raise AssertionError("unreachable")  # pragma: no cover
-
-
-DEADLOCK_RETRIES = 3
-ER_LOCK_DEADLOCK = 1213
-
-
-def _mysql_code(error: BaseException) -> int | None:
-    args = getattr(getattr(error, "orig", error), "args", ())
-    return args[0] if args and isinstance(args[0], int) else None
-
-
-def _store_portable(
-    connection: Connection,
-    runs: list[tuple[Any, ...]],
-    outputs: list[tuple[Any, ...]],
-    jobs: list[tuple[Any, ...]],
-) -> int:
-    """SQLAlchemy Core executemany (SQLite; any backend): returns the runs inserted."""
+def write_plan(connection: Connection, plan: Plan, now: dt.datetime) -> None:
+    """The group's rows, in a fixed order of tables and, within each, of keys, so that
+    concurrent transactions take their row locks in the same order and wait for each
+    other instead of deadlocking."""
     mysql_dialect = connection.dialect.name in ("mysql", "mariadb")
-    inserted = connection.execute(
-        _insert_ignoring(mysql_dialect, tables.runs),
-        [dict(zip(RUN_COLUMNS, r, strict=True)) for r in runs],
-    ).rowcount
-    connection.execute(_insert_ignoring(mysql_dialect, tables.run_output),
-                       [dict(zip(OUTPUT_COLUMNS, o, strict=True)) for o in outputs])  # fmt: skip
-    if jobs:
-        connection.execute(_upsert_real_runs(mysql_dialect),
-                           [dict(zip(JOB_COLUMNS, j, strict=True)) for j in jobs])  # fmt: skip
-    return int(inserted)
+    if plan.new:
+        connection.execute(_INSERT_RUNS, [run_row(report, now) for report in plan.new])
+        connection.execute(_INSERT_OUTPUT, [output_row(report) for report in plan.new])
+        jobs, skips = _job_changes(plan.new, now)
+        if jobs:
+            connection.execute(_upsert_jobs(mysql_dialect), jobs)
+        if skips:
+            _advance_skipped(connection, skips, jobs, now)
+    if plan.clocks:
+        connection.execute(_upsert_clocks(mysql_dialect), [
+            {"host": host, "first_seen_at": now, "last_seen_at": now,
+             "health": _clock_json(ahead, now)}
+            for host, ahead in sorted(plan.clocks.items())
+        ])  # fmt: skip
 
 
-def _store_mysql(
-    connection: Connection,
-    runs: list[tuple[Any, ...]],
-    outputs: list[tuple[Any, ...]],
-    jobs: list[tuple[Any, ...]],
-) -> int:
-    """The same statements as multi-row INSERTs rendered in one pass (db/bulk.py): on
-    MySQL this is where a batch's CPU went. Returns the runs inserted."""
-    raw = connection.connection.dbapi_connection
-    inserted = bulk.insert_rows(
-        raw, _MYSQL_INSERT_IGNORE.format("smartcron_runs", ", ".join(RUN_COLUMNS)), runs
-    )
-    bulk.insert_rows(
-        raw, _MYSQL_INSERT_IGNORE.format("smartcron_run_output", ", ".join(OUTPUT_COLUMNS)), outputs
-    )
-    if jobs:
-        bulk.insert_rows(raw, _MYSQL_JOBS_HEAD, jobs, _MYSQL_JOBS_TAIL)
-    return inserted
+_INSERT_RUNS = tables.runs.insert()
+_INSERT_OUTPUT = tables.run_output.insert()
+_ATTEMPTS = TypeAdapter(list[AttemptReport])
 
 
-@functools.lru_cache(maxsize=4096)
-def _expected_after_cached(
-    schedule: str | None, started: dt.datetime, duration_s: float
-) -> tuple[dt.datetime | None, dt.datetime | None]:
-    return expected_after(schedule, started, duration_s)
+def run_row(report: RunReport, received_at: dt.datetime) -> dict[str, Any]:
+    """A smartcron_runs row."""
+    return {
+        "run_id": str(report.run_id), "job": report.job, "host": report.host,
+        "run_user": report.user, "command": report.command, "schedule": report.schedule,
+        "priority": report.priority, "tags": ",".join(report.tags),
+        "run_trigger": report.trigger, "status": report.status,
+        "exit_code": report.exit_code, "signal_number": report.signal,
+        "started_at": utc_naive(report.started_at), "finished_at": utc_naive(report.finished_at),
+        "duration_s": report.duration_s, "attempt_count": len(report.attempts),
+        "peak_rss_bytes": report.peak_rss_bytes, "cpu_user_s": report.cpu_user_s,
+        "cpu_system_s": report.cpu_system_s, "output_bytes": report.output_bytes,
+        "output_truncated": report.output_truncated, "breaker_state": report.breaker_state,
+        "wrapper_version": report.wrapper_version, "received_at": received_at,
+    }  # fmt: skip
 
 
-def _expected(
-    schedule: str | None, started: dt.datetime, duration_s: float
-) -> tuple[dt.datetime | None, dt.datetime | None]:
-    """expected_after, memoised: parsing a cron expression costs a fifth of a millisecond.
+def output_row(report: RunReport) -> dict[str, Any]:
+    """A smartcron_run_output row; the attempts as compact JSON."""
+    return {"run_id": str(report.run_id),
+            "attempts": _ATTEMPTS.dump_json(report.attempts).decode(),
+            "stdout_tail": report.stdout_tail, "stderr_tail": report.stderr_tail}  # fmt: skip
 
-    Runs start on the minute, so many share a key. With five fields (or a @macro) the
-    next start after any moment within a minute is the same as after the minute itself;
-    schedules with seconds keep the exact time.
-    """
-    if schedule and len(schedule.split()) <= 5:
-        started = started.replace(second=0, microsecond=0)
-    return _expected_after_cached(schedule, started, duration_s)
+
+def _clock_json(ahead_s: float, now: dt.datetime) -> str:
+    """The host's clock as the hosts row keeps it, inside its health JSON."""
+    checked = now.isoformat(timespec="microseconds") + "Z"
+    return json.dumps({"clock": {"ahead_s": round(ahead_s, 3), "checked_at": checked}})
 
 
 def _job_changes(
     reports: Iterable[RunReport], now: dt.datetime
-) -> tuple[list[tuple[Any, ...]], list[RunReport]]:
-    """How the batch moves each (job, host) row forward: JOB_COLUMNS rows for the
-    upsert (the latest real run of each, with its latest success), and the reports
-    of the jobs whose latest report in the batch is a skip.
+) -> tuple[list[dict[str, Any]], list[RunReport]]:
+    """How the new runs move each (job, host) row forward: rows for the upsert (the
+    latest real run of each, with its latest success), and the reports of the jobs
+    whose latest report is a skip.
 
     The upsert replaces a row's last run only with one that is not older than the
     one already there (replicas and late deliveries race safely), and last_success_at
@@ -314,14 +366,36 @@ def _job_changes(
     for key in sorted(latest_real):  # a fixed lock order, as for the runs
         r = latest_real[key]
         started = utc_naive(r.started_at)
-        next_at, late_at = _expected(r.schedule, started, r.duration_s)
-        rows.append((
-            r.job, r.host, r.schedule, r.priority, r.command, now, r.breaker_state, False,
-            str(r.run_id), r.status, started, utc_naive(r.finished_at), r.duration_s,
-            next_at, late_at, latest_success.get(key),
-        ))  # fmt: skip
+        next_at = _next_start(r.schedule, started)
+        rows.append({
+            "job": r.job, "host": r.host, "schedule": r.schedule, "priority": r.priority,
+            "command": r.command, "first_seen_at": now, "breaker_state": r.breaker_state,
+            "paused": False, "last_run_id": str(r.run_id), "last_status": r.status,
+            "last_started_at": started, "last_finished_at": utc_naive(r.finished_at),
+            "last_duration_s": r.duration_s, "next_expected_at": next_at,
+            "late_after_at": late_after(next_at, r.duration_s),
+            "last_success_at": latest_success.get(key),
+        })  # fmt: skip
     skips = [latest[key] for key in sorted(latest) if latest[key].status in SKIPPED]
     return rows, skips
+
+
+def _next_start(schedule: str | None, started: dt.datetime) -> dt.datetime | None:
+    """next_start, memoised: parsing a cron expression costs a fifth of a millisecond.
+
+    Cron starts runs on the minute, and with five fields (or a @macro) the next start
+    after any moment within a minute is the one after the minute itself: every job on
+    a schedule that started in that minute shares the key. Six fields (seconds) keep
+    the exact time.
+    """
+    if schedule and len(schedule.split()) <= 5:
+        started = started.replace(second=0, microsecond=0)
+    return _next_start_cached(schedule, started)
+
+
+@functools.lru_cache(maxsize=4096)
+def _next_start_cached(schedule: str | None, after: dt.datetime) -> dt.datetime | None:
+    return next_start(schedule, after)
 
 
 # Replaced by a newer real run; last_started_at comes last because MySQL evaluates
@@ -329,21 +403,12 @@ def _job_changes(
 _FROM_RUN = ("schedule", "priority", "command", "breaker_state", "last_run_id", "last_status",
              "last_finished_at", "last_duration_s", "next_expected_at", "late_after_at",
              "last_started_at")  # fmt: skip
-_MYSQL_INSERT_IGNORE = "INSERT IGNORE INTO {} ({}) VALUES "
-_MYSQL_JOBS_HEAD = f"INSERT INTO smartcron_jobs ({', '.join(JOB_COLUMNS)}) VALUES "
-_MYSQL_NEWER = "(last_started_at IS NULL OR last_started_at <= VALUES(last_started_at))"
-_MYSQL_JOBS_TAIL = (
-    " ON DUPLICATE KEY UPDATE last_success_at = IF(VALUES(last_success_at) IS NOT NULL AND "
-    "(last_success_at IS NULL OR last_success_at < VALUES(last_success_at)), "
-    "VALUES(last_success_at), last_success_at), "
-    + ", ".join(f"{name} = IF({_MYSQL_NEWER}, VALUES({name}), {name})" for name in _FROM_RUN)
-)
 
 
-@functools.lru_cache(maxsize=4)
-def _upsert_real_runs(mysql_dialect: bool) -> Any:
-    """The jobs upsert as a SQLAlchemy construct (the portable path); built once per
-    backend, so that SQLAlchemy's compiled form is found by identity."""
+@functools.cache
+def _upsert_jobs(mysql_dialect: bool) -> Any:
+    """The jobs upsert, built once per backend (SQLAlchemy then finds its compiled form
+    by identity instead of building and keying a new construct for every batch)."""
     j = tables.jobs
     if mysql_dialect:
         statement: Any = mysql.insert(j)
@@ -367,15 +432,43 @@ def _upsert_real_runs(mysql_dialect: bool) -> Any:
                                            set_=dict(assignments))  # fmt: skip
 
 
+@functools.cache
+def _upsert_clocks(mysql_dialect: bool) -> Any:
+    """The hosts rows: heard from now, and the clock merged into their health JSON (the
+    agent's heartbeat keeps the rest of it there). A health that is not JSON is
+    replaced rather than failing the batch."""
+    h = tables.hosts
+    if mysql_dialect:
+        statement: Any = mysql.insert(h)
+        new, merge = statement.inserted, func.json_merge_patch
+    else:
+        statement = sqlite.insert(h)
+        new, merge = statement.excluded, func.json_patch
+    # No bound value in here: pymysql's executemany sends many rows in one statement
+    # only when nothing after VALUES (...) takes a parameter.
+    valid = func.json_valid(h.c.health) == literal_column("1")
+    kept = case((valid, h.c.health), else_=literal_column("'{}'"))
+    assignments = {"last_seen_at": new.last_seen_at, "health": merge(kept, new.health)}
+    if mysql_dialect:
+        return statement.on_duplicate_key_update(assignments)
+    return statement.on_conflict_do_update(index_elements=["host"], set_=assignments)
+
+
+@functools.cache
+def _insert_first_rows(mysql_dialect: bool) -> Any:
+    if mysql_dialect:
+        return mysql.insert(tables.jobs).prefix_with("IGNORE")
+    return sqlite.insert(tables.jobs).on_conflict_do_nothing()
+
+
 def _advance_skipped(
-    engine: Engine,
     connection: Connection,
     skips: list[RunReport],
-    jobs: list[tuple[Any, ...]],
+    jobs: list[dict[str, Any]],
     now: dt.datetime,
 ) -> None:
-    """Rare: the latest report of a job in the batch is a skip (lock, breaker, pause)."""
-    upserted = {(row[0], row[1]) for row in jobs}
+    """Rare: the latest report of a job in the group is a skip (lock, breaker, pause)."""
+    upserted = {(row["job"], row["host"]) for row in jobs}
     first_rows = [
         {"job": r.job, "host": r.host, "schedule": r.schedule, "priority": r.priority,
          "command": r.command, "first_seen_at": now, "breaker_state": r.breaker_state,
@@ -384,19 +477,41 @@ def _advance_skipped(
         if (r.job, r.host) not in upserted
     ]  # fmt: skip
     if first_rows:
-        connection.execute(_insert_ignoring_duplicates(engine, tables.jobs), first_rows)
-    j = tables.jobs.c
-    started: Any = bindparam("b_started")
-    statement = (
-        update(tables.jobs)
-        .where(j.job == bindparam("b_job"), j.host == bindparam("b_host"),
-               or_(j.last_started_at.is_(None), j.last_started_at <= started))
-        .values(schedule=bindparam("b_schedule"), priority=bindparam("b_priority"),
-                command=bindparam("b_command"), breaker_state=bindparam("b_breaker"))
-    )  # fmt: skip
-    connection.execute(statement, [
+        mysql_dialect = connection.dialect.name in ("mysql", "mariadb")
+        connection.execute(_insert_first_rows(mysql_dialect), first_rows)
+    connection.execute(_ADVANCE_SKIPPED, [
         {"b_job": r.job, "b_host": r.host, "b_started": utc_naive(r.started_at),
          "b_schedule": r.schedule, "b_priority": r.priority, "b_command": r.command,
          "b_breaker": r.breaker_state}
         for r in skips
     ])  # fmt: skip
+
+
+_J = tables.jobs.c
+_ADVANCE_SKIPPED = (
+    update(tables.jobs)
+    .where(_J.job == bindparam("b_job"), _J.host == bindparam("b_host"),
+           or_(_J.last_started_at.is_(None), _J.last_started_at <= bindparam("b_started")))
+    .values(schedule=bindparam("b_schedule"), priority=bindparam("b_priority"),
+            command=bindparam("b_command"), breaker_state=bindparam("b_breaker"))
+)  # fmt: skip
+
+
+# ---------------------------------------------------------------- errors
+
+
+def _mysql_code(error: BaseException | None) -> int | None:
+    args = getattr(getattr(error, "orig", error), "args", ())
+    return args[0] if args and isinstance(args[0], int) else None
+
+
+def _is_duplicate_run(error: BaseException | None) -> bool:
+    """A run_id (or its output's) stored already: a concurrent request won the race."""
+    cause = getattr(error, "orig", error)
+    if isinstance(cause, pymysql.err.IntegrityError):
+        return _mysql_code(cause) == ER_DUP_ENTRY
+    return isinstance(cause, sqlite3.IntegrityError) and "UNIQUE constraint failed" in str(cause)
+
+
+def _short(error: BaseException) -> str:
+    return str(getattr(error, "orig", error)).splitlines()[0][:200]
