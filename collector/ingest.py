@@ -4,17 +4,20 @@ The whole path from the POST handler (api.py) to the rows:
 
 1. writer.GroupWriter.ingest: the reports of concurrent requests go into shared
    transactions (group commit; writer.py says why).
-2. store_batches: one transaction for the group. It first reads which of the group's
-   run_ids are stored already, so that every request's counts are known before
-   anything is written (plan_group), then writes only the new runs (write_plan): a
-   duplicate changes nothing, not even its job's row. A report dated more than
-   MAX_AHEAD past the collector's clock is refused, and its host's clock noted.
+2. store_batches: one transaction for the group. Every request's counts are known
+   before anything is written (plan_group), and only the new runs are written
+   (write_plan): a duplicate changes nothing, not even its job's row. A report dated
+   more than MAX_AHEAD past the collector's clock is refused, and its host's clock
+   noted (clocks.py).
 3. write_plan: plain INSERTs of the runs and their output, an upsert of the jobs rows
-   and one of the hosts' clocks, each one executemany whose values the driver binds.
+   and one of the hosts' clocks: SQLAlchemy Core statements, each executed for all its
+   rows at once by db/bulk.py (on MySQL with the values rendered in one pass, which
+   halves the CPU of a batch; SQLite's driver binds them).
 
-Races are the database's to settle: a run that a concurrent request stores between the
-read and the insert makes the insert fail on the unique run_id, and the transaction is
-done again, this time seeing it. A job's row moves forward by a conditional upsert (only
+Which runs are stored already is the database's to say: a plain INSERT of a run it
+holds fails on the unique run_id, and the transaction is done again, reading first
+which of its runs are stored (a run that a concurrent request stores after that read
+fails it again, and so on). A job's row moves forward by a conditional upsert (only
 a newer run replaces its last one), which keeps replicas and late deliveries safe
 without locks in the process. A value that does not fit a column refuses its own
 report only: the group is done again request by request, that request report by report.
@@ -24,7 +27,6 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import json
 import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -42,20 +44,16 @@ from sqlalchemy import (
     func,
     literal_column,
     or_,
-    select,
     update,
 )
 from sqlalchemy.dialects import mysql, sqlite
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
 
-from .db import tables
+from .clocks import MAX_AHEAD, ClockNotes, ahead_reason, clock_json
+from .db import bulk, tables
 from .schedule import late_after, next_start
 
 SKIPPED = frozenset(SKIPPED_STATUSES)
-# How far past the collector's clock a report may be dated: a little for clocks that
-# drift between NTP corrections. One report from 2190 would otherwise hold its job's
-# last run for good, since only a newer run may replace it.
-MAX_AHEAD = dt.timedelta(minutes=5)
 # A transaction is done again this often after a deadlock or a lost race for a run_id.
 RETRIES = 3
 ER_DUP_ENTRY = 1062
@@ -125,40 +123,46 @@ def ingest_reports(
     """Store one batch now (or as received at `received_at`): a group of one."""
     if not reports:
         return Stored()
-    return _store_one(engine, reports, received_at or now_utc())
+    return _store_one(engine, reports, received_at or now_utc(), None)
 
 
 def store_batches(
-    engine: Engine, batches: Sequence[Sequence[RunReport]], now: dt.datetime
+    engine: Engine,
+    batches: Sequence[Sequence[RunReport]],
+    now: dt.datetime,
+    notes: ClockNotes | None = None,
 ) -> list[Stored | Exception]:
     """Store the batches of several requests in one transaction; each batch's Stored, or
     the error that batch alone ran into. Raises when the database fails them all alike
-    (it is away): every request hears that."""
+    (it is away): every request hears that. With `notes`, a host's clock is written only
+    when it is due (clocks.py); without, always."""
     if len(batches) == 1:
-        return [_store_one(engine, batches[0], now)]
+        return [_store_one(engine, batches[0], now, notes)]
     try:
-        return list(_write_group(engine, batches, now))
+        return list(_write_group(engine, batches, now, notes))
     except Exception as error:
         if not is_request_fault(error):
             raise
     # Some request holds a value that does not fit: each on its own tells whose it is.
-    return [_store_alone(engine, batch, now) for batch in batches]
+    return [_store_alone(engine, batch, now, notes) for batch in batches]
 
 
 def _store_alone(
-    engine: Engine, batch: Sequence[RunReport], now: dt.datetime
+    engine: Engine, batch: Sequence[RunReport], now: dt.datetime, notes: ClockNotes | None
 ) -> Stored | Exception:
     # Any error is this batch's answer alone: one batch failing midway must not leave the
     # batches after it untried, nor make those before it (stored) look failed.
     try:
-        return _store_one(engine, batch, now)
+        return _store_one(engine, batch, now, notes)
     except Exception as error:  # noqa: BLE001
         return error
 
 
-def _store_one(engine: Engine, batch: Sequence[RunReport], now: dt.datetime) -> Stored:
+def _store_one(
+    engine: Engine, batch: Sequence[RunReport], now: dt.datetime, notes: ClockNotes | None
+) -> Stored:
     try:
-        return _write_group(engine, [batch], now)[0]
+        return _write_group(engine, [batch], now, notes)[0]
     except Exception as error:
         if not is_request_fault(error):
             raise
@@ -168,37 +172,49 @@ def _store_one(engine: Engine, batch: Sequence[RunReport], now: dt.datetime) -> 
     # Report by report: only the one that holds the value is refused, the others stored.
     result = Stored()
     for position, report in enumerate(batch):
-        result.add(_store_one(engine, [report], now), position)
+        result.add(_store_one(engine, [report], now, notes), position)
     return result
 
 
 def _write_group(
-    engine: Engine, batches: Sequence[Sequence[RunReport]], now: dt.datetime
+    engine: Engine,
+    batches: Sequence[Sequence[RunReport]],
+    now: dt.datetime,
+    notes: ClockNotes | None,
 ) -> list[Stored]:
-    """One transaction: read which runs are stored, plan, write."""
+    """One transaction: plan, write. The first try takes every run for new, which it
+    nearly always is; the unique run_id refusing one says otherwise, and the next try
+    reads first which of the runs are stored (a read costs a round trip per group)."""
     run_ids = list(dict.fromkeys(str(report.run_id) for batch in batches for report in batch))
+    read_first = False
     for attempt in range(RETRIES + 1):
         try:
             with engine.begin() as connection:
-                plan = plan_group(batches, stored_run_ids(connection, run_ids), now)
+                stored = stored_run_ids(connection, run_ids) if read_first else set()
+                plan = plan_group(batches, stored, now)
+                if notes is not None:
+                    plan.clocks = notes.due(plan.clocks)
                 write_plan(connection, plan, now)
+            if notes is not None:
+                notes.noted(plan.clocks)
             return plan.results
         except DBAPIError as error:
-            # A deadlock victim was rolled back whole by InnoDB; a lost race means the
-            # read above is out of date. Either way, doing it all again is safe.
-            retry = _is_duplicate_run(error) or _mysql_code(error) == ER_LOCK_DEADLOCK
-            if attempt == RETRIES or not retry:
+            # A run stored already (or by a concurrent request since the read), or this
+            # transaction picked as a deadlock victim: it was rolled back whole, and
+            # doing it again is safe.
+            duplicate = _is_duplicate_run(error)
+            if attempt == RETRIES or not (duplicate or _mysql_code(error) == ER_LOCK_DEADLOCK):
                 raise
+            read_first = read_first or duplicate
     raise AssertionError("unreachable")  # pragma: no cover
 
 
 def stored_run_ids(connection: Connection, run_ids: Sequence[str]) -> set[str]:
     """Which of `run_ids` the database holds already."""
-    column = tables.runs.c.run_id
     found: set[str] = set()
     for start in range(0, len(run_ids), IDS_PER_QUERY):
         chunk = run_ids[start : start + IDS_PER_QUERY]
-        found.update(connection.execute(select(column).where(column.in_(chunk))).scalars())
+        found.update(bulk.select_in(connection, tables.runs.c.run_id, chunk))
     return found
 
 
@@ -228,7 +244,7 @@ def plan_group(batches: Sequence[Sequence[RunReport]], stored: set[str], now: dt
             ahead = latest - now
             clocks[report.host] = max(clocks.get(report.host, 0.0), ahead.total_seconds())
             if ahead > MAX_AHEAD:
-                result.refused[position] = _ahead_reason(report, name, ahead)
+                result.refused[position] = ahead_reason(report.host, name, ahead)
                 continue
             first[run_id] = report
             result.accepted += 1
@@ -236,35 +252,10 @@ def plan_group(batches: Sequence[Sequence[RunReport]], stored: set[str], now: dt
 
 
 def _latest_time(report: RunReport) -> tuple[str, dt.datetime]:
-    """The report's latest time (naive UTC) and the field that holds it."""
-    found = ("started_at", utc_naive(report.started_at))
-    candidates = [("finished_at", report.finished_at)]
-    for number, attempt in enumerate(report.attempts):
-        candidates.append((f"attempts.{number}.started_at", attempt.started_at))
-        candidates.append((f"attempts.{number}.finished_at", attempt.finished_at))
-    for name, moment in candidates:
-        naive = utc_naive(moment)
-        if naive > found[1]:
-            found = (name, naive)
-    return found
-
-
-def _ahead_reason(report: RunReport, name: str, ahead: dt.timedelta) -> str:
-    return (
-        f"{name}: {_duration(ahead)} ahead of the collector's clock (at most "
-        f"{_duration(MAX_AHEAD)}): the clock of host {report.host!r} is wrong; "
-        "set it right (NTP) and the next reports are taken"
-    )
-
-
-def _duration(span: dt.timedelta) -> str:
-    seconds = int(span.total_seconds())
-    days, rest = divmod(seconds, 86_400)
-    hours, rest = divmod(rest, 3_600)
-    minutes, seconds = divmod(rest, 60)
-    parts = [(days, "d"), (hours, "h"), (minutes, "min"), (seconds, "s")]
-    shown = [f"{value:,} {unit}" for value, unit in parts if value]
-    return " ".join(shown[:2]) or "0 s"
+    """The report's latest time (naive UTC) and the field that holds it. (Attempts are
+    only shown, never compared: their times are not checked against the clock.)"""
+    started, finished = utc_naive(report.started_at), utc_naive(report.finished_at)
+    return ("finished_at", finished) if finished >= started else ("started_at", started)
 
 
 def _lock_order(report: RunReport) -> tuple[Any, ...]:
@@ -285,59 +276,69 @@ def write_plan(connection: Connection, plan: Plan, now: dt.datetime) -> None:
     other instead of deadlocking."""
     mysql_dialect = connection.dialect.name in ("mysql", "mariadb")
     if plan.new:
-        connection.execute(_INSERT_RUNS, [run_row(report, now) for report in plan.new])
-        connection.execute(_INSERT_OUTPUT, [output_row(report) for report in plan.new])
+        runs = [run_values(report, now) for report in plan.new]
+        bulk.insert_rows(connection, _INSERT_RUNS, RUN_COLUMNS, runs)
+        outputs = [output_values(report) for report in plan.new]
+        bulk.insert_rows(connection, _INSERT_OUTPUT, OUTPUT_COLUMNS, outputs)
         jobs, skips = _job_changes(plan.new, now)
-        if jobs:
-            connection.execute(_upsert_jobs(mysql_dialect), jobs)
+        bulk.insert_rows(connection, _upsert_jobs(mysql_dialect), JOB_COLUMNS, jobs)
         if skips:
             _advance_skipped(connection, skips, jobs, now)
-    if plan.clocks:
-        connection.execute(_upsert_clocks(mysql_dialect), [
-            {"host": host, "first_seen_at": now, "last_seen_at": now,
-             "health": _clock_json(ahead, now)}
-            for host, ahead in sorted(plan.clocks.items())
-        ])  # fmt: skip
+    clocks = [
+        (host, now, now, clock_json(ahead, now)) for host, ahead in sorted(plan.clocks.items())
+    ]
+    bulk.insert_rows(connection, _upsert_clocks(mysql_dialect), CLOCK_COLUMNS, clocks)
 
 
+RUN_COLUMNS = (
+    "run_id", "job", "host", "run_user", "command", "schedule", "priority", "tags",
+    "run_trigger", "status", "exit_code", "signal_number", "started_at", "finished_at",
+    "duration_s", "attempt_count", "peak_rss_bytes", "cpu_user_s", "cpu_system_s",
+    "output_bytes", "output_truncated", "breaker_state", "wrapper_version", "received_at",
+)  # fmt: skip
+OUTPUT_COLUMNS = ("run_id", "attempts", "stdout_tail", "stderr_tail")
+# A job's row as a real run leaves it; _FROM_RUN lists what a newer run may replace.
+JOB_COLUMNS = (
+    "job", "host", "schedule", "priority", "command", "first_seen_at", "breaker_state",
+    "paused", "last_run_id", "last_status", "last_started_at", "last_finished_at",
+    "last_duration_s", "next_expected_at", "late_after_at", "last_success_at",
+)  # fmt: skip
+CLOCK_COLUMNS = ("host", "first_seen_at", "last_seen_at", "health")
 _INSERT_RUNS = tables.runs.insert()
 _INSERT_OUTPUT = tables.run_output.insert()
 _ATTEMPTS = TypeAdapter(list[AttemptReport])
 
 
+def run_values(report: RunReport, received_at: dt.datetime) -> tuple[Any, ...]:
+    """A smartcron_runs row, in RUN_COLUMNS order."""
+    return (
+        str(report.run_id), report.job, report.host, report.user, report.command,
+        report.schedule, report.priority, ",".join(report.tags), report.trigger,
+        report.status, report.exit_code, report.signal, utc_naive(report.started_at),
+        utc_naive(report.finished_at), report.duration_s, len(report.attempts),
+        report.peak_rss_bytes, report.cpu_user_s, report.cpu_system_s, report.output_bytes,
+        report.output_truncated, report.breaker_state, report.wrapper_version, received_at,
+    )  # fmt: skip
+
+
+def output_values(report: RunReport) -> tuple[Any, ...]:
+    """A smartcron_run_output row, in OUTPUT_COLUMNS order; the attempts as compact JSON."""
+    attempts = _ATTEMPTS.dump_json(report.attempts).decode()
+    return (str(report.run_id), attempts, report.stdout_tail, report.stderr_tail)
+
+
 def run_row(report: RunReport, received_at: dt.datetime) -> dict[str, Any]:
-    """A smartcron_runs row."""
-    return {
-        "run_id": str(report.run_id), "job": report.job, "host": report.host,
-        "run_user": report.user, "command": report.command, "schedule": report.schedule,
-        "priority": report.priority, "tags": ",".join(report.tags),
-        "run_trigger": report.trigger, "status": report.status,
-        "exit_code": report.exit_code, "signal_number": report.signal,
-        "started_at": utc_naive(report.started_at), "finished_at": utc_naive(report.finished_at),
-        "duration_s": report.duration_s, "attempt_count": len(report.attempts),
-        "peak_rss_bytes": report.peak_rss_bytes, "cpu_user_s": report.cpu_user_s,
-        "cpu_system_s": report.cpu_system_s, "output_bytes": report.output_bytes,
-        "output_truncated": report.output_truncated, "breaker_state": report.breaker_state,
-        "wrapper_version": report.wrapper_version, "received_at": received_at,
-    }  # fmt: skip
+    """run_values by column name (bench/ingest.py's peer inserts these)."""
+    return dict(zip(RUN_COLUMNS, run_values(report, received_at), strict=True))
 
 
 def output_row(report: RunReport) -> dict[str, Any]:
-    """A smartcron_run_output row; the attempts as compact JSON."""
-    return {"run_id": str(report.run_id),
-            "attempts": _ATTEMPTS.dump_json(report.attempts).decode(),
-            "stdout_tail": report.stdout_tail, "stderr_tail": report.stderr_tail}  # fmt: skip
-
-
-def _clock_json(ahead_s: float, now: dt.datetime) -> str:
-    """The host's clock as the hosts row keeps it, inside its health JSON."""
-    checked = now.isoformat(timespec="microseconds") + "Z"
-    return json.dumps({"clock": {"ahead_s": round(ahead_s, 3), "checked_at": checked}})
+    return dict(zip(OUTPUT_COLUMNS, output_values(report), strict=True))
 
 
 def _job_changes(
     reports: Iterable[RunReport], now: dt.datetime
-) -> tuple[list[dict[str, Any]], list[RunReport]]:
+) -> tuple[list[tuple[Any, ...]], list[RunReport]]:
     """How the new runs move each (job, host) row forward: rows for the upsert (the
     latest real run of each, with its latest success), and the reports of the jobs
     whose latest report is a skip.
@@ -367,15 +368,11 @@ def _job_changes(
         r = latest_real[key]
         started = utc_naive(r.started_at)
         next_at = _next_start(r.schedule, started)
-        rows.append({
-            "job": r.job, "host": r.host, "schedule": r.schedule, "priority": r.priority,
-            "command": r.command, "first_seen_at": now, "breaker_state": r.breaker_state,
-            "paused": False, "last_run_id": str(r.run_id), "last_status": r.status,
-            "last_started_at": started, "last_finished_at": utc_naive(r.finished_at),
-            "last_duration_s": r.duration_s, "next_expected_at": next_at,
-            "late_after_at": late_after(next_at, r.duration_s),
-            "last_success_at": latest_success.get(key),
-        })  # fmt: skip
+        rows.append((
+            r.job, r.host, r.schedule, r.priority, r.command, now, r.breaker_state, False,
+            str(r.run_id), r.status, started, utc_naive(r.finished_at), r.duration_s,
+            next_at, late_after(next_at, r.duration_s), latest_success.get(key),
+        ))  # fmt: skip
     skips = [latest[key] for key in sorted(latest) if latest[key].status in SKIPPED]
     return rows, skips
 
@@ -444,8 +441,8 @@ def _upsert_clocks(mysql_dialect: bool) -> Any:
     else:
         statement = sqlite.insert(h)
         new, merge = statement.excluded, func.json_patch
-    # No bound value in here: pymysql's executemany sends many rows in one statement
-    # only when nothing after VALUES (...) takes a parameter.
+    # No bound value in here: db/bulk.py renders only the rows, VALUES (...) and nothing
+    # after it.
     valid = func.json_valid(h.c.health) == literal_column("1")
     kept = case((valid, h.c.health), else_=literal_column("'{}'"))
     assignments = {"last_seen_at": new.last_seen_at, "health": merge(kept, new.health)}
@@ -464,11 +461,11 @@ def _insert_first_rows(mysql_dialect: bool) -> Any:
 def _advance_skipped(
     connection: Connection,
     skips: list[RunReport],
-    jobs: list[dict[str, Any]],
+    jobs: list[tuple[Any, ...]],
     now: dt.datetime,
 ) -> None:
     """Rare: the latest report of a job in the group is a skip (lock, breaker, pause)."""
-    upserted = {(row["job"], row["host"]) for row in jobs}
+    upserted = {(row[0], row[1]) for row in jobs}
     first_rows = [
         {"job": r.job, "host": r.host, "schedule": r.schedule, "priority": r.priority,
          "command": r.command, "first_seen_at": now, "breaker_state": r.breaker_state,

@@ -27,6 +27,7 @@ from smartcron.wrapper.schema import RunReport
 from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 
+from .clocks import ClockNotes
 from .ingest import Stored, now_utc, store_batches
 
 # Two: one group being written while the next is prepared. More writers make the
@@ -55,6 +56,7 @@ class GroupWriter:
     ) -> None:
         self.engine = engine
         self.clock = clock
+        self.clock_notes = ClockNotes()
         self.max_writers = max_writers
         self.max_group_reports = max_group_reports
         self._pending: deque[_Request] = deque()
@@ -97,8 +99,9 @@ class GroupWriter:
         while self._pending:
             group = self._next_group()
             try:
+                batches = [request.reports for request in group]
                 results = await run_in_threadpool(
-                    store_batches, self.engine, [r.reports for r in group], self.clock()
+                    store_batches, self.engine, batches, self.clock(), self.clock_notes
                 )
             # Any failure must reach the waiting requests, or they would wait forever:
             # the database being away is the usual one.

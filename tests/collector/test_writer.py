@@ -65,11 +65,9 @@ class CountingGroups:
         self.sizes: list[int] = []
         real = store_batches
 
-        def counting(
-            engine: Engine, batches: Sequence[Sequence[RunReport]], now: dt.datetime
-        ) -> Any:
+        def counting(engine: Engine, batches: Sequence[Sequence[RunReport]], *rest: Any) -> Any:
             self.sizes.append(len(batches))
-            return real(engine, batches, now)
+            return real(engine, batches, *rest)
 
         monkeypatch.setattr("smartcron.collector.writer.store_batches", counting)
 
