@@ -307,6 +307,8 @@ CLOCK_COLUMNS = ("host", "first_seen_at", "last_seen_at", "health")
 _INSERT_RUNS = tables.runs.insert()
 _INSERT_OUTPUT = tables.run_output.insert()
 _ATTEMPTS = TypeAdapter(list[AttemptReport])
+# What is stored of each attempt: the fields this collector knows, not ones it ignores.
+_KNOWN_ATTEMPT_FIELDS = {"__all__": set(AttemptReport.model_fields)}
 
 
 def run_values(report: RunReport, received_at: dt.datetime) -> tuple[Any, ...]:
@@ -323,7 +325,7 @@ def run_values(report: RunReport, received_at: dt.datetime) -> tuple[Any, ...]:
 
 def output_values(report: RunReport) -> tuple[Any, ...]:
     """A smartcron_run_output row, in OUTPUT_COLUMNS order; the attempts as compact JSON."""
-    attempts = _ATTEMPTS.dump_json(report.attempts).decode()
+    attempts = _ATTEMPTS.dump_json(report.attempts, include=_KNOWN_ATTEMPT_FIELDS).decode()
     return (str(report.run_id), attempts, report.stdout_tail, report.stderr_tail)
 
 

@@ -98,6 +98,19 @@ def test_concurrent_replays_insert_each_run_exactly_once(
     assert count_rows(schema_engine, tables.jobs) == 21  # 7 jobs x 3 hosts
 
 
+def test_fields_this_collector_does_not_know_are_ignored(
+    collector: Service, schema_engine: Engine
+) -> None:
+    # A newer wrapper reporting to an older collector: what it knows is stored.
+    report = make_report(stdout="done\n") | {"cgroup": {"path": "/system.slice/x"}}
+    report["attempts"][0]["pressure"] = 0.25
+    answer = post_raw(collector, json.dumps({"runs": [report], "agent": "0.9"}))
+    assert answer.json() == answered(1), answer.text
+    stored = collector.get(f"/api/v1/runs/{report['run_id']}").json()
+    assert (stored["job"], stored["stdout_tail"]) == (report["job"], "done\n")
+    assert "cgroup" not in stored and "pressure" not in stored["attempts"][0]
+
+
 # ---------------------------------------------------------------- limits
 
 
