@@ -98,13 +98,19 @@ class Collector:
     log: Path
 
 
+COLLECTOR = str(BIN / "smartcron-collector")
+
+
 @contextlib.contextmanager
-def serve(db_url: str, workers: int, log: Path, *extra: str) -> Iterator[Collector]:
-    """`smartcron-collector serve` on a free loopback port until the block ends."""
+def serve(
+    db_url: str, workers: int, log: Path, *extra: str, command: str = COLLECTOR
+) -> Iterator[Collector]:
+    """`smartcron-collector serve` (or `command serve`) on a free loopback port until
+    the block ends."""
     port = free_port()
     with open(log, "wb") as out:
         process = subprocess.Popen(
-            [str(BIN / "smartcron-collector"), "serve", "--db", db_url,
+            [command, "serve", "--db", db_url,
              "--listen", f"127.0.0.1:{port}", "--workers", str(workers), *extra],
             stdout=out, stderr=subprocess.STDOUT, env=clean_env(), start_new_session=True,
         )  # fmt: skip

@@ -1,6 +1,7 @@
 """How fast the collector takes run reports into MariaDB, against raw pymysql, in one run.
 
     .venv/bin/python bench/ingest.py [--seconds 10] [--rounds 3] [--workers 1,2]
+    .venv/bin/python bench/ingest.py --compare OTHER/bin/smartcron-collector
 
 For each `--workers` value a real `smartcron-collector serve` is started on a loopback
 port over a database of the benchmark's own (smartcron_bench_ingest, dropped at the end):
@@ -9,7 +10,8 @@ port over a database of the benchmark's own (smartcron_bench_ingest, dropped at 
 (c) that batched rate over a raw pymysql `executemany` of the same rows into the same two
 tables (smartcron_runs, smartcron_run_output), one transaction per batch, with as many
 connections as the HTTP load has. (b) and (c) alternate in every round; figures are
-medians, the ratio is the median of per-round ratios.
+medians, the ratio is the median of per-round ratios. With --compare, another build of
+the collector is measured too, in the same rounds, against the same peer.
 
 The load comes from `wrk` (Debian package `wrk`) with a generated Lua script that gives
 every report a fresh run_id, so every request inserts; without wrk, or with
@@ -34,6 +36,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,6 +45,7 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.collector_support import (
+    COLLECTOR,
     Server,
     collector_cli,
     own_database,
@@ -338,11 +342,28 @@ def count_runs(server: Server, database: str) -> int:
             time.sleep(0.3)
 
 
+def server_pids(port: int) -> list[int]:
+    """The processes listening on the database's port: that server only, not another one
+    on the machine (a test's own mariadbd, say)."""
+    found = []
+    for process in psutil.process_iter():
+        try:
+            if process.name() not in ("mariadbd", "mysqld"):
+                continue
+            listening = process.net_connections(kind="tcp")
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue  # gone meanwhile, or not ours to look at
+        if any(c.status == psutil.CONN_LISTEN and c.laddr.port == port for c in listening):
+            found.append(process.pid)
+    return found
+
+
 @dataclass
 class Cpu:
     """CPU seconds used by the collector's processes and by the database server."""
 
     collector_pid: int
+    database_pids: list[int]
 
     def sample(self) -> tuple[float, float]:
         def cpu(process: psutil.Process) -> float:
@@ -351,7 +372,7 @@ class Cpu:
 
         collector = psutil.Process(self.collector_pid)
         ours = cpu(collector) + sum(cpu(p) for p in collector.children(recursive=True))
-        database = sum(cpu(p) for p in psutil.process_iter() if p.name() in ("mariadbd", "mysqld"))
+        database = sum(cpu(psutil.Process(pid)) for pid in self.database_pids)
         return ours, database
 
 
@@ -383,51 +404,87 @@ class Bench:
         return load
 
 
+@dataclass
+class Figures:
+    """One build's rates, round by round."""
+
+    singles: list[float]
+    batched: list[float]
+    ratios: list[float]
+    cpu_single: list[list[float]]
+    cpu_batch: list[list[float]]
+
+
 def measure(bench: Bench, workers: int, rounds: int, single_c: int, batch_c: int,
-            raw_c: int) -> list[Row]:  # fmt: skip
+            raw_c: int, builds: list[tuple[str, str]]) -> list[Row]:  # fmt: skip
+    """Each build (label, smartcron-collector command) in turn within every round, then
+    the raw peer once: the builds are compared under the same load and against it."""
     db_url = bench.server.url(bench.database)
     bearer = token(db_url, "ingest")
-    with tempfile.TemporaryDirectory(prefix="smartcron-bench-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="smartcron-bench-") as tmp, ExitStack() as stack:
         single_lua, batch_lua = Path(tmp) / "single.lua", Path(tmp) / "batch.lua"
         wrk_script(single_lua, 1, bearer)
         wrk_script(batch_lua, BATCH, bearer)
-        with serve(db_url, workers, Path(tmp) / "collector.log") as collector:
-            cpu = Cpu(collector.process.pid)
-            port = collector.port
+        collectors = [
+            stack.enter_context(
+                serve(db_url, workers, Path(tmp) / f"collector{n}.log", command=command)
+            )
+            for n, (_label, command) in enumerate(builds)
+        ]
+        for collector in collectors:
             # Warm-up: connections, pools, caches and the jobs rows exist before timing.
-            bench.http(port, single_lua, bearer, 1, single_c, seconds=2)
-            bench.http(port, batch_lua, bearer, BATCH, batch_c, seconds=2)
-            singles, batched, raws, ratios = [], [], [], []
-            cpu_single, cpu_batch = [], []
-            for _ in range(rounds):
+            bench.http(collector.port, single_lua, bearer, 1, single_c, seconds=2)
+            bench.http(collector.port, batch_lua, bearer, BATCH, batch_c, seconds=2)
+        figures = [Figures([], [], [], [], []) for _ in builds]
+        database_pids = server_pids(bench.server.port)
+        raws = []
+        for round_number in range(rounds):
+            # Each round starts with another build: whoever comes first after the peer's
+            # inserts measured some 8 % lower in an A/A run (two copies of one build).
+            first = round_number % len(builds)
+            for index in [*range(first, len(builds)), *range(first)]:
+                collector, got = collectors[index], figures[index]
+                cpu = Cpu(collector.process.pid, database_pids)
                 before = cpu.sample()
-                single = bench.http(port, single_lua, bearer, 1, single_c)
+                single = bench.http(collector.port, single_lua, bearer, 1, single_c)
                 after = cpu.sample()
-                singles.append(single.per_second)
-                cpu_single.append(
+                got.singles.append(single.per_second)
+                got.cpu_single.append(
                     [(a - b) / single.seconds for a, b in zip(after, before, strict=True)]
                 )
                 before = cpu.sample()
-                batch = bench.http(port, batch_lua, bearer, BATCH, batch_c)
+                batch = bench.http(collector.port, batch_lua, bearer, BATCH, batch_c)
                 after = cpu.sample()
-                cpu_batch.append(
+                got.cpu_batch.append(
                     [(a - b) / batch.seconds for a, b in zip(after, before, strict=True)]
                 )
-                raw = run_raw(bench.server, bench.database, raw_c, bench.seconds)
-                batched.append(batch.per_second * BATCH)
-                raws.append(raw.per_second * BATCH)
-                ratios.append(batched[-1] / raws[-1])
-    single_rate, batch_rate = statistics.median(singles), statistics.median(batched)
-    raw_rate, ratio = statistics.median(raws), statistics.median(ratios)
-    for what, samples in (("single", cpu_single), ("batched", cpu_batch)):
+                got.batched.append(batch.per_second * BATCH)
+            raw = run_raw(bench.server, bench.database, raw_c, bench.seconds)
+            raws.append(raw.per_second * BATCH)
+            for got in figures:
+                got.ratios.append(got.batched[-1] / raws[-1])
+    rows = []
+    raw_rate = statistics.median(raws)
+    for (label, _command), got in zip(builds, figures, strict=True):
+        rows += _rows(bench, workers, label, got, raw_rate, single_c, batch_c, raw_c)
+    bench.notes.append(f"--workers {workers}: raw {', '.join(f'{s:,.0f}' for s in raws)} "
+                       "per second")  # fmt: skip
+    return rows
+
+
+def _rows(bench: Bench, workers: int, label: str, got: Figures, raw_rate: float,
+          single_c: int, batch_c: int, raw_c: int) -> list[Row]:  # fmt: skip
+    single_rate, batch_rate = statistics.median(got.singles), statistics.median(got.batched)
+    ratio = statistics.median(got.ratios)
+    w = f"w{workers}" + (f", {label}" if label else "")
+    for what, samples in (("single", got.cpu_single), ("batched", got.cpu_batch)):
         ours = statistics.median(s[0] for s in samples)
         theirs = statistics.median(s[1] for s in samples)
-        bench.notes.append(f"--workers {workers}, {what}: CPU in cores, collector {ours:.2f}, "
+        bench.notes.append(f"{w}, {what}: CPU in cores, collector {ours:.2f}, "
                            f"MariaDB {theirs:.2f} (of {os.cpu_count()})")  # fmt: skip
-    bench.notes.append(f"--workers {workers}: single {', '.join(f'{s:,.0f}' for s in singles)}; "
-                       f"batched {', '.join(f'{s:,.0f}' for s in batched)}; "
-                       f"raw {', '.join(f'{s:,.0f}' for s in raws)} per second")  # fmt: skip
-    w = f"w{workers}"
+    singles = ", ".join(f"{s:,.0f}" for s in got.singles)
+    batched = ", ".join(f"{s:,.0f}" for s in got.batched)
+    bench.notes.append(f"{w}: single {singles}; batched {batched} per second")
     return [
         Row(f"single-report POSTs/s ({w}, c={single_c})", f"{single_rate:,.0f}",
             f"{TARGET_SINGLE:,.0f}", f"{single_rate / TARGET_SINGLE:.2f}", ">= 1.00",
@@ -454,6 +511,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--mysql", default="127.0.0.1:3306", help="HOST:PORT, user root (no password)"
     )
     parser.add_argument("--keep", action="store_true", help="keep the database at the end")
+    parser.add_argument("--compare", metavar="COMMAND",
+                        help="another build's smartcron-collector, in the same rounds")  # fmt: skip
     args = parser.parse_args(argv)
     if args.seconds <= 0 or args.rounds < 1:
         parser.error("--seconds must be > 0 and --rounds >= 1")
@@ -485,9 +544,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         with own_database(server, DATABASE, keep=args.keep) as database:
             collector_cli("init-db", "--db", server.url(database))
             bench = Bench(server, database, client, args.seconds, notes)
+            builds = [("this" if args.compare else "", COLLECTOR)]
+            if args.compare:
+                builds.append(("compared", args.compare))
             for workers in args.workers:
                 rows += measure(bench, workers, args.rounds, args.single_connections,
-                                args.batch_connections, raw_c)  # fmt: skip
+                                args.batch_connections, raw_c, builds)  # fmt: skip
     except (BenchError, OSError) as error:
         print(f"ingest: {error}", file=sys.stderr)
         return 1

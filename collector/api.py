@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
-import math
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
-from smartcron.wrapper.schema import RunReport
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
 from . import actions, queries
 from .access import Caller, require_actor, require_reader, require_sender
+from .batch import Envelope, Rejection, parse_batch
 from .errors import ApiError
 
 
@@ -40,7 +39,6 @@ def answers(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 
 router = APIRouter(prefix="/api/v1", responses=answers(401, 403, 422, 503))
-_BATCH = TypeAdapter(list[RunReport])
 Reader = Annotated[Caller, Depends(require_reader)]
 Actor = Annotated[Caller, Depends(require_actor)]
 
@@ -60,80 +58,6 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-# Reports are validated strictly: a value of the wrong JSON type (0 for false, "3" for
-# 3) is refused rather than converted, so that what the API takes is exactly what its
-# OpenAPI document says. The wrapper writes every field in its own type.
-STRICT = True
-
-
-class _Batch(BaseModel):
-    """The body as the fast path reads it: stricter than parse_batch's own rules."""
-
-    model_config = ConfigDict(extra="forbid")
-    runs: list[RunReport]
-
-
-def parse_batch(body: bytes, max_reports: int) -> list[RunReport]:
-    """The reports of a POST body, or the ApiError that says what is wrong with it.
-
-    Fast path: pydantic parses and validates the bytes in one pass in Rust, half the
-    CPU of json.loads and validating the objects. It accepts nothing the careful path
-    below refuses (extra keys forbidden; every float is bounded, so NaN, Infinity and
-    1e400 fail too), and on any error the careful path runs to word the answer.
-    """
-    try:
-        reports = _Batch.model_validate_json(body, strict=STRICT).runs
-    except (ValueError, RecursionError):  # pydantic's ValidationError is a ValueError
-        return _parse_batch_carefully(body, max_reports)
-    _check_count(len(reports), max_reports)
-    return reports
-
-
-def _check_count(count: int, max_reports: int) -> None:
-    if count > max_reports:
-        raise ApiError(413, f"{count} reports in one batch; send at most {max_reports}")
-
-
-def _parse_batch_carefully(body: bytes, max_reports: int) -> list[RunReport]:
-    try:
-        document = json.loads(body, parse_constant=_no_constant, parse_float=_finite)
-    # RecursionError: "[[[[..." a few thousand deep.
-    except (ValueError, RecursionError) as error:
-        raise ApiError(400, f"body is not valid JSON: {error}") from None
-    if not isinstance(document, dict) or not isinstance(document.get("runs"), list):
-        raise ApiError(422, 'body must be a JSON object {"runs": [report, ...]}')
-    items = document["runs"]
-    _check_count(len(items), max_reports)
-    try:
-        # One adapter over the whole list: a fifth less CPU per batch than a loop. From
-        # JSON text again, as the fast path reads it: strict validation of Python objects
-        # would refuse every time, since a time there is a str, not a datetime.
-        return _BATCH.validate_json(json.dumps(items), strict=STRICT)
-    except ValidationError as error:
-        problems = error.errors()
-        if not problems[0]["loc"]:
-            # Valid to json.loads, not to a strict JSON parser: a lone surrogate
-            # ("\ud800", which no UTF-8 text holds) or nesting past pydantic's limit.
-            raise ApiError(400, f"body is not valid JSON: {problems[0]['msg']}") from None
-        index, *where = problems[0]["loc"]
-        bad_reports = len({problem["loc"][0] for problem in problems if problem["loc"]})
-        more = f" (and {bad_reports - 1} more)" if bad_reports > 1 else ""
-        field = ".".join(str(part) for part in where) or "report"
-        raise ApiError(422, f"runs[{index}].{field}: {problems[0]['msg']}{more}") from None
-
-
-def _no_constant(name: str) -> float:
-    raise ValueError(f"{name} is not a JSON number")
-
-
-def _finite(text: str) -> float:
-    # 1e400 parses to inf, which no column holds: refuse it here, not in the database.
-    number = float(text)
-    if not math.isfinite(number):
-        raise ValueError(f"number {text[:40]} is out of range")
-    return number
-
-
 # The body as the OpenAPI document shows it (the route reads the bytes itself, see
 # parse_batch): {"runs": [RunReport, ...]}, the models under components/schemas.
 BATCH_SCHEMA_NAME = "RunBatch"
@@ -147,23 +71,68 @@ _REQUEST_BODY = {
 
 def batch_schemas() -> dict[str, Any]:
     """components/schemas entries for the POST /runs body."""
-    schema = _Batch.model_json_schema(ref_template="#/components/schemas/{model}")
+    schema = Envelope.model_json_schema(ref_template="#/components/schemas/{model}")
     models = schema.pop("$defs", {})
     schema["title"] = BATCH_SCHEMA_NAME
     schema["description"] = (
         "A batch of run reports (at most 1,000 and 5 MiB), as smartcron-wrap writes them. "
-        "Times are UTC from 2000 to 2199; values are taken in their own JSON type only."
+        "Times are UTC from 2000 to 2199, and at most 5 minutes ahead of the collector's "
+        "clock; values are taken in their own JSON type only; fields not listed are "
+        "ignored. Each report is stored or rejected on its own."
     )
     return {BATCH_SCHEMA_NAME: schema, **models}
 
 
-@router.post("/runs", responses=answers(400, 413), openapi_extra={"requestBody": _REQUEST_BODY})
+class RejectedReport(BaseModel):
+    index: int
+    run_id: str | None
+    error: str
+
+
+class IngestAnswer(BaseModel):
+    """What became of each report of a batch: the rejected ones are listed."""
+
+    accepted: int
+    duplicates: int
+    rejected: list[RejectedReport]
+
+
+class IngestRefusal(BaseModel):
+    """422: every report was rejected (then the counts and the list come too), or the
+    body is not {"runs": [...]} (only `error`)."""
+
+    error: str
+    accepted: int | None = None
+    duplicates: int | None = None
+    rejected: list[RejectedReport] | None = None
+
+
+_INGEST_ANSWERS: dict[int | str, dict[str, Any]] = {
+    200: {"model": IngestAnswer, "description": "at least one report stored or a duplicate"},
+    **answers(400, 413),
+    422: {"model": IngestRefusal, "description": "every report was rejected, or no runs list"},
+}
+
+
+@router.post("/runs", responses=_INGEST_ANSWERS, openapi_extra={"requestBody": _REQUEST_BODY})
 async def post_runs(request: Request, _: Annotated[Caller, Depends(require_sender)]) -> Any:
+    """Store a batch: each report is stored, a duplicate (by run_id), or rejected."""
     settings = request.app.state.settings
     body = await read_body(request, settings.max_body_bytes)
-    reports = parse_batch(body, settings.max_batch_reports)
-    accepted, duplicates = await request.app.state.writer.ingest(reports)
-    return {"accepted": accepted, "duplicates": duplicates}
+    batch = parse_batch(body, settings.max_batch_reports)
+    stored = await request.app.state.writer.ingest(batch.reports)
+    rejected = batch.rejected + [
+        Rejection(batch.indices[position], str(batch.reports[position].run_id),
+                  f"runs[{batch.indices[position]}].{reason}")
+        for position, reason in stored.refused.items()
+    ]  # fmt: skip
+    rejected.sort(key=lambda rejection: rejection.index)
+    answer = {"accepted": stored.accepted, "duplicates": stored.duplicates,
+              "rejected": [rejection.as_json() for rejection in rejected]}  # fmt: skip
+    if rejected and not stored.accepted and not stored.duplicates:
+        more = f" (and {len(rejected) - 1} more)" if len(rejected) > 1 else ""
+        return JSONResponse({"error": f"{rejected[0].error}{more}", **answer}, 422)
+    return answer
 
 
 @router.get("/status")

@@ -172,9 +172,10 @@ def _page_message(status: int, message: str) -> str:
 def database_answer(error: Exception) -> JSONResponse:
     """503 only when the database is away (the sender keeps its spool and tries again).
     A value that does not fit a column fails the same way on every retry, so it is the
-    request's fault (422); anything else is a bug of ours (500).
+    request's fault (422); anything else is a bug of ours (500). (Ingest itself refuses
+    such a report in its answer: this is for whatever else writes.)
 
-    Raw DB-API errors count too: ingest's bulk path talks to pymysql directly."""
+    A raw DB-API error (not wrapped by SQLAlchemy) is answered alike."""
     cause = error.orig if isinstance(error, DBAPIError) else error
     if is_request_fault(cause):
         return JSONResponse({"error": f"a value does not fit the database: {_short(error)}"}, 422)

@@ -1,12 +1,28 @@
 """Ingest: validated run reports into the store, exactly once by run_id.
 
-A batch is one transaction: the runs and their output are inserted with the
-backend's "ignore duplicates" form, so a replayed batch, even replayed
-concurrently, inserts nothing twice, and the affected-row count tells accepted
-from duplicate. Each job's current state row is then moved forward with one
-conditional upsert for the whole batch (only a newer run may replace the last
-one), which keeps replicas and out-of-order deliveries safe without locks in the
-process. A batch costs a fixed handful of statements, whatever its size.
+The whole path from the POST handler (api.py) to the rows:
+
+1. writer.GroupWriter.ingest: the reports of concurrent requests go into shared
+   transactions (group commit; writer.py says why).
+2. store_batches: one transaction for the group. Every request's counts are known
+   before anything is written (plan_group), and only the new runs are written
+   (write_plan): a duplicate changes nothing, not even its job's row. A report dated
+   more than MAX_AHEAD past the collector's clock is refused, and its host's clock
+   noted (clocks.py).
+3. write_plan: plain INSERTs of the runs and their output, an upsert of the jobs rows
+   and one of the hosts' clocks: SQLAlchemy Core statements, each executed for all its
+   rows at once by db/bulk.py (on MySQL with the values rendered in one pass, which
+   halves the CPU of a batch; SQLite's driver binds them). Then, in the same
+   transaction, state_store.refresh_states decides the state of the jobs of the new
+   runs: ingest itself computes no state, next expected run or lateness.
+
+Which runs are stored already is the database's to say: a plain INSERT of a run it
+holds fails on the unique run_id, and the transaction is done again, reading first
+which of its runs are stored (a run that a concurrent request stores after that read
+fails it again, and so on). A job's row moves forward by a conditional upsert (only
+a newer run replaces its last one), which keeps replicas and late deliveries safe
+without locks in the process. A value that does not fit a column refuses its own
+report only: the group is done again request by request, that request report by report.
 """
 
 from __future__ import annotations
@@ -15,23 +31,39 @@ import datetime as dt
 import functools
 import sqlite3
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import pymysql
 from pydantic import TypeAdapter
 from smartcron.wrapper.schema import SKIPPED_STATUSES, AttemptReport, RunReport
-from sqlalchemy import Connection, Engine, and_, bindparam, case, or_, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    and_,
+    bindparam,
+    case,
+    func,
+    literal_column,
+    or_,
+    update,
+)
 from sqlalchemy.dialects import mysql, sqlite
-from sqlalchemy.exc import DataError, IntegrityError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
 
+from .clocks import MAX_AHEAD, ClockNotes, ahead_reason, clock_json
 from .db import bulk, tables
-from .db.engine import is_mysql
 from .state_store import refresh_states
 
 SKIPPED = frozenset(SKIPPED_STATUSES)
-# A report's own fault (a value that does not fit): the same on every retry. The bulk
-# path on MySQL talks to pymysql directly, so its errors come unwrapped; the app asks
-# about the driver's error inside SQLAlchemy's (sqlite3's too).
+# A transaction is done again this often after a deadlock or a lost race for a run_id.
+RETRIES = 3
+ER_DUP_ENTRY = 1062
+ER_LOCK_DEADLOCK = 1213
+# Run ids per SELECT ... IN: far below any backend's limit on bound values.
+IDS_PER_QUERY = 500
+
+# A report's own fault (a value that does not fit): the same on every retry.
 REQUEST_FAULTS = (DataError, IntegrityError, pymysql.err.DataError, pymysql.err.IntegrityError,
                   sqlite3.DataError)  # fmt: skip
 # The same fault as MySQL may report it, as an OperationalError: out of range for the
@@ -40,11 +72,10 @@ REQUEST_FAULT_CODES = frozenset({1264, 1406, 1690})
 OPERATIONAL_ERRORS = (OperationalError, pymysql.err.OperationalError)
 
 
-def is_request_fault(error: BaseException | None) -> bool:
-    """Whether `error` is the report's own fault (a value that does not fit)."""
-    return isinstance(error, REQUEST_FAULTS) or (
-        isinstance(error, OPERATIONAL_ERRORS) and _mysql_code(error) in REQUEST_FAULT_CODES
-    )
+def now_utc() -> dt.datetime:
+    """The collector's clock, as times are stored: naive UTC. Where a test must set the
+    time, a `clock` (a function returning this) is passed in instead."""
+    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
 
 
 def utc_naive(moment: dt.datetime) -> dt.datetime:
@@ -56,8 +87,212 @@ def utc_naive(moment: dt.datetime) -> dt.datetime:
     return (moment - offset if offset else moment).replace(tzinfo=None)
 
 
-def now_utc() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+def is_request_fault(error: BaseException | None) -> bool:
+    """Whether `error` is the report's own fault (a value that does not fit)."""
+    if _is_duplicate_run(error):
+        return False  # a race with another request storing the same run: not a fault
+    return isinstance(error, REQUEST_FAULTS) or (
+        isinstance(error, OPERATIONAL_ERRORS) and _mysql_code(error) in REQUEST_FAULT_CODES
+    )
+
+
+# ---------------------------------------------------------------- one request's answer
+
+
+@dataclass
+class Stored:
+    """What became of one request's reports: `refused` maps a report's position in the
+    request to the reason ("finished_at: ..."), for the answer's `rejected` list."""
+
+    accepted: int = 0
+    duplicates: int = 0
+    refused: dict[int, str] = field(default_factory=dict)
+
+    def add(self, other: Stored, position: int) -> None:
+        """Count in a single-report request's result, the report being at `position`."""
+        self.accepted += other.accepted
+        self.duplicates += other.duplicates
+        for reason in other.refused.values():
+            self.refused[position] = reason
+
+
+# ---------------------------------------------------------------- the path
+
+
+def ingest_reports(
+    engine: Engine, reports: Sequence[RunReport], received_at: dt.datetime | None = None
+) -> Stored:
+    """Store one batch now (or as received at `received_at`): a group of one."""
+    if not reports:
+        return Stored()
+    return _store_one(engine, reports, received_at or now_utc(), None)
+
+
+def store_batches(
+    engine: Engine,
+    batches: Sequence[Sequence[RunReport]],
+    now: dt.datetime,
+    notes: ClockNotes | None = None,
+) -> list[Stored | Exception]:
+    """Store the batches of several requests in one transaction; each batch's Stored, or
+    the error that batch alone ran into. Raises when the database fails them all alike
+    (it is away): every request hears that. With `notes`, a host's clock is written only
+    when it is due (clocks.py); without, always."""
+    if len(batches) == 1:
+        return [_store_one(engine, batches[0], now, notes)]
+    try:
+        return list(_write_group(engine, batches, now, notes))
+    except Exception as error:
+        if not is_request_fault(error):
+            raise
+    # Some request holds a value that does not fit: each on its own tells whose it is.
+    return [_store_alone(engine, batch, now, notes) for batch in batches]
+
+
+def _store_alone(
+    engine: Engine, batch: Sequence[RunReport], now: dt.datetime, notes: ClockNotes | None
+) -> Stored | Exception:
+    # Any error is this batch's answer alone: one batch failing midway must not leave the
+    # batches after it untried, nor make those before it (stored) look failed.
+    try:
+        return _store_one(engine, batch, now, notes)
+    except Exception as error:  # noqa: BLE001
+        return error
+
+
+def _store_one(
+    engine: Engine, batch: Sequence[RunReport], now: dt.datetime, notes: ClockNotes | None
+) -> Stored:
+    try:
+        return _write_group(engine, [batch], now, notes)[0]
+    except Exception as error:
+        if not is_request_fault(error):
+            raise
+        if len(batch) == 1:
+            reason = f"report: a value does not fit the database: {_short(error)}"
+            return Stored(refused={0: reason})
+    # Report by report: only the one that holds the value is refused, the others stored.
+    result = Stored()
+    for position, report in enumerate(batch):
+        result.add(_store_one(engine, [report], now, notes), position)
+    return result
+
+
+def _write_group(
+    engine: Engine,
+    batches: Sequence[Sequence[RunReport]],
+    now: dt.datetime,
+    notes: ClockNotes | None,
+) -> list[Stored]:
+    """One transaction: plan, write. The first try takes every run for new, which it
+    nearly always is; the unique run_id refusing one says otherwise, and the next try
+    reads first which of the runs are stored (a read costs a round trip per group)."""
+    run_ids = list(dict.fromkeys(str(report.run_id) for batch in batches for report in batch))
+    read_first = False
+    for attempt in range(RETRIES + 1):
+        try:
+            with engine.begin() as connection:
+                stored = stored_run_ids(connection, run_ids) if read_first else set()
+                plan = plan_group(batches, stored, now)
+                if notes is not None:
+                    plan.clocks = notes.due(plan.clocks)
+                write_plan(connection, plan, now)
+            if notes is not None:
+                notes.noted(plan.clocks)
+            return plan.results
+        except DBAPIError as error:
+            # A run stored already (or by a concurrent request since the read), or this
+            # transaction picked as a deadlock victim: it was rolled back whole, and
+            # doing it again is safe.
+            duplicate = _is_duplicate_run(error)
+            if attempt == RETRIES or not (duplicate or _mysql_code(error) == ER_LOCK_DEADLOCK):
+                raise
+            read_first = read_first or duplicate
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def stored_run_ids(connection: Connection, run_ids: Sequence[str]) -> set[str]:
+    """Which of `run_ids` the database holds already."""
+    found: set[str] = set()
+    for start in range(0, len(run_ids), IDS_PER_QUERY):
+        chunk = run_ids[start : start + IDS_PER_QUERY]
+        found.update(bulk.select_in(connection, tables.runs.c.run_id, chunk))
+    return found
+
+
+@dataclass
+class Plan:
+    """What a group's transaction writes, and each request's answer."""
+
+    results: list[Stored]
+    new: list[RunReport]  # the first copy of each run not stored yet, in lock order
+    clocks: dict[str, float]  # host: how far its newest report is ahead of our clock, >= 0
+
+
+def plan_group(batches: Sequence[Sequence[RunReport]], stored: set[str], now: dt.datetime) -> Plan:
+    """Each request's counts: a run_id stored already, or seen earlier in the group, is a
+    duplicate; a report dated past now + MAX_AHEAD is refused; the rest are new. The
+    first copy of a run_id in the group is the one stored (and counted)."""
+    results = [Stored() for _ in batches]
+    first: dict[str, RunReport] = {}
+    clocks: dict[str, float] = {}
+    for result, batch in zip(results, batches, strict=True):
+        for position, report in enumerate(batch):
+            run_id = str(report.run_id)
+            if run_id in stored or run_id in first:
+                result.duplicates += 1
+                continue
+            name, latest = _latest_time(report)
+            ahead = latest - now
+            clocks[report.host] = max(clocks.get(report.host, 0.0), ahead.total_seconds())
+            if ahead > MAX_AHEAD:
+                result.refused[position] = ahead_reason(report.host, name, ahead)
+                continue
+            first[run_id] = report
+            result.accepted += 1
+    return Plan(results, sorted(first.values(), key=_lock_order), clocks)
+
+
+def _latest_time(report: RunReport) -> tuple[str, dt.datetime]:
+    """The report's latest time (naive UTC) and the field that holds it. (Attempts are
+    only shown, never compared: their times are not checked against the clock.)"""
+    started, finished = utc_naive(report.started_at), utc_naive(report.finished_at)
+    return ("finished_at", finished) if finished >= started else ("started_at", started)
+
+
+def _lock_order(report: RunReport) -> tuple[Any, ...]:
+    """Runs in the order of the rollup rows their insert locks (the trigger on
+    smartcron_runs adds each to the row of its UTC day, job, host and duration bucket;
+    buckets follow durations), then of run_id. Batches of one busy job, on one host, on
+    one day, would otherwise lock its few rollup rows in opposite orders and deadlock."""
+    day = utc_naive(report.started_at).date()
+    return (day, report.job, report.host, report.duration_s, str(report.run_id))
+
+
+# ---------------------------------------------------------------- the statements
+
+
+def write_plan(connection: Connection, plan: Plan, now: dt.datetime) -> None:
+    """The group's rows, in a fixed order of tables and, within each, of keys, so that
+    concurrent transactions take their row locks in the same order and wait for each
+    other instead of deadlocking."""
+    mysql_dialect = connection.dialect.name in ("mysql", "mariadb")
+    if plan.new:
+        runs = [run_values(report, now) for report in plan.new]
+        bulk.insert_rows(connection, _INSERT_RUNS, RUN_COLUMNS, runs)
+        outputs = [output_values(report) for report in plan.new]
+        bulk.insert_rows(connection, _INSERT_OUTPUT, OUTPUT_COLUMNS, outputs)
+        jobs, skips = _job_changes(plan.new, now)
+        bulk.insert_rows(connection, _upsert_jobs(mysql_dialect), JOB_COLUMNS, jobs)
+        if skips:
+            _advance_skipped(connection, skips, jobs, now)
+        # The state of the jobs whose rows the new runs moved, as collector/state.py
+        # decides it (a duplicate changed no row, so it refreshes none).
+        refresh_states(connection, {(r.job, r.host) for r in plan.new}, now)
+    clocks = [
+        (host, now, now, clock_json(ahead, now)) for host, ahead in sorted(plan.clocks.items())
+    ]
+    bulk.insert_rows(connection, _upsert_clocks(mysql_dialect), CLOCK_COLUMNS, clocks)
 
 
 RUN_COLUMNS = (
@@ -73,7 +308,12 @@ JOB_COLUMNS = (
     "paused", "last_run_id", "last_status", "last_started_at", "last_finished_at",
     "last_duration_s", "last_success_at", "timezone",
 )  # fmt: skip
+CLOCK_COLUMNS = ("host", "first_seen_at", "last_seen_at", "health")
+_INSERT_RUNS = tables.runs.insert()
+_INSERT_OUTPUT = tables.run_output.insert()
 _ATTEMPTS = TypeAdapter(list[AttemptReport])
+# What is stored of each attempt: the fields this collector knows, not ones it ignores.
+_KNOWN_ATTEMPT_FIELDS = {"__all__": set(AttemptReport.model_fields)}
 
 
 def run_values(report: RunReport, received_at: dt.datetime) -> tuple[Any, ...]:
@@ -88,188 +328,27 @@ def run_values(report: RunReport, received_at: dt.datetime) -> tuple[Any, ...]:
     )  # fmt: skip
 
 
-def run_row(report: RunReport, received_at: dt.datetime) -> dict[str, Any]:
-    return dict(zip(RUN_COLUMNS, run_values(report, received_at), strict=True))
-
-
 def output_values(report: RunReport) -> tuple[Any, ...]:
-    """A smartcron_run_output row, in OUTPUT_COLUMNS order; attempts as compact JSON."""
-    attempts = _ATTEMPTS.dump_json(report.attempts).decode()
+    """A smartcron_run_output row, in OUTPUT_COLUMNS order; the attempts as compact JSON."""
+    attempts = _ATTEMPTS.dump_json(report.attempts, include=_KNOWN_ATTEMPT_FIELDS).decode()
     return (str(report.run_id), attempts, report.stdout_tail, report.stderr_tail)
+
+
+def run_row(report: RunReport, received_at: dt.datetime) -> dict[str, Any]:
+    """run_values by column name (bench/ingest.py's peer inserts these)."""
+    return dict(zip(RUN_COLUMNS, run_values(report, received_at), strict=True))
 
 
 def output_row(report: RunReport) -> dict[str, Any]:
     return dict(zip(OUTPUT_COLUMNS, output_values(report), strict=True))
 
 
-def _insert_ignoring_duplicates(engine: Engine, table: Any) -> Any:
-    return _insert_ignoring(is_mysql(engine), table)
-
-
-@functools.lru_cache(maxsize=32)
-def _insert_ignoring(mysql_dialect: bool, table: Any) -> Any:
-    # One statement object per table and backend: SQLAlchemy then finds its compiled
-    # form by identity instead of building and keying a new construct for every batch.
-    if mysql_dialect:
-        return mysql.insert(table).prefix_with("IGNORE")
-    return sqlite.insert(table).on_conflict_do_nothing()
-
-
-def _lock_order(report: RunReport) -> tuple[Any, ...]:
-    """Runs in the order of the rollup rows their insert locks (the trigger on
-    smartcron_runs adds each to the row of its UTC day, job, host and duration bucket;
-    buckets follow durations), then of run_id. Batches of one busy job, on one host, on
-    one day, would otherwise lock its few rollup rows in opposite orders."""
-    day = utc_naive(report.started_at).date()
-    return (day, report.job, report.host, report.duration_s, str(report.run_id))
-
-
-def ingest_reports(
-    engine: Engine, reports: Sequence[RunReport], received_at: dt.datetime | None = None
-) -> tuple[int, int]:
-    """Store a batch. Returns (accepted, duplicates)."""
-    if not reports:
-        return 0, 0
-    inserted = _store_batch(engine, reports, received_at or now_utc())
-    return inserted, len(reports) - inserted
-
-
-class _AlreadyStored(Exception):
-    """Some reports of a group were stored before: its transaction is rolled back."""
-
-
-def ingest_batches(
-    engine: Engine, batches: Sequence[Sequence[RunReport]]
-) -> list[tuple[int, int] | Exception]:
-    """Store the batches of several requests in one transaction (see writer.py);
-    each batch's (accepted, duplicates), or the error that batch alone ran into.
-
-    Within the group the first copy of a run_id is the accepted one, so the counts
-    are known before the insert. If the database already held some of the runs (a
-    replayed spool), the insert count says so, the group is rolled back and every
-    batch is stored on its own, which tells exactly whose runs were new. So does a
-    value that does not fit a column: only the request that sent it gets the error.
-    A database that is away fails every batch alike.
-    """
-    if len(batches) == 1:
-        return [_one(engine, batches[0])]
-    seen: set[str] = set()
-    firsts = []
-    for batch in batches:
-        before = len(seen)
-        seen.update(str(report.run_id) for report in batch)
-        firsts.append(len(seen) - before)
-    combined = [report for batch in batches for report in batch]
-    try:
-        _store_batch(engine, combined, now_utc(), expect_new=len(seen))
-    except Exception as error:
-        if isinstance(error, _AlreadyStored) or is_request_fault(error):
-            return [_one(engine, batch) for batch in batches]
-        raise  # the database is away: every request hears it
-    return [(new, len(batch) - new) for new, batch in zip(firsts, batches, strict=True)]
-
-
-def _one(engine: Engine, batch: Sequence[RunReport]) -> tuple[int, int] | Exception:
-    # Any error is this batch's answer alone: one batch failing midway must not leave the
-    # batches after it untried, nor make those before it (stored) look failed.
-    try:
-        return ingest_reports(engine, batch)
-    except Exception as error:  # noqa: BLE001
-        return error
-
-
-def _store_batch(
-    engine: Engine,
-    reports: Sequence[RunReport],
-    received_at: dt.datetime,
-    expect_new: int | None = None,
-) -> int:
-    """One transaction for `reports`; the runs inserted. With `expect_new`, raises
-    _AlreadyStored (rolling back) unless exactly that many runs were new."""
-    # Rows in a fixed order so that concurrent batches take their row locks in the same
-    # order and wait for each other instead of deadlocking (jobs rows: by job and host).
-    first: dict[str, RunReport] = {}
-    for report in reports:  # the first copy of a run_id is the one stored (and counted)
-        first.setdefault(str(report.run_id), report)
-    unique = sorted(first.values(), key=_lock_order)
-    runs = [run_values(r, received_at) for r in unique]
-    outputs = [output_values(r) for r in unique]
-    jobs, skips = _job_changes(unique, received_at)
-    store = _store_mysql if is_mysql(engine) else _store_portable
-    for attempt in range(DEADLOCK_RETRIES + 1):
-        try:
-            with engine.begin() as connection:
-                inserted = store(connection, runs, outputs, jobs)
-                if expect_new is not None and inserted != expect_new:
-                    raise _AlreadyStored
-                if skips:
-                    _advance_skipped(engine, connection, skips, jobs, received_at)
-                # The state of every job the batch touched, as collector/state.py decides.
-                refresh_states(connection, {(r.job, r.host) for r in unique}, received_at)
-            return inserted
-        except OPERATIONAL_ERRORS as error:
-            # InnoDB picked this transaction as a deadlock victim and rolled it back:
-            # running it again is safe (it is all-or-nothing and idempotent).
-            if attempt == DEADLOCK_RETRIES or _mysql_code(error) != ER_LOCK_DEADLOCK:
-                raise
-    raise AssertionError("unreachable")  # pragma: no cover
-
-
-DEADLOCK_RETRIES = 3
-ER_LOCK_DEADLOCK = 1213
-
-
-def _mysql_code(error: BaseException) -> int | None:
-    args = getattr(getattr(error, "orig", error), "args", ())
-    return args[0] if args and isinstance(args[0], int) else None
-
-
-def _store_portable(
-    connection: Connection,
-    runs: list[tuple[Any, ...]],
-    outputs: list[tuple[Any, ...]],
-    jobs: list[tuple[Any, ...]],
-) -> int:
-    """SQLAlchemy Core executemany (SQLite; any backend): returns the runs inserted."""
-    mysql_dialect = connection.dialect.name in ("mysql", "mariadb")
-    inserted = connection.execute(
-        _insert_ignoring(mysql_dialect, tables.runs),
-        [dict(zip(RUN_COLUMNS, r, strict=True)) for r in runs],
-    ).rowcount
-    connection.execute(_insert_ignoring(mysql_dialect, tables.run_output),
-                       [dict(zip(OUTPUT_COLUMNS, o, strict=True)) for o in outputs])  # fmt: skip
-    if jobs:
-        connection.execute(_upsert_real_runs(mysql_dialect),
-                           [dict(zip(JOB_COLUMNS, j, strict=True)) for j in jobs])  # fmt: skip
-    return int(inserted)
-
-
-def _store_mysql(
-    connection: Connection,
-    runs: list[tuple[Any, ...]],
-    outputs: list[tuple[Any, ...]],
-    jobs: list[tuple[Any, ...]],
-) -> int:
-    """The same statements as multi-row INSERTs rendered in one pass (db/bulk.py): on
-    MySQL this is where a batch's CPU went. Returns the runs inserted."""
-    raw = connection.connection.dbapi_connection
-    inserted = bulk.insert_rows(
-        raw, _MYSQL_INSERT_IGNORE.format("smartcron_runs", ", ".join(RUN_COLUMNS)), runs
-    )
-    bulk.insert_rows(
-        raw, _MYSQL_INSERT_IGNORE.format("smartcron_run_output", ", ".join(OUTPUT_COLUMNS)), outputs
-    )
-    if jobs:
-        bulk.insert_rows(raw, _MYSQL_JOBS_HEAD, jobs, _MYSQL_JOBS_TAIL)
-    return inserted
-
-
 def _job_changes(
     reports: Iterable[RunReport], now: dt.datetime
 ) -> tuple[list[tuple[Any, ...]], list[RunReport]]:
-    """How the batch moves each (job, host) row forward: JOB_COLUMNS rows for the
-    upsert (the latest real run of each, with its latest success), and the reports
-    of the jobs whose latest report in the batch is a skip.
+    """How the new runs move each (job, host) row forward: rows for the upsert (the
+    latest real run of each, with its latest success), and the reports of the jobs
+    whose latest report is a skip.
 
     The upsert replaces a row's last run only with one that is not older than the
     one already there (replicas and late deliveries race safely), and last_success_at
@@ -308,21 +387,12 @@ def _job_changes(
 # ON DUPLICATE KEY UPDATE assignments in order and each later one sees the earlier ones.
 _FROM_RUN = ("schedule", "timezone", "priority", "command", "breaker_state", "last_run_id",
              "last_status", "last_finished_at", "last_duration_s", "last_started_at")  # fmt: skip
-_MYSQL_INSERT_IGNORE = "INSERT IGNORE INTO {} ({}) VALUES "
-_MYSQL_JOBS_HEAD = f"INSERT INTO smartcron_jobs ({', '.join(JOB_COLUMNS)}) VALUES "
-_MYSQL_NEWER = "(last_started_at IS NULL OR last_started_at <= VALUES(last_started_at))"
-_MYSQL_JOBS_TAIL = (
-    " ON DUPLICATE KEY UPDATE last_success_at = IF(VALUES(last_success_at) IS NOT NULL AND "
-    "(last_success_at IS NULL OR last_success_at < VALUES(last_success_at)), "
-    "VALUES(last_success_at), last_success_at), "
-    + ", ".join(f"{name} = IF({_MYSQL_NEWER}, VALUES({name}), {name})" for name in _FROM_RUN)
-)
 
 
-@functools.lru_cache(maxsize=4)
-def _upsert_real_runs(mysql_dialect: bool) -> Any:
-    """The jobs upsert as a SQLAlchemy construct (the portable path); built once per
-    backend, so that SQLAlchemy's compiled form is found by identity."""
+@functools.cache
+def _upsert_jobs(mysql_dialect: bool) -> Any:
+    """The jobs upsert, built once per backend (SQLAlchemy then finds its compiled form
+    by identity instead of building and keying a new construct for every batch)."""
     j = tables.jobs
     if mysql_dialect:
         statement: Any = mysql.insert(j)
@@ -346,14 +416,42 @@ def _upsert_real_runs(mysql_dialect: bool) -> Any:
                                            set_=dict(assignments))  # fmt: skip
 
 
+@functools.cache
+def _upsert_clocks(mysql_dialect: bool) -> Any:
+    """The hosts rows: heard from now, and the clock merged into their health JSON (the
+    agent's heartbeat keeps the rest of it there). A health that is not JSON is
+    replaced rather than failing the batch."""
+    h = tables.hosts
+    if mysql_dialect:
+        statement: Any = mysql.insert(h)
+        new, merge = statement.inserted, func.json_merge_patch
+    else:
+        statement = sqlite.insert(h)
+        new, merge = statement.excluded, func.json_patch
+    # No bound value in here: db/bulk.py renders only the rows, VALUES (...) and nothing
+    # after it.
+    valid = func.json_valid(h.c.health) == literal_column("1")
+    kept = case((valid, h.c.health), else_=literal_column("'{}'"))
+    assignments = {"last_seen_at": new.last_seen_at, "health": merge(kept, new.health)}
+    if mysql_dialect:
+        return statement.on_duplicate_key_update(assignments)
+    return statement.on_conflict_do_update(index_elements=["host"], set_=assignments)
+
+
+@functools.cache
+def _insert_first_rows(mysql_dialect: bool) -> Any:
+    if mysql_dialect:
+        return mysql.insert(tables.jobs).prefix_with("IGNORE")
+    return sqlite.insert(tables.jobs).on_conflict_do_nothing()
+
+
 def _advance_skipped(
-    engine: Engine,
     connection: Connection,
     skips: list[RunReport],
     jobs: list[tuple[Any, ...]],
     now: dt.datetime,
 ) -> None:
-    """Rare: the latest report of a job in the batch is a skip (lock, breaker, pause)."""
+    """Rare: the latest report of a job in the group is a skip (lock, breaker, pause)."""
     upserted = {(row[0], row[1]) for row in jobs}
     first_rows = [
         {"job": r.job, "host": r.host, "schedule": r.schedule, "timezone": r.timezone,
@@ -363,21 +461,42 @@ def _advance_skipped(
         if (r.job, r.host) not in upserted
     ]  # fmt: skip
     if first_rows:
-        connection.execute(_insert_ignoring_duplicates(engine, tables.jobs), first_rows)
-    j = tables.jobs.c
-    started: Any = bindparam("b_started")
-    statement = (
-        update(tables.jobs)
-        .where(j.job == bindparam("b_job"), j.host == bindparam("b_host"),
-               or_(j.last_started_at.is_(None), j.last_started_at <= started))
-        .values(schedule=bindparam("b_schedule"), timezone=bindparam("b_zone"),
-                priority=bindparam("b_priority"), command=bindparam("b_command"),
-                breaker_state=bindparam("b_breaker"))
-    )  # fmt: skip
-    connection.execute(statement, [
+        mysql_dialect = connection.dialect.name in ("mysql", "mariadb")
+        connection.execute(_insert_first_rows(mysql_dialect), first_rows)
+    connection.execute(_ADVANCE_SKIPPED, [
         {"b_job": r.job, "b_host": r.host, "b_started": utc_naive(r.started_at),
          "b_schedule": r.schedule, "b_zone": r.timezone, "b_priority": r.priority,
-         "b_command": r.command,
-         "b_breaker": r.breaker_state}
+         "b_command": r.command, "b_breaker": r.breaker_state}
         for r in skips
     ])  # fmt: skip
+
+
+_J = tables.jobs.c
+_ADVANCE_SKIPPED = (
+    update(tables.jobs)
+    .where(_J.job == bindparam("b_job"), _J.host == bindparam("b_host"),
+           or_(_J.last_started_at.is_(None), _J.last_started_at <= bindparam("b_started")))
+    .values(schedule=bindparam("b_schedule"), timezone=bindparam("b_zone"),
+            priority=bindparam("b_priority"), command=bindparam("b_command"),
+            breaker_state=bindparam("b_breaker"))
+)  # fmt: skip
+
+
+# ---------------------------------------------------------------- errors
+
+
+def _mysql_code(error: BaseException | None) -> int | None:
+    args = getattr(getattr(error, "orig", error), "args", ())
+    return args[0] if args and isinstance(args[0], int) else None
+
+
+def _is_duplicate_run(error: BaseException | None) -> bool:
+    """A run_id (or its output's) stored already: a concurrent request won the race."""
+    cause = getattr(error, "orig", error)
+    if isinstance(cause, pymysql.err.IntegrityError):
+        return _mysql_code(cause) == ER_DUP_ENTRY
+    return isinstance(cause, sqlite3.IntegrityError) and "UNIQUE constraint failed" in str(cause)
+
+
+def _short(error: BaseException) -> str:
+    return str(getattr(error, "orig", error)).splitlines()[0][:200]

@@ -108,6 +108,11 @@ def zoned(value: Any, zone: str | None) -> str:
     return state.shown(moment, zone) if moment else "-"
 
 
+def clock_ahead(seconds: float) -> str:
+    """A host's clock lead, "2 h" or "40 s" (clocks.py estimates it)."""
+    return _span(seconds)
+
+
 def duration(value: Any) -> str:
     return "-" if value is None else charts.seconds(float(value))
 
@@ -128,8 +133,8 @@ def when(value: Any) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S UTC") if moment else "-"
 
 
-_env.filters.update(ago=ago, duration=duration, size=size, when=when, readable=readable,
-                    short_time=charts.short_time, plural=charts.plural,
+_env.filters.update(ago=ago, clock_ahead=clock_ahead, duration=duration, size=size, when=when,
+                    readable=readable, short_time=charts.short_time, plural=charts.plural,
                     last_runs=charts.last_runs, zoned=zoned)  # fmt: skip
 _env.globals.update(
     sparkline=charts.sparkline, next_run=next_run, refresh=REFRESH_SECONDS, recent=queries.RECENT

@@ -18,6 +18,7 @@ from smartcron.wrapper.schema import FAILED_STATUSES, SKIPPED_STATUSES
 from sqlalchemy import Engine, Integer, and_, desc, func, or_, select, text
 
 from .charts import SPARK_SLOTS
+from .clocks import read_clock
 from .db import tables
 from .db.engine import is_mysql
 from .ingest import now_utc
@@ -397,13 +398,18 @@ def hosts(engine: Engine) -> list[dict[str, Any]]:
     result = []
     for name in names:
         item = {"host": name, "jobs": 0, "last_run_at": None, "last_seen_at": None,
-                "agent_version": None, "health": None}  # fmt: skip
+                "agent_version": None, "health": None, "clock_ahead_s": None,
+                "clock_checked_at": None}  # fmt: skip
         item |= counted.get(name, {})
         item |= {
             k: v for k, v in known.get(name, {}).items() if k in ("last_seen_at", "agent_version")
         }
         health_text = known.get(name, {}).get("health")
         item["health"] = json.loads(health_text) if health_text else None
+        # How far the host's clock was ahead in its newest reports (clocks.py).
+        clock = read_clock(item["health"])
+        if clock is not None:
+            item["clock_ahead_s"], item["clock_checked_at"] = clock["ahead_s"], clock["checked_at"]
         result.append(item)
     return result
 

@@ -9,35 +9,39 @@ arrive meanwhile wait in `pending` and go in the next group, all of them at
 once. At rest a request goes straight through as a group of one; under load a
 group grows with the wait, which is what keeps the wait short.
 
-Each request still gets its own answer: ingest_batches counts accepted and
-duplicate reports per request, and an error that is one request's fault (a
-value that does not fit) reaches only that request.
+Each request still gets its own answer: store_batches counts accepted,
+duplicate and refused reports per request, and a value that does not fit refuses
+only the report that holds it. The collector's clock, which dates the reports
+received and decides which are dated too far ahead, is `clock`: tests set it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from smartcron.wrapper.schema import RunReport
 from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 
-from .ingest import ingest_batches
+from .clocks import ClockNotes
+from .ingest import Stored, now_utc, store_batches
 
 # Two: one group being written while the next is prepared. More writers make the
 # groups smaller and the row locks they contend for more.
 MAX_WRITERS = 2
-# Reports per group: a multi-row INSERT of this many stays far below max_allowed_packet.
+# Reports per group: bounds a transaction's row locks and the wait of the requests in it
+# (pymysql's executemany sends the rows in statements of at most 1 MB whatever their number).
 MAX_GROUP_REPORTS = 2_000
 
 
 @dataclass
 class _Request:
     reports: Sequence[RunReport]
-    answer: asyncio.Future[tuple[int, int]]
+    answer: asyncio.Future[Stored]
 
 
 class GroupWriter:
@@ -48,8 +52,11 @@ class GroupWriter:
         engine: Engine,
         max_writers: int = MAX_WRITERS,
         max_group_reports: int = MAX_GROUP_REPORTS,
+        clock: Callable[[], dt.datetime] = now_utc,
     ) -> None:
         self.engine = engine
+        self.clock = clock
+        self.clock_notes = ClockNotes()
         self.max_writers = max_writers
         self.max_group_reports = max_group_reports
         self._pending: deque[_Request] = deque()
@@ -59,10 +66,10 @@ class GroupWriter:
         self._active = 0
         self._tasks: set[asyncio.Task[None]] = set()  # references, so none is collected
 
-    async def ingest(self, reports: Sequence[RunReport]) -> tuple[int, int]:
-        """Store one request's reports; (accepted, duplicates) as ingest_reports."""
+    async def ingest(self, reports: Sequence[RunReport]) -> Stored:
+        """Store one request's reports; what became of them."""
         if not reports:
-            return 0, 0
+            return Stored()
         loop = asyncio.get_running_loop()
         request = _Request(reports, loop.create_future())
         self._pending.append(request)
@@ -92,8 +99,9 @@ class GroupWriter:
         while self._pending:
             group = self._next_group()
             try:
+                batches = [request.reports for request in group]
                 results = await run_in_threadpool(
-                    ingest_batches, self.engine, [request.reports for request in group]
+                    store_batches, self.engine, batches, self.clock(), self.clock_notes
                 )
             # Any failure must reach the waiting requests, or they would wait forever:
             # the database being away is the usual one.
@@ -105,7 +113,7 @@ class GroupWriter:
                 _settle(request, result)
 
 
-def _settle(request: _Request, result: tuple[int, int] | BaseException) -> None:
+def _settle(request: _Request, result: Stored | BaseException) -> None:
     if request.answer.done():  # the request was cancelled (its client went away)
         return
     if isinstance(result, BaseException):

@@ -4,6 +4,12 @@ the wrapper, the agent and the collector (DESIGN.md, "The run report").
 The wrapper itself does not import this module (it builds plain dicts to start
 fast); tests validate everything the wrapper writes against it, and the
 collector validates everything it receives with it.
+
+Readers ignore fields they do not know (DESIGN.md, "Growing the contract"): a
+newer wrapper may add a field within schema 1, and an older collector must still
+take its reports, storing what it knows. The unknown fields are kept aside in
+`model_extra` (unused), so that a reader can still tell whether the body they
+came in was strict JSON (the collector refuses NaN there as anywhere else).
 """
 
 from __future__ import annotations
@@ -57,8 +63,12 @@ SKIPPED_STATUSES = ("skipped_locked", "skipped_breaker", "skipped_paused")
 AttemptStatus = Literal["success", "failed", "timeout", "killed_memory", "error"]
 
 
+# Unknown fields are taken and left unused, never refused: see the module's docstring.
+READ_CONFIG = ConfigDict(extra="allow")
+
+
 class AttemptReport(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = READ_CONFIG
 
     started_at: Time
     finished_at: Time
@@ -68,7 +78,7 @@ class AttemptReport(BaseModel):
 
 
 class RunReport(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = READ_CONFIG
 
     schema_: Literal[1] = Field(alias="schema")
     run_id: UUID

@@ -1,5 +1,6 @@
 """parse_batch: the fast path (pydantic reading the bytes) accepts exactly what the
-careful path accepts, and every refusal is worded by the careful path."""
+careful path accepts, every refusal is worded by the careful path, and each report is
+judged on its own (only the envelope refuses a body whole)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import json
 from typing import Any
 
 import pytest
-from smartcron.collector.api import _parse_batch_carefully, parse_batch
+from smartcron.collector.batch import Rejection, _parse_batch_carefully, parse_batch
 from smartcron.collector.errors import ApiError
 
 from tests.support.service import make_report
@@ -28,6 +29,27 @@ BODIES = {
     "empty list": body({"runs": []}),
     "extra top-level key": body({"runs": [make_report()], "agent": "0.1"}),
     "extra report key": body({"runs": [with_field(colour="red")]}),
+    "extra attempt key": body(
+        {
+            "runs": [
+                with_field(
+                    attempts=[
+                        {
+                            **make_report()["attempts"][0],
+                            "cgroup": {"path": "/x", "limits": [1, 2.5]},
+                        }
+                    ]
+                )
+            ]
+        }
+    ),
+    "NaN in an unknown field": body({"runs": [with_field(colour="red")]}).replace(b'"red"', b"NaN"),
+    "Infinity in an unknown attempt field": body(
+        {"runs": [with_field(attempts=[{**make_report()["attempts"][0], "x": "red"}])]}
+    ).replace(b'"red"', b"[Infinity]"),
+    "1e400 in an unknown field": body({"runs": [with_field(colour="red")]}).replace(
+        b'"red"', b"1e400"
+    ),
     "naive time": body({"runs": [with_field(started_at="2030-01-01T12:00:00")]}),
     "time with offset": body({"runs": [with_field(started_at="2030-01-01T14:00:00+02:00")]}),
     "year 1999": body({"runs": [with_field(started_at="1999-12-31T23:59:59Z")]}),
@@ -47,14 +69,25 @@ BODIES = {
     "3.0 for an integer": body({"runs": [with_field(exit_code=3.0)]}),
     "an integer for a number": body({"runs": [with_field(duration_s=2)]}),
     "second report bad": body({"runs": [make_report(), with_field(host="")]}),
+    "a report not an object": body({"runs": [make_report(), 42, make_report("backup")]}),
+    "every report bad": body({"runs": [with_field(host=""), with_field(run_id=7)]}),
 }
 
 
 def outcome(parse: Any, raw: bytes) -> Any:
     try:
-        return [report.model_dump() for report in parse(raw, MAX)]
+        batch = parse(raw, MAX)
     except ApiError as error:
         return (error.status, error.message)
+    reports = [report.model_dump() for report in batch.reports]
+    return {"reports": reports, "indices": batch.indices, "rejected": batch.rejected}
+
+
+def status(result: Any) -> int:
+    """The answer's status: the envelope's error, or 422 only when every report failed."""
+    if isinstance(result, tuple):
+        return int(result[0])
+    return 422 if result["rejected"] and not result["reports"] else 200
 
 
 @pytest.mark.parametrize("raw", BODIES.values(), ids=BODIES.keys())
@@ -64,15 +97,17 @@ def test_both_paths_agree(raw: bytes) -> None:
 
 def test_the_bodies_cover_acceptance_and_each_refusal() -> None:
     # The agreement above means something only if both kinds of body are in it.
-    statuses = {
-        name: result[0] if isinstance(result, tuple) else 200
-        for name, result in ((n, outcome(parse_batch, raw)) for n, raw in BODIES.items())
-    }
+    statuses = {name: status(outcome(parse_batch, raw)) for name, raw in BODIES.items()}
     assert statuses["valid"] == statuses["time with offset"] == statuses["empty list"] == 200
-    assert statuses["extra top-level key"] == 200
+    assert statuses["extra top-level key"] == statuses["extra report key"] == 200
+    assert statuses["extra attempt key"] == 200
     assert statuses["NaN"] == statuses["1e400"] == statuses["not JSON"] == 400
+    assert statuses["NaN in an unknown field"] == statuses["1e400 in an unknown field"] == 400
+    assert statuses["Infinity in an unknown attempt field"] == 400
     assert statuses["deep inside the runs"] == statuses["lone surrogate"] == 400
     assert statuses["naive time"] == statuses["year 2200"] == statuses["no runs"] == 422
+    assert statuses["second report bad"] == statuses["a report not an object"] == 200
+    assert statuses["every report bad"] == 422
     assert statuses["too many"] == 413
     # Strict types: what the OpenAPI document says, nothing converted; 2 is a number.
     assert statuses["string for a number"] == statuses["0 for false"] == 422
@@ -81,7 +116,34 @@ def test_the_bodies_cover_acceptance_and_each_refusal() -> None:
 
 
 def test_a_value_of_the_wrong_type_is_named() -> None:
-    with pytest.raises(ApiError) as refused:
-        parse_batch(BODIES["0 for false"], MAX)
-    assert refused.value.status == 422
-    assert refused.value.message == "runs[0].output_truncated: Input should be a valid boolean"
+    batch = parse_batch(BODIES["0 for false"], MAX)
+    assert batch.reports == []
+    [rejected] = batch.rejected
+    assert rejected.error == "runs[0].output_truncated: Input should be a valid boolean"
+
+
+def test_each_report_is_judged_on_its_own() -> None:
+    good, other = make_report(), make_report("backup")
+    bad = with_field(host="", exit_code="0")
+    batch = parse_batch(body({"runs": [good, 42, bad, other, with_field(run_id="nope")]}), MAX)
+    assert [str(report.run_id) for report in batch.reports] == [good["run_id"], other["run_id"]]
+    assert batch.indices == [0, 3]
+    assert [(r.index, r.run_id) for r in batch.rejected] == [
+        (1, None), (2, bad["run_id"]), (4, None)
+    ]  # fmt: skip
+    assert batch.rejected[0].error == "runs[1].report: Input should be an object"
+    assert batch.rejected[1].error.startswith("runs[2].host: ")
+    assert batch.rejected[1].error.endswith(" (and 1 more)")
+
+
+def test_unknown_fields_are_taken_and_left_aside() -> None:
+    known = make_report()
+    [report] = parse_batch(body({"runs": [known | {"colour": "red"}], "agent": "0.2"}), MAX).reports
+    assert report.model_extra == {"colour": "red"}
+    [plain] = parse_batch(body({"runs": [known]}), MAX).reports
+    assert report.model_dump(exclude={"colour"}) == plain.model_dump()
+
+
+def test_a_rejection_as_the_answer_lists_it() -> None:
+    rejection = Rejection(3, None, "runs[3].report: …")
+    assert rejection.as_json() == {"index": 3, "run_id": None, "error": "runs[3].report: …"}

@@ -65,7 +65,7 @@ def seed(service: Service) -> DataSet:
             schedule="0 * * * *" if job == "nightly" else None,
         )  # fmt: skip
     answer = service.post_runs(list(reports.values()))
-    assert answer.json() == {"accepted": len(RUNS), "duplicates": 0}, answer.text
+    assert answer.json() == {"accepted": len(RUNS), "duplicates": 0, "rejected": []}, answer.text
     return DataSet(base, reports)
 
 

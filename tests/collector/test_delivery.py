@@ -89,7 +89,7 @@ def test_a_wrong_token_keeps_the_report_in_the_spool(
     assert report["job"] == "nightly"
     assert stored(schema_engine) == []
     # What stayed behind is a whole report: the agent can ship it later.
-    assert collector.post_runs([report]).json() == {"accepted": 1, "duplicates": 0}
+    assert collector.post_runs([report]).json() == {"accepted": 1, "duplicates": 0, "rejected": []}
 
 
 def test_no_token_keeps_the_report_in_the_spool(

@@ -62,7 +62,7 @@ def test_database_down_is_503_and_recovers_without_a_restart(
     service: Service, database: Any, store: Engine, how: str
 ) -> None:
     before = make_report("vend_sync")
-    assert service.post_runs([before]).json() == {"accepted": 1, "duplicates": 0}
+    assert service.post_runs([before]).json() == {"accepted": 1, "duplicates": 0, "rejected": []}
     assert service.get("/healthz", token=None).json()["database"] == "ok"
     stored = count_rows(store, tables.runs)
     store.dispose()  # the test's own connections must not outlive the server
@@ -81,7 +81,7 @@ def test_database_down_is_503_and_recovers_without_a_restart(
     database.start()
     answer = service.post_runs([during, before])
     assert answer.status_code == 200, answer.text
-    assert answer.json() == {"accepted": 1, "duplicates": 1}
+    assert answer.json() == {"accepted": 1, "duplicates": 1, "rejected": []}
     assert count_rows(store, tables.runs) == stored + 1
     health = service.get("/healthz", token=None)
     assert health.status_code == 200 and health.json()["database"] == "ok", health.text
@@ -106,4 +106,4 @@ def test_a_wrapped_job_keeps_its_report_while_the_database_is_down(
     assert delivery["result"] == "kept" and "503" in delivery["reason"], delivery
 
     database.start()
-    assert service.post_runs([report]).json() == {"accepted": 1, "duplicates": 0}
+    assert service.post_runs([report]).json() == {"accepted": 1, "duplicates": 0, "rejected": []}

@@ -49,10 +49,10 @@ def test_a_locked_sqlite_file_is_503_and_the_resend_is_accepted(tmp_path: Path) 
             assert count_rows(engine, tables.runs) == 0
             resend = service.post_runs(batch)
             assert resend.status_code == 200, resend.text
-            assert resend.json() == {"accepted": 3, "duplicates": 0}
+            assert resend.json() == {"accepted": 3, "duplicates": 0, "rejected": []}
             assert count_rows(engine, tables.runs) == 3
             assert count_rows(engine, tables.jobs) == 3
         finally:
             engine.dispose()
-        assert service.post_runs(batch).json() == {"accepted": 0, "duplicates": 3}
+        assert service.post_runs(batch).json() == {"accepted": 0, "duplicates": 3, "rejected": []}
         assert "Traceback" not in service.log(), service.log()

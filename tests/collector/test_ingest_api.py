@@ -1,5 +1,6 @@
 """POST /api/v1/runs against the real service on SQLite and MySQL: counts, idempotency
-(also under concurrent replays), the limits and every error status."""
+(also under concurrent replays), the limits, every error status, and each report of a
+batch judged on its own (tests/collector/test_ingest_results.py has more of that)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import requests
 from smartcron.collector.db import tables
 from sqlalchemy import Engine, delete, select
 
-from tests.support.collector_api import assert_error, count_rows
+from tests.support.collector_api import answered, assert_error, assert_rejected, count_rows
 from tests.support.service import Service, make_report
 
 MIB = 1024 * 1024
@@ -43,7 +44,7 @@ def test_a_batch_is_accepted_and_stored(collector: Service, schema_engine: Engin
     batch = [make_report("vend_sync"), make_report("backup", host="db1", status="failed")]
     answer = collector.post_runs(batch)
     assert answer.status_code == 200, answer.text
-    assert answer.json() == {"accepted": 2, "duplicates": 0}
+    assert answer.json() == answered(2, 0)
     assert sorted(stored_run_ids(schema_engine)) == sorted(r["run_id"] for r in batch)
     assert count_rows(schema_engine, tables.run_output) == 2
     assert count_rows(schema_engine, tables.jobs) == 2
@@ -51,11 +52,11 @@ def test_a_batch_is_accepted_and_stored(collector: Service, schema_engine: Engin
 
 def test_a_replayed_batch_inserts_nothing_twice(collector: Service, schema_engine: Engine) -> None:
     batch = [make_report("vend_sync") for _ in range(5)]
-    assert collector.post_runs(batch).json() == {"accepted": 5, "duplicates": 0}
-    assert collector.post_runs(batch).json() == {"accepted": 0, "duplicates": 5}
+    assert collector.post_runs(batch).json() == answered(5, 0)
+    assert collector.post_runs(batch).json() == answered(0, 5)
     # Half old, half new: only the new ones count.
     mixed = batch[:2] + [make_report("vend_sync") for _ in range(3)]
-    assert collector.post_runs(mixed).json() == {"accepted": 3, "duplicates": 2}
+    assert collector.post_runs(mixed).json() == answered(3, 2)
     assert count_rows(schema_engine, tables.runs) == 8
     assert count_rows(schema_engine, tables.run_output) == 8
 
@@ -64,12 +65,12 @@ def test_a_run_repeated_inside_one_batch_counts_once(
     collector: Service, schema_engine: Engine
 ) -> None:
     report = make_report("vend_sync")
-    assert collector.post_runs([report, report]).json() == {"accepted": 1, "duplicates": 1}
+    assert collector.post_runs([report, report]).json() == answered(1, 1)
     assert stored_run_ids(schema_engine) == [report["run_id"]]
 
 
 def test_an_empty_batch_is_fine(collector: Service) -> None:
-    assert collector.post_runs([]).json() == {"accepted": 0, "duplicates": 0}
+    assert collector.post_runs([]).json() == answered()
 
 
 @pytest.mark.parametrize("order", ["same", "shuffled"])
@@ -97,6 +98,19 @@ def test_concurrent_replays_insert_each_run_exactly_once(
     assert count_rows(schema_engine, tables.jobs) == 21  # 7 jobs x 3 hosts
 
 
+def test_fields_this_collector_does_not_know_are_ignored(
+    collector: Service, schema_engine: Engine
+) -> None:
+    # A newer wrapper reporting to an older collector: what it knows is stored.
+    report = make_report(stdout="done\n") | {"cgroup": {"path": "/system.slice/x"}}
+    report["attempts"][0]["pressure"] = 0.25
+    answer = post_raw(collector, json.dumps({"runs": [report], "agent": "0.9"}))
+    assert answer.json() == answered(1), answer.text
+    stored = collector.get(f"/api/v1/runs/{report['run_id']}").json()
+    assert (stored["job"], stored["stdout_tail"]) == (report["job"], "done\n")
+    assert "cgroup" not in stored and "pressure" not in stored["attempts"][0]
+
+
 # ---------------------------------------------------------------- limits
 
 
@@ -106,7 +120,7 @@ def test_more_than_1000_reports_is_413(collector: Service, schema_engine: Engine
     assert_error(collector.post_runs(batch), 413, "1001", "1000")
     assert count_rows(schema_engine, tables.runs) == 0
     # 1,000 is still fine.
-    assert collector.post_runs(batch[:1000]).json() == {"accepted": 1000, "duplicates": 0}
+    assert collector.post_runs(batch[:1000]).json() == answered(1000, 0)
 
 
 def oversized_body() -> bytes:
@@ -140,7 +154,7 @@ def test_a_chunked_body_under_the_limit_is_accepted(collector: Service) -> None:
     answer = post_raw(collector, iter([body[:100], body[100:]]))
     assert answer.request.headers.get("Transfer-Encoding") == "chunked"
     assert answer.status_code == 200, answer.text
-    assert answer.json() == {"accepted": 3, "duplicates": 0}
+    assert answer.json() == answered(3, 0)
 
 
 # ---------------------------------------------------------------- malformed and invalid
@@ -170,7 +184,6 @@ def test_a_body_without_a_runs_list_is_422(collector: Service, body: bytes) -> N
         ({"started_at": "yesterday"}, "runs[0].started_at"),
         ({"priority": 11}, "runs[0].priority"),
         ({"schema": 2}, "runs[0].schema"),
-        ({"surprise": 1}, "runs[0].surprise"),
         ({"attempts": [{"status": "success"}]}, "runs[0].attempts.0"),
     ],
     ids=lambda value: next(iter(value)) if isinstance(value, dict) else "",
@@ -179,7 +192,9 @@ def test_a_schema_error_is_422_naming_the_field(
     collector: Service, change: dict[str, Any], field: str
 ) -> None:
     report = make_report() | change
-    assert_error(collector.post_runs([report]), 422, field)
+    [rejected] = assert_rejected(collector.post_runs([report]), 422, {0: (field,)})
+    # A run_id that is no UUID cannot be given back: null.
+    assert rejected["run_id"] == (None if "run_id" in change else report["run_id"])
 
 
 @pytest.mark.parametrize(
@@ -215,7 +230,7 @@ def test_values_out_of_range_are_422(
     collector: Service, schema_engine: Engine, change: dict[str, Any]
 ) -> None:
     answer = collector.post_runs([make_report(schedule="*/5 * * * *") | change])
-    assert_error(answer, 422, f"runs[0].{next(iter(change))}")
+    assert_rejected(answer, 422, {0: (f"runs[0].{next(iter(change))}",)})
     assert count_rows(schema_engine, tables.runs) == 0
 
 
@@ -255,62 +270,69 @@ def command_columns_as_text(
 def test_a_value_the_database_cannot_hold_is_not_retry_later(
     collector: Service, schema_engine: Engine
 ) -> None:
-    # 503 would have the sender retry it forever; 200 for a value cut short loses it.
+    # 503 would have the sender retry it forever; 200 for a value cut short loses it. It
+    # is that report's rejection alone: the others of its batch are stored.
     now = dt.datetime.now(dt.timezone.utc)
     long_command = "é" * 65_536  # the schema's limit: 131,072 bytes in UTF-8
     alone = make_report(started=now - dt.timedelta(hours=2)) | {"command": long_command}
     # The older run's command goes only into smartcron_runs (the job's row takes the newer).
     older = make_report(started=now - dt.timedelta(hours=1)) | {"command": long_command}
     newer = make_report(started=now - dt.timedelta(minutes=1))
-    batches = ([alone], [older, newer])
     if schema_engine.dialect.name == "sqlite":
         # SQLite's TEXT has no length limit: there is no such value, and it is all stored.
-        for batch in batches:
+        for batch in ([alone], [older, newer]):
             answer = collector.post_runs(batch)
-            assert answer.json() == {"accepted": len(batch), "duplicates": 0}, answer.text
+            assert answer.json() == answered(len(batch)), answer.text
         for report in (alone, older):
             stored = collector.get(f"/api/v1/runs/{report['run_id']}").json()
             assert stored["command"] == long_command
         return
     with command_columns_as_text(schema_engine):
-        for batch in batches:
-            assert_error(collector.post_runs(batch), 422, "does not fit")
-            assert count_rows(schema_engine, tables.runs) == 0
-        # Behind 70 replayed runs (rows go in by day, job, ...: "zz_last" comes after
-        # them) the server lists only 64 warnings, all duplicates.
+        assert_rejected(collector.post_runs([alone]), 422, {0: ("does not fit",)})
+        assert count_rows(schema_engine, tables.runs) == 0
+        [refused] = assert_rejected(
+            collector.post_runs([older, newer]), 200, {0: ("does not fit",)}
+        )
+        assert refused["run_id"] == older["run_id"]
+        assert stored_run_ids(schema_engine) == [newer["run_id"]]
+        # Behind 70 replayed runs, in the same batch as a new one that fits.
         replayed = [make_report(started=now - dt.timedelta(hours=3)) for _ in range(70)]
-        assert collector.post_runs(replayed).json() == {"accepted": 70, "duplicates": 0}
+        assert collector.post_runs(replayed).json() == answered(70)
         last = [
             make_report("zz_last", started=now - dt.timedelta(hours=1)) | {"command": long_command},
             make_report("zz_last", started=now - dt.timedelta(minutes=1)),
         ]
-        assert_error(collector.post_runs([*replayed, *last]), 422, "does not fit")
-        assert count_rows(schema_engine, tables.runs) == 70
+        answer = collector.post_runs([*replayed, *last])
+        assert_rejected(answer, 200, {70: ("does not fit",)})
+        assert (answer.json()["accepted"], answer.json()["duplicates"]) == (1, 70)
+        assert count_rows(schema_engine, tables.runs) == 1 + 70 + 1
     # A skip as the first report of a job: its command goes into the job's new row too
     # (inserted with IGNORE, then set by an UPDATE, which strict mode checks).
     skip = make_report("zz_skipped", status="skipped_locked") | {"command": long_command}
     with command_columns_as_text(schema_engine, ("smartcron_jobs",)):
-        assert_error(collector.post_runs([skip]), 422, "does not fit")
+        assert_rejected(collector.post_runs([skip]), 422, {0: ("does not fit",)})
         assert count_rows(schema_engine, tables.runs) == count_rows(schema_engine, tables.jobs) == 0
 
 
 def test_a_missing_field_is_named(collector: Service) -> None:
     report = make_report()
     del report["host"]
-    assert_error(collector.post_runs([make_report(), report]), 422, "runs[1].host")
+    assert_rejected(collector.post_runs([make_report(), report]), 200, {1: ("runs[1].host",)})
 
 
-def test_one_bad_report_keeps_the_whole_batch_out(
-    collector: Service, schema_engine: Engine
-) -> None:
+def test_one_bad_report_keeps_only_itself_out(collector: Service, schema_engine: Engine) -> None:
     batch = [make_report() for _ in range(10)]
     batch[7]["duration_s"] = -1
-    assert_error(collector.post_runs(batch), 422, "runs[7].duration_s")
-    assert count_rows(schema_engine, tables.runs) == 0
-    assert count_rows(schema_engine, tables.jobs) == 0
-    # Fixed, the same batch goes in whole.
+    answer = collector.post_runs(batch)
+    [rejected] = assert_rejected(answer, 200, {7: ("runs[7].duration_s",)})
+    assert rejected["run_id"] == batch[7]["run_id"]
+    assert answer.json()["accepted"] == 9
+    assert sorted(stored_run_ids(schema_engine)) == sorted(
+        r["run_id"] for r in batch[:7] + batch[8:]
+    )
+    # Fixed, it goes in; the nine others are duplicates now.
     batch[7]["duration_s"] = 1.0
-    assert collector.post_runs(batch).json() == {"accepted": 10, "duplicates": 0}
+    assert collector.post_runs(batch).json() == answered(1, 9)
 
 
 # ---------------------------------------------------------------- tokens
@@ -341,7 +363,7 @@ def test_the_token_is_checked_before_the_body(collector: Service) -> None:
 
 def test_an_admin_token_may_also_send(collector: Service) -> None:
     answer = collector.post_runs([make_report()], token=collector.admin_token)
-    assert answer.json() == {"accepted": 1, "duplicates": 0}
+    assert answer.json() == answered(1, 0)
 
 
 def test_unknown_paths_and_methods_answer_json(collector: Service) -> None:

@@ -1,24 +1,39 @@
-"""ingest_reports on both backends: what a batch leaves in the jobs rows, the MySQL fast
-path's SQL literals, and the batched reads behind the summary page."""
+"""ingest_reports on both backends: what a batch leaves in the jobs rows, awkward text
+bound by the driver and read back whole, and the batched reads behind the summary page."""
 
 from __future__ import annotations
 
 import datetime as dt
 import math
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
-import pymysql
 import pytest
 from smartcron.collector import ingest, queries
-from smartcron.collector.db import bulk, tables
-from smartcron.collector.ingest import ingest_reports
+from smartcron.collector.db import tables
+from smartcron.collector.db.engine import create_db_engine
 from smartcron.wrapper.schema import RunReport
-from sqlalchemy import Engine, select, text
+from sqlalchemy import Engine, event, select, text
 
+from tests.collector.conftest import clear_tables
 from tests.support.service import make_report
 
 T0 = dt.datetime(2030, 1, 1, 12, 0, tzinfo=dt.timezone.utc)
+# The collector's clock in these tests: a day after T0, so that no report is ahead of it.
+RECEIVED = dt.datetime(2030, 1, 2, 12, 0)
+# A clock just after the runs, for what the state module decides at the time of receipt:
+# a day later a */5 job is late and its next expected run is the one after that clock.
+SOON_AFTER = dt.datetime(2030, 1, 1, 12, 6)
+
+
+def ingest_reports(
+    engine: Engine, reports: Sequence[RunReport], received_at: dt.datetime = RECEIVED
+) -> tuple[int, int]:
+    """(accepted, duplicates), nothing refused."""
+    stored = ingest.ingest_reports(engine, reports, received_at=received_at)
+    assert stored.refused == {}
+    return stored.accepted, stored.duplicates
 
 
 def report(job: str = "sync", *, minutes: int = 0, **kwargs: Any) -> RunReport:
@@ -49,7 +64,7 @@ def test_a_batch_leaves_each_job_at_its_latest_run(engine: Engine) -> None:
     ok = report(minutes=0, status="success", duration_s=2.0)
     bad = report(minutes=5, status="failed")
     other = report("backup", minutes=1, host="db1", schedule="0 3 * * *")
-    assert ingest_reports(engine, [bad, ok, other]) == (3, 0)
+    assert ingest_reports(engine, [bad, ok, other], SOON_AFTER) == (3, 0)
 
     row = job_row(engine)
     assert (row["last_status"], row["last_run_id"]) == ("failed", str(bad.run_id))
@@ -92,6 +107,22 @@ def test_a_skip_after_a_run_in_one_batch_does_not_hide_the_run(engine: Engine) -
     assert (row["breaker_state"], row["schedule"]) == ("open", "*/10 * * * *")
 
 
+def test_the_zone_comes_from_the_latest_report_run_or_skip(engine: Engine) -> None:
+    run = report(minutes=0).model_copy(update={"timezone": "Europe/Berlin"})
+    ingest_reports(engine, [run])
+    assert job_row(engine)["timezone"] == "Europe/Berlin"
+    skip = report(minutes=5, status="skipped_locked").model_copy(
+        update={"timezone": "America/New_York"}
+    )
+    ingest_reports(engine, [skip])
+    assert job_row(engine)["timezone"] == "America/New_York"
+    lonely = report("lonely", status="skipped_paused").model_copy(
+        update={"timezone": "Australia/Lord_Howe"}
+    )
+    ingest_reports(engine, [lonely])
+    assert job_row(engine, "lonely")["timezone"] == "Australia/Lord_Howe"
+
+
 def test_a_job_that_was_only_ever_skipped_has_a_row_without_a_last_run(engine: Engine) -> None:
     ingest_reports(engine, [report("lonely", status="skipped_breaker", breaker_state="open")])
     row = job_row(engine, "lonely")
@@ -107,8 +138,8 @@ def test_an_older_skip_changes_nothing(engine: Engine) -> None:
 
 def test_next_expected_start_follows_each_report_not_a_cached_one(engine: Engine) -> None:
     # Two starts in the same minute share a memoised schedule lookup; a later minute must not.
-    ingest_reports(engine, [report(minutes=0)])
-    ingest_reports(engine, [report(minutes=7)])
+    ingest_reports(engine, [report(minutes=0)], SOON_AFTER)
+    ingest_reports(engine, [report(minutes=7)], SOON_AFTER + dt.timedelta(minutes=2))
     assert stored_time(job_row(engine)["next_expected_at"]) == dt.datetime(2030, 1, 1, 12, 10)
 
 
@@ -122,7 +153,110 @@ def test_a_large_batch_stores_every_run_and_output(engine: Engine) -> None:
     assert (outputs, jobs) == (500, 30)
 
 
-# ---------------------------------------------------------------- MySQL literals
+def test_late_after_follows_each_runs_duration_within_one_minute(engine: Engine) -> None:
+    # Both start in the same minute on the same schedule: the next start is shared (and
+    # memoised), the grace is each run's own.
+    quick = report("quick", duration_s=1.0)
+    slow = report("slow", duration_s=600.0)
+    ingest_reports(engine, [quick, slow], SOON_AFTER)
+    for job, grace in (("quick", dt.timedelta(minutes=2)), ("slow", dt.timedelta(minutes=20))):
+        row = job_row(engine, job)
+        assert stored_time(row["next_expected_at"]) == dt.datetime(2030, 1, 1, 12, 5)
+        assert stored_time(row["late_after_at"]) == dt.datetime(2030, 1, 1, 12, 5) + grace
+
+
+# ---------------------------------------------------------------- duplicates change nothing
+
+
+def job_keys(engine: Engine) -> list[tuple[str, str]]:
+    with engine.connect() as connection:
+        rows = connection.execute(select(tables.jobs.c.job, tables.jobs.c.host))
+        return sorted((job, host) for job, host in rows)
+
+
+def test_a_duplicate_under_another_job_name_creates_no_job(engine: Engine) -> None:
+    original = report("sync")
+    assert ingest_reports(engine, [original]) == (1, 0)
+    replay = report("other", minutes=5, status="failed").model_copy(
+        update={"run_id": original.run_id}
+    )
+    assert ingest_reports(engine, [replay]) == (0, 1)
+    assert job_keys(engine) == [("sync", "web1")]
+
+
+def test_a_duplicate_does_not_flip_a_healthy_job_to_failing(engine: Engine) -> None:
+    healthy = report(minutes=0, status="success")
+    ingest_reports(engine, [healthy])
+    before = job_row(engine)
+    # The same run_id, newer and failed: a replay with other figures is still that run.
+    replay = report(minutes=10, status="failed").model_copy(update={"run_id": healthy.run_id})
+    assert ingest_reports(engine, [replay]) == (0, 1)
+    assert job_row(engine) == before
+
+
+def test_a_batch_of_only_duplicates_leaves_the_stored_state_as_it_was(engine: Engine) -> None:
+    # Received just after the run, the */5 job is healthy; a day later it would be late.
+    # A replay a day later changed no row, so it must not refresh (re-decide) the state.
+    run = report(minutes=0, status="success")
+    ingest_reports(engine, [run], SOON_AFTER)
+    before = job_row(engine)
+    assert before["state"] == "healthy"
+    assert ingest_reports(engine, [run], RECEIVED) == (0, 1)
+    assert job_row(engine) == before
+
+
+def test_a_new_run_refreshes_only_its_own_jobs_state(engine: Engine) -> None:
+    ingest_reports(engine, [report("sync"), report("backup", schedule="*/5 * * * *")], SOON_AFTER)
+    ingest_reports(engine, [report("sync", minutes=1440)], RECEIVED + dt.timedelta(minutes=1))
+    # sync's new run was just now; backup had none for a day, but no report of it came.
+    assert job_row(engine)["state"] == "healthy"
+    assert job_row(engine, "backup")["state"] == "healthy"
+    assert stored_time(job_row(engine, "backup")["next_expected_at"]) == dt.datetime(
+        2030, 1, 1, 12, 5
+    )
+
+
+def test_a_replayed_run_does_not_undo_a_later_skip(engine: Engine) -> None:
+    run = report(minutes=0, breaker_state="closed")
+    skip = report(minutes=5, status="skipped_breaker", breaker_state="open")
+    ingest_reports(engine, [run])
+    ingest_reports(engine, [skip])
+    before = job_row(engine)
+    assert before["breaker_state"] == "open"
+    assert ingest_reports(engine, [run, skip]) == (0, 2)
+    assert job_row(engine) == before
+
+
+def test_the_second_copy_of_a_run_in_one_batch_changes_nothing(engine: Engine) -> None:
+    first = report("sync", minutes=0)
+    second = report("other", minutes=5, status="failed").model_copy(update={"run_id": first.run_id})
+    assert ingest_reports(engine, [first, second]) == (1, 1)
+    assert job_keys(engine) == [("sync", "web1")]
+    assert job_row(engine)["last_status"] == "success"
+
+
+def test_a_run_stored_by_another_request_after_the_read_is_a_duplicate(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stored = report("sync")
+    ingest_reports(engine, [stored])
+    real = ingest.stored_run_ids
+    reads: list[Sequence[str]] = []
+
+    def out_of_date_once(connection: Any, run_ids: Sequence[str]) -> set[str]:
+        # The first read misses the run, as if a concurrent request stored it just after:
+        # the insert then fails on the unique run_id, and the transaction is done again.
+        reads.append(run_ids)
+        return set() if len(reads) == 1 else real(connection, run_ids)
+
+    monkeypatch.setattr(ingest, "stored_run_ids", out_of_date_once)
+    replay = stored.model_copy(update={"job": "other"})
+    assert ingest_reports(engine, [replay, report("fresh", minutes=1)]) == (1, 1)
+    assert len(reads) == 2
+    assert job_keys(engine) == [("fresh", "web1"), ("sync", "web1")]
+
+
+# ---------------------------------------------------------------- text bound by the driver
 
 
 AWKWARD = [
@@ -131,52 +265,53 @@ AWKWARD = [
 ]  # fmt: skip
 
 
-@pytest.fixture
-def scratch(mysql_engine: Engine) -> Any:
-    with mysql_engine.begin() as connection:
-        connection.exec_driver_sql("DROP TABLE IF EXISTS bench_literals")
-        connection.exec_driver_sql(
-            "CREATE TABLE bench_literals (n INT PRIMARY KEY, s MEDIUMTEXT, f DOUBLE, "
-            "b TINYINT(1), t DATETIME(6), i BIGINT) CHARACTER SET utf8mb4"
-        )
-    yield mysql_engine
-    with mysql_engine.begin() as connection:
-        connection.exec_driver_sql("DROP TABLE bench_literals")
+def stored_texts(engine: Engine) -> dict[str, tuple[str, str, str]]:
+    r, o = tables.runs.c, tables.run_output.c
+    query = select(r.job, r.command, o.stdout_tail, o.stderr_tail).join_from(
+        tables.runs, tables.run_output, r.run_id == o.run_id
+    )
+    with engine.connect() as connection:
+        return {job: (command, out, err) for job, command, out, err in connection.execute(query)}
 
 
-@pytest.mark.parametrize("sql_mode", ["", "NO_BACKSLASH_ESCAPES"])
-def test_literals_round_trip_through_mysql(scratch: Engine, sql_mode: str) -> None:
-    moment = dt.datetime(2030, 1, 2, 3, 4, 5, 678901)
-    rows: list[tuple[Any, ...]] = [
-        (n, value, 1.0 / (n + 3), n % 2 == 0, moment + dt.timedelta(seconds=n), 2**40 + n)
-        for n, value in enumerate(AWKWARD)
-    ]
-    rows.append((len(rows), None, None, None, None, None))
-    with scratch.begin() as connection:
-        connection.exec_driver_sql(f"SET SESSION sql_mode = '{sql_mode}'")
-        raw = connection.connection.dbapi_connection
-        head = "INSERT INTO bench_literals (n, s, f, b, t, i) VALUES "
-        # A tiny statement limit: the rows go in several statements, the count adds up.
-        assert bulk.insert_rows(raw, head, rows, max_chars=60) == len(rows)
-        stored = connection.exec_driver_sql(
-            "SELECT n, s, f, b, t, i FROM bench_literals ORDER BY n"
-        )
-        back = [(n, s, f, None if b is None else bool(b), t, i) for n, s, f, b, t, i in stored]
-        connection.exec_driver_sql("SET SESSION sql_mode = DEFAULT")
-    assert back == rows
+def awkward_reports() -> list[RunReport]:
+    batch = []
+    for number, value in enumerate(AWKWARD):
+        raw = make_report(f"awkward{number}", stdout=value, stderr=value[::-1])
+        batch.append(RunReport.model_validate(raw | {"command": value}))
+    return batch
 
 
-def test_literals_refuse_what_they_cannot_write_exactly(mysql_engine: Engine) -> None:
-    with mysql_engine.connect() as connection:
-        literal = bulk.literal_writer(connection.connection.dbapi_connection)
-    assert literal(0.1) == "0.1e0" and literal(-3) == "-3" and literal(True) == "1"
-    for value in (math.inf, math.nan):
-        with pytest.raises(pymysql.err.ProgrammingError, match="can not be used"):
-            literal(value)
-    with pytest.raises(TypeError, match="naive UTC"):
-        literal(T0)
-    with pytest.raises(TypeError, match="no SQL literal"):
-        literal(b"bytes")
+def test_awkward_text_is_stored_exactly(engine: Engine) -> None:
+    assert ingest_reports(engine, awkward_reports()) == (len(AWKWARD), 0)
+    expected = {f"awkward{n}": (value, value, value[::-1]) for n, value in enumerate(AWKWARD)}
+    assert stored_texts(engine) == expected
+
+
+def test_awkward_text_is_stored_exactly_without_backslash_escapes(mysql_engine: Engine) -> None:
+    # A session with NO_BACKSLASH_ESCAPES: the driver, told so by the server, escapes
+    # quotes by doubling them instead.
+    engine = create_db_engine(mysql_engine.url.render_as_string(hide_password=False))
+
+    @event.listens_for(engine, "connect")
+    def no_backslash_escapes(dbapi_connection: Any, _record: Any) -> None:
+        with dbapi_connection.cursor() as cursor:
+            cursor.execute(
+                "SET SESSION sql_mode = CONCAT(@@SESSION.sql_mode, ',NO_BACKSLASH_ESCAPES')"
+            )
+
+    clear_tables(engine)
+    try:
+        with engine.connect() as connection:
+            mode = connection.exec_driver_sql("SELECT @@SESSION.sql_mode").scalar()
+        assert "NO_BACKSLASH_ESCAPES" in str(mode)
+        stored = ingest.ingest_reports(engine, awkward_reports(), received_at=RECEIVED)
+        assert (stored.accepted, stored.refused) == (len(AWKWARD), {})
+        expected = {f"awkward{n}": (value, value, value[::-1]) for n, value in enumerate(AWKWARD)}
+        assert stored_texts(engine) == expected
+    finally:
+        clear_tables(engine)
+        engine.dispose()
 
 
 # ---------------------------------------------------------------- reads for the summary

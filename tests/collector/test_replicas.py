@@ -131,7 +131,7 @@ def test_a_session_from_one_replica_acts_on_the_other(
 ) -> None:
     a, b = pair
     reports = [make_report("vend_sync", host="web1"), make_report("vend_sync", host="web2")]
-    assert a.post_runs(reports).json() == {"accepted": 2, "duplicates": 0}
+    assert a.post_runs(reports).json() == {"accepted": 2, "duplicates": 0, "rejected": []}
     # The login form from A, posted to B: its CSRF token lives in a cookie, not in A.
     client = requests.Session()
     token = login_form(a, client)

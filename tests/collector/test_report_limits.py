@@ -11,7 +11,7 @@ from smartcron.collector.db import tables
 from smartcron.wrapper import limits
 from sqlalchemy import Engine, String, select
 
-from tests.support.collector_api import assert_error, count_rows
+from tests.support.collector_api import assert_rejected, count_rows
 from tests.support.service import Service, make_report
 
 
@@ -29,8 +29,14 @@ from tests.support.service import Service, make_report
 def test_values_the_wrapper_refuses_are_refused(
     collector: Service, schema_engine: Engine, change: dict[str, Any], field: str
 ) -> None:
-    assert_error(collector.post_runs([make_report() | change]), 422, field)
+    # Alone, the report is refused (422: nothing was stored); next to a good one, only
+    # it is, by its index (200).
+    assert_rejected(collector.post_runs([make_report() | change]), 422, {0: (field,)})
     assert count_rows(schema_engine, tables.runs) == 0
+    second = field.replace("runs[0]", "runs[1]")
+    answer = collector.post_runs([make_report(), make_report() | change])
+    assert_rejected(answer, 200, {1: (second,)})
+    assert count_rows(schema_engine, tables.runs) == 1
 
 
 def test_tags_at_the_joined_limit_are_stored_whole(

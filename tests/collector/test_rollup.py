@@ -104,7 +104,8 @@ def mixed_reports(count: int, seed: int = 1) -> list[dict[str, Any]]:
             f"job{rng.randrange(4)}",
             host=f"web{rng.randrange(2)}",
             status=rng.choice(statuses),
-            started=now - dt.timedelta(hours=rng.randrange(0, 72), seconds=30),
+            # An hour and a half back at least: even the longest run has ended by now.
+            started=now - dt.timedelta(hours=rng.randrange(0, 72) + 1, seconds=90),
             duration_s=rng.choice([0.0, 0.0004, 1.0, 1.005, 2.5, 2.5, 60.0, 3600.25]),
             peak_rss_bytes=rng.choice([None, 10 * MIB, 80 * MIB, 2**40]),
         )
@@ -132,13 +133,13 @@ def test_ingest_counts_each_run_once_and_skips_not_at_all(
     collector: Service, schema_engine: Engine
 ) -> None:
     batch = mixed_reports(150)
-    assert post(collector, batch) == {"accepted": 150, "duplicates": 0}
+    assert post(collector, batch) == {"accepted": 150, "duplicates": 0, "rejected": []}
     assert any(r["status"].startswith("skipped") for r in batch)
     assert_counted_once(schema_engine, runs_of(batch))
 
-    assert post(collector, batch) == {"accepted": 0, "duplicates": 150}
+    assert post(collector, batch) == {"accepted": 0, "duplicates": 150, "rejected": []}
     more = mixed_reports(20, seed=2)
-    assert post(collector, batch[:30] + more) == {"accepted": 20, "duplicates": 30}
+    assert post(collector, batch[:30] + more) == {"accepted": 20, "duplicates": 30, "rejected": []}
 
     assert_counted_once(schema_engine, runs_of(batch + more))
 

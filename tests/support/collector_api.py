@@ -47,6 +47,35 @@ def assert_error(response: requests.Response, status: int, *words: str) -> str:
     return message
 
 
+def answered(accepted: int = 0, duplicates: int = 0) -> dict[str, Any]:
+    """An ingest answer with nothing rejected."""
+    return {"accepted": accepted, "duplicates": duplicates, "rejected": []}
+
+
+def assert_rejected(
+    response: requests.Response, status: int, rejected: dict[int, tuple[str, ...]]
+) -> list[dict[str, Any]]:
+    """An ingest answer of `status` whose rejected list names exactly the indices of
+    `rejected`, each error mentioning its words; a 422 also carries the first error.
+    Returns the rejected list."""
+    assert response.status_code == status, (response.status_code, response.text[:500])
+    assert response.headers["content-type"].startswith("application/json"), response.headers
+    body = response.json()
+    listed = body["rejected"]
+    assert [item["index"] for item in listed] == sorted(rejected), listed
+    for item in listed:
+        assert set(item) == {"index", "run_id", "error"}, item
+        assert item["error"].startswith(f"runs[{item['index']}]."), item
+        for word in rejected[item["index"]]:
+            assert word in item["error"], (word, item)
+    if status == 422:
+        assert body["accepted"] == body["duplicates"] == 0, body
+        assert body["error"].startswith(listed[0]["error"]), body
+    else:
+        assert set(body) == {"accepted", "duplicates", "rejected"}, body
+    return list(listed)
+
+
 def hidden_field(html: str, name: str) -> str:
     """The value of <input type="hidden" name=NAME value=...> in a rendered page."""
     found = re.search(rf'<input type="hidden" name="{name}" value="([^"]*)"', html)

@@ -35,6 +35,10 @@ def validated(report: dict[str, Any]) -> RunReport:
     is, with no type coerced (the collector validates strictly)."""
     model = RunReport.model_validate_json(json.dumps(report), strict=True)
     assert model.model_dump(mode="json", by_alias=True)["run_id"] == report["run_id"]
+    # Readers take fields they do not know (and leave them unused): the wrapper must
+    # write none, or a misspelt field would go unnoticed.
+    assert not model.model_extra, model.model_extra
+    assert not [attempt.model_extra for attempt in model.attempts if attempt.model_extra]
     return model
 
 
