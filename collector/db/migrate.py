@@ -52,14 +52,15 @@ def head_revision() -> str:
     return head
 
 
-def migrate(engine: Engine) -> str:
+def migrate(engine: Engine, lock_wait_s: int = LOCK_WAIT_S) -> str:
     """Upgrade the database of `engine` to the newest revision; return that revision.
-    Idempotent, and safe with several collectors starting at once."""
-    migrating = _migration_engine(engine)
+    Idempotent, and safe with several collectors starting at once: each waits up to
+    `lock_wait_s` for another's migration to end."""
+    migrating = _migration_engine(engine, lock_wait_s)
     try:
         with migrating.connect() as connection:
             if is_mysql(engine):
-                _take_mysql_lock(connection)
+                _take_mysql_lock(connection, lock_wait_s)
             else:
                 _require_sqlite_math(connection)
             try:
@@ -83,7 +84,7 @@ def offline_sql(start: str | None, end: str = "head") -> str:
     return buffer.getvalue()
 
 
-def _migration_engine(engine: Engine) -> Engine:
+def _migration_engine(engine: Engine, lock_wait_s: int) -> Engine:
     """An engine of one connection to the same database, for the migration alone."""
     url = engine.url
     if is_mysql(engine):
@@ -94,7 +95,7 @@ def _migration_engine(engine: Engine) -> Engine:
             connect_args={"connect_timeout": 5, "init_command": MYSQL_SESSION},
         )
     migrating = create_engine(
-        url, poolclass=NullPool, connect_args={"timeout": LOCK_WAIT_S, "check_same_thread": False}
+        url, poolclass=NullPool, connect_args={"timeout": lock_wait_s, "check_same_thread": False}
     )
 
     # The driver's own transaction handling off, so that each transaction begins with
@@ -110,14 +111,14 @@ def _migration_engine(engine: Engine) -> Engine:
     return migrating
 
 
-def _take_mysql_lock(connection: Connection) -> None:
+def _take_mysql_lock(connection: Connection, wait_s: int) -> None:
     taken = connection.execute(
-        text("SELECT GET_LOCK(:name, :wait)"), {"name": LOCK_NAME, "wait": LOCK_WAIT_S}
+        text("SELECT GET_LOCK(:name, :wait)"), {"name": LOCK_NAME, "wait": wait_s}
     ).scalar()
     connection.commit()
     if taken != 1:
         raise SchemaError(
-            f"another migrate has held the lock {LOCK_NAME!r} for {LOCK_WAIT_S} s; "
+            f"another migrate has held the lock {LOCK_NAME!r} for {wait_s} s; "
             "let it finish, then run `smartcron-collector migrate` again"
         )
 
