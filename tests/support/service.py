@@ -246,8 +246,9 @@ def make_report(
         "exit_code": exit_code,
         "signal": 15 if status == "timeout" else None,
         "started_at": iso(started),
-        "finished_at": iso(finished),
-        "duration_s": duration_s,
+        # A lost run's end is unknown (the wrapper's lost_run_report).
+        "finished_at": None if status == "lost" else iso(finished),
+        "duration_s": None if status == "lost" else duration_s,
         "attempts": attempts,
         "peak_rss_bytes": None if skipped else peak_rss_bytes,
         "cpu_user_s": None if skipped else 0.5,
