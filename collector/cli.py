@@ -61,8 +61,12 @@ def main() -> None:
 
 @main.command("migrate")
 @db_option
-@click.option("--sql", "as_sql", is_flag=True,
-              help="print the MySQL DDL of the migrations instead (for the mysql client)")
+@click.option(
+    "--sql",
+    "as_sql",
+    is_flag=True,
+    help="print the MySQL DDL of the migrations instead (for the mysql client)",
+)
 @click.option("--from", "start", default=None, metavar="REVISION",
               help="with --sql: only the revisions after this one")  # fmt: skip
 def migrate_command(db_url: str | None, as_sql: bool, start: str | None) -> None:

@@ -142,9 +142,7 @@ def _recent_runs(
 
 # One run in the packed form: status, duration and peak memory (empty when unknown: a
 # lost run has no duration, and CONCAT with a NULL in it is NULL).
-_PACKED_RUN = (
-    "CONCAT(status, ':', COALESCE(duration_s, ''), ':', COALESCE(peak_rss_bytes, ''))"
-)
+_PACKED_RUN = "CONCAT(status, ':', COALESCE(duration_s, ''), ':', COALESCE(peak_rss_bytes, ''))"
 
 
 @functools.lru_cache(maxsize=64)

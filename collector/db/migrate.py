@@ -183,7 +183,9 @@ def check_schema(engine: Engine) -> str:
         )
     if current == (head,):
         return head
-    known = {script.revision for script in ScriptDirectory.from_config(alembic_config()).walk_revisions()}
+    known = {
+        script.revision for script in ScriptDirectory.from_config(alembic_config()).walk_revisions()
+    }
     if not set(current) <= known:
         raise SchemaError(
             f"the database schema is at revision {', '.join(current)}, which this collector "

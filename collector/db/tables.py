@@ -60,8 +60,8 @@ runs = Table(
     Column("wrapper_version", String(32), nullable=False),
     Column("received_at", Micro, nullable=False),
     UniqueConstraint("run_id", name="uq_runs_run_id"),
-    # Covering indexes (see migrations/versions/v0001_tables.py): a job's recent runs and the rollup's
-    # rebuild come from the first without touching the table, the last 24 hours'
+    # Covering indexes (migrations/versions/v0001_tables.py): a job's recent runs and the
+    # rollup's rebuild come from the first without touching the table, the last 24 hours'
     # counts from the second, whose (started_at, id) order also pages /api/v1/runs.
     Index(
         "ix_runs_job_started", "job", "host", "started_at", "status", "duration_s", "peak_rss_bytes"
@@ -72,7 +72,8 @@ runs = Table(
 )
 
 # Filled by a trigger on smartcron_runs, never by the collector's code: one row per UTC
-# day, job, host and log-scale duration bucket (migrations/sql/mysql/0002_rollup.sql says why and how).
+# day, job, host and log-scale duration bucket (migrations/sql/mysql/0002_rollup.sql and
+# 0004_rollup.sql say why and how; a lost run, without a duration, is in bucket -32768).
 run_rollup = Table(
     "smartcron_run_rollup",
     metadata,

@@ -26,7 +26,9 @@ UNTIMED = -32768  # the rollup's bucket for runs without a duration (lost runs)
 NewEngine = Callable[[], Engine]
 
 
-def engine_maker(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[NewEngine]:
+def engine_maker(
+    backend: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[NewEngine]:
     """Makes engines on brand-new, empty databases of one backend; drops them at the end."""
     made: list[tuple[Engine, Any]] = []
 
@@ -87,9 +89,9 @@ def schema_of(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
         }
         found = {}
         for name, query in queries.items():
-            rows = connection.exec_driver_sql(query).all()
+            described = connection.exec_driver_sql(query).all()
             # A view's definition names its database: the two compared have different names.
-            found[name] = [tuple(str(v).replace(database, "DB") for v in row) for row in rows]
+            found[name] = [tuple(str(v).replace(database, "DB") for v in row) for row in described]
         return found
 
 
@@ -206,7 +208,9 @@ def assert_views_after_upgrade(engine: Engine) -> None:
     health = {row["job"]: row["state"] for row in view(engine, "smartcron_v_job_health")}
     assert health == {"backup": "failing", "report": "paused", "tidy": "healthy"}
     failures = view(engine, "smartcron_v_recent_failures")
-    assert sorted((row["status"], row["duration_s"]) for row in failures if row["job"] == "backup") == [
+    assert sorted(
+        (row["status"], row["duration_s"]) for row in failures if row["job"] == "backup"
+    ) == [
         ("failed", 0.25),
         ("lost", None),
     ]
@@ -296,10 +300,14 @@ def test_migrate_waits_for_the_lock_no_longer_than_told(new_mysql_engine: NewEng
 
 def test_check_schema_says_what_to_run(new_engine: NewEngine) -> None:
     engine = new_engine()
-    with pytest.raises(SchemaError, match=r"no smartcron schema; run `smartcron-collector migrate`"):
+    with pytest.raises(
+        SchemaError, match=r"no smartcron schema; run `smartcron-collector migrate`"
+    ):
         check_schema(engine)
     v0_1_0.create_schema(engine)
-    with pytest.raises(SchemaError, match=r"schema of smartcron 0\.1\.0; run `smartcron-collector migrate`"):
+    with pytest.raises(
+        SchemaError, match=r"schema of smartcron 0\.1\.0; run `smartcron-collector migrate`"
+    ):
         check_schema(engine)
     migrate(engine)
 
@@ -310,7 +318,9 @@ def test_check_schema_says_what_to_run(new_engine: NewEngine) -> None:
             )
 
     stamp("0003")
-    with pytest.raises(SchemaError, match=rf"revision 0003, this collector needs {head_revision()}"):
+    with pytest.raises(
+        SchemaError, match=rf"revision 0003, this collector needs {head_revision()}"
+    ):
         check_schema(engine)
     stamp("9999")
     with pytest.raises(SchemaError, match=r"revision 9999, which this collector does not know"):
@@ -325,7 +335,9 @@ def test_sql_files_are_what_the_migrations_produce() -> None:
     generated = revision_sql_files()
     assert sorted(on_disk) == sorted(generated), "run scripts/generate-sql"
     for name, sql in generated.items():
-        assert on_disk[name] == sql, f"sql/{name} differs from the migrations: run scripts/generate-sql"
+        assert on_disk[name] == sql, (
+            f"sql/{name} differs from the migrations: run scripts/generate-sql"
+        )
 
 
 def test_sql_files_at_the_mysql_client_build_the_migrated_schema(

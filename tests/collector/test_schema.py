@@ -10,8 +10,8 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from smartcron.collector.db import tables
-from smartcron.collector.db.migrations import VERSION_TABLE
 from smartcron.collector.db.migrate import check_schema, head_revision, migrate
+from smartcron.collector.db.migrations import VERSION_TABLE
 from sqlalchemy import (
     Boolean,
     Date,
@@ -167,7 +167,7 @@ def test_migrate_again_keeps_the_data(engine: Engine) -> None:
     assert check_schema(engine) == head_revision()
 
 
-# ---------------------------------------------------------------- one schema, two backends and tables.py
+# ---------------------------------------------------------------- one schema, two backends
 
 
 def test_both_backends_have_the_same_tables_and_views(

@@ -38,9 +38,9 @@ def create_schema(engine: Engine, version: int = 2) -> None:
     else:
         database = engine.url.database
         assert database
-        with sqlite3.connect(database) as connection:
-            connection.executescript((FIXTURES / "sqlite" / "schema.sql").read_text())
-        connection.close()
+        with sqlite3.connect(database) as raw_sqlite:
+            raw_sqlite.executescript((FIXTURES / "sqlite" / "schema.sql").read_text())
+        raw_sqlite.close()
     with engine.begin() as connection:
         if version < 2:
             connection.exec_driver_sql("DROP TRIGGER smartcron_runs_rollup")
@@ -74,17 +74,48 @@ def sample_rows() -> dict[str, list[dict[str, Any]]]:
     at = DAY
     runs = [
         run_row("00000000-0000-4000-8000-000000000001", "backup", "success", at, 2.5),
-        run_row("00000000-0000-4000-8000-000000000002", "backup", "success", at, 3.5,
-                peak_rss_bytes=None),  # fmt: skip
+        run_row(
+            "00000000-0000-4000-8000-000000000002",
+            "backup",
+            "success",
+            at,
+            3.5,
+            peak_rss_bytes=None,
+        ),
         run_row("00000000-0000-4000-8000-000000000003", "backup", "failed", at, 0.25),
         # Noticed a day later: v0.1.0 gave it 86,400 s, which is no duration at all.
-        run_row("00000000-0000-4000-8000-000000000004", "backup", "lost", at, 86_400.0,
-                exit_code=None, peak_rss_bytes=None, cpu_user_s=None, cpu_system_s=None,
-                attempt_count=0),  # fmt: skip
-        run_row("00000000-0000-4000-8000-000000000005", "report", "skipped_locked", at, 0.0,
-                exit_code=0, peak_rss_bytes=None, attempt_count=0),  # fmt: skip
-        run_row("00000000-0000-4000-8000-000000000006", "report", "lost", at, 3_600.0,
-                exit_code=None, peak_rss_bytes=None, attempt_count=0),  # fmt: skip
+        run_row(
+            "00000000-0000-4000-8000-000000000004",
+            "backup",
+            "lost",
+            at,
+            86_400.0,
+            exit_code=None,
+            peak_rss_bytes=None,
+            cpu_user_s=None,
+            cpu_system_s=None,
+            attempt_count=0,
+        ),
+        run_row(
+            "00000000-0000-4000-8000-000000000005",
+            "report",
+            "skipped_locked",
+            at,
+            0.0,
+            exit_code=0,
+            peak_rss_bytes=None,
+            attempt_count=0,
+        ),
+        run_row(
+            "00000000-0000-4000-8000-000000000006",
+            "report",
+            "lost",
+            at,
+            3_600.0,
+            exit_code=None,
+            peak_rss_bytes=None,
+            attempt_count=0,
+        ),
     ]
     job = {
         "host": "web1", "schedule": "0 3 * * *", "priority": 5, "first_seen_at": at,
@@ -93,46 +124,109 @@ def sample_rows() -> dict[str, list[dict[str, Any]]]:
         "paused_by": None, "breaker_reset_at": None,
     }  # fmt: skip
     jobs = [
-        dict(job, job="backup", command="php /srv/backup.php", last_run_id=runs[3]["run_id"],
-             last_status="lost", last_finished_at=runs[3]["finished_at"],
-             last_duration_s=86_400.0),  # fmt: skip
-        dict(job, job="report", command="php /srv/report.php", last_run_id=runs[5]["run_id"],
-             last_status="lost", last_finished_at=runs[5]["finished_at"],
-             last_duration_s=3_600.0, paused=True, paused_at=at, paused_by="admin"),  # fmt: skip
-        dict(job, job="tidy", command="tidy --all", last_run_id=None, last_status=None,
-             last_finished_at=None, last_duration_s=None),  # fmt: skip
+        dict(
+            job,
+            job="backup",
+            command="php /srv/backup.php",
+            last_run_id=runs[3]["run_id"],
+            last_status="lost",
+            last_finished_at=runs[3]["finished_at"],
+            last_duration_s=86_400.0,
+        ),
+        dict(
+            job,
+            job="report",
+            command="php /srv/report.php",
+            last_run_id=runs[5]["run_id"],
+            last_status="lost",
+            last_finished_at=runs[5]["finished_at"],
+            last_duration_s=3_600.0,
+            paused=True,
+            paused_at=at,
+            paused_by="admin",
+        ),
+        dict(
+            job,
+            job="tidy",
+            command="tidy --all",
+            last_run_id=None,
+            last_status=None,
+            last_finished_at=None,
+            last_duration_s=None,
+        ),
     ]
     return {
         "smartcron_runs": runs,
         "smartcron_run_output": [
-            {"run_id": run["run_id"], "attempts": "[]", "stdout_tail": "ok\n",
-             "stderr_tail": "é ✓ \U0001f600"}  # fmt: skip
+            {
+                "run_id": run["run_id"],
+                "attempts": "[]",
+                "stdout_tail": "ok\n",
+                "stderr_tail": "é ✓ \U0001f600",
+            }
             for run in runs
         ],
         "smartcron_jobs": jobs,
         "smartcron_hosts": [
-            {"host": "web1", "first_seen_at": at, "last_seen_at": at, "agent_version": "0.1.0",
-             "health": '{"disk_free_pct": 40}'},  # fmt: skip
+            {
+                "host": "web1",
+                "first_seen_at": at,
+                "last_seen_at": at,
+                "agent_version": "0.1.0",
+                "health": '{"disk_free_pct": 40}',
+            },
         ],
         "smartcron_alerts": [
-            {"id": 7, "job": "backup", "host": "web1", "kind": "lost", "severity": "warning",
-             "message": "run lost", "run_id": runs[3]["run_id"], "opened_at": at,
-             "resolved_at": None},  # fmt: skip
+            {
+                "id": 7,
+                "job": "backup",
+                "host": "web1",
+                "kind": "lost",
+                "severity": "warning",
+                "message": "run lost",
+                "run_id": runs[3]["run_id"],
+                "opened_at": at,
+                "resolved_at": None,
+            },
         ],
         "smartcron_tokens": [
-            {"id": 3, "name": "web1", "kind": "ingest", "token_sha256": "a" * 64,
-             "created_at": at, "revoked_at": None},  # fmt: skip
-            {"id": 4, "name": "old", "kind": "admin", "token_sha256": "b" * 64,
-             "created_at": at, "revoked_at": at},  # fmt: skip
+            {
+                "id": 3,
+                "name": "web1",
+                "kind": "ingest",
+                "token_sha256": "a" * 64,
+                "created_at": at,
+                "revoked_at": None,
+            },
+            {
+                "id": 4,
+                "name": "old",
+                "kind": "admin",
+                "token_sha256": "b" * 64,
+                "created_at": at,
+                "revoked_at": at,
+            },
         ],
         "smartcron_sessions": [
-            {"session_sha256": "c" * 64, "csrf_token": "d" * 64, "username": "admin",
-             "created_at": at, "expires_at": at + dt.timedelta(hours=12)},  # fmt: skip
+            {
+                "session_sha256": "c" * 64,
+                "csrf_token": "d" * 64,
+                "username": "admin",
+                "created_at": at,
+                "expires_at": at + dt.timedelta(hours=12),
+            },
         ],
         "smartcron_login_failures": [{"id": 1, "client": "192.0.2.7", "failed_at": at}],
         "smartcron_audit": [
-            {"id": 1, "at": at, "actor": "admin", "action": "pause", "job": "report",
-             "host": "web1", "detail": None},  # fmt: skip
+            {
+                "id": 1,
+                "at": at,
+                "actor": "admin",
+                "action": "pause",
+                "job": "report",
+                "host": "web1",
+                "detail": None,
+            },
         ],
     }
 

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 from alembic import context
-
 from smartcron.collector.db.migrations import VERSION_TABLE
 from smartcron.collector.db.tables import metadata
 

@@ -4,6 +4,8 @@ v0.1.0's sql/001_tables.sql on MySQL and of its tables.py on SQLite."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
 
@@ -18,4 +20,8 @@ Double = sa.Float().with_variant(mysql.DOUBLE(), *MY)  # sa.Float is 4 bytes on 
 Flag = sa.Boolean().with_variant(mysql.TINYINT(display_width=1), *MY)
 
 # Every MySQL table: InnoDB, and binary collation (job and host names are case-sensitive keys).
-TABLE_OPTIONS = {"mysql_engine": "InnoDB", "mysql_charset": "utf8mb4", "mysql_collate": "utf8mb4_bin"}
+TABLE_OPTIONS: dict[str, Any] = {
+    "mysql_engine": "InnoDB",
+    "mysql_charset": "utf8mb4",
+    "mysql_collate": "utf8mb4_bin",
+}

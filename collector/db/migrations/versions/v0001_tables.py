@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
-
 from smartcron.collector.db.migrations.sql_ops import apply_sql
 from smartcron.collector.db.migrations.types import (
     TABLE_OPTIONS,
@@ -76,7 +75,9 @@ def upgrade() -> None:
         "smartcron_runs",
         ["job", "host", "started_at", "status", "duration_s", "peak_rss_bytes"],
     )
-    op.create_index("ix_runs_started", "smartcron_runs", ["started_at", "id", "job", "host", "status"])
+    op.create_index(
+        "ix_runs_started", "smartcron_runs", ["started_at", "id", "job", "host", "status"]
+    )
     op.create_index("ix_runs_status_started", "smartcron_runs", ["status", "started_at"])
     op.create_index("ix_runs_host_started", "smartcron_runs", ["host", "started_at"])
     op.create_table(

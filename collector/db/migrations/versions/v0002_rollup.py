@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
-
 from smartcron.collector.db.migrations.sql_ops import apply_sql
 from smartcron.collector.db.migrations.types import TABLE_OPTIONS, Double
 

@@ -11,7 +11,6 @@ Create Date: 2026-12-01
 from __future__ import annotations
 
 from alembic import op
-
 from smartcron.collector.db.migrations.sql_ops import apply_sql, dialect
 from smartcron.collector.db.migrations.types import Double, Micro
 
