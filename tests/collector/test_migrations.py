@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import subprocess
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -20,6 +21,7 @@ from smartcron.collector.db.scripts import split_statements
 from sqlalchemy import Engine, text
 
 from tests.support import v0_1_0
+from tests.support.service import collector_bin
 
 REPO = Path(__file__).resolve().parents[2]
 UNTIMED = -32768  # the rollup's bucket for runs without a duration (lost runs)
@@ -356,3 +358,54 @@ def test_sql_files_at_the_mysql_client_build_the_migrated_schema(
 
     assert schema_of(by_hand) == schema_of(migrated(new_mysql_engine()))
     assert check_schema(by_hand) == head_revision()
+
+
+# ---------------------------------------------------------------- the command line
+
+
+def collector(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [collector_bin(), *args], capture_output=True, text=True, check=False, timeout=120
+    )
+
+
+def test_migrate_and_its_old_name_init_db_upgrade_a_v0_1_0_database(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'collector.db'}"
+    engine = create_db_engine(url)
+    v0_1_0.create_schema(engine)
+    v0_1_0.load_rows(engine, v0_1_0.sample_rows())
+
+    done = collector("init-db", "--db", url)  # what v0.1.0's deploy scripts run
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == f"schema at revision {head_revision()} in {url}\n"
+    assert check_schema(engine) == head_revision()
+    again = collector("migrate", "--db", url)
+    assert (again.returncode, again.stdout) == (0, done.stdout)
+    assert len(rows_of(engine, "smartcron_runs")) == len(v0_1_0.sample_rows()["smartcron_runs"])
+    engine.dispose()
+
+
+def test_migrate_sql_prints_the_ddl_of_sql(tmp_path: Path) -> None:
+    everything = collector("migrate", "--sql")
+    assert everything.returncode == 0, everything.stderr
+    files = revision_sql_files()
+    for name, sql in files.items():
+        body = sql[sql.index("\n\n") + 2 :]  # after the file's own header
+        assert body in everything.stdout, name
+    latest = sorted(files)[-1]
+    since = collector("migrate", "--sql", "--from", "0003")
+    assert since.stdout == files[latest][files[latest].index("\n\n") + 2 :]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--sql", "--from", "0999"], "--from"),
+        (["--from", "0003"], "--from goes with --sql"),
+    ],
+)
+def test_migrate_refuses_a_bad_option_in_one_line(args: list[str], message: str) -> None:
+    done = collector("migrate", *args)
+    assert done.returncode == 2, done.stderr
+    assert message in done.stderr and "Traceback" not in done.stderr
