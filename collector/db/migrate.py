@@ -58,18 +58,15 @@ def migrate(engine: Engine, lock_wait_s: int = LOCK_WAIT_S) -> str:
     `lock_wait_s` for another's migration to end."""
     migrating = _migration_engine(engine, lock_wait_s)
     try:
+        # Closing the connection (NullPool) releases MySQL's lock, whatever happened.
         with migrating.connect() as connection:
             if is_mysql(engine):
                 _take_mysql_lock(connection, lock_wait_s)
             else:
                 _require_sqlite_math(connection)
-            try:
-                with connection.begin():  # SQLite: BEGIN IMMEDIATE, the writer's lock
-                    _adopt_legacy_schema(connection)
-                    command.upgrade(alembic_config(connection=connection), "head")
-            finally:
-                if is_mysql(engine):
-                    connection.exec_driver_sql(f"DO RELEASE_LOCK('{LOCK_NAME}')")
+            with connection.begin():  # SQLite: BEGIN IMMEDIATE, the writer's lock
+                _adopt_legacy_schema(connection)
+                command.upgrade(alembic_config(connection=connection), "head")
     finally:
         migrating.dispose()
     return head_revision()

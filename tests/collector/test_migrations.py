@@ -8,6 +8,7 @@ import datetime as dt
 import decimal
 import subprocess
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ from smartcron.collector.db.engine import create_db_engine, is_mysql
 from smartcron.collector.db.migrate import SchemaError, check_schema, head_revision, migrate
 from smartcron.collector.db.offline import revision_sql_files
 from smartcron.collector.db.scripts import split_statements
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, create_engine, text
 
 from tests.support import v0_1_0
 from tests.support.service import collector_bin
@@ -295,6 +296,27 @@ def test_migrate_waits_for_the_lock_no_longer_than_told(new_mysql_engine: NewEng
             migrate(engine, lock_wait_s=1)
         holder.execute(text("SELECT RELEASE_LOCK(:name)"), {"name": migrations.LOCK_NAME})
     assert migrate(engine, lock_wait_s=1) == head_revision()
+
+
+def test_migrate_outlasts_the_pools_read_timeout(new_mysql_engine: NewEngine) -> None:
+    # A rollup rebuild of a million runs outlasts the pool's 30 s read timeout, which would
+    # end it (and roll it back) each time: migrate uses a connection of its own. Here a
+    # pool with a 1 s timeout, and a revision kept waiting 3 s by a table lock.
+    engine = new_mysql_engine()
+    v0_1_0.create_schema(engine)
+    impatient = create_engine(engine.url, connect_args={"read_timeout": 1})
+    holder = engine.connect()
+    holder.exec_driver_sql("LOCK TABLES smartcron_runs READ")
+    release = threading.Timer(3, lambda: holder.exec_driver_sql("UNLOCK TABLES"))
+    release.start()
+    began = time.monotonic()
+    try:
+        assert migrate(impatient) == head_revision()
+    finally:
+        release.join()
+        holder.close()
+        impatient.dispose()
+    assert time.monotonic() - began >= 2.5, "the lock did not hold migrate up: proved nothing"
 
 
 # ---------------------------------------------------------------- check_schema
