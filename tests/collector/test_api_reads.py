@@ -427,7 +427,8 @@ def test_a_lost_run_is_in_no_duration_figure(collector: Service) -> None:
     assert (lost["status"], lost["finished_at"], lost["duration_s"]) == ("lost", None, None)
     hourly = ok(collector, "/api/v1/metrics", hours=3, job="gone")["series"]
     assert totals(hourly) == (3, 1)
-    assert max(p["max_duration_s"] for p in hourly) == 4.0
+    # The runs may fall in two hours: one of the lost run alone has no duration at all.
+    assert max(p["max_duration_s"] for p in hourly if p["max_duration_s"] is not None) == 4.0
 
     [vanished] = ok(collector, "/api/v1/jobs/vanished")["hosts"]
     assert (vanished["recent_runs"], vanished["p95_duration_s"], vanished["sparkline"]) == (
