@@ -19,6 +19,7 @@ from smartcron.collector.db.engine import create_db_engine, is_mysql
 from smartcron.collector.db.migrate import SchemaError, check_schema, head_revision, migrate
 from smartcron.collector.db.offline import revision_sql_files
 from smartcron.collector.db.scripts import split_statements
+from smartcron.collector.state_store import evaluate_due
 from sqlalchemy import Engine, create_engine, text
 
 from tests.support import v0_1_0
@@ -140,6 +141,9 @@ def expected_after_upgrade() -> dict[str, list[dict[str, Any]]]:
     for job in rows["smartcron_jobs"]:
         if job["last_status"] == "lost":
             job["last_finished_at"] = job["last_duration_s"] = None
+        # Revision 0005's columns: no zone yet (read as UTC), due for review at once.
+        job.update(timezone=None, state="healthy", state_reason="", missed_at=None,
+                   review_at=dt.datetime(2000, 1, 1))  # fmt: skip
     return rows
 
 
@@ -208,6 +212,9 @@ def assert_views_after_upgrade(engine: Engine) -> None:
     assert trends["report"]["avg_duration_s"] is None
     assert trends["report"]["skipped"] == 1
 
+    # Revision 0005 leaves every job due for review: the collector's first evaluation
+    # pass decides and stores the states the view reads.
+    assert evaluate_due(engine, dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)) == 3
     health = {row["job"]: row["state"] for row in view(engine, "smartcron_v_job_health")}
     assert health == {"backup": "failing", "report": "paused", "tidy": "healthy"}
     failures = view(engine, "smartcron_v_recent_failures")
@@ -415,8 +422,8 @@ def test_migrate_sql_prints_the_ddl_of_sql(tmp_path: Path) -> None:
     for name, sql in files.items():
         body = sql[sql.index("\n\n") + 2 :]  # after the file's own header
         assert body in everything.stdout, name
-    latest = sorted(files)[-1]
-    since = collector("migrate", "--sql", "--from", "0003")
+    before_latest, latest = sorted(files)[-2:]
+    since = collector("migrate", "--sql", "--from", before_latest[:4])
     assert since.stdout == files[latest][files[latest].index("\n\n") + 2 :]
 
 
