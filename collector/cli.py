@@ -1,4 +1,4 @@
-"""smartcron-collector: serve, init-db, create-token, hash-password."""
+"""smartcron-collector: serve, migrate (init-db), create-token, hash-password."""
 
 from __future__ import annotations
 
@@ -59,15 +59,40 @@ def main() -> None:
         raise click.ClickException(missing_extra_message(missing))
 
 
-@main.command("init-db")
+@main.command("migrate")
 @db_option
-def init_db_command(db_url: str | None) -> None:
-    """Create or update the schema (tables, rollup trigger and reporting views)."""
+@click.option(
+    "--sql",
+    "as_sql",
+    is_flag=True,
+    help="print the MySQL DDL of the migrations instead (for the mysql client)",
+)
+@click.option("--from", "start", default=None, metavar="REVISION",
+              help="with --sql: only the revisions after this one")  # fmt: skip
+def migrate_command(db_url: str | None, as_sql: bool, start: str | None) -> None:
+    """Create the schema, or bring an older one to this version in place, keeping every row."""
+    if as_sql:
+        from alembic.util import CommandError
+
+        from .db.migrate import offline_sql
+
+        try:
+            click.echo(offline_sql(start), nl=False)
+        except CommandError as error:
+            raise click.BadParameter(f"{error}; see sql/ for the revisions",
+                                     param_hint="--from") from None  # fmt: skip
+        return
+    if start is not None:
+        raise click.UsageError("--from goes with --sql; a database is migrated from where it is")
     engine = _engine(db_url)
-    version = _init_schema(engine)
+    revision = _init_schema(engine)
     click.echo(
-        f"schema version {version} ready in {engine.url.render_as_string(hide_password=True)}"
+        f"schema at revision {revision} in {engine.url.render_as_string(hide_password=True)}"
     )
+
+
+# The old name: crontabs and deploy scripts of v0.1.0 call it.
+main.add_command(migrate_command, "init-db")
 
 
 @main.command("create-token")
@@ -189,11 +214,11 @@ def _parse_listen(listen: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
-def _init_schema(engine: Engine) -> int:
-    from .db.migrate import SchemaError, init_db
+def _init_schema(engine: Engine) -> str:
+    from .db.migrate import SchemaError, migrate
 
     try:
-        return _database_call(lambda: init_db(engine))
+        return _database_call(lambda: migrate(engine))
     except SchemaError as error:
         raise click.ClickException(str(error)) from None
 

@@ -87,6 +87,11 @@ def utc_naive(moment: dt.datetime) -> dt.datetime:
     return (moment - offset if offset else moment).replace(tzinfo=None)
 
 
+def _naive_or_none(moment: dt.datetime | None) -> dt.datetime | None:
+    """A lost run's finished_at is unknown (null), as is its duration."""
+    return None if moment is None else utc_naive(moment)
+
+
 def is_request_fault(error: BaseException | None) -> bool:
     """Whether `error` is the report's own fault (a value that does not fit)."""
     if _is_duplicate_run(error):
@@ -256,7 +261,10 @@ def plan_group(batches: Sequence[Sequence[RunReport]], stored: set[str], now: dt
 def _latest_time(report: RunReport) -> tuple[str, dt.datetime]:
     """The report's latest time (naive UTC) and the field that holds it. (Attempts are
     only shown, never compared: their times are not checked against the clock.)"""
-    started, finished = utc_naive(report.started_at), utc_naive(report.finished_at)
+    started = utc_naive(report.started_at)
+    if report.finished_at is None:  # a lost run: its end is unknown
+        return "started_at", started
+    finished = utc_naive(report.finished_at)
     return ("finished_at", finished) if finished >= started else ("started_at", started)
 
 
@@ -266,7 +274,9 @@ def _lock_order(report: RunReport) -> tuple[Any, ...]:
     buckets follow durations), then of run_id. Batches of one busy job, on one host, on
     one day, would otherwise lock its few rollup rows in opposite orders and deadlock."""
     day = utc_naive(report.started_at).date()
-    return (day, report.job, report.host, report.duration_s, str(report.run_id))
+    # A lost run has no duration: the trigger counts it in the lowest bucket (-32768).
+    duration = -1.0 if report.duration_s is None else report.duration_s
+    return (day, report.job, report.host, duration, str(report.run_id))
 
 
 # ---------------------------------------------------------------- the statements
@@ -322,7 +332,7 @@ def run_values(report: RunReport, received_at: dt.datetime) -> tuple[Any, ...]:
         str(report.run_id), report.job, report.host, report.user, report.command,
         report.schedule, report.priority, ",".join(report.tags), report.trigger,
         report.status, report.exit_code, report.signal, utc_naive(report.started_at),
-        utc_naive(report.finished_at), report.duration_s, len(report.attempts),
+        _naive_or_none(report.finished_at), report.duration_s, len(report.attempts),
         report.peak_rss_bytes, report.cpu_user_s, report.cpu_system_s, report.output_bytes,
         report.output_truncated, report.breaker_state, report.wrapper_version, received_at,
     )  # fmt: skip
@@ -367,7 +377,7 @@ def _job_changes(
             key not in latest_real or report.started_at > latest_real[key].started_at
         ):
             latest_real[key] = report
-        if report.status == "success":
+        if report.status == "success" and report.finished_at is not None:
             finished = utc_naive(report.finished_at)
             latest_success[key] = max(latest_success.get(key, finished), finished)
 
@@ -376,7 +386,7 @@ def _job_changes(
         r = latest_real[key]
         rows.append((
             r.job, r.host, r.schedule, r.priority, r.command, now, r.breaker_state, False,
-            str(r.run_id), r.status, utc_naive(r.started_at), utc_naive(r.finished_at),
+            str(r.run_id), r.status, utc_naive(r.started_at), _naive_or_none(r.finished_at),
             r.duration_s, latest_success.get(key), r.timezone,
         ))  # fmt: skip
     skips = [latest[key] for key in sorted(latest) if latest[key].status in SKIPPED]

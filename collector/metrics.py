@@ -59,16 +59,19 @@ CHUNK_IDS = 1_000_000
 @dataclass
 class Total:
     """The runs of one job with one status: how many, and for real runs (not skips)
-    the sum of their durations in microseconds and how many fit each of BUCKETS."""
+    how many have a duration (a lost run has none), the sum of their durations in
+    microseconds and how many fit each of BUCKETS."""
 
     runs: int = 0
     duration_us: int = 0
     within: list[int] = field(default_factory=lambda: [0] * len(BUCKETS))
+    timed: int = 0
 
     def add(self, other: Total) -> None:
         self.runs += other.runs
         self.duration_us += other.duration_us
         self.within = [a + b for a, b in zip(self.within, other.within, strict=True)]
+        self.timed += other.timed
 
 
 Totals = dict[tuple[str, str], Total]  # by (job, status)
@@ -133,7 +136,7 @@ def _received_before(connection: Connection, seconds: float) -> int:
 
 
 def _copy(total: Total) -> Total:
-    return Total(total.runs, total.duration_us, list(total.within))
+    return Total(total.runs, total.duration_us, list(total.within), total.timed)
 
 
 def _merge(into: Totals, more: Totals) -> None:
@@ -148,20 +151,21 @@ def _count(connection: Connection, after_id: int, through_id: int | None) -> Tot
         r.job,
         r.status,
         func.count(),
+        func.count(r.duration_s),  # the runs with a duration: a lost run has none
         func.sum(cast(func.round(r.duration_s * 1_000_000), BigInteger)),
         *(func.sum(case((r.duration_s <= bound, 1), else_=0)) for bound in BUCKETS),
     ).where(r.id > after_id)
     if through_id is not None:
         query = query.where(r.id <= through_id)
     totals: Totals = {}
-    for job, status, runs, duration_us, *within in connection.execute(
+    for job, status, runs, timed, duration_us, *within in connection.execute(
         query.group_by(r.job, r.status)
     ):
         if status in SKIPPED_STATUSES:  # a skip ran nothing: no duration to count
             totals[(job, status)] = Total(int(runs))
         else:
             totals[(job, status)] = Total(
-                int(runs), int(duration_us or 0), [int(n or 0) for n in within]
+                int(runs), int(duration_us or 0), [int(n or 0) for n in within], int(timed)
             )
     return totals
 
@@ -191,13 +195,14 @@ class StoreCollector(Collector):
 
         durations = HistogramMetricFamily(
             "smartcron_run_duration_seconds",
-            "Durations of the runs recorded (skips, which run nothing, are left out).",
+            "Durations of the runs recorded (skips, which run nothing, and lost runs, "
+            "whose end is unknown, are left out).",
             labels=["job"],
         )
         for job, total in histograms.items():
             within = zip(BUCKETS, total.within, strict=True)
             buckets = [(str(float(bound)), float(n)) for bound, n in within]
-            buckets.append(("+Inf", float(total.runs)))
+            buckets.append(("+Inf", float(total.timed)))
             durations.add_metric([job], buckets, sum_value=total.duration_us / 1e6)
         yield durations
 

@@ -141,8 +141,9 @@ def _recent_runs(
     return found
 
 
-# One run in the packed form: status, duration and peak memory (empty when unknown).
-_PACKED_RUN = "CONCAT(status, ':', duration_s, ':', COALESCE(peak_rss_bytes, ''))"
+# One run in the packed form: status, duration and peak memory (empty when unknown: a
+# lost run has no duration, and CONCAT with a NULL in it is NULL).
+_PACKED_RUN = "CONCAT(status, ':', COALESCE(duration_s, ''), ':', COALESCE(peak_rss_bytes, ''))"
 
 
 @functools.lru_cache(maxsize=64)
@@ -183,13 +184,14 @@ def _unpack_runs(packed: str) -> list[dict[str, Any]]:
     runs = []
     for item in packed.split(" "):
         status, duration_s, peak = item.split(":")
-        runs.append({"status": status, "duration_s": float(duration_s),
+        runs.append({"status": status, "duration_s": float(duration_s) if duration_s else None,
                      "peak_rss_bytes": int(peak) if peak else None})  # fmt: skip
     return runs
 
 
 def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    durations = [float(run["duration_s"]) for run in runs]
+    # A lost run is a run (and a failure) but no duration: out of p95 and the sparkline.
+    durations = [float(run["duration_s"]) for run in runs if run["duration_s"] is not None]
     memory = [int(run["peak_rss_bytes"]) for run in runs if run["peak_rss_bytes"] is not None]
     successes = sum(1 for run in runs if run["status"] == "success")
     return {
@@ -199,7 +201,9 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "max_peak_rss_bytes": max(memory) if memory else None,
         # Oldest first, as a sparkline reads left to right.
         "sparkline": [
-            {"duration_s": run["duration_s"], "status": run["status"]} for run in reversed(runs)
+            {"duration_s": run["duration_s"], "status": run["status"]}
+            for run in reversed(runs)
+            if run["duration_s"] is not None
         ][-30:],
     }
 
@@ -444,12 +448,17 @@ def hourly(engine: Engine, hours: int, job: str | None = None) -> list[dict[str,
                 "hour": str(row["hour"]).replace(" ", "T") + "Z",
                 "runs": int(row["runs"]),
                 "failures": int(row["failures"] or 0),
-                "avg_duration_s": round(float(row["avg_duration_s"]), 3),
-                "max_duration_s": round(float(row["max_duration_s"]), 3),
+                # None for an hour of lost runs only: AVG and MAX skip a null duration.
+                "avg_duration_s": _rounded(row["avg_duration_s"]),
+                "max_duration_s": _rounded(row["max_duration_s"]),
                 "max_peak_rss_bytes": row["max_peak_rss_bytes"],
             }
             for row in rows
         ]
+
+
+def _rounded(seconds: Any) -> float | None:
+    return None if seconds is None else round(float(seconds), 3)
 
 
 def log_lines(engine: Engine, job: str, lines: int) -> list[dict[str, Any]]:

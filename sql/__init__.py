@@ -1,1 +1,2 @@
-"""MySQL DDL and reporting views, numbered files applied in order (shipped as package data)."""
+"""The MySQL DDL of each migration (collector/db/migrations/), written by Alembic's
+offline mode (scripts/generate-sql): for DBAs and the mysql client, applied in order."""

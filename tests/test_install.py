@@ -96,7 +96,9 @@ def test_the_install_prints_no_build_warnings(tree: Tree) -> None:
     assert not re.search(r"[A-Za-z]+Warning\b|setuptools|\*{10}", output), output
     # The data folders are in the package (each is listed as a package of its own)...
     for data in ("collector/templates/index.html", "collector/static/style.css",
-                 "sql/001_tables.sql", "sql/sqlite/002_views.sql"):  # fmt: skip
+                 "sql/0001_tables.sql", "collector/db/migrations/versions/v0001_tables.py",
+                 "collector/db/migrations/sql/sqlite/0001_views.sql",
+                 "collector/db/migrations/script.py.mako"):  # fmt: skip
         assert tree.installed(data).is_file(), data
     # ... and what the build folder held of a deleted module is not.
     assert not tree.installed("wrapper/zz_deleted.py").exists()
@@ -133,7 +135,9 @@ def test_the_wrapper_and_the_agent_work_in_a_plain_install(tree: Tree, tmp_path:
     assert agent.returncode == 0 and "usage" in agent.stdout.lower(), agent.stderr
 
 
-@pytest.mark.parametrize("command", [["serve"], ["init-db"], ["create-token", "--name", "x"]])
+@pytest.mark.parametrize(
+    "command", [["serve"], ["migrate"], ["init-db"], ["create-token", "--name", "x"]]
+)
 def test_the_collector_without_its_extra_says_what_to_install(
     tree: Tree, command: list[str]
 ) -> None:

@@ -131,7 +131,8 @@ def find_lost_runs(
 
 
 def lost_run_report(document: dict[str, object]) -> dict[str, object]:
-    """The `lost` report of a run whose wrapper died; it ends now, as far as we know."""
+    """The `lost` report of a run whose wrapper died: when it ended is unknown, so its
+    finished_at and duration_s are null (noticing it is no end of it)."""
     import time
 
     from .clock import parse_iso
@@ -154,7 +155,7 @@ def lost_run_report(document: dict[str, object]) -> dict[str, object]:
         tags=tuple(str(t) for t in tags) if isinstance(tags, list) else (),
         status="lost",
         started_at=parse_iso(started) if isinstance(started, str) else now,
-        finished_at=now,
+        finished_at=None,
     )
 
 

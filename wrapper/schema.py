@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from . import limits
 
@@ -99,8 +99,9 @@ class RunReport(BaseModel):
     exit_code: ExitCode | None
     signal: Signal | None
     started_at: Time
-    finished_at: Time
-    duration_s: Seconds
+    # Null for a lost run only (DESIGN.md): when it ended, and so its duration, are unknown.
+    finished_at: Time | None
+    duration_s: Seconds | None
     attempts: list[AttemptReport] = Field(max_length=limits.ATTEMPTS_MAX)
     peak_rss_bytes: Bytes | None
     cpu_user_s: Seconds | None
@@ -117,3 +118,16 @@ class RunReport(BaseModel):
     signal_denied: bool = False
     breaker_state: Literal["closed", "open", "half_open"]
     wrapper_version: str = Field(min_length=1, max_length=limits.WRAPPER_VERSION_MAX)
+
+    @model_validator(mode="after")
+    def _lost_runs_only_are_unmeasured(self) -> RunReport:
+        if self.status == "lost":
+            # A wrapper or agent before 0.2 gave a lost run the moment its loss was
+            # noticed as its end: not a measurement, so it is not kept as one.
+            self.finished_at = self.duration_s = None
+        elif self.finished_at is None or self.duration_s is None:
+            raise ValueError(
+                "finished_at and duration_s may be null for a lost run only, "
+                f"and this run is {self.status}"
+            )
+        return self

@@ -1,131 +1,123 @@
-"""`smartcron-collector init-db`: create or update the schema, record its version.
+"""`smartcron-collector migrate` (and `init-db`, its old name): bring the database to the
+newest revision of collector/db/migrations/, in place, on MySQL and SQLite.
 
-MySQL gets the numbered files of sql/ exactly as a person would apply them with
-the mysql client; SQLite gets the same tables from the Core metadata and its own
-copy of the views and the trigger (sql/sqlite/). A database from before the run
-rollup (schema version 2) has it filled from its stored runs, once.
+Alembic does the versioning; this module picks the connection and the lock. One
+migration at a time: MySQL's GET_LOCK on the migrating connection, SQLite's own write
+lock (the whole migration is one BEGIN IMMEDIATE transaction, so on SQLite it also
+happens completely or not at all). The connection is one of its own, without the
+pool's read timeout: a rollup rebuild of a million runs outlasts it. A database of
+v0.1.0, which recorded a schema version of its own, is adopted at its revision first.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import re
+import io
 import sqlite3
-from importlib import resources
+from typing import Any
 
-from sqlalchemy import Connection, Engine, func, inspect, select, text
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.pool import NullPool
 
-from . import tables
-from .engine import is_mysql
+from .engine import MYSQL_SESSION, is_mysql
+from .migrations import VERSION_TABLE
 
-SCHEMA_VERSION = 2
-ROLLUP_SINCE = 2  # the version that brought smartcron_run_rollup and its trigger
+LOCK_NAME = "smartcron.migrate"
+LOCK_WAIT_S = 600  # another replica's migration, rollup rebuild and all
+LEGACY_VERSION_TABLE = "smartcron_schema_version"  # v0.1.0's own version, gone in 0003
+# v0.1.0's schema versions as revisions: 2 is v0.1.0 itself, 1 came before the rollup.
+LEGACY_REVISIONS = {1: "0001", 2: "0002"}
 
 
 class SchemaError(RuntimeError):
     """The database has no smartcron schema, or an older one."""
 
 
-def sql_files(subdir: str | None = None) -> list[tuple[str, str]]:
-    """(name, text) of the numbered .sql files, in order."""
-    root = resources.files("smartcron.sql")
-    if subdir:
-        root = root / subdir
-    files = [f for f in root.iterdir() if f.name.endswith(".sql") and f.name[:1].isdigit()]
-    return [(f.name, f.read_text(encoding="utf-8")) for f in sorted(files, key=lambda f: f.name)]
+def alembic_config(**attributes: Any) -> Config:
+    """The migrations as Alembic sees them, without an alembic.ini."""
+    config = Config(output_buffer=attributes.pop("output_buffer", None))
+    config.set_main_option("script_location", "smartcron.collector.db:migrations")
+    config.set_main_option("path_separator", "os")
+    config.attributes.update(attributes)
+    return config
 
 
-def split_statements(script: str) -> list[str]:
-    """Split a SQL script on semicolons outside quotes and comments."""
-    statements, current, quote = [], [], ""
-    i = 0
-    while i < len(script):
-        char = script[i]
-        if quote:
-            current.append(char)
-            if char == quote:
-                quote = ""
-        elif char in ("'", '"', "`"):
-            quote = char
-            current.append(char)
-        elif script.startswith("--", i):
-            end = script.find("\n", i)
-            i = len(script) if end == -1 else end
-            continue
-        elif char == ";":
-            statement = "".join(current).strip()
-            if statement:
-                statements.append(statement)
-            current = []
-        else:
-            current.append(char)
-        i += 1
-    tail = "".join(current).strip()
-    if tail:
-        statements.append(tail)
-    return statements
+def head_revision() -> str:
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert head is not None, "collector/db/migrations/versions/ holds no revision"
+    return head
 
 
-def sql_file(name: str, subdir: str | None = None) -> str:
-    """One file of sql/ (or of sql/SUBDIR), numbered or not."""
-    root = resources.files("smartcron.sql")
-    if subdir:
-        root = root / subdir
-    return (root / name).read_text(encoding="utf-8")
+def migrate(engine: Engine, lock_wait_s: int = LOCK_WAIT_S) -> str:
+    """Upgrade the database of `engine` to the newest revision; return that revision.
+    Idempotent, and safe with several collectors starting at once: each waits up to
+    `lock_wait_s` for another's migration to end."""
+    migrating = _migration_engine(engine, lock_wait_s)
+    try:
+        # Closing the connection (NullPool) releases MySQL's lock, whatever happened.
+        with migrating.connect() as connection:
+            if is_mysql(engine):
+                _take_mysql_lock(connection, lock_wait_s)
+            else:
+                _require_sqlite_math(connection)
+            with connection.begin():  # SQLite: BEGIN IMMEDIATE, the writer's lock
+                _adopt_legacy_schema(connection)
+                command.upgrade(alembic_config(connection=connection), "head")
+    finally:
+        migrating.dispose()
+    return head_revision()
 
 
-def sqlite_statements(script: str) -> list[str]:
-    """split_statements, but a trigger's BEGIN ... END body stays one statement: pieces
-    are joined until SQLite itself says the statement is complete, as its shell does."""
-    statements, pending = [], ""
-    for piece in split_statements(script):
-        pending = f"{pending};\n{piece}" if pending else piece
-        if sqlite3.complete_statement(pending + ";"):
-            statements.append(pending)
-            pending = ""
-    if pending:
-        raise ValueError(f"an unfinished statement at the end of the script: {pending[:80]!r}")
-    return statements
+def offline_sql(start: str | None, end: str = "head") -> str:
+    """The MySQL DDL of the revisions after `start` (None: from nothing) up to `end`, as
+    Alembic's offline mode writes it: what sql/ holds, for the mysql client."""
+    buffer = io.StringIO()
+    config = alembic_config(output_buffer=buffer, dialect="mysql")
+    command.upgrade(config, f"{start}:{end}" if start else end, sql=True)
+    return buffer.getvalue()
 
 
-def init_db(engine: Engine) -> int:
-    """Create what is missing (tables, views, the rollup trigger), fill the rollup if it
-    is new, record the version. Idempotent."""
-    with engine.begin() as connection:
-        if is_mysql(engine):
-            _apply_mysql_files(connection)
-        else:
-            _require_sqlite_math(connection)
-            tables.metadata.create_all(connection)
-            for _name, script in sql_files("sqlite"):
-                for statement in sqlite_statements(script):
-                    connection.exec_driver_sql(statement)
-    _upgrade(engine)
-    return SCHEMA_VERSION
-
-
-_CREATE_TRIGGER = re.compile(r"CREATE\s+TRIGGER\s+`?(\w+)", re.IGNORECASE)
-
-
-def _apply_mysql_files(connection: Connection) -> None:
-    # The DB-API cursor directly, without parameters: the views hold '%'
-    # (LIKE 'skipped%'), which a parameterised execute would take for a placeholder.
-    cursor = connection.connection.cursor()
-    cursor.execute(
-        "SELECT TRIGGER_NAME FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = DATABASE()"
+def _migration_engine(engine: Engine, lock_wait_s: int) -> Engine:
+    """An engine of one connection to the same database, for the migration alone."""
+    url = engine.url
+    if is_mysql(engine):
+        # No read_timeout: the pool's 30 s would end a long rebuild (and roll it back).
+        return create_engine(
+            url,
+            poolclass=NullPool,
+            connect_args={"connect_timeout": 5, "init_command": MYSQL_SESSION},
+        )
+    migrating = create_engine(
+        url, poolclass=NullPool, connect_args={"timeout": lock_wait_s, "check_same_thread": False}
     )
-    triggers = {row[0] for row in cursor.fetchall()}
-    for _name, script in sql_files():
-        for statement in split_statements(script):
-            # MySQL 8 has no CREATE TRIGGER IF NOT EXISTS (before 8.0.29), and DROP then
-            # CREATE would leave a moment in which runs go in uncounted: an existing
-            # trigger is left as it is.
-            created = _CREATE_TRIGGER.match(statement)
-            if created and created.group(1) in triggers:
-                continue
-            cursor.execute(statement)
-    cursor.close()
+
+    # The driver's own transaction handling off, so that each transaction begins with
+    # BEGIN IMMEDIATE: the write lock is taken before the version is read.
+    @event.listens_for(migrating, "connect")
+    def _no_driver_transactions(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+
+    @event.listens_for(migrating, "begin")
+    def _begin_immediate(connection: Connection) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return migrating
+
+
+def _take_mysql_lock(connection: Connection, wait_s: int) -> None:
+    taken = connection.execute(
+        text("SELECT GET_LOCK(:name, :wait)"), {"name": LOCK_NAME, "wait": wait_s}
+    ).scalar()
+    connection.commit()
+    if taken != 1:
+        raise SchemaError(
+            f"another migrate has held the lock {LOCK_NAME!r} for {wait_s} s; "
+            "let it finish, then run `smartcron-collector migrate` again"
+        )
 
 
 def _require_sqlite_math(connection: Connection) -> None:
@@ -137,75 +129,66 @@ def _require_sqlite_math(connection: Connection) -> None:
             "which the run rollup's trigger needs: use a Python whose sqlite3 library is "
             "3.35 or later built with SQLITE_ENABLE_MATH_FUNCTIONS (Debian's is), or MySQL"
         ) from None
+    connection.rollback()
 
 
-def _upgrade(engine: Engine) -> None:
-    """Record this version; a database from before the rollup first has it rebuilt. The
-    version is recorded after the rebuild: an init-db stopped midway rebuilds again, and
-    two at once both rebuild, one after the other (the rebuild locks the tables)."""
-    with engine.connect() as connection:
-        version = connection.execute(select(func.max(tables.schema_version.c.version))).scalar()
-    if version is None or version < ROLLUP_SINCE:
-        rebuild_rollup(engine)
-    with engine.begin() as connection:
-        _record_version(connection)
+def _current(connection: Connection) -> tuple[str, ...]:
+    context = MigrationContext.configure(connection, opts={"version_table": VERSION_TABLE})
+    return tuple(context.get_current_heads())
 
 
-def rebuild_rollup(engine: Engine) -> None:
-    """Count every stored run into smartcron_run_rollup afresh: sql/rebuild_rollup.sql (or
-    its SQLite copy), run as its client would run it, own locking and all."""
-    if is_mysql(engine):
-        # A connection of its own, without the pool's 30 s read timeout: that would end
-        # the rebuild of a database of more than a million or so runs (and roll it back,
-        # each time). Closing it unlocks the tables, whatever happened.
-        args, kwargs = engine.dialect.create_connect_args(engine.url)
-        connection = engine.dialect.loaded_dbapi.connect(*args, **kwargs)
-        try:
-            with connection.cursor() as cursor:
-                for statement in split_statements(sql_file("rebuild_rollup.sql")):
-                    cursor.execute(statement)
-        finally:
-            connection.close()
+def _adopt_legacy_schema(connection: Connection) -> None:
+    """Stamp a database of v0.1.0 at the revision its own version table names.
+
+    Version 2 is revision 0002 exactly. Anything less (version 1, or no version row: an
+    init-db stopped before it recorded one) is taken as 0001: whatever it has of the
+    rollup is dropped, since 0002 creates the rollup and fills it from the runs.
+    """
+    if _current(connection) or not inspect(connection).has_table(LEGACY_VERSION_TABLE):
         return
-    raw = engine.raw_connection()
-    try:
-        # executescript: BEGIN IMMEDIATE ... COMMIT exactly as the sqlite3 shell runs it.
-        sqlite = raw.driver_connection
-        assert sqlite is not None
-        sqlite.executescript(sql_file("rebuild_rollup.sql", "sqlite"))
-    finally:
-        raw.close()
-
-
-def _record_version(connection: Connection) -> None:
-    known = connection.execute(
-        select(tables.schema_version.c.version).where(
-            tables.schema_version.c.version == SCHEMA_VERSION
+    version = connection.exec_driver_sql(f"SELECT MAX(version) FROM {LEGACY_VERSION_TABLE}")
+    found = version.scalar()
+    if found is not None and int(found) not in LEGACY_REVISIONS:
+        raise SchemaError(
+            f"{LEGACY_VERSION_TABLE} says version {found}, which no smartcron release wrote; "
+            "restore the database from a backup of a smartcron release"
         )
-    ).first()
-    if known is None:
-        connection.execute(
-            tables.schema_version.insert().values(
-                version=SCHEMA_VERSION,
-                applied_at=dt.datetime.now(dt.timezone.utc).replace(tzinfo=None),
+    revision = LEGACY_REVISIONS[int(found)] if found is not None else "0001"
+    if revision == "0001":
+        connection.exec_driver_sql("DROP TRIGGER IF EXISTS smartcron_runs_rollup")
+        connection.exec_driver_sql("DROP VIEW IF EXISTS smartcron_v_job_performance")
+        connection.exec_driver_sql("DROP TABLE IF EXISTS smartcron_run_rollup")
+    context = MigrationContext.configure(connection, opts={"version_table": VERSION_TABLE})
+    context.stamp(ScriptDirectory.from_config(alembic_config()), revision)
+
+
+def check_schema(engine: Engine) -> str:
+    """The database's revision if it is the newest, else SchemaError telling what to do."""
+    head = head_revision()
+    with engine.connect() as connection:
+        current = _current(connection)
+        legacy = inspect(connection).has_table(LEGACY_VERSION_TABLE)
+    if not current:
+        if legacy:
+            raise SchemaError(
+                "the database has the schema of smartcron 0.1.0; "
+                "run `smartcron-collector migrate` with the same --db to upgrade it"
             )
-        )
-
-
-def check_schema(engine: Engine) -> int:
-    """The schema version, or SchemaError telling how to create it."""
-    if not inspect(engine).has_table(tables.schema_version.name):
         raise SchemaError(
             "the database has no smartcron schema; "
-            "run `smartcron-collector init-db` with the same --db"
+            "run `smartcron-collector migrate` with the same --db"
         )
-    with engine.connect() as connection:
-        version = connection.execute(
-            text("SELECT MAX(version) FROM smartcron_schema_version")
-        ).scalar()
-    if version is None or version < SCHEMA_VERSION:
+    if current == (head,):
+        return head
+    known = {
+        script.revision for script in ScriptDirectory.from_config(alembic_config()).walk_revisions()
+    }
+    if not set(current) <= known:
         raise SchemaError(
-            f"the database schema is version {version}, this collector needs {SCHEMA_VERSION}; "
-            "run `smartcron-collector init-db` to update it"
+            f"the database schema is at revision {', '.join(current)}, which this collector "
+            f"does not know (a newer smartcron migrated it); upgrade smartcron here"
         )
-    return int(version)
+    raise SchemaError(
+        f"the database schema is at revision {', '.join(current)}, this collector needs "
+        f"{head}; run `smartcron-collector migrate` to update it"
+    )

@@ -1,6 +1,6 @@
-"""The tables as SQLAlchemy Core sees them: used for every query, and to create the
-SQLite schema. sql/001_tables.sql is the same schema written for MySQL, readable
-at the mysql client; tests/collector/test_schema.py proves the two agree."""
+"""The tables as SQLAlchemy Core sees them, used for every query: the schema at the
+newest revision of collector/db/migrations/, which alone creates and changes it.
+tests/collector/test_schema.py proves the migrated database and this metadata agree."""
 
 from __future__ import annotations
 
@@ -30,13 +30,6 @@ LongText = Text().with_variant(mysql.MEDIUMTEXT(), "mysql", "mariadb")
 Micro = DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
 Id = BigInteger().with_variant(Integer(), "sqlite")  # SQLite autoincrements INTEGER keys only
 
-schema_version = Table(
-    "smartcron_schema_version",
-    metadata,
-    Column("version", Integer, primary_key=True, autoincrement=False),
-    Column("applied_at", Micro, nullable=False),
-)
-
 runs = Table(
     "smartcron_runs",
     metadata,
@@ -54,8 +47,9 @@ runs = Table(
     Column("exit_code", Integer),
     Column("signal_number", Integer),
     Column("started_at", Micro, nullable=False),
-    Column("finished_at", Micro, nullable=False),
-    Column("duration_s", Float, nullable=False),
+    # Null for a lost run only: when it ended, and so its duration, are unknown.
+    Column("finished_at", Micro),
+    Column("duration_s", Float),
     Column("attempt_count", Integer, nullable=False),
     Column("peak_rss_bytes", BigInteger),
     Column("cpu_user_s", Float),
@@ -66,8 +60,8 @@ runs = Table(
     Column("wrapper_version", String(32), nullable=False),
     Column("received_at", Micro, nullable=False),
     UniqueConstraint("run_id", name="uq_runs_run_id"),
-    # Covering indexes (see sql/001_tables.sql): a job's recent runs and the rollup's
-    # rebuild come from the first without touching the table, the last 24 hours'
+    # Covering indexes (migrations/versions/v0001_tables.py): a job's recent runs and the
+    # rollup's rebuild come from the first without touching the table, the last 24 hours'
     # counts from the second, whose (started_at, id) order also pages /api/v1/runs.
     Index(
         "ix_runs_job_started", "job", "host", "started_at", "status", "duration_s", "peak_rss_bytes"
@@ -78,7 +72,8 @@ runs = Table(
 )
 
 # Filled by a trigger on smartcron_runs, never by the collector's code: one row per UTC
-# day, job, host and log-scale duration bucket (sql/003_rollup.sql says why and how).
+# day, job, host and log-scale duration bucket (migrations/sql/mysql/0002_rollup.sql and
+# 0004_rollup.sql say why and how; a lost run, without a duration, is in bucket -32768).
 run_rollup = Table(
     "smartcron_run_rollup",
     metadata,

@@ -39,7 +39,7 @@ import pymysql
 import pytest
 from smartcron.collector.db import tables
 from smartcron.collector.db.engine import create_db_engine
-from smartcron.collector.db.migrate import init_db
+from smartcron.collector.db.migrate import migrate
 from sqlalchemy import URL, Engine, create_engine, delete, make_url
 from sqlalchemy.pool import NullPool
 
@@ -154,28 +154,28 @@ def mysql_url(mysql_server: MySQLServer) -> Iterator[URL]:
 
 
 def clear_tables(engine: Engine) -> None:
-    """Empty every smartcron_ table but the schema version (faster than TRUNCATE)."""
+    """Empty every smartcron_ table of the metadata (faster than TRUNCATE); Alembic's
+    version table is not one of them."""
     with engine.begin() as connection:
         for table in reversed(tables.metadata.sorted_tables):
-            if table is not tables.schema_version:
-                connection.execute(delete(table))
+            connection.execute(delete(table))
 
 
 @pytest.fixture(scope="session")
 def sqlite_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
-    """SQLite in a temp file, with init_db applied once for the session."""
+    """SQLite in a temp file, migrated once for the session."""
     path = tmp_path_factory.mktemp("sqlite") / "collector.db"
     engine = create_db_engine(f"sqlite:///{path}")
-    init_db(engine)
+    migrate(engine)
     yield engine
     engine.dispose()
 
 
 @pytest.fixture(scope="session")
 def mysql_engine(mysql_url: URL) -> Iterator[Engine]:
-    """The session's MySQL database, with init_db applied once for the session."""
+    """The session's MySQL database, migrated once for the session."""
     engine = create_db_engine(mysql_url.render_as_string(hide_password=False))
-    init_db(engine)
+    migrate(engine)
     yield engine
     engine.dispose()
 
@@ -207,7 +207,7 @@ def clear_tables_fixture() -> Callable[[Engine], None]:
 
 @pytest.fixture(params=["sqlite", "mysql"])
 def empty_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    """An engine on a brand-new database with nothing in it (no init_db)."""
+    """An engine on a brand-new database with nothing in it (not migrated)."""
     if request.param == "sqlite":
         engine = create_db_engine(f"sqlite:///{tmp_path / 'empty.db'}")
         yield engine

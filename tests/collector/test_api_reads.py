@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+import requests
 from sqlalchemy import Engine
 
 from tests.support.collector_api import assert_error
@@ -396,3 +397,49 @@ def test_a_run_reads_back_under_the_reports_field_names(collector: Service) -> N
     # Every field of the report but its envelope is there, under its own name.
     assert set(sent) - {"schema"} <= set(one), set(sent) - set(one)
     assert listed[1]["tags"] == [] and recent[1]["tags"] == []
+
+
+# ---------------------------------------------------------------- lost runs
+
+
+def test_a_lost_run_is_in_no_duration_figure(collector: Service) -> None:
+    # A lost run's end is unknown: it counts as a run and a failure, with no duration in
+    # p95, the sparkline or the hourly figures. A job with lost runs only reads as such.
+    base = dt.datetime.now(dt.timezone.utc).replace(microsecond=0) - dt.timedelta(hours=2)
+    sent = [
+        make_report("gone", status="success", started=base, duration_s=2.0, schedule=None),
+        make_report(
+            "gone",
+            status="success",
+            started=base + dt.timedelta(minutes=5),
+            duration_s=4.0,
+            schedule=None,
+        ),
+        make_report("gone", status="lost", started=base + dt.timedelta(minutes=10), schedule=None),
+        make_report("vanished", status="lost", started=base, schedule=None),
+    ]
+    assert collector.post_runs(sent).json() == {"accepted": 4, "duplicates": 0}
+
+    [gone] = ok(collector, "/api/v1/jobs/gone")["hosts"]
+    assert (gone["recent_runs"], gone["success_rate_pct"], gone["p95_duration_s"]) == (3, 66.7, 4.0)
+    assert [point["duration_s"] for point in gone["sparkline"]] == [2.0, 4.0]
+    lost = ok(collector, f"/api/v1/runs/{sent[2]['run_id']}")
+    assert (lost["status"], lost["finished_at"], lost["duration_s"]) == ("lost", None, None)
+    hourly = ok(collector, "/api/v1/metrics", hours=3, job="gone")["series"]
+    assert totals(hourly) == (3, 1)
+    # The runs may fall in two hours: one of the lost run alone has no duration at all.
+    assert max(p["max_duration_s"] for p in hourly if p["max_duration_s"] is not None) == 4.0
+
+    [vanished] = ok(collector, "/api/v1/jobs/vanished")["hosts"]
+    assert (vanished["recent_runs"], vanished["p95_duration_s"], vanished["sparkline"]) == (
+        1, None, [],
+    )  # fmt: skip
+    [hour] = ok(collector, "/api/v1/metrics", hours=3, job="vanished")["series"]
+    assert (hour["runs"], hour["failures"], hour["avg_duration_s"], hour["max_duration_s"]) == (
+        1, 1, None, None,
+    )  # fmt: skip
+    headers = {"Accept": "text/html", "Authorization": f"Bearer {collector.admin_token}"}
+    for path in ("/", "/jobs/vanished", f"/runs/{sent[3]['run_id']}"):
+        page = requests.get(f"{collector.url}{path}", headers=headers, timeout=30)
+        assert page.status_code == 200, (path, page.text[:300])
+        assert page.headers["content-type"].startswith("text/html")

@@ -69,7 +69,7 @@ def test_create_token_on_a_database_without_the_schema_says_what_to_do(tmp_path:
     done = collector("create-token", "--db", f"sqlite:///{tmp_path / 'empty.db'}",
                      "--name", "web1")  # fmt: skip
     assert done.returncode == 1, done.stderr
-    assert "init-db" in done.stderr and "Traceback" not in done.stderr
+    assert "smartcron-collector migrate" in done.stderr and "Traceback" not in done.stderr
 
 
 # ---------------------------------------------------------------- the hash out of argv

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from smartcron.collector.db import tables
 from smartcron.collector.db.engine import create_db_engine
-from smartcron.collector.db.migrate import SCHEMA_VERSION, check_schema, init_db
+from smartcron.collector.db.migrate import check_schema, head_revision, migrate
 from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import OperationalError
 
@@ -19,7 +19,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture
 def private_engine(mysql_private: Any) -> Iterator[Engine]:
     engine = create_db_engine(mysql_private.url)
-    init_db(engine)
+    migrate(engine)
     yield engine
     engine.dispose()
 
@@ -56,7 +56,7 @@ def test_committed_rows_survive_a_crash(mysql_private: Any, private_engine: Engi
         count_hosts(private_engine)
 
     mysql_private.start()
-    assert check_schema(private_engine) == SCHEMA_VERSION
+    assert check_schema(private_engine) == head_revision()
     with private_engine.connect() as connection:
         hosts = connection.execute(select(tables.hosts.c.host)).scalars().all()
     assert "before-crash" in hosts

@@ -48,7 +48,8 @@ def job_row(engine: Engine, job: str = "sync", host: str = "web1") -> dict[str, 
     return dict(row._mapping)
 
 
-def naive(moment: dt.datetime) -> dt.datetime:
+def naive(moment: dt.datetime | None) -> dt.datetime:
+    assert moment is not None, "a lost run's end only is unknown"
     return moment.astimezone(dt.timezone.utc).replace(tzinfo=None)
 
 
@@ -141,6 +142,38 @@ def test_next_expected_start_follows_each_report_not_a_cached_one(engine: Engine
     ingest_reports(engine, [report(minutes=0)], SOON_AFTER)
     ingest_reports(engine, [report(minutes=7)], SOON_AFTER + dt.timedelta(minutes=2))
     assert stored_time(job_row(engine)["next_expected_at"]) == dt.datetime(2030, 1, 1, 12, 10)
+
+
+def test_a_lost_run_is_stored_without_an_end_or_a_duration(engine: Engine) -> None:
+    # A wrapper or agent of v0.1.0 gave a lost run the moment its loss was noticed as
+    # its end (a daily job's lasted 24 h): that is no measurement, so none is kept.
+    old_style = make_report("sync", status="lost", started=T0, duration_s=86_400.0)
+    assert old_style["duration_s"] is None  # today's reports say so themselves
+    old_style["finished_at"] = (T0 + dt.timedelta(days=1)).isoformat()
+    old_style["duration_s"] = 86_400.0
+    lost = RunReport.model_validate(old_style)
+    assert (lost.finished_at, lost.duration_s) == (None, None)
+    assert ingest_reports(engine, [lost]) == (1, 0)
+
+    r = tables.runs.c
+    with engine.connect() as connection:
+        stored = connection.execute(select(r.finished_at, r.duration_s)).one()
+    assert tuple(stored) == (None, None)
+    row = job_row(engine)
+    assert (row["last_status"], row["last_finished_at"], row["last_duration_s"]) == (
+        "lost", None, None,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("field", ["finished_at", "duration_s"])
+@pytest.mark.parametrize("status", ["success", "failed", "timeout", "skipped_locked"])
+def test_only_a_lost_run_may_lack_an_end_and_a_duration(field: str, status: str) -> None:
+    sent = make_report(status=status)
+    sent[field] = None
+    with pytest.raises(
+        ValueError, match=f"may be null for a lost run only, and this run is {status}"
+    ):
+        RunReport.model_validate(sent)
 
 
 def test_a_large_batch_stores_every_run_and_output(engine: Engine) -> None:

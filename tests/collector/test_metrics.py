@@ -29,6 +29,8 @@ RUNS: dict[str, tuple[str, str, str, float, float, str]] = {
     "b1": ("backup", "db1", "success", 1, 60.0, "closed"),
     "b2": ("backup", "db1", "success", 11, 90.0, "closed"),
     "b3": ("backup", "db1", "skipped_breaker", 21, 0.0, "open"),
+    # A lost run counts as a run, but has no duration for the histogram.
+    "b4": ("backup", "db1", "lost", 16, 0.0, "closed"),
     # A day old: counters and the histogram count every run stored, however old.
     "o1": ("old_job", "web1", "failed", -28 * 60, 5.0, "closed"),
 }
@@ -102,6 +104,7 @@ def test_runs_total_by_job_and_status(collector: Service, reports: dict[str, Any
         ("vend_sync", "timeout"): 1,
         ("backup", "success"): 2,
         ("backup", "skipped_breaker"): 1,
+        ("backup", "lost"): 1,
         ("old_job", "failed"): 1,
     }
 
@@ -113,7 +116,7 @@ def test_duration_histogram_buckets(collector: Service, reports: dict[str, Any])
     vend = [buckets[("vend_sync", bound)] for bound in BOUNDS]
     # 0.5 1 | 2 3 4 | 10 | 20
     assert vend == [2, 5, 6, 7, 7, 7, 7, 7, 7, 7, 7, 7]
-    # The skipped run is not a duration; 60 s is inside le=60.
+    # The skipped run and the lost one are not durations; 60 s is inside le=60.
     backup = [buckets[("backup", bound)] for bound in BOUNDS]
     assert backup == [0, 0, 0, 0, 1, 2, 2, 2, 2, 2, 2, 2]
     old = [buckets[("old_job", bound)] for bound in BOUNDS]

@@ -45,8 +45,10 @@ def dated_back(report: RunReport, by: dt.timedelta) -> RunReport:
         a.model_copy(update={"started_at": a.started_at - by, "finished_at": a.finished_at - by})
         for a in report.attempts
     ]
+    # A lost run has no end (finished_at null).
+    finished = None if report.finished_at is None else report.finished_at - by
     return report.model_copy(update={"started_at": report.started_at - by,
-                                      "finished_at": report.finished_at - by,
+                                      "finished_at": finished,
                                       "attempts": attempts})  # fmt: skip
 
 

@@ -1,6 +1,7 @@
 """smartcron_run_rollup, on SQLite and MySQL: each run is counted once, whoever inserts it
-and however often it is replayed, skipped runs not at all; init-db fills it from the
-stored runs once when it upgrades a version-1 database, also while runs keep coming.
+and however often it is replayed, skipped runs not at all, lost runs without a duration;
+migrate fills it from the stored runs once when it upgrades a database of v0.1.0's
+version 1, also while runs keep coming.
 
 What the rollup should hold is worked out here in Python from the runs themselves."""
 
@@ -23,14 +24,16 @@ import pytest
 import requests
 from smartcron.collector.db import tables
 from smartcron.collector.db.engine import is_mysql
-from smartcron.collector.db.migrate import SCHEMA_VERSION, init_db
+from smartcron.collector.db.migrate import head_revision, migrate
 from smartcron.collector.ingest import ingest_reports
 from smartcron.wrapper.schema import SKIPPED_STATUSES, RunReport
 from sqlalchemy import Engine, select
 
+from tests.support import v0_1_0
 from tests.support.service import Service, make_report
 
 GAMMA = 1.01 / 0.99
+UNTIMED = -32768  # the bucket of runs without a duration: lost runs
 MIB = 2**20
 Key = tuple[str, str, str, int]  # day, job, host, bucket
 
@@ -41,11 +44,13 @@ class Run:
     job: str
     host: str
     status: str
-    duration_s: float
+    duration_s: float | None
     peak_rss_bytes: int | None
 
 
-def bucket(duration_s: float) -> int:
+def bucket(duration_s: float | None) -> int:
+    if duration_s is None:
+        return UNTIMED
     return math.ceil(math.log(max(duration_s, 0.001)) / math.log(GAMMA))
 
 
@@ -58,7 +63,7 @@ def expected_rollup(runs: Iterable[Run]) -> dict[Key, tuple[Any, ...]]:
             cells.setdefault(key, []).append(run)
     rollup = {}
     for key, cell in cells.items():
-        durations = [run.duration_s for run in cell]
+        durations = [0.0 if run.duration_s is None else run.duration_s for run in cell]
         memory = [run.peak_rss_bytes for run in cell if run.peak_rss_bytes is not None]
         rollup[key] = (
             len(cell), sum(run.status == "success" for run in cell), pytest.approx(sum(durations)),
@@ -172,29 +177,43 @@ def test_concurrent_batches_add_up_in_shared_rows(
     assert_counted_once(schema_engine, runs_of(run for runs in batches for run in runs))
 
 
-# ---------------------------------------------------------------- upgrading to version 2
+# ---------------------------------------------------------------- upgrading from version 1
 
 
-def downgrade_to_version_1(engine: Engine) -> None:
-    """What init-db left before the rollup: no table, no trigger, version 1 recorded."""
-    with engine.begin() as connection:
-        connection.exec_driver_sql("DROP TRIGGER IF EXISTS smartcron_runs_rollup")
-        connection.exec_driver_sql("DROP VIEW IF EXISTS smartcron_v_job_performance")
-        connection.exec_driver_sql("DROP TABLE smartcron_run_rollup")
-        connection.execute(tables.schema_version.delete())
-        connection.execute(
-            tables.schema_version.insert().values(version=1, applied_at=dt.datetime(2026, 1, 1))
-        )
+def version_1_database(engine: Engine) -> None:
+    """What v0.1.0's init-db left before the rollup: no table, no trigger, version 1."""
+    v0_1_0.create_schema(engine, version=1)
+
+
+def timed_reports(count: int, seed: int = 1) -> list[dict[str, Any]]:
+    """mixed_reports without lost runs: v0.1.0's tables take no run without a duration,
+    and today's ingest stores none for a lost run (test_migrations.py has those)."""
+    return [report for report in mixed_reports(count * 2, seed) if report["status"] != "lost"][
+        :count
+    ]
+
+
+def store_as_v0_1_0(engine: Engine, reports: list[dict[str, Any]]) -> None:
+    """The runs of these reports, inserted in v0.1.0's columns (today's ingest writes
+    columns a v0.1.0 database does not have); the trigger, where there is one, counts them."""
+    rows = [
+        v0_1_0.run_row(r["run_id"], r["job"], r["status"],
+                       dt.datetime.fromisoformat(r["started_at"].replace("Z", "+00:00"))
+                       .replace(tzinfo=None),
+                       r["duration_s"], host=r["host"], peak_rss_bytes=r["peak_rss_bytes"])
+        for r in reports
+    ]  # fmt: skip
+    v0_1_0.load_rows(engine, {"smartcron_runs": rows})
 
 
 def ingest(engine: Engine, reports: list[dict[str, Any]]) -> None:
     ingest_reports(engine, [RunReport.model_validate(report) for report in reports])
 
 
-def versions(engine: Engine) -> list[int]:
-    query = select(tables.schema_version.c.version).order_by(tables.schema_version.c.version)
+def revision(engine: Engine) -> list[str]:
     with engine.connect() as connection:
-        return list(connection.execute(query).scalars())
+        query = "SELECT version_num FROM smartcron_alembic_version"
+        return list(connection.exec_driver_sql(query).scalars())
 
 
 def triggers(engine: Engine) -> int:
@@ -208,26 +227,25 @@ def triggers(engine: Engine) -> int:
 
 
 def test_upgrade_fills_the_rollup_from_the_runs_once(empty_engine: Engine) -> None:
-    init_db(empty_engine)
-    downgrade_to_version_1(empty_engine)
-    old = mixed_reports(300)
-    ingest(empty_engine, old)  # version 1: nothing counts them yet
+    version_1_database(empty_engine)
+    old = timed_reports(300)
+    store_as_v0_1_0(empty_engine, old)  # version 1: nothing counts them yet
 
-    assert init_db(empty_engine) == SCHEMA_VERSION == 2
+    assert migrate(empty_engine) == head_revision()
 
-    assert versions(empty_engine) == [1, 2]
+    assert revision(empty_engine) == [head_revision()]
     assert_counted_once(empty_engine, runs_of(old))
     filled = stored_rollup(empty_engine)
-    assert init_db(empty_engine) == SCHEMA_VERSION
-    assert stored_rollup(empty_engine) == filled, "a second init-db rebuilt or re-counted"
-    assert (versions(empty_engine), triggers(empty_engine)) == ([1, 2], 1)
+    assert migrate(empty_engine) == head_revision()
+    assert stored_rollup(empty_engine) == filled, "a second migrate rebuilt or re-counted"
+    assert (revision(empty_engine), triggers(empty_engine)) == ([head_revision()], 1)
     new = mixed_reports(50, seed=3)
     ingest(empty_engine, new)
     assert_counted_once(empty_engine, runs_of(old + new))
 
 
 class Sender:
-    """Batches of 5 runs through the real ingest, back to back, on a thread of its own;
+    """Batches of 5 runs inserted in v0.1.0's columns, back to back, on a thread of its own;
     `spans` holds the (start, end) time of each batch sent."""
 
     def __init__(self, engine: Engine) -> None:
@@ -241,7 +259,7 @@ class Sender:
             if self.stop.is_set():
                 return
             began = time.monotonic()
-            ingest(self.engine, mixed_reports(5, seed))
+            store_as_v0_1_0(self.engine, timed_reports(5, seed))
             self.spans.append((began, time.monotonic()))
 
     @contextlib.contextmanager
@@ -265,20 +283,19 @@ class Sender:
 
 
 def test_upgrade_counts_runs_that_arrive_meanwhile_once(empty_engine: Engine) -> None:
-    # Without rebuild_rollup.sql's LOCK TABLES this fails on MySQL: the sender deadlocks
-    # with the rebuild beyond its retries, or runs are counted twice.
-    init_db(empty_engine)
-    downgrade_to_version_1(empty_engine)
-    ingest(empty_engine, mixed_reports(20_000))
+    # Without the rebuilds' LOCK TABLES this fails on MySQL: the sender deadlocks with
+    # a rebuild beyond its retries, or runs are counted twice.
+    version_1_database(empty_engine)
+    store_as_v0_1_0(empty_engine, timed_reports(20_000))
 
     sender = Sender(empty_engine)
     with sender.running() as wait_for:
         wait_for(3)
         began = time.monotonic()
-        init_db(empty_engine)
+        migrate(empty_engine)
         ended = time.monotonic()
         wait_for(len(sender.spans) + 3)
 
     during = [span for span in sender.spans if span[0] < ended and span[1] > began]
-    assert during, "no batch was ingested while init-db ran: the test proved nothing"
+    assert during, "no batch was ingested while migrate ran: the test proved nothing"
     assert_counted_once(empty_engine, stored_runs(empty_engine))

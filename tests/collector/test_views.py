@@ -63,7 +63,7 @@ def run_row(
     job: str,
     status: str,
     started_at: dt.datetime,
-    duration_s: float,
+    duration_s: float | None,
     *,
     host: str = "web1",
     peak_rss_bytes: int | None = None,
@@ -86,7 +86,10 @@ def run_row(
         "exit_code": EXIT_CODES.get(status) if exit_code is None else exit_code,
         "signal_number": 9 if status == "killed_memory" else None,
         "started_at": started_at,
-        "finished_at": started_at + dt.timedelta(seconds=duration_s),
+        # None for a lost run: its end is unknown.
+        "finished_at": None
+        if duration_s is None
+        else started_at + dt.timedelta(seconds=duration_s),
         "duration_s": duration_s,
         "attempt_count": 0 if status.startswith("skipped") else attempts,
         "peak_rss_bytes": peak_rss_bytes,
@@ -96,7 +99,7 @@ def run_row(
         "output_truncated": False,
         "breaker_state": "closed",
         "wrapper_version": "0.1.0",
-        "received_at": started_at + dt.timedelta(seconds=duration_s + 1),
+        "received_at": started_at + dt.timedelta(seconds=(duration_s or 0) + 1),
     }
 
 
@@ -105,7 +108,7 @@ def add_run(
     job: str,
     status: str,
     started_at: dt.datetime,
-    duration_s: float,
+    duration_s: float | None,
     *,
     host: str = "web1",
     peak_rss_bytes: int | None = None,
@@ -241,6 +244,28 @@ def test_job_performance(engine: Engine) -> None:
             "max_peak_rss_bytes": None,
         },
     ]
+
+
+def test_job_performance_leaves_lost_runs_out_of_durations(engine: Engine) -> None:
+    # A lost run has no duration (its end is unknown): it counts as a run and a failure,
+    # and in no duration figure. A daily job's 24 h until the loss was noticed once did.
+    now = utc_now()
+    for hours, duration in ((5, 1.0), (4, 2.0), (3, 3.0)):
+        add_run(engine, "backup", "success", now - dt.timedelta(hours=hours), duration)
+    add_run(engine, "backup", "lost", now - dt.timedelta(hours=2), None)
+    add_run(engine, "vanished", "lost", now - dt.timedelta(hours=2), None)
+
+    rows = {row["job"]: row for row in view(engine, "smartcron_v_job_performance")}
+
+    backup = rows["backup"]
+    assert (backup["runs"], backup["successes"], backup["success_rate_pct"]) == (4, 3, 75.0)
+    assert (backup["avg_duration_s"], backup["p95_duration_s"], backup["max_duration_s"]) == (
+        2.0, 3.0, 3.0,
+    )  # fmt: skip
+    vanished = rows["vanished"]
+    assert (vanished["runs"], vanished["successes"]) == (1, 0)
+    assert vanished["avg_duration_s"] is vanished["p95_duration_s"] is None
+    assert vanished["max_duration_s"] is None
 
 
 @pytest.mark.parametrize(
@@ -391,6 +416,17 @@ def test_daily_trends_leaves_lock_waits_out_of_durations(engine: Engine) -> None
     (row,) = view(engine, "smartcron_v_daily_trends")
 
     assert (row["runs"], row["skipped"], row["avg_duration_s"]) == (1, 1, 4.0)
+    assert row["max_duration_s"] == 4.0
+
+
+def test_daily_trends_leaves_lost_runs_out_of_durations(engine: Engine) -> None:
+    day = utc_now().replace(hour=12, minute=0, second=0, microsecond=0) - dt.timedelta(days=1)
+    add_run(engine, "vend_sync", "success", day, 4.0)
+    add_run(engine, "vend_sync", "lost", day + dt.timedelta(minutes=5), None)
+
+    (row,) = view(engine, "smartcron_v_daily_trends")
+
+    assert (row["runs"], row["failures"], row["avg_duration_s"]) == (2, 1, 4.0)
     assert row["max_duration_s"] == 4.0
 
 

@@ -97,11 +97,11 @@ def start_collector(
     password_via: str = "argv",
     fd_limit: int | None = None,
 ) -> Iterator[Service]:
-    """init-db, create an ingest and an admin token, serve; stop (SIGTERM) at the end.
+    """migrate, create an ingest and an admin token, serve; stop (SIGTERM) at the end.
     password_via: how serve is given the admin password hash, "argv" (the flag), "env"
     (SMARTCRON_ADMIN_PASSWORD_HASH), "file" (the flag, file:PATH) or "env-file".
     `fd_limit` starts the service under that RLIMIT_NOFILE (systemd's default is 1,024)."""
-    run_cli("init-db", "--db", db_url)
+    run_cli("migrate", "--db", db_url)
     ingest = run_cli("create-token", "--db", db_url, "--name", "test-ingest", "--kind", "ingest")
     admin = run_cli("create-token", "--db", db_url, "--name", "test-admin", "--kind", "admin")
     with _serve(db_url, tmp, ingest, admin, extra, password_via, fd_limit) as service:
@@ -111,7 +111,7 @@ def start_collector(
 @contextlib.contextmanager
 def start_replica(primary: Service, tmp: Path, *, extra: tuple[str, ...] = ()) -> Iterator[Service]:
     """Another `serve` on the primary's database and tokens, as a second replica behind
-    a load balancer would be: no init-db, no tokens of its own."""
+    a load balancer would be: no migrate, no tokens of its own."""
     with _serve(primary.db_url, tmp, primary.ingest_token, primary.admin_token, extra) as service:
         yield service
 
@@ -246,8 +246,9 @@ def make_report(
         "exit_code": exit_code,
         "signal": 15 if status == "timeout" else None,
         "started_at": iso(started),
-        "finished_at": iso(finished),
-        "duration_s": duration_s,
+        # A lost run's end is unknown (the wrapper's lost_run_report).
+        "finished_at": None if status == "lost" else iso(finished),
+        "duration_s": None if status == "lost" else duration_s,
         "attempts": attempts,
         "peak_rss_bytes": None if skipped else peak_rss_bytes,
         "cpu_user_s": None if skipped else 0.5,

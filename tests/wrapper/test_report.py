@@ -404,6 +404,8 @@ def test_a_lost_run_is_reported_by_the_next_run(wrap: Wrap, state: StateDir, tre
     assert lost["job"] == "lost"
     assert lost["started_at"] == marker["started_at"]
     assert lost["command"] == f"sh -c 'sleep 300 & sleep 300' {tree.marker}"
+    # Its end is unknown: noticing the loss is no end of it, and no duration.
+    assert (lost["finished_at"], lost["duration_s"]) == (None, None)
     validated(lost)
     assert [r["status"] for r in reports.values()] == ["timeout"], "and the new run's own"
     assert state.running() == [], "the lost run's marker is cleared"

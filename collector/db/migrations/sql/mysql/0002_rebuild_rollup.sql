@@ -1,8 +1,6 @@
--- smartcron: count every stored run into smartcron_run_rollup afresh (sql/003_rollup.sql).
---   mysql smartcron < sql/rebuild_rollup.sql
--- `smartcron-collector init-db` runs this once, when it upgrades a database to schema
--- version 2; run it by hand only if you applied 003_rollup.sql by hand to a database
--- that already held runs.
+-- smartcron: count every stored run into smartcron_run_rollup afresh (0002_rollup.sql).
+-- Revision 0002 runs this once, after it creates the trigger, on a connection without
+-- the pool's read timeout (collector/db/migrate.py).
 --
 -- Safe while collectors ingest, once the trigger exists (003 creates it): LOCK TABLES
 -- waits for every transaction that is inserting runs to end, and from then on until

@@ -21,9 +21,7 @@ FROM smartcron_runs
 WHERE started_at >= UTC_DATE() - INTERVAL 90 DAY
 GROUP BY DATE(started_at), job, host;
 
--- One row per job and host: healthy, degraded, failing, late, running or paused, and
--- why, as collector/state.py decided and stored it on the job's row (the view decides
--- nothing itself), beside the last 24 hours' counts.
+-- One row per job and host: healthy, degraded, failing, late or paused, and why.
 CREATE OR REPLACE VIEW smartcron_v_job_health AS
 WITH day AS (
     SELECT job, host,
@@ -35,15 +33,29 @@ WITH day AS (
 )
 SELECT j.job,
        j.host,
-       j.state,
-       j.state_reason AS reason,
+       CASE
+           WHEN j.paused = 1 THEN 'paused'
+           WHEN j.breaker_state = 'open'
+             OR j.last_status IN ('failed', 'timeout', 'killed_memory', 'error', 'lost') THEN 'failing'
+           WHEN j.late_after_at IS NOT NULL AND j.late_after_at < UTC_TIMESTAMP(6) THEN 'late'
+           WHEN COALESCE(d.failures, 0) > 0 THEN 'degraded'
+           ELSE 'healthy'
+       END AS state,
+       CASE
+           WHEN j.paused = 1 THEN CONCAT('paused by ', COALESCE(j.paused_by, '?'), ' at ', COALESCE(j.paused_at, '?'))
+           WHEN j.breaker_state = 'open' THEN CONCAT('circuit breaker open after repeated failures; last run ', COALESCE(j.last_status, 'unknown'))
+           WHEN j.last_status IN ('failed', 'timeout', 'killed_memory', 'error', 'lost')
+               THEN CONCAT('last run ', j.last_status, ' at ', COALESCE(j.last_started_at, '?'))
+           WHEN j.late_after_at IS NOT NULL AND j.late_after_at < UTC_TIMESTAMP(6)
+               THEN CONCAT(COALESCE(CONCAT('no run since ', j.last_started_at), 'never ran'), '; one was due at ', COALESCE(j.next_expected_at, j.late_after_at))
+           WHEN COALESCE(d.failures, 0) > 0
+               THEN CONCAT(d.failures, ' of ', d.runs, ' runs failed in the last 24 h')
+           ELSE 'last run succeeded'
+       END AS reason,
        j.last_status,
        j.last_started_at,
        j.last_success_at,
        j.next_expected_at,
-       j.late_after_at,
-       j.missed_at,
-       j.timezone,
        j.breaker_state,
        COALESCE(d.runs, 0)     AS runs_24h,
        COALESCE(d.failures, 0) AS failures_24h

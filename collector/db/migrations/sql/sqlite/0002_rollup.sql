@@ -1,7 +1,7 @@
 -- smartcron: the rollup trigger and the performance view of sql/003_rollup.sql, written
 -- for SQLite (the embedded default); the table itself comes from collector/db/tables.py.
 -- Same arithmetic, same columns. ln, ceil and pow are SQLite's math functions (3.35+,
--- built with SQLITE_ENABLE_MATH_FUNCTIONS, as Debian's libsqlite3 is); init-db refuses
+-- built with SQLITE_ENABLE_MATH_FUNCTIONS, as Debian's libsqlite3 is); migrate refuses
 -- a SQLite without them rather than let every insert of a run fail later.
 
 DROP VIEW IF EXISTS smartcron_v_job_performance;

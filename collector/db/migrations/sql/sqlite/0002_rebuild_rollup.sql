@@ -1,9 +1,7 @@
 -- smartcron: count every stored run into smartcron_run_rollup afresh, for SQLite (see
--- sql/rebuild_rollup.sql).
---   sqlite3 collector.db < sql/sqlite/rebuild_rollup.sql
--- SQLite has one writer at a time: from BEGIN IMMEDIATE to COMMIT no run goes in, so
--- each run is counted once, here or (inserted later) by the trigger.
-BEGIN IMMEDIATE;
+-- mysql/0002_rebuild_rollup.sql). Run inside the migration's transaction, which began
+-- with BEGIN IMMEDIATE: SQLite has one writer at a time, so no run goes in until it
+-- commits, and each run is counted once, here or (inserted later) by the trigger.
 DELETE FROM smartcron_run_rollup;
 INSERT INTO smartcron_run_rollup
        (day, job, host, bucket, runs, successes, duration_sum, duration_min, duration_max,
@@ -15,4 +13,3 @@ SELECT date(started_at), job, host,
 FROM smartcron_runs
 WHERE status NOT IN ('skipped_locked', 'skipped_breaker', 'skipped_paused')
 GROUP BY date(started_at), job, host, bucket;
-COMMIT;

@@ -1,0 +1,1 @@
+"""Alembic revisions, applied in order (alembic skips this file)."""
