@@ -66,6 +66,21 @@ def test_five_minutes_ahead_is_taken_and_a_microsecond_more_is_refused(engine: E
     assert stored == ["edge"]
 
 
+def test_a_lost_run_is_judged_by_its_start_having_no_end(engine: Engine) -> None:
+    def lost(job: str, started: dt.datetime) -> RunReport:
+        raw = make_report(job, status="lost", started=started.replace(tzinfo=UTC))
+        return RunReport.model_validate(raw | {"finished_at": None, "duration_s": None})
+
+    edge = lost("edge", NOW + clocks.MAX_AHEAD)
+    past = lost("past", NOW + clocks.MAX_AHEAD + dt.timedelta(seconds=1))
+    result = at(engine, NOW, [edge, past])
+    assert (result.accepted, list(result.refused)) == (1, [1])
+    assert result.refused[1].startswith("started_at: 5 min 1 s ahead")
+    with engine.connect() as connection:
+        stored = connection.execute(select(tables.runs.c.job, tables.runs.c.finished_at)).all()
+    assert [tuple(row) for row in stored] == [("edge", None)]
+
+
 def test_a_report_from_2190_no_longer_holds_its_job(engine: Engine) -> None:
     future = finishing_at(dt.datetime(2190, 1, 1))
     result = at(engine, NOW, [future])
