@@ -93,6 +93,14 @@ class RunContext:
             "Fix its permissions or free space, or pass --state-dir",
         )
 
+    def output_trouble(self, error: OSError) -> None:
+        """--quiet's temporary file failed us: the run goes on, a person frees the disk."""
+        self.warnings.once(
+            "quiet",
+            f"--quiet cannot hold the job's output ({error}); what it could not hold will "
+            "not be printed (the report keeps the newest 64 KiB). Free space in $TMPDIR",
+        )
+
     def check_trust(self) -> None:
         """Refuse a state directory someone else could plant links in: the job then runs
         unlocked and unrecorded (a report still goes to the collector, if there is one)."""
@@ -315,8 +323,8 @@ def _run_attempts(ctx: RunContext, store: brk.BreakerStore | None) -> Result:
     s = ctx.settings
     ctx.started_at = time.time()  # the run's time excludes jitter and waiting for the lock
     marker = _create_marker(ctx)
-    out = StreamCapture(1, quiet=s.quiet)
-    err = StreamCapture(2, quiet=s.quiet)
+    out = StreamCapture(1, quiet=s.quiet, on_trouble=ctx.output_trouble)
+    err = StreamCapture(2, quiet=s.quiet, on_trouble=ctx.output_trouble)
     limits = Limits(s.timeout, s.kill_after, s.max_memory)
     guardian = Guardian()
     guardian.start()
