@@ -161,15 +161,15 @@ def write_json_atomic(path: str, document: object, *, durable: bool = True) -> N
             os.close(dir_fd)
 
 
-def parse_json_file(path: str) -> object:
-    """The parsed file. A file that is not JSON (or is too large or too deeply nested to
-    be ours) raises ValueError; one that is missing or cannot be read, or is a link or
-    not a regular file, raises OSError."""
+def parse_json_file(path: str, max_bytes: int = MAX_STATE_BYTES) -> object:
+    """The parsed file. A file that is not JSON (or is larger than `max_bytes` or too
+    deeply nested to be ours) raises ValueError; one that is missing or cannot be
+    read, or is a link or not a regular file of ours, raises OSError."""
     fd = open_state_file(path, os.O_RDONLY)
     chunks, size = [], 0
     try:
-        while size <= MAX_STATE_BYTES:
-            chunk = os.read(fd, MAX_STATE_BYTES + 1 - size)
+        while size <= max_bytes:
+            chunk = os.read(fd, max_bytes + 1 - size)
             if not chunk:
                 break
             chunks.append(chunk)
@@ -177,8 +177,8 @@ def parse_json_file(path: str) -> object:
     finally:
         os.close(fd)
     data = b"".join(chunks)
-    if len(data) > MAX_STATE_BYTES:
-        raise ValueError(f"larger than {MAX_STATE_BYTES} bytes")
+    if len(data) > max_bytes:
+        raise ValueError(f"larger than {max_bytes} bytes")
     try:
         document: object = json.loads(data)
     except RecursionError:
