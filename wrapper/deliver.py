@@ -4,7 +4,9 @@ One short try, no retries: the report is already durable in the spool, and
 the agent ships whatever is left there. The whole POST (name lookup, connect,
 send, every byte of the answer) has one deadline: a collector that trickles its
 answer must not hold the wrapper, so the request runs in a daemon thread that is
-simply abandoned at the deadline (the wrapper exits right after). The outcome:
+simply abandoned at the deadline (the wrapper exits right after). A signal to the
+wrapper (SIGTERM, SIGINT, SIGHUP) ends the wait at once, as the deadline would. The
+outcome:
 
 - delivered: 2xx and the collector took it (accepted or a duplicate); the
   spooled copy may go;
@@ -20,7 +22,13 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
+import signal
 import urllib.parse
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .signals import SignalBox
 
 INGEST_PATH = "/api/v1/runs"
 DELIVERED, REJECTED, KEPT = "delivered", "rejected", "kept"
@@ -41,23 +49,61 @@ def deliver_report(
     report: dict[str, object],
     budget_s: float,
     deadline_s: float,
+    signals: SignalBox | None = None,
 ) -> Outcome:
-    """POST one report, giving up after `budget_s` seconds in all: what is left of
-    the run's delivery deadline of `deadline_s`."""
+    """POST one report, giving up after `budget_s` seconds in all (what is left of
+    the run's delivery deadline of `deadline_s`), or as soon as `signals` holds a
+    signal to the wrapper."""
+    import select
     import threading
+    import time
 
     box: list[Outcome] = []
+    done_r, done_w = os.pipe()  # written once the answer is in: wakes the wait below
+
+    def send() -> None:
+        try:
+            # The socket's own timeout is only a backstop for the thread: the wait decides.
+            box.append(post_report(collector, token, report, budget_s + 1))
+        finally:
+            os.write(done_w, b".")  # one byte into an empty pipe: never blocks
+
     worker = threading.Thread(
-        # The socket's own timeout is only a backstop for the thread: the join decides.
-        target=lambda: box.append(post_report(collector, token, report, budget_s + 1)),
+        target=send,
         name="smartcron-deliver",
         daemon=True,  # abandoned at the deadline: never joined, gone when we exit
     )
     worker.start()
-    worker.join(budget_s)
+    watched = [done_r] if signals is None else [done_r, signals.wake_fd]
+    give_up = time.monotonic() + budget_s
+    finished = False
+    while (remaining := give_up - time.monotonic()) > 0:
+        if signals is not None:
+            signals.drain()
+            if signals.pending:
+                return Outcome(KEPT, cut_short_by(signals.pending[0]))
+        ready, _, _ = select.select(watched, [], [], remaining)
+        if done_r in ready:
+            finished = True
+            break
+    if not finished:
+        # The thread may still write to done_w: closing it could hand its number
+        # to another file. Left open; the wrapper exits right after.
+        return Outcome(KEPT, f"{collector} did not answer within {deadline_s:g}s")
+    os.close(done_r)
+    os.close(done_w)
     if box:
         return box[0]
-    return Outcome(KEPT, f"{collector} did not answer within {deadline_s:g}s")
+    return Outcome(KEPT, "the delivery failed unexpectedly")
+
+
+def cut_short_by(sig: int) -> str:
+    """The reason a delivery stopped early: a signal to the wrapper."""
+    try:
+        name = signal.Signals(sig).name
+    except ValueError:
+        name = f"signal {sig}"
+    return f"delivery cut short by {name}"
 
 
 def post_report(

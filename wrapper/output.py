@@ -8,6 +8,7 @@ to the wrapper's stdout/stderr never blocks supervision (passthrough.py).
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import IO
 
 from .passthrough import BUFFER_BYTES, Passthrough, finish_passthrough
@@ -16,11 +17,19 @@ TAIL_BYTES = 64 * 1024
 
 
 class StreamCapture:
-    def __init__(self, target_fd: int, *, quiet: bool) -> None:
+    def __init__(
+        self,
+        target_fd: int,
+        *,
+        quiet: bool,
+        on_trouble: Callable[[OSError], None] | None = None,
+    ) -> None:
         self.quiet = quiet
         self.total = 0
         self._tail = bytearray()
         self._held: IO[bytes] | None = None
+        self._unheld = 0  # bytes --quiet could not hold (a full or unusable $TMPDIR)
+        self._on_trouble = on_trouble
         self.passthrough = Passthrough(target_fd)
 
     def feed(self, data: bytes) -> None:
@@ -34,17 +43,34 @@ class StreamCapture:
             self.passthrough.offer(data)
 
     def _hold(self, data: bytes) -> None:
-        if self._held is None:
-            import tempfile
+        """Keep `data` for release(). A disk that fails us (ENOSPC, EIO, no $TMPDIR)
+        is monitoring trouble, never the job's: what is held stays held, the rest is
+        counted, and supervision goes on (the tail still keeps the newest output)."""
+        if self._unheld:  # once a write failed, what follows cannot be held in order
+            self._unheld += len(data)
+            return
+        view = memoryview(data)
+        try:
+            if self._held is None:
+                import tempfile
 
-            self._held = tempfile.TemporaryFile()  # noqa: SIM115 - lives until release()
-        self._held.write(data)
+                # Unbuffered: a failed write leaves no bytes in a buffer, only on disk.
+                self._held = tempfile.TemporaryFile(buffering=0)  # noqa: SIM115 - until release()
+            while view:
+                written = self._held.write(view)  # may be short on a nearly full disk
+                view = view[written or 0 :]
+        except OSError as error:
+            self._unheld += len(view)
+            if self._on_trouble is not None:
+                self._on_trouble(error)
 
     def release(self) -> None:
         """Print what --quiet held back (the run failed), as far as the reader takes it."""
+        output = self.passthrough
+        output.dropped += self._unheld  # never held, so never printed
         if self._held is None:
             return
-        held, output = self._held, self.passthrough
+        held = self._held
         held.seek(0)
         while chunk := held.read(BUFFER_BYTES):
             dropped_before = output.dropped

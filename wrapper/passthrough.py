@@ -74,9 +74,13 @@ class Passthrough:
         """False while a reader that still reads is behind: the job waits for it."""
         return len(self.pending) < BUFFER_BYTES or self.broken or self.stalled(now)
 
-    def stall_at(self) -> float | None:
-        """When the buffered bytes will count as stalled, if they are not taken."""
-        return self._progress_at + STALL_S if self.pending and not self.broken else None
+    def stall_at(self, now: float) -> float | None:
+        """When the buffered bytes will count as stalled, if they are not taken. None
+        when nothing waits, or when the reader has stalled already: a moment in the
+        past is nothing to wake up for (poll would return at once, again and again)."""
+        if not self.pending or self.broken or self.stalled(now):
+            return None
+        return self._progress_at + STALL_S
 
     def wants_write(self) -> bool:
         return bool(self.pending) and not self.broken
@@ -162,7 +166,7 @@ def finish_passthrough(outputs: list[Passthrough]) -> None:
         poller = select.poll()
         for output in waiting:
             poller.register(output.fd, select.POLLOUT)
-        stall_at = min(t for o in waiting if (t := o.stall_at()) is not None)
+        stall_at = min(t for o in waiting if (t := o.stall_at(now)) is not None)
         poller.poll(max(0, int((stall_at - now) * 1000) + 1))
         for output in waiting:
             output.flush()

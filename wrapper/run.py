@@ -61,6 +61,9 @@ class RunContext:
         self.breaker_state = brk.CLOSED
         self.trigger = "manual" if _stdin_is_terminal() else "cron"
         self.recording = True  # False: the state directory is not to be touched at all
+        # Held from the job's start to the wrapper's end: a signal that comes after the
+        # job has ended must not kill the wrapper before the run is logged.
+        self.signals: SignalBox | None = None
         self._recorded: list[tuple[dict[str, object], str | None]] = []
 
     def report(self, status: str, **fields: object) -> dict[str, object]:
@@ -88,6 +91,14 @@ class RunContext:
             f"state directory {self.state.root} is not usable ({what}: {error}); "
             f"job {self.settings.name!r} runs anyway, but may be unlocked or unrecorded. "
             "Fix its permissions or free space, or pass --state-dir",
+        )
+
+    def output_trouble(self, error: OSError) -> None:
+        """--quiet's temporary file failed us: the run goes on, a person frees the disk."""
+        self.warnings.once(
+            "quiet",
+            f"--quiet cannot hold the job's output ({error}); what it could not hold will "
+            "not be printed (the report keeps the newest 64 KiB). Free space in $TMPDIR",
         )
 
     def check_trust(self) -> None:
@@ -132,29 +143,45 @@ class RunContext:
                 self.state_trouble("writing the run report", error)
         self._recorded.append((report, spooled))
 
+    def hold_signals(self) -> SignalBox:
+        """Record SIGTERM, SIGINT and SIGHUP from now on (the main loop acts on them)."""
+        if self.signals is None:
+            self.signals = SignalBox()
+        return self.signals
+
     def finish(self) -> None:
         """After the lock is released: deliver each report within one deadline, then
         log it with the outcome. A report safely spooled but not delivered is no
-        reason to print anything (the agent ships it): the per-job log says why."""
-        deadline = time.monotonic() + self.settings.delivery_timeout
-        for report, spooled in self._recorded:
-            entry = report
-            if self.settings.collector:
-                outcome = self._deliver(report, spooled, deadline - time.monotonic())
-                entry = {**report, "delivery": outcome.as_log()}
-            if not self.recording:
-                continue
-            try:
-                append_run(self.state, self.settings.name, entry)
-            except OSError as error:
-                self.state_trouble("appending to the job's log", error)
-        self._recorded.clear()
+        reason to print anything (the agent ships it): the per-job log says why.
+        A signal to the wrapper meanwhile ends the delivery, never the logging."""
+        if self.settings.collector and self._recorded:
+            self.hold_signals()
+        try:
+            deadline = time.monotonic() + self.settings.delivery_timeout
+            for report, spooled in self._recorded:
+                entry = report
+                if self.settings.collector:
+                    outcome = self._deliver(report, spooled, deadline - time.monotonic())
+                    entry = {**report, "delivery": outcome.as_log()}
+                if not self.recording:
+                    continue
+                try:
+                    append_run(self.state, self.settings.name, entry)
+                except OSError as error:
+                    self.state_trouble("appending to the job's log", error)
+            self._recorded.clear()
+        finally:
+            if self.signals is not None:
+                self.signals.restore()
+                self.signals = None  # a signal that cut the delivery short is done with
 
     def _deliver(self, report: dict[str, object], spooled: str | None, budget: float) -> Outcome:
-        from .deliver import DELIVERED, KEPT, REJECTED, Outcome, deliver_report
+        from .deliver import DELIVERED, KEPT, REJECTED, Outcome, cut_short_by, deliver_report
 
         assert self.settings.collector is not None
-        if budget <= 0:
+        if self.signals is not None and self.signals.pending:
+            outcome = Outcome(KEPT, cut_short_by(self.signals.pending[0]))
+        elif budget <= 0:
             outcome = Outcome(
                 KEPT, f"no time left of the {self.settings.delivery_timeout:g}s delivery deadline"
             )
@@ -165,6 +192,7 @@ class RunContext:
                 report,
                 budget,
                 self.settings.delivery_timeout,
+                self.signals,
             )
         if outcome.result == DELIVERED and spooled:
             remove_file(spooled)
@@ -295,12 +323,12 @@ def _run_attempts(ctx: RunContext, store: brk.BreakerStore | None) -> Result:
     s = ctx.settings
     ctx.started_at = time.time()  # the run's time excludes jitter and waiting for the lock
     marker = _create_marker(ctx)
-    out = StreamCapture(1, quiet=s.quiet)
-    err = StreamCapture(2, quiet=s.quiet)
+    out = StreamCapture(1, quiet=s.quiet, on_trouble=ctx.output_trouble)
+    err = StreamCapture(2, quiet=s.quiet, on_trouble=ctx.output_trouble)
     limits = Limits(s.timeout, s.kill_after, s.max_memory)
     guardian = Guardian()
     guardian.start()
-    signals = SignalBox()
+    signals = ctx.hold_signals()  # restored by ctx.finish(), once the run is logged
     become_subreaper()
     attempts: list[Attempt] = []
     exec_error: OSError | None = None
@@ -331,7 +359,7 @@ def _run_attempts(ctx: RunContext, store: brk.BreakerStore | None) -> Result:
             if not _pause(signals, delay):
                 break
     finally:
-        signals.restore()
+        signals.take()  # acted on by the attempts; only later ones cut the delivery short
         guardian.stop()
 
     finished = time.time()

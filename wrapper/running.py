@@ -154,7 +154,8 @@ def lost_run_report(document: dict[str, object]) -> dict[str, object]:
         priority=priority if isinstance(priority, int) else 5,
         tags=tuple(str(t) for t in tags) if isinstance(tags, list) else (),
         status="lost",
-        started_at=parse_iso(started) if isinstance(started, str) else now,
+        # No later than now: a marker written before the clock stepped back lies ahead.
+        started_at=min(parse_iso(started), now) if isinstance(started, str) else now,
         finished_at=None,
     )
 

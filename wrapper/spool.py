@@ -7,10 +7,13 @@ The agent ships what is left, oldest first, and deletes each on acceptance.
 
 from __future__ import annotations
 
-import json
 import os
 
-from .state import StateDir, remove_file, write_json_atomic
+from .state import StateDir, parse_json_file, remove_file, write_json_atomic
+
+# The largest report the wrapper writes is over a megabyte: two 64 KiB tails and a
+# 64 Ki-character command, each character up to six bytes once escaped (\ufffd).
+MAX_REPORT_BYTES = 4 * 1024 * 1024
 
 
 def spool_report(state: StateDir, report: dict[str, object]) -> str:
@@ -21,10 +24,15 @@ def spool_report(state: StateDir, report: dict[str, object]) -> str:
 
 
 def pending_reports(state: StateDir) -> list[str]:
-    """Paths of spooled reports, oldest first (temporary files excluded)."""
+    """Paths of spooled reports, oldest first (temporary files, links, FIFOs excluded:
+    what the wrapper writes there is always a regular file)."""
     directory = state.path("spool")
     try:
-        entries = [e for e in os.scandir(directory) if e.name.endswith(".json") and e.is_file()]
+        entries = [
+            e
+            for e in os.scandir(directory)
+            if e.name.endswith(".json") and e.is_file(follow_symlinks=False)
+        ]
     except FileNotFoundError:
         return []
     entries.sort(key=lambda entry: (entry.stat().st_mtime_ns, entry.name))
@@ -32,8 +40,10 @@ def pending_reports(state: StateDir) -> list[str]:
 
 
 def read_report(path: str) -> dict[str, object]:
-    with open(path, "rb") as handle:
-        document = json.load(handle)
+    """A spooled report, read the way state files are (never through a link, never a
+    FIFO or a file not ours, never more than MAX_REPORT_BYTES): OSError or ValueError
+    otherwise, for the caller to set the file aside."""
+    document = parse_json_file(path, MAX_REPORT_BYTES)
     if not isinstance(document, dict):
         raise ValueError(f"{path}: a run report must be a JSON object")
     return document
@@ -90,7 +100,9 @@ def count_rejected(state: StateDir) -> int:
 def _rejected_entries(state: StateDir) -> list[os.DirEntry[str]]:
     try:
         with os.scandir(state.path(REJECTED)) as scan:
-            return [e for e in scan if e.name.endswith(".json") and e.is_file()]
+            return [
+                e for e in scan if e.name.endswith(".json") and e.is_file(follow_symlinks=False)
+            ]
     except FileNotFoundError:
         return []
 
@@ -99,8 +111,7 @@ def rejection_reason(path: str) -> str:
     """The reason kept beside a rejected report; a missing or unreadable one says so."""
     reason_path = path[: -len(".json")] + REASON_SUFFIX
     try:
-        with open(reason_path, "rb") as handle:
-            document = json.load(handle)
+        document = parse_json_file(reason_path)
     except (OSError, ValueError):
         return "reason unknown (no readable .reason file beside it)"
     reason = document.get("reason") if isinstance(document, dict) else None

@@ -7,6 +7,9 @@ The wrapper often runs as root, so a state file is never reached through a
 symbolic link (O_NOFOLLOW), never opened if it is not a regular file (a FIFO
 would block the run), and a temporary file is always a new one (O_EXCL): a link
 planted in the directory cannot turn a write into an overwrite of another file.
+O_NOFOLLOW does not see a hard link, so a file with a second link is refused too,
+and so is one that another user owns (its owner could still write it): either can
+be left in a directory that was made trusted only later (`chown root DIR`).
 Whether the directory itself can be trusted is trust.py's business.
 """
 
@@ -20,7 +23,7 @@ import stat
 from collections.abc import Callable
 from typing import TypeVar
 
-from .trust import check_own_dir
+from .trust import check_own_dir, owner_name
 
 T = TypeVar("T")
 
@@ -100,12 +103,18 @@ def _checked_run_id(run_id: str) -> str:
 
 
 def open_state_file(path: str, flags: int, mode: int = 0o640) -> int:
-    """A descriptor on the regular file at `path`, never through a link. OSError
-    (ELOOP for a link, EINVAL for a FIFO, socket or device) otherwise."""
+    """A descriptor on the wrapper's own regular file at `path`, never through a link.
+    OSError otherwise: ELOOP for a link, EINVAL for a FIFO, socket or device, a hard
+    link to another file, or a file someone else owns. Checked before any write."""
     fd = os.open(path, flags | _OPEN_FLAGS, mode)
     try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
             raise OSError(errno.EINVAL, "not a regular file", path)
+        if st.st_nlink != 1:
+            raise OSError(errno.EINVAL, "has another hard link (to a file not ours)", path)
+        if st.st_uid not in (0, os.geteuid()):
+            raise OSError(errno.EINVAL, f"owned by {owner_name(st.st_uid)}, not by us", path)
         os.set_blocking(fd, True)
     except BaseException:
         os.close(fd)
@@ -152,15 +161,15 @@ def write_json_atomic(path: str, document: object, *, durable: bool = True) -> N
             os.close(dir_fd)
 
 
-def parse_json_file(path: str) -> object:
-    """The parsed file. A file that is not JSON (or is too large or too deeply nested to
-    be ours) raises ValueError; one that is missing or cannot be read, or is a link or
-    not a regular file, raises OSError."""
+def parse_json_file(path: str, max_bytes: int = MAX_STATE_BYTES) -> object:
+    """The parsed file. A file that is not JSON (or is larger than `max_bytes` or too
+    deeply nested to be ours) raises ValueError; one that is missing or cannot be
+    read, or is a link or not a regular file of ours, raises OSError."""
     fd = open_state_file(path, os.O_RDONLY)
     chunks, size = [], 0
     try:
-        while size <= MAX_STATE_BYTES:
-            chunk = os.read(fd, MAX_STATE_BYTES + 1 - size)
+        while size <= max_bytes:
+            chunk = os.read(fd, max_bytes + 1 - size)
             if not chunk:
                 break
             chunks.append(chunk)
@@ -168,8 +177,8 @@ def parse_json_file(path: str) -> object:
     finally:
         os.close(fd)
     data = b"".join(chunks)
-    if len(data) > MAX_STATE_BYTES:
-        raise ValueError(f"larger than {MAX_STATE_BYTES} bytes")
+    if len(data) > max_bytes:
+        raise ValueError(f"larger than {max_bytes} bytes")
     try:
         document: object = json.loads(data)
     except RecursionError:
@@ -195,6 +204,8 @@ def load_state_file(
         if error.errno not in (errno.ELOOP, errno.EINVAL):
             raise  # unreadable: the state directory's trouble, not the file's
         problem = "a link or not a regular file"
+        if error.errno == errno.EINVAL and error.strerror:
+            problem = error.strerror  # which of open_state_file's refusals
     if on_bad is not None:
         on_bad(path, problem)
     return None

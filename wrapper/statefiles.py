@@ -21,9 +21,11 @@ from .clock import iso, parse_iso
 from .state import is_run_id
 from .validate import is_job_name
 
-# A time later than this past the wrapper's clock is not a time this host wrote
-# (a clock a little ahead on another host, or a hand-typed reset, is forgiven).
-FUTURE_SLACK_S = 300.0
+# A time later than this past the wrapper's clock is not a time this host wrote.
+# Within it, it may well be: when the clock steps backwards (an RTC kept in local
+# time is up to 14 hours off until NTP puts it right), everything written before the
+# step lies ahead. Those files are ours, not corrupt; a time in 2199 is not.
+FUTURE_SLACK_S = 86_400.0
 EARLIEST = 946_684_800.0  # 2000-01-01: as the report schema's earliest time
 MAX_FAILURES = 1000
 MAX_COMMAND_WORDS = 10_000

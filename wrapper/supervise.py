@@ -107,7 +107,7 @@ def supervise(
                 attempt.signal_denied = True
             kill_at = now + 1.0  # and again, should something new appear
         _arm(poller, armed, reading, streams, writers, now)
-        stalls = [t for p in writers.values() if (t := p.stall_at()) is not None]
+        stalls = [t for p in writers.values() if (t := p.stall_at(now)) is not None]
         wake = [t for t in (deadline if reason is None else None, sample_at, kill_at) if t]
         wake += stalls
         timeout_ms = max(0, int((min(wake) - now) * 1000) + 1) if wake else None
@@ -191,7 +191,7 @@ def _drain_output(
         now = time.monotonic()
         _arm(poller, armed, reading, streams, writers, now)
         held_back = any(not armed.get(fd, 0) & select.POLLIN for fd in reading)
-        stalls = [t for p in writers.values() if (t := p.stall_at()) is not None]
+        stalls = [t for p in writers.values() if (t := p.stall_at(now)) is not None]
         wait = min(stalls) - now if held_back and stalls else 0.0
         events = poller.poll(max(0, int(wait * 1000) + 1) if wait > 0 else 0)
         if not events and not held_back:

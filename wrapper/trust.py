@@ -91,7 +91,7 @@ def _check(path: str, uid: int, *, is_root: bool, follow: bool) -> str | None:
         return f"cannot inspect {path} ({error.strerror})"
     if stat.S_ISLNK(st.st_mode):
         if st.st_uid not in (0, uid):
-            return f"{path} is a link owned by {_user(st.st_uid)}"
+            return f"{path} is a link owned by {owner_name(st.st_uid)}"
         return None  # its target is checked on the resolved path
     if not stat.S_ISDIR(st.st_mode):
         return f"{path} is not a directory"
@@ -100,7 +100,7 @@ def _check(path: str, uid: int, *, is_root: bool, follow: bool) -> str | None:
 
 def _problem(path: str, st: os.stat_result, uid: int, *, sticky_ok: bool) -> str | None:
     if st.st_uid not in (0, uid):
-        return f"{path} is owned by {_user(st.st_uid)}"
+        return f"{path} is owned by {owner_name(st.st_uid)}"
     mode = st.st_mode
     if mode & stat.S_IWOTH:
         if sticky_ok and mode & stat.S_ISVTX and st.st_uid == 0:
@@ -121,7 +121,8 @@ def _is_private_group(gid: int, owner: int) -> bool:
     return account.pw_gid == gid and all(member == account.pw_name for member in group.gr_mem)
 
 
-def _user(uid: int) -> str:
+def owner_name(uid: int) -> str:
+    """`user NAME`, or `uid N` for an account that has no name."""
     try:
         return f"user {pwd.getpwuid(uid).pw_name}"
     except KeyError:

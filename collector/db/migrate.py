@@ -11,6 +11,7 @@ v0.1.0, which recorded a schema version of its own, is adopted at its revision f
 
 from __future__ import annotations
 
+import hashlib
 import io
 import sqlite3
 from typing import Any
@@ -26,7 +27,7 @@ from sqlalchemy.pool import NullPool
 from .engine import MYSQL_SESSION, is_mysql
 from .migrations import VERSION_TABLE
 
-LOCK_NAME = "smartcron.migrate"
+LOCK_PREFIX = "smartcron.migrate:"
 LOCK_WAIT_S = 600  # another replica's migration, rollup rebuild and all
 LEGACY_VERSION_TABLE = "smartcron_schema_version"  # v0.1.0's own version, gone in 0003
 # v0.1.0's schema versions as revisions: 2 is v0.1.0 itself, 1 came before the rollup.
@@ -108,14 +109,25 @@ def _migration_engine(engine: Engine, lock_wait_s: int) -> Engine:
     return migrating
 
 
+def lock_name(database: str) -> str:
+    """The migration lock of one database. GET_LOCK names are server-wide: collectors of
+    other databases on the same server must not wait for each other's migrations. A name
+    may have 64 characters, a database name as many: a long one is hashed."""
+    name = LOCK_PREFIX + database
+    if len(name) <= 64:
+        return name
+    return LOCK_PREFIX + hashlib.sha256(database.encode()).hexdigest()[:32]
+
+
 def _take_mysql_lock(connection: Connection, wait_s: int) -> None:
+    name = lock_name(str(connection.execute(text("SELECT DATABASE()")).scalar()))
     taken = connection.execute(
-        text("SELECT GET_LOCK(:name, :wait)"), {"name": LOCK_NAME, "wait": wait_s}
+        text("SELECT GET_LOCK(:name, :wait)"), {"name": name, "wait": wait_s}
     ).scalar()
     connection.commit()
     if taken != 1:
         raise SchemaError(
-            f"another migrate has held the lock {LOCK_NAME!r} for {wait_s} s; "
+            f"another migrate has held the lock {name!r} for {wait_s} s; "
             "let it finish, then run `smartcron-collector migrate` again"
         )
 

@@ -297,12 +297,34 @@ def test_two_migrations_at_once_are_one(new_engine: NewEngine) -> None:
 def test_migrate_waits_for_the_lock_no_longer_than_told(new_mysql_engine: NewEngine) -> None:
     # SQLite's lock is its own write lock: test_two_migrations_at_once_are_one.
     engine = new_mysql_engine()
+    name = migrations.lock_name(str(engine.url.database))
     with engine.connect() as holder:
-        holder.execute(text("SELECT GET_LOCK(:name, 0)"), {"name": migrations.LOCK_NAME})
+        holder.execute(text("SELECT GET_LOCK(:name, 0)"), {"name": name})
         with pytest.raises(SchemaError, match=r"another migrate has held the lock .* for 1 s"):
             migrate(engine, lock_wait_s=1)
-        holder.execute(text("SELECT RELEASE_LOCK(:name)"), {"name": migrations.LOCK_NAME})
+        holder.execute(text("SELECT RELEASE_LOCK(:name)"), {"name": name})
     assert migrate(engine, lock_wait_s=1) == head_revision()
+
+
+def test_another_databases_migration_does_not_hold_this_one_up(
+    new_mysql_engine: NewEngine,
+) -> None:
+    # GET_LOCK is server-wide: the lock is per database, or a collector migrating one
+    # database would keep every other database's collector on that server waiting.
+    engine, other = new_mysql_engine(), new_mysql_engine()
+    with other.connect() as holder:
+        holder.execute(
+            text("SELECT GET_LOCK(:name, 0)"),
+            {"name": migrations.lock_name(str(other.url.database))},
+        )
+        assert migrate(engine, lock_wait_s=1) == head_revision()
+
+
+def test_a_long_database_name_still_makes_a_valid_lock_name() -> None:
+    long_name = "d" * 64
+    assert len(migrations.lock_name(long_name)) <= 64
+    assert migrations.lock_name(long_name) != migrations.lock_name("d" * 63 + "e")
+    assert migrations.lock_name("smartcron") == "smartcron.migrate:smartcron"
 
 
 def test_migrate_outlasts_the_pools_read_timeout(new_mysql_engine: NewEngine) -> None:

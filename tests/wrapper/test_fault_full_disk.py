@@ -108,3 +108,48 @@ def test_space_again_means_reports_again(disk: Path, disk_wrap: Wrap):
     statuses = sorted(json.loads(p.read_text())["status"]
                       for p in (disk / "state" / "spool").glob("*.json"))  # fmt: skip
     assert statuses == ["failed", "success"]
+
+
+# ---------------------------------------------------------------- --quiet on a full TMPDIR
+
+QUIET_JOB = "import sys, time; sys.stdout.write('x' * 200_000); sys.stdout.flush(); sys.exit(5)"
+
+
+# Never quite full: on a disk with no room at all, Python's tempfile passes $TMPDIR
+# over for /tmp.
+@pytest.mark.parametrize("leave", [16 * PAGE, PAGE], ids=["16 pages", "1 page"])
+def test_quiet_on_a_full_tmpdir_still_supervises_and_records_the_run(
+    disk: Path, wrap: Wrap, leave: int
+):
+    # --quiet holds the output in a file under $TMPDIR. A write to it that failed
+    # (ENOSPC) used to escape supervision: a traceback, exit 1, no report, and the
+    # job left running unsupervised. What was held is still printed when the run
+    # fails; the rest is counted as dropped, and the tail keeps the newest of it.
+    fill(disk, leave)
+    result = wrap("--name", "j", "--quiet", "--", "python3", "-c", QUIET_JOB,
+                  env={"TMPDIR": str(disk)})  # fmt: skip
+    assert "Traceback" not in result.stderr
+    assert result.returncode == 5, result.stderr
+    (warning,) = warnings_in(result.stderr)
+    assert "--quiet cannot hold the job's output" in warning
+    assert "No space left on device" in warning
+    report = wrap.state.report()
+    assert report["status"] == "failed" and report["exit_code"] == 5
+    printed = len(result.stdout)
+    assert result.stdout == "x" * printed
+    assert 0 < printed <= leave, printed
+    assert printed + report["output_dropped_bytes"] == 200_000 == report["output_bytes"]
+    assert report["stdout_tail"] == "x" * 64 * 1024
+
+
+def test_quiet_on_a_full_tmpdir_prints_nothing_of_a_successful_run(disk: Path, wrap: Wrap):
+    fill(disk, PAGE)
+    job = "import sys; sys.stdout.write('y' * 100_000)"
+    result = wrap("--name", "j", "--quiet", "--", "python3", "-c", job,
+                  env={"TMPDIR": str(disk)})  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == ""
+    (warning,) = warnings_in(result.stderr)  # the full disk is for a person to free
+    assert "--quiet cannot hold the job's output" in warning
+    report = wrap.state.report()
+    assert report["status"] == "success" and report["output_dropped_bytes"] == 0

@@ -194,3 +194,26 @@ def test_the_wrappers_own_warnings_do_not_wait_for_a_stalled_reader(
     assert took < 2 + 1 + STALL_S + 2, f"a warning held the wrapper {took:.1f}s"
     os.set_blocking(read_end, False)
     assert os.read(read_end, 1 << 16).startswith(b"smartcron-wrap: warning: state directory")
+
+
+def test_a_stalled_reader_costs_no_cpu_while_the_job_sleeps(wrap: Any, state: Any, stalled_pipe):
+    # Once the reader has stalled there is nothing to wake up for but the reader, the
+    # job or a signal. The stall's moment, already past, used to be taken for the next
+    # wake-up: poll(0) in a loop, a core's worth of CPU for as long as the job ran.
+    import psutil
+
+    _read_end, write_end = stalled_pipe
+    job = [sys.executable, "-c",
+           "import sys, time\nsys.stdout.buffer.write(b's' * (1 << 20)); sys.stdout.flush()\n"
+           "time.sleep(STALL + 2.5)".replace("STALL", str(STALL_S))]  # fmt: skip
+    proc = wrap.popen("--name", "sleepy", "--", *job, stdout=write_end, stderr=write_end)
+    wrapper = psutil.Process(proc.pid)
+    time.sleep(STALL_S + 0.5)  # the job's own sleep: the stall has begun by now
+    before = wrapper.cpu_times()
+    time.sleep(1.5)
+    after = wrapper.cpu_times()
+    used = (after.user + after.system) - (before.user + before.system)
+    assert proc.wait(timeout=30) == 0
+    assert used < 0.1, f"the wrapper used {used:.2f}s of CPU in 1.5s of a job's sleep"
+    report = state.report()
+    assert report["status"] == "success" and report["output_dropped_bytes"] > 0

@@ -239,6 +239,39 @@ def test_a_link_in_a_trusted_directory_is_never_followed(
     assert_untouched(victim)
 
 
+@pytest.mark.parametrize("plant", ["lock", "log"])
+def test_a_hard_link_in_a_trusted_directory_is_never_written(
+    wrap: Wrap, state: StateDir, victim: Path, plant: str
+):
+    # O_NOFOLLOW does not see a hard link. One left in the directory from before it
+    # was trusted (a user's own directory, put right with `chown -R root` as the
+    # warning advises; fs.protected_hardlinks=0 lets that user link root's files)
+    # used to be truncated and overwritten: the lock's holder note, the log's line.
+    sub, name = PLANTS[plant]
+    (state.path / sub).mkdir(parents=True)
+    os.link(victim, state.path / sub / name)
+    result = wrap("--name", "j", "--", "sh", "-c", "echo ran")
+    assert result.returncode == 0 and result.stdout == "ran\n"
+    (warning,) = warnings_in(result.stderr)
+    assert "has another hard link" in warning
+    assert_untouched(victim)
+
+
+def test_a_file_another_user_owns_in_a_trusted_directory_is_not_used(wrap: Wrap, state: StateDir):
+    # A file chown -R missed, or left by `chown root DIR` alone: its owner can still
+    # write it. Held by that user, a lock would skip every run; a control.json they
+    # write would pause the job. Neither is ours to trust.
+    state.path.mkdir()
+    control = state.path / "control.json"
+    control.write_text(json.dumps({"paused": ["j"], "breaker_resets": {}}))
+    hand_to_nobody(control)
+    result = wrap("--name", "j", "--", "sh", "-c", "echo ran")
+    assert result.returncode == 0 and result.stdout == "ran\n", "paused by another user"
+    (warning,) = warnings_in(result.stderr)
+    assert "owned by user nobody" in warning and "set aside" in warning
+    assert [r["status"] for r in state.reports()] == ["success"]
+
+
 def test_a_linked_breaker_file_is_set_aside(wrap: Wrap, state: StateDir, victim: Path):
     (state.path / "jobs").mkdir(parents=True)
     (state.path / "jobs" / "j.json").symlink_to(victim)
