@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 from smartcron.wrapper.schema import RunReport
 
-from . import actions, queries
+from . import actions, heartbeats, queries
 from .access import Caller, require_actor, require_reader, require_sender
 from .errors import ApiError
 
@@ -269,3 +269,32 @@ def post_action(
 ) -> Any:
     changed = actions.apply(request.app.state.engine, job, action, caller.name, host)
     return {"job": job, "action": action, "changed": changed}
+
+
+HEARTBEAT_MAX_BYTES = 1024 * 1024
+
+
+@router.post("/heartbeat", responses=answers(400, 413))
+async def post_heartbeat(request: Request, _: Annotated[Caller, Depends(require_sender)]) -> Any:
+    """The agent's heartbeat: host health, runs in flight, jobs found in crontabs."""
+    body = await read_body(request, HEARTBEAT_MAX_BYTES)
+    try:
+        beat = heartbeats.Heartbeat.model_validate_json(body)
+    except ValidationError as error:
+        first = error.errors()[0]
+        if not first["loc"] and first["type"] == "json_invalid":
+            raise ApiError(400, f"body is not valid JSON: {first['msg']}") from None
+        field = ".".join(str(part) for part in first["loc"]) or "body"
+        raise ApiError(422, f"{field}: {first['msg']}") from None
+    heartbeats.store_heartbeat(request.app.state.engine, beat)
+    return {"host": beat.host, "stored": True}
+
+
+@router.get("/control")
+def get_control(
+    request: Request,
+    _: Annotated[Caller, Depends(require_sender)],
+    host: Annotated[str, Query(min_length=1, max_length=255)],
+) -> Any:
+    """The host's pauses and breaker resets, as the wrapper's control.json holds them."""
+    return heartbeats.control_for(request.app.state.engine, host)

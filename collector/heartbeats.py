@@ -1,0 +1,114 @@
+"""The agent's side of the API: heartbeats in, control out.
+
+A heartbeat is input from a host: one pydantic model bounds every field, and
+unknown fields are ignored (a newer agent may send more). It is stored on the
+host's row in smartcron_hosts, its health as JSON; `jobs` (the jobs found in the
+host's crontabs) is sent only when it changed, so a heartbeat without it keeps
+the jobs already stored.
+
+Control is what the admin actions left on the jobs rows of the host: the jobs
+paused there, and each breaker reset requested, as the wrapper's control.json
+holds them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from sqlalchemy import Engine, select, update
+from sqlalchemy.exc import IntegrityError
+
+from .db import tables
+from .ingest import now_utc
+
+Text = Annotated[str, StringConstraints(max_length=255)]
+Number = Annotated[float, Field(ge=0, le=1e18, allow_inf_nan=False)]
+
+
+class InFlight(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    run_id: Annotated[str, StringConstraints(max_length=36)] | None = None
+    job: Text
+    pid: Annotated[int, Field(ge=1, le=2**22)]
+    started_at: Text
+    timeout_s: Number | None = None
+
+
+class Spool(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    depth: Annotated[int, Field(ge=0, le=10**9)] = 0
+    oldest_at: Text | None = None
+    rejected: Annotated[int, Field(ge=0, le=10**9)] = 0
+
+
+class Heartbeat(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    host: Annotated[str, StringConstraints(min_length=1, max_length=255)]
+    agent_version: Annotated[str, StringConstraints(max_length=32)] | None = None
+    boot_id: Annotated[str, StringConstraints(max_length=64)] | None = None
+    uptime_s: Number | None = None
+    timezone: Annotated[str, StringConstraints(max_length=64)] | None = None
+    clock: Annotated[str, StringConstraints(max_length=64)] | None = None
+    load: Annotated[list[Number], Field(max_length=3)] = Field(default_factory=list)
+    memory: dict[Text, Number | None] = Field(default_factory=dict, max_length=8)
+    disk_free: dict[Text, Number | None] = Field(default_factory=dict, max_length=8)
+    spool: Spool = Field(default_factory=Spool)
+    running: Annotated[list[InFlight], Field(max_length=1000)] = Field(default_factory=list)
+    jobs: Annotated[list[dict[str, Any]], Field(max_length=5000)] | None = None
+
+
+def store_heartbeat(engine: Engine, beat: Heartbeat, now: dt.datetime | None = None) -> None:
+    """Upsert the host's row: last_seen_at now, the health as sent (jobs kept when absent)."""
+    now = now or now_utc()
+    h = tables.hosts.c
+    health = beat.model_dump(exclude={"host", "agent_version", "jobs"}, mode="json")
+    health["received_at"] = now.isoformat() + "Z"
+    for _attempt in range(2):  # two replicas inserting the same new host: one wins
+        with engine.begin() as connection:
+            old = connection.execute(
+                select(h.health).where(h.host == beat.host)
+            ).scalar_one_or_none()
+            jobs = beat.jobs if beat.jobs is not None else _stored_jobs(old)
+            text = json.dumps(health | {"jobs": jobs}, separators=(",", ":"))
+            values = {"last_seen_at": now, "agent_version": beat.agent_version, "health": text}
+            changed = connection.execute(
+                update(tables.hosts).where(h.host == beat.host).values(values)
+            ).rowcount
+            if changed:
+                return
+            try:
+                connection.execute(
+                    tables.hosts.insert().values(host=beat.host, first_seen_at=now, **values)
+                )
+                return
+            except IntegrityError:
+                continue
+
+
+def _stored_jobs(old: str | None) -> Any:
+    if not old:
+        return None
+    try:
+        return json.loads(old).get("jobs")
+    except (ValueError, AttributeError):
+        return None
+
+
+def control_for(engine: Engine, host: str) -> dict[str, Any]:
+    """{"paused": [...], "breaker_resets": {job: time}} for the host, as control.json."""
+    j = tables.jobs.c
+    with engine.connect() as connection:
+        rows = connection.execute(
+            select(j.job, j.paused, j.breaker_reset_at).where(j.host == host).order_by(j.job)
+        ).all()
+    return {
+        "paused": [row.job for row in rows if row.paused],
+        "breaker_resets": {
+            row.job: row.breaker_reset_at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+            for row in rows
+            if row.breaker_reset_at is not None
+        },
+    }
