@@ -41,7 +41,9 @@ class Agent:
             argv += ["--collector", self.collector.url, "--token", self.collector.ingest_token]
         return [*argv, *args]
 
-    def __call__(self, command: str, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    def __call__(
+        self, command: str, *args: str, timeout: float = 60
+    ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             self.argv(command, *args), env=self.env, capture_output=True, text=True,
             timeout=timeout, check=False, stdin=subprocess.DEVNULL,

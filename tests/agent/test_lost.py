@@ -42,9 +42,7 @@ def test_a_killed_wrapper_is_reported_lost_once_and_the_next_run_takes_the_lock(
     assert [r["status"] for r in state.reports()] == ["success"]
 
 
-def test_a_running_job_is_not_reported_lost(
-    wrap: Wrap, agent: Agent, state: StateDir
-) -> None:
+def test_a_running_job_is_not_reported_lost(wrap: Wrap, agent: Agent, state: StateDir) -> None:
     proc = wrap.popen("--name", "alive", "--", "sleep", "300")
     _wait(lambda: any(m.get("child_pid") for m in state.running()))
     assert agent("once").returncode == 0

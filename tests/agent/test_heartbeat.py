@@ -1,0 +1,52 @@
+"""The heartbeat: the collector's hosts API and page show each host's health."""
+
+from __future__ import annotations
+
+import signal
+import time
+
+from tests.agent.conftest import Agent
+from tests.conftest import StateDir, Wrap
+from tests.support.service import Service
+
+
+def test_heartbeat_stores_health_and_runs_in_flight(
+    wrap: Wrap, agent: Agent, state: StateDir, sqlite_collector: Service
+) -> None:
+    proc = wrap.popen("--name", "busy", "--timeout", "10m", "--", "sleep", "300")
+    deadline = time.monotonic() + 15
+    while not any(m.get("child_pid") for m in state.running()):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    agent.collector = sqlite_collector
+    done = agent("once", "--host", "beat-host")
+    assert done.returncode == 0, done.stderr
+    hosts = {h["host"]: h for h in sqlite_collector.get("/api/v1/hosts").json()["hosts"]}
+    beat = hosts["beat-host"]
+    assert beat["last_seen_at"] is not None and beat["agent_version"]
+    health = beat["health"]
+    assert health["boot_id"] and health["uptime_s"] > 0 and len(health["load"]) == 3
+    assert health["disk_free"]["state_dir"] > 0
+    assert health["spool"] == {"depth": 0, "oldest_at": None, "rejected": 0}
+    [running] = health["running"]
+    assert running["job"] == "busy" and running["timeout_s"] == 600.0
+    assert health.get("jobs") is None  # no crontab scanner installed: nothing sent
+    page = sqlite_collector.session.get(
+        f"{sqlite_collector.url}/hosts",
+        headers=sqlite_collector.headers(sqlite_collector.admin_token),
+        timeout=30,
+    )
+    assert page.status_code == 200 and "1 running" in page.text
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=20)
+
+
+def test_a_bad_heartbeat_is_one_clear_422(sqlite_collector: Service) -> None:
+    answer = sqlite_collector.session.post(
+        f"{sqlite_collector.url}/api/v1/heartbeat",
+        json={"host": "x", "load": ["high"]},
+        headers=sqlite_collector.headers(sqlite_collector.ingest_token),
+        timeout=30,
+    )
+    assert answer.status_code == 422
+    assert answer.json()["error"].startswith("load.0")
