@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.collector.conftest import mysql_server, mysql_url  # noqa: F401 - fixtures
+from tests.collector.conftest import mysql_private, mysql_server, mysql_url  # noqa: F401 - fixtures
 from tests.conftest import StateDir
 from tests.support.service import Service, start_collector
 

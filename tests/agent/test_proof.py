@@ -69,3 +69,35 @@ def test_an_agent_killed_mid_batch_and_restarted_loses_and_doubles_nothing(
     runs = stored_runs(mariadb_collector, host="proof")
     assert sorted(r["run_id"] for r in runs) == sorted(r["run_id"] for r in reports)
     state.checked.update(f"{r['run_id']}.json" for r in reports)
+
+
+@pytest.mark.slow
+def test_mariadb_restarted_while_shipping_loses_nothing(
+    agent: Agent, state: StateDir, mysql_private, tmp_path: Path
+) -> None:
+    spool = state.path / "spool"
+    spool.mkdir(parents=True)
+    state.path.chmod(0o750)
+    reports = [make_report(f"restart{n % 4}", host="restart") for n in range(300)]
+    for report in reports:
+        (spool / f"{report['run_id']}.json").write_text(json.dumps(report))
+    with start_collector(mysql_private.url, tmp_path) as service:
+        agent.collector = service
+        daemon = agent.popen("run", "--batch-size", "5", "--interval", "0.1s")
+        try:
+            deadline = time.monotonic() + 60
+            while len(spool_names(state)) > 250:
+                assert time.monotonic() < deadline, "the agent shipped nothing"
+                time.sleep(0.01)
+            mysql_private.restart()
+            while spool_names(state):
+                assert time.monotonic() < deadline + 60, "the spool did not drain"
+                time.sleep(0.1)
+        finally:
+            daemon.send_signal(signal.SIGTERM)
+            _, errors = daemon.communicate(timeout=20)
+        assert daemon.returncode == 0
+        runs = stored_runs(service, host="restart")
+    assert sorted(r["run_id"] for r in runs) == sorted(r["run_id"] for r in reports)
+    assert not list((spool / "rejected").glob("*.json"))
+    state.checked.update(f"{r['run_id']}.json" for r in reports)

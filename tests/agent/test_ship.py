@@ -88,3 +88,47 @@ def test_collector_down_keeps_everything_and_backs_off(
     assert spool_names(state) == before
     status = agent("status", "--json")
     assert json.loads(status.stdout)["next_attempt_at"] is not None
+
+
+def test_retry_after_is_honoured_over_a_shorter_backoff(
+    wrap: Wrap, agent: Agent, state: StateDir
+) -> None:
+    import time
+
+    from tests.support.fake_collector import fake_collector
+
+    assert wrap("--name", "later", "--", "true").returncode == 0
+    before = spool_names(state)
+    with fake_collector(
+        status=429, answer={"error": "slow down"}, headers={"Retry-After": "120"}
+    ) as fake:
+        argv_collector = ["--collector", fake.url, "--token", "t"]
+        done = agent("once", *argv_collector)
+        assert done.returncode == 0
+        assert "429" in done.stderr and "next attempt in 120s" in done.stderr
+        assert len(fake.requests) == 1
+        journal = json.loads((state.path / "agent" / "agent.json").read_text())
+        assert journal["next_attempt_at"] >= time.time() + 100
+        assert agent("once", *argv_collector).returncode == 0
+        assert len(fake.requests) == 1  # still waiting: nothing sent
+    assert spool_names(state) == before
+
+
+def test_a_batch_refused_whole_is_split_until_the_bad_report_is_alone(
+    agent: Agent, state: StateDir, sqlite_collector: Service
+) -> None:
+    """A collector that refuses a batch with one 422 and no per-report list (the
+    collector before per-report results) still takes every good report."""
+    spool = state.path / "spool"
+    spool.mkdir(parents=True)
+    state.path.chmod(0o750)
+    reports = [make_report("split", host="h") for _ in range(9)]
+    reports[4]["duration_s"] = "long"  # a wrong type: strict validation refuses it
+    for report in reports:
+        (spool / f"{report['run_id']}.json").write_text(json.dumps(report))
+    agent.collector = sqlite_collector
+    assert agent("once").returncode == 0
+    taken = {r["run_id"] for r in stored_runs(sqlite_collector)}
+    assert taken == {r["run_id"] for i, r in enumerate(reports) if i != 4}
+    assert [p.stem for p in (spool / "rejected").glob("*.json")] == [reports[4]["run_id"]]
+    state.checked.update(f"{r['run_id']}.json" for r in reports)
