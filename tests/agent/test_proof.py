@@ -95,7 +95,7 @@ def test_mariadb_restarted_while_shipping_loses_nothing(
                 time.sleep(0.1)
         finally:
             daemon.send_signal(signal.SIGTERM)
-            _, errors = daemon.communicate(timeout=20)
+            daemon.communicate(timeout=20)
         assert daemon.returncode == 0
         runs = stored_runs(service, host="restart")
     assert sorted(r["run_id"] for r in runs) == sorted(r["run_id"] for r in reports)
