@@ -112,3 +112,27 @@ def control_for(engine: Engine, host: str) -> dict[str, Any]:
             if row.breaker_reset_at is not None
         },
     }
+
+
+# A heartbeat older than this no longer says what runs now (the agent beats every 30s).
+FRESH_FOR = dt.timedelta(minutes=5)
+
+
+def running_now(engine: Engine, now: dt.datetime | None = None) -> dict[tuple[str, str], str]:
+    """(job, host) -> started_at of each run in flight, from fresh heartbeats."""
+    h = tables.hosts.c
+    since = (now or now_utc()) - FRESH_FOR
+    with engine.connect() as connection:
+        rows = connection.execute(select(h.host, h.health).where(h.last_seen_at >= since)).all()
+    found: dict[tuple[str, str], str] = {}
+    for row in rows:
+        try:
+            running = json.loads(row.health or "{}").get("running") or []
+        except (ValueError, AttributeError):
+            continue
+        for run in running:
+            if isinstance(run, dict) and isinstance(run.get("job"), str):
+                started = str(run.get("started_at") or "")
+                key = (run["job"], row.host)
+                found[key] = min(found.get(key, started), started)  # the longest-running
+    return found

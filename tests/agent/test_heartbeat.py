@@ -50,3 +50,29 @@ def test_a_bad_heartbeat_is_one_clear_422(sqlite_collector: Service) -> None:
     )
     assert answer.status_code == 422
     assert answer.json()["error"].startswith("load.0")
+
+
+def _summary(service: Service) -> str:
+    page = service.session.get(
+        f"{service.url}/", headers=service.headers(service.admin_token), timeout=30
+    )
+    assert page.status_code == 200
+    return page.text
+
+
+def test_the_summary_page_shows_a_job_running_now(
+    wrap: Wrap, agent: Agent, state: StateDir, sqlite_collector: Service
+) -> None:
+    assert wrap("--name", "longjob", "--", "true").returncode == 0
+    proc = wrap.popen("--name", "longjob", "--", "sleep", "300")
+    deadline = time.monotonic() + 15
+    while not any(m.get("child_pid") for m in state.running()):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    agent.collector = sqlite_collector
+    assert agent("once").returncode == 0  # ships the first run and beats with the second
+    assert "running for" in _summary(sqlite_collector)
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=20)
+    assert agent("once").returncode == 0  # the run is over: the next heartbeat says so
+    assert "running for" not in _summary(sqlite_collector)
