@@ -146,7 +146,7 @@ _REQUEST_BODY = {
 
 
 def batch_schemas() -> dict[str, Any]:
-    """components/schemas entries for the POST /runs body."""
+    """components/schemas entries for the POST /runs and POST /heartbeat bodies."""
     schema = _Batch.model_json_schema(ref_template="#/components/schemas/{model}")
     models = schema.pop("$defs", {})
     schema["title"] = BATCH_SCHEMA_NAME
@@ -154,7 +154,9 @@ def batch_schemas() -> dict[str, Any]:
         "A batch of run reports (at most 1,000 and 5 MiB), as smartcron-wrap writes them. "
         "Times are UTC from 2000 to 2199; values are taken in their own JSON type only."
     )
-    return {BATCH_SCHEMA_NAME: schema, **models}
+    beat = heartbeats.Heartbeat.model_json_schema(ref_template="#/components/schemas/{model}")
+    models |= beat.pop("$defs", {})
+    return {BATCH_SCHEMA_NAME: schema, "Heartbeat": beat, **models}
 
 
 @router.post("/runs", responses=answers(400, 413), openapi_extra={"requestBody": _REQUEST_BODY})
@@ -274,12 +276,20 @@ def post_action(
 HEARTBEAT_MAX_BYTES = 1024 * 1024
 
 
-@router.post("/heartbeat", responses=answers(400, 413))
+_HEARTBEAT_BODY = {
+    "required": True,
+    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Heartbeat"}}},
+}
+
+
+@router.post(
+    "/heartbeat", responses=answers(400, 413), openapi_extra={"requestBody": _HEARTBEAT_BODY}
+)
 async def post_heartbeat(request: Request, _: Annotated[Caller, Depends(require_sender)]) -> Any:
     """The agent's heartbeat: host health, runs in flight, jobs found in crontabs."""
     body = await read_body(request, HEARTBEAT_MAX_BYTES)
     try:
-        beat = heartbeats.Heartbeat.model_validate_json(body)
+        beat = heartbeats.Heartbeat.model_validate_json(body, strict=STRICT)
     except ValidationError as error:
         first = error.errors()[0]
         if not first["loc"] and first["type"] == "json_invalid":
