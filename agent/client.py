@@ -85,7 +85,7 @@ def retry_after_seconds(value: str | None, now: float | None = None) -> float | 
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    if value.isascii() and value.isdigit():  # "²" is a digit to isdigit, not to float
         return min(float(value), MAX_RETRY_AFTER_S)
     try:
         moment = email.utils.parsedate_to_datetime(value).timestamp()

@@ -95,3 +95,28 @@ def test_an_unsafe_state_dir_is_refused(agent: Agent, state: StateDir) -> None:
     done = agent("once")
     assert done.returncode == 1
     assert "writable by others" in done.stderr
+
+
+def test_sigterm_during_a_request_to_a_stalled_collector_exits_0_within_seconds(
+    wrap: Wrap, agent: Agent, state: StateDir
+) -> None:
+    from tests.support.fake_collector import fake_collector
+
+    assert wrap("--name", "stall", "--", "true").returncode == 0
+    before = spool_names(state)
+    # One byte of the answer every 2 s: the request would take minutes.
+    with fake_collector(trickle_s=2.0) as fake:
+        daemon = agent.popen(
+            "run", "--collector", fake.url, "--token", "t", "--read-timeout", "10m"
+        )
+        try:
+            assert fake.received.wait(20), "the agent sent nothing"
+            daemon.send_signal(signal.SIGTERM)
+            started = time.monotonic()
+            assert daemon.wait(timeout=20) == 0
+            assert time.monotonic() - started < 6
+        finally:
+            if daemon.poll() is None:
+                daemon.kill()
+            daemon.communicate(timeout=10)
+    assert spool_names(state) == before  # not taken: it stays for the next pass
