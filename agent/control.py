@@ -14,17 +14,18 @@ import time
 from smartcron.wrapper.state import StateDir, parse_json_file, write_json_atomic
 from smartcron.wrapper.statefiles import parse_control
 
-from .client import Collector, NotNow
+from .client import Collector
 
 CONTROL = "/api/v1/control"
 
 
 def sync_control(state: StateDir, collector: Collector, host: str) -> bool:
     """Fetch and write control.json; True when the file changed. NotNow when the
-    collector cannot answer now; ValueError when its answer is not a control document."""
+    collector cannot answer now; ValueError when it refuses, or its answer is not a
+    control document."""
     answer = collector.get(CONTROL, {"host": host})
     if answer.status != 200:
-        raise NotNow(f"control: collector answered {answer.status}: {answer.error_text()}")
+        raise ValueError(f"collector answered {answer.status}: {answer.error_text()}")
     document = parse_control(answer.document, now=time.time())
     path = state.control_path()
     try:

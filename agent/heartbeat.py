@@ -21,17 +21,20 @@ from smartcron.wrapper.running import boot_id
 from smartcron.wrapper.spool import count_rejected
 from smartcron.wrapper.state import StateDir
 
-from .client import Collector, NotNow
+from .client import Collector
 from .lost import runs_in_flight
 from .ship import spool_depth
 
 HEARTBEAT = "/api/v1/heartbeat"
+# The host's row keeps the health in a TEXT column (64 KiB on MySQL): a bounded list.
+MAX_RUNNING_SENT = 100
 
 
 def build_heartbeat(
     state: StateDir, host: str, jobs: list[dict[str, Any]] | None
 ) -> dict[str, Any]:
     depth, oldest = spool_depth(state)
+    running = runs_in_flight(state)
     body: dict[str, Any] = {
         "host": host,
         "agent_version": __version__,
@@ -50,7 +53,8 @@ def build_heartbeat(
             "oldest_at": iso(oldest) if oldest is not None else None,
             "rejected": count_rejected(state),
         },
-        "running": runs_in_flight(state),
+        "running": running[:MAX_RUNNING_SENT],
+        "running_total": len(running),
     }
     if jobs is not None:
         body["jobs"] = jobs
@@ -67,7 +71,9 @@ def jobs_digest(jobs: list[dict[str, Any]] | None) -> str | None:
 def send_heartbeat(collector: Collector, body: dict[str, Any]) -> None:
     answer = collector.post(HEARTBEAT, json.dumps(body, separators=(",", ":")).encode())
     if answer.status != 200:
-        raise NotNow(f"heartbeat: collector answered {answer.status}: {answer.error_text()}")
+        # Not "not now" (the client raises that for 5xx and 429): a heartbeat the
+        # collector refuses must not hold back the spool; it is one warning.
+        raise ValueError(f"collector answered {answer.status}: {answer.error_text()}")
 
 
 def _uptime() -> float | None:

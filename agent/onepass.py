@@ -114,7 +114,7 @@ def _talk(
             journal.last_delivery_at = time.time()
             journal.last_answer = shipment.answers[-1]
             journal.last_answer_at = journal.last_delivery_at
-        _heartbeat(state, settings, journal, collector)
+        _step("heartbeat", lambda: _heartbeat(state, settings, journal, collector))
         _step("control", lambda: _control(state, settings, journal, collector))
     except NotNow as trouble:
         journal.failures += 1

@@ -296,7 +296,10 @@ async def post_heartbeat(request: Request, _: Annotated[Caller, Depends(require_
             raise ApiError(400, f"body is not valid JSON: {first['msg']}") from None
         field = ".".join(str(part) for part in first["loc"]) or "body"
         raise ApiError(422, f"{field}: {first['msg']}") from None
-    heartbeats.store_heartbeat(request.app.state.engine, beat)
+    try:
+        heartbeats.store_heartbeat(request.app.state.engine, beat)
+    except heartbeats.TooLarge as error:
+        raise ApiError(413, str(error)) from None
     return {"host": beat.host, "stored": True}
 
 

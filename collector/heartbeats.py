@@ -56,8 +56,17 @@ class Heartbeat(BaseModel):
     memory: dict[Text, Number | None] = Field(default_factory=dict, max_length=8)
     disk_free: dict[Text, Number | None] = Field(default_factory=dict, max_length=8)
     spool: Spool = Field(default_factory=Spool)
-    running: Annotated[list[InFlight], Field(max_length=1000)] = Field(default_factory=list)
-    jobs: Annotated[list[dict[str, Any]], Field(max_length=5000)] | None = None
+    running: Annotated[list[InFlight], Field(max_length=100)] = Field(default_factory=list)
+    running_total: Annotated[int, Field(ge=0, le=10**6)] | None = None
+    jobs: Annotated[list[dict[str, Any]], Field(max_length=1000)] | None = None
+
+
+# The health is kept in smartcron_hosts.health, a TEXT column: 64 KiB on MySQL.
+MAX_HEALTH_BYTES = 60_000
+
+
+class TooLarge(ValueError):
+    pass
 
 
 def store_heartbeat(engine: Engine, beat: Heartbeat, now: dt.datetime | None = None) -> None:
@@ -73,6 +82,11 @@ def store_heartbeat(engine: Engine, beat: Heartbeat, now: dt.datetime | None = N
             ).scalar_one_or_none()
             jobs = beat.jobs if beat.jobs is not None else _stored_jobs(old)
             text = json.dumps(health | {"jobs": jobs}, separators=(",", ":"))
+            if len(text.encode()) > MAX_HEALTH_BYTES:
+                raise TooLarge(
+                    f"heartbeat of {len(text.encode())} bytes as stored, over "
+                    f"{MAX_HEALTH_BYTES}; send fewer jobs or shorter values"
+                )
             values = {"last_seen_at": now, "agent_version": beat.agent_version, "health": text}
             changed = connection.execute(
                 update(tables.hosts).where(h.host == beat.host).values(values)

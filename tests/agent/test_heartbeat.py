@@ -76,3 +76,39 @@ def test_the_summary_page_shows_a_job_running_now(
     proc.wait(timeout=20)
     assert agent("once").returncode == 0  # the run is over: the next heartbeat says so
     assert "running for" not in _summary(sqlite_collector)
+
+
+def test_a_heartbeat_too_large_for_the_host_row_is_a_413_and_stores_nothing(
+    sqlite_collector: Service,
+) -> None:
+    jobs = [{"job": f"job{n:04d}", "line": "x" * 200} for n in range(400)]
+    answer = sqlite_collector.session.post(
+        f"{sqlite_collector.url}/api/v1/heartbeat",
+        json={"host": "big", "jobs": jobs},
+        headers=sqlite_collector.headers(sqlite_collector.ingest_token),
+        timeout=30,
+    )
+    assert answer.status_code == 413 and "send fewer jobs" in answer.json()["error"]
+    hosts = sqlite_collector.get("/api/v1/hosts").json()["hosts"]
+    assert "big" not in {h["host"] for h in hosts}
+
+
+def test_a_heartbeat_without_jobs_keeps_the_jobs_stored(sqlite_collector: Service) -> None:
+    def beat(body: dict[str, object]) -> None:
+        answer = sqlite_collector.session.post(
+            f"{sqlite_collector.url}/api/v1/heartbeat",
+            json={"host": "keeper", **body},
+            headers=sqlite_collector.headers(sqlite_collector.ingest_token),
+            timeout=30,
+        )
+        assert answer.status_code == 200, answer.text
+
+    def stored() -> object:
+        hosts = {h["host"]: h for h in sqlite_collector.get("/api/v1/hosts").json()["hosts"]}
+        return hosts["keeper"]["health"]["jobs"]
+
+    beat({"jobs": [{"job": "a"}]})
+    beat({"load": [1.0, 1.0, 1.0]})
+    assert stored() == [{"job": "a"}]
+    beat({"jobs": []})
+    assert stored() == []
