@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import time
+from typing import Any
 
 from tests.agent.conftest import Agent
 from tests.conftest import StateDir, Wrap
@@ -94,7 +95,7 @@ def test_a_heartbeat_too_large_for_the_host_row_is_a_413_and_stores_nothing(
 
 
 def test_a_heartbeat_without_jobs_keeps_the_jobs_stored(sqlite_collector: Service) -> None:
-    def beat(body: dict[str, object]) -> None:
+    def beat(body: dict[str, Any]) -> None:
         answer = sqlite_collector.session.post(
             f"{sqlite_collector.url}/api/v1/heartbeat",
             json={"host": "keeper", **body},
