@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-
 from collections.abc import Callable
 from typing import Any
 
@@ -179,6 +178,9 @@ def _settings_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--backoff-min", metavar="DUR", help="first wait while the collector is down"),
         click.option("--backoff-max", metavar="DUR", help="longest wait, default 5m"),
         click.option("--host", metavar="NAME", help="this host's name, default the node name"),
+        click.option("--system-crontab", metavar="FILE", help="for the heartbeat's crontab scan"),
+        click.option("--cron-dir", metavar="DIR", help="for the heartbeat's crontab scan"),
+        click.option("--spool-dir", metavar="DIR", help="users' crontabs, for the scan"),
     ]
     for option in reversed(options):
         command = option(command)

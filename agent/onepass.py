@@ -46,16 +46,16 @@ def open_state(settings: AgentSettings) -> StateDir:
     return StateDir(settings.state_dir)
 
 
-def find_crontab_jobs() -> list[dict[str, Any]] | None:
-    """The jobs found in this host's crontabs, when the crontab scanner is installed."""
-    try:
-        from . import discover  # type: ignore[attr-defined, unused-ignore]
-    except ImportError:
-        return None
-    jobs = getattr(discover, "discover_jobs", None)
-    if jobs is None:
-        return None
-    return [dict(job) if isinstance(job, dict) else vars(job) for job in jobs()]
+def find_crontab_jobs(settings: AgentSettings) -> list[dict[str, Any]]:
+    """The jobs found in this host's crontabs (the crontab commands' own scan). A
+    crontab it cannot read is left out, as `discover` does; `discover` says why."""
+    from .discover import Places, discover_jobs
+
+    places = Places(system_crontab=settings.system_crontab, cron_d=settings.cron_dir)
+    if settings.spool_dir:
+        places = Places(places.system_crontab, places.cron_d, (settings.spool_dir,))
+    jobs, _notes = discover_jobs(places)
+    return [job.model_dump() for job in jobs]
 
 
 def run_pass(
@@ -136,7 +136,7 @@ def _heartbeat(
     state: StateDir, settings: AgentSettings, journal: Journal, collector: Collector
 ) -> None:
     try:
-        jobs = find_crontab_jobs()
+        jobs: list[dict[str, Any]] | None = find_crontab_jobs(settings)
     except Exception as error:  # noqa: BLE001 - a crontab scan must not stop the pass
         _warn(f"cannot read the crontabs ({error})")
         jobs = None

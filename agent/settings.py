@@ -58,6 +58,11 @@ class AgentSettings(BaseModel):
     backoff_min: float = 2.0
     backoff_max: float = 300.0
     host: str = ""
+    # Where the heartbeat's crontab scan looks (agent/discover.py's Places); for chroots
+    # and tests. spool_dir empty: the system's usual places.
+    system_crontab: str = "/etc/crontab"
+    cron_dir: str = "/etc/cron.d"
+    spool_dir: str = ""
 
     @field_validator(*DURATIONS, mode="before")
     @classmethod
@@ -90,7 +95,7 @@ class AgentSettings(BaseModel):
     def _token(cls, value: Any) -> str | None:
         return None if value is None else v.parse_token(value, "--token")
 
-    @field_validator("state_dir", "host", mode="before")
+    @field_validator("state_dir", "host", "system_crontab", "cron_dir", "spool_dir", mode="before")
     @classmethod
     def _text(cls, value: Any, info: Any) -> str:
         return "" if value in (None, "") else v.parse_text(value, _flag(info.field_name))

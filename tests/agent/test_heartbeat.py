@@ -31,7 +31,7 @@ def test_heartbeat_stores_health_and_runs_in_flight(
     assert health["spool"] == {"depth": 0, "oldest_at": None, "rejected": 0}
     [running] = health["running"]
     assert running["job"] == "busy" and running["timeout_s"] == 600.0
-    assert health.get("jobs") is None  # no crontab scanner installed: nothing sent
+    assert health["jobs"] == []  # no crontabs where the scan looks
     page = sqlite_collector.session.get(
         f"{sqlite_collector.url}/hosts",
         headers=sqlite_collector.headers(sqlite_collector.admin_token),
@@ -113,3 +113,34 @@ def test_a_heartbeat_without_jobs_keeps_the_jobs_stored(sqlite_collector: Servic
     assert stored() == [{"job": "a"}]
     beat({"jobs": []})
     assert stored() == []
+
+
+def test_the_jobs_found_in_crontabs_are_sent_only_when_they_changed(
+    agent: Agent, state: StateDir, sqlite_collector: Service
+) -> None:
+    (agent.cron / "cron.d").mkdir(parents=True)
+    (agent.cron / "crontabs").mkdir()
+    system = agent.cron / "crontab"
+    system.write_text("*/5 * * * *  root  /usr/local/bin/sync-stock\n")
+    agent.collector = sqlite_collector
+
+    def stored_jobs() -> list[str]:
+        hosts = {h["host"]: h for h in sqlite_collector.get("/api/v1/hosts").json()["hosts"]}
+        return [job["schedule"] + " " + job["command"] for job in hosts["scan"]["health"]["jobs"]]
+
+    assert agent("once", "--host", "scan").returncode == 0
+    assert stored_jobs() == ["*/5 * * * * /usr/local/bin/sync-stock"]
+    # Another sender's heartbeat for the host empties the stored list; an agent that
+    # sent the unchanged list again would fill it back.
+    answer = sqlite_collector.session.post(
+        f"{sqlite_collector.url}/api/v1/heartbeat",
+        json={"host": "scan", "jobs": []},
+        headers=sqlite_collector.headers(sqlite_collector.ingest_token),
+        timeout=30,
+    )
+    assert answer.status_code == 200
+    assert agent("once", "--host", "scan").returncode == 0
+    assert stored_jobs() == []
+    system.write_text("0 3 * * *  root  /usr/local/bin/nightly\n")
+    assert agent("once", "--host", "scan").returncode == 0
+    assert stored_jobs() == ["0 3 * * * /usr/local/bin/nightly"]
