@@ -36,8 +36,11 @@ class Agent:
         self.fast = ["--backoff-min", "0.05s", "--backoff-max", "0.2s", "--connect-timeout", "2s"]
         # The heartbeat's crontab scan looks here, not at this machine's crontabs.
         self.cron = state.path.parent / "cron"
-        self.scan = ["--system-crontab", str(self.cron / "crontab"), "--cron-dir",
-                     str(self.cron / "cron.d"), "--spool-dir", str(self.cron / "crontabs")]  # fmt: skip
+        self.scan = [
+            "--system-crontab", str(self.cron / "crontab"),
+            "--cron-dir", str(self.cron / "cron.d"),
+            "--spool-dir", str(self.cron / "crontabs"),
+        ]  # fmt: skip
 
     def argv(self, command: str, *args: str) -> list[str]:
         argv = [agent_bin(), command, "--state-dir", str(self.state.path), *self.fast, *self.scan]
