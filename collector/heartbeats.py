@@ -15,16 +15,23 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Iterable
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Connection, Engine, select, update
 from sqlalchemy.exc import IntegrityError
 
 from .db import tables
-from .ingest import now_utc
 
 Text = Annotated[str, StringConstraints(max_length=255)]
+Key = tuple[str, str]
+
+
+def now_utc() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+
+
 Number = Annotated[float, Field(ge=0, le=1e18, allow_inf_nan=False)]
 
 
@@ -91,15 +98,28 @@ def store_heartbeat(engine: Engine, beat: Heartbeat, now: dt.datetime | None = N
             changed = connection.execute(
                 update(tables.hosts).where(h.host == beat.host).values(values)
             ).rowcount
-            if changed:
-                return
-            try:
-                connection.execute(
-                    tables.hosts.insert().values(host=beat.host, first_seen_at=now, **values)
-                )
-                return
-            except IntegrityError:
-                continue
+            if not changed:
+                try:
+                    connection.execute(
+                        tables.hosts.insert().values(host=beat.host, first_seen_at=now, **values)
+                    )
+                except IntegrityError:
+                    continue
+            _refresh_running_jobs(connection, beat, old, now)
+            return
+
+
+def _refresh_running_jobs(
+    connection: Connection, beat: Heartbeat, old: str | None, now: dt.datetime
+) -> None:
+    """A job that started or stopped running may change state (late <-> running):
+    decide again for those the last heartbeat or this one lists."""
+    from .state_store import refresh_states
+
+    before = {job for (job, _host), _started in _running_of(beat.host, old, now)}
+    keys = {(job, beat.host) for job in before | {run.job for run in beat.running}}
+    if keys:
+        refresh_states(connection, keys, now)
 
 
 def _stored_jobs(old: str | None) -> Any:
@@ -132,21 +152,50 @@ def control_for(engine: Engine, host: str) -> dict[str, Any]:
 FRESH_FOR = dt.timedelta(minutes=5)
 
 
-def running_now(engine: Engine, now: dt.datetime | None = None) -> dict[tuple[str, str], str]:
+def running_now(engine: Engine, now: dt.datetime | None = None) -> dict[Key, str]:
     """(job, host) -> started_at of each run in flight, from fresh heartbeats."""
-    h = tables.hosts.c
-    since = (now or now_utc()) - FRESH_FOR
     with engine.connect() as connection:
-        rows = connection.execute(select(h.host, h.health).where(h.last_seen_at >= since)).all()
-    found: dict[tuple[str, str], str] = {}
-    for row in rows:
-        try:
-            running = json.loads(row.health or "{}").get("running") or []
-        except (ValueError, AttributeError):
-            continue
-        for run in running:
-            if isinstance(run, dict) and isinstance(run.get("job"), str):
-                started = str(run.get("started_at") or "")
-                key = (run["job"], row.host)
-                found[key] = min(found.get(key, started), started)  # the longest-running
+        found = running_since_of(connection, None, now or now_utc())
+    return {key: started.isoformat() + "Z" for key, started in found.items()}
+
+
+def running_since_of(
+    connection: Connection, hosts: Iterable[str] | None, now: dt.datetime
+) -> dict[Key, dt.datetime]:
+    """(job, host) -> the start (naive UTC) of its longest run in flight, from the
+    fresh heartbeats of `hosts` (None: every host)."""
+    h = tables.hosts.c
+    query = select(h.host, h.health).where(h.last_seen_at >= now - FRESH_FOR)
+    if hosts is not None:
+        query = query.where(h.host.in_(sorted(set(hosts))))
+    found: dict[Key, dt.datetime] = {}
+    for row in connection.execute(query):
+        for key, started in _running_of(row.host, row.health, now):
+            found[key] = min(found.get(key, started), started)
     return found
+
+
+def _running_of(host: str, health: str | None, now: dt.datetime) -> list[tuple[Key, dt.datetime]]:
+    try:
+        running = json.loads(health or "{}").get("running") or []
+    except (ValueError, AttributeError):
+        return []
+    found = []
+    for run in running if isinstance(running, list) else []:
+        if not isinstance(run, dict) or not isinstance(run.get("job"), str):
+            continue
+        started = _time(run.get("started_at"))
+        found.append(((run["job"], host), started or now))
+    return found
+
+
+def _time(value: object) -> dt.datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    return moment

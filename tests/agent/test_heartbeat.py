@@ -144,3 +144,36 @@ def test_the_jobs_found_in_crontabs_are_sent_only_when_they_changed(
     system.write_text("0 3 * * *  root  /usr/local/bin/nightly\n")
     assert agent("once", "--host", "scan").returncode == 0
     assert stored_jobs() == ["0 3 * * * /usr/local/bin/nightly"]
+
+
+def test_a_late_job_the_heartbeat_lists_is_running_not_late(sqlite_collector: Service) -> None:
+    import datetime as dt
+
+    from tests.support.service import iso, make_report
+
+    started = dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=1)
+    answer = sqlite_collector.post_runs(
+        [make_report("slowjob", host="late-host", schedule="*/5 * * * *", started=started)]
+    )
+    assert answer.status_code == 200, answer.text
+
+    def state() -> str:
+        jobs = sqlite_collector.get("/api/v1/jobs").json()["jobs"]
+        [job] = [j for j in jobs if j["job"] == "slowjob"]
+        return str(job["state"])
+
+    def beat(running: list[dict[str, Any]]) -> None:
+        answer = sqlite_collector.session.post(
+            f"{sqlite_collector.url}/api/v1/heartbeat",
+            json={"host": "late-host", "running": running},
+            headers=sqlite_collector.headers(sqlite_collector.ingest_token),
+            timeout=30,
+        )
+        assert answer.status_code == 200, answer.text
+
+    assert state() == "late"
+    since = iso(dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=20))
+    beat([{"job": "slowjob", "pid": 4242, "started_at": since}])
+    assert state() == "running"
+    beat([])
+    assert state() == "late"
