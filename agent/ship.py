@@ -21,8 +21,8 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from smartcron.wrapper.spool import pending_reports, reject_report, remove_report
-from smartcron.wrapper.state import StateDir, is_run_id, parse_json_file
+from smartcron.wrapper.spool import pending_reports, read_report, reject_report, remove_report
+from smartcron.wrapper.state import StateDir, is_run_id
 
 from .client import Answer, Collector, NotNow
 
@@ -75,11 +75,13 @@ def ship_spool(
 def _read_item(state: StateDir, path: str, done: Shipment) -> _Item | None:
     """The report at `path`; one that can never be sent goes to spool/rejected/ now."""
     try:
-        document = parse_json_file(path)
+        document: object = read_report(path)
     except FileNotFoundError:
         return None  # shipped by the wrapper itself, or by another agent, since listing
     except ValueError as error:
-        _reject(state, path, f"not a readable JSON report ({error})", done)
+        # read_report names the path first; the reason is kept beside the file anyway.
+        reason = str(error).removeprefix(f"{path}: ")
+        _reject(state, path, f"not a readable JSON report ({reason})", done)
         return None
     except OSError as error:
         _reject(state, path, f"cannot be read ({error.strerror})", done)
