@@ -1,1 +1,2 @@
-"""smartcron-agent: the host side of smartcron (crontab discovery and wrapping so far)."""
+"""smartcron-agent: the host side of smartcron: ships the spool, reports lost runs,
+heartbeats and pulls control; finds and wraps the jobs in crontabs."""

@@ -5,18 +5,25 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Callable
+from typing import Any
 
 import click
 from smartcron.wrapper.settings import default_state_dir
 
 from .apply import Request, UsageProblem, default_wrap_path, run_rewrite
 from .discover import Places, discover_jobs
+from .settings import AgentSettings
 from .sources import CRON_D, SYSTEM_CRONTAB, SourceError, Target, system_targets
+
+EXIT_USAGE = 2
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
-    """smartcron-agent: the host side of smartcron (crontab discovery and wrapping)."""
+    """smartcron-agent: the host side of smartcron. The daemon (run, once, status)
+    ships the spool, reports lost runs, sends heartbeats and pulls pauses; the crontab
+    commands find and wrap jobs."""
 
 
 def _places_options(function: click.decorators.FC) -> click.decorators.FC:
@@ -153,3 +160,87 @@ def _request(options: dict[str, object]) -> Request:
         notes=tuple(notes),
         skip_unreadable=bool(system),
     )
+
+
+# -- the daemon: run, once, status ---------------------------------------------------------
+
+
+def _settings_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    options = [
+        click.option("--config", metavar="FILE", help="TOML file with an [agent] table"),
+        click.option("--collector", metavar="URL", help="the collector's base URL"),
+        click.option("--token", metavar="TOKEN", help="ingest token, or file:PATH"),
+        click.option("--state-dir", metavar="DIR", help="the wrappers' state directory"),
+        click.option("--interval", metavar="DUR", help="time between passes (run), default 30s"),
+        click.option("--batch-size", metavar="N", help="reports per POST, default 500"),
+        click.option("--connect-timeout", metavar="DUR", help="default 5s"),
+        click.option("--read-timeout", metavar="DUR", help="default 30s"),
+        click.option("--backoff-min", metavar="DUR", help="first wait while the collector is down"),
+        click.option("--backoff-max", metavar="DUR", help="longest wait, default 5m"),
+        click.option("--host", metavar="NAME", help="this host's name, default the node name"),
+        click.option("--system-crontab", metavar="FILE", help="for the heartbeat's crontab scan"),
+        click.option("--cron-dir", metavar="DIR", help="for the heartbeat's crontab scan"),
+        click.option("--spool-dir", metavar="DIR", help="users' crontabs, for the scan"),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _load(flags: dict[str, Any]) -> AgentSettings:
+    from smartcron.wrapper.validate import SettingError
+
+    from .settings import resolve_settings
+
+    config = flags.pop("config", None)
+    try:
+        return resolve_settings(flags, os.environ, config)
+    except SettingError as error:
+        click.echo(f"smartcron-agent: error: {error}", err=True)
+        sys.exit(EXIT_USAGE)
+
+
+def _state(settings: AgentSettings) -> Any:
+    from .onepass import UnsafeStateDir, open_state
+
+    try:
+        return open_state(settings)
+    except UnsafeStateDir as error:
+        click.echo(f"smartcron-agent: error: {error}", err=True)
+        sys.exit(1)
+
+
+@main.command()
+@_settings_options
+def run(**flags: Any) -> None:
+    """The daemon (for systemd): a pass every --interval until SIGTERM."""
+    settings = _load(flags)
+    _state(settings)
+    from .daemon import run_daemon
+
+    sys.exit(run_daemon(settings))
+
+
+@main.command()
+@_settings_options
+def once(**flags: Any) -> None:
+    """One pass and exit (for a `* * * * *` crontab line)."""
+    settings = _load(flags)
+    _state(settings)
+    from .onepass import run_pass
+
+    if not run_pass(settings):
+        click.echo("smartcron-agent: another agent is in a pass; nothing to do", err=True)
+
+
+@main.command()
+@_settings_options
+@click.option("--json", "as_json", is_flag=True, help="print the status as JSON")
+def status(as_json: bool, **flags: Any) -> None:
+    """Spool depth, last delivery, collector reachable, runs in flight, lost runs."""
+    settings = _load(flags)
+    state = _state(settings)
+    from .status import format_status, gather_status
+
+    found = gather_status(settings, state)
+    click.echo(json.dumps(found, indent=2) if as_json else format_status(found))

@@ -7,11 +7,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
-from . import actions, queries
+from . import actions, heartbeats, queries
 from .access import Caller, require_actor, require_reader, require_sender
-from .batch import Envelope, Rejection, parse_batch
+from .batch import STRICT, Envelope, Rejection, parse_batch
 from .errors import ApiError
 
 
@@ -70,7 +70,7 @@ _REQUEST_BODY = {
 
 
 def batch_schemas() -> dict[str, Any]:
-    """components/schemas entries for the POST /runs body."""
+    """components/schemas entries for the POST /runs and POST /heartbeat bodies."""
     schema = Envelope.model_json_schema(ref_template="#/components/schemas/{model}")
     models = schema.pop("$defs", {})
     schema["title"] = BATCH_SCHEMA_NAME
@@ -80,7 +80,9 @@ def batch_schemas() -> dict[str, Any]:
         "clock; values are taken in their own JSON type only; fields not listed are "
         "ignored. Each report is stored or rejected on its own."
     )
-    return {BATCH_SCHEMA_NAME: schema, **models}
+    beat = heartbeats.Heartbeat.model_json_schema(ref_template="#/components/schemas/{model}")
+    models |= beat.pop("$defs", {})
+    return {BATCH_SCHEMA_NAME: schema, "Heartbeat": beat, **models}
 
 
 class RejectedReport(BaseModel):
@@ -238,3 +240,43 @@ def post_action(
 ) -> Any:
     changed = actions.apply(request.app.state.engine, job, action, caller.name, host)
     return {"job": job, "action": action, "changed": changed}
+
+
+HEARTBEAT_MAX_BYTES = 1024 * 1024
+
+
+_HEARTBEAT_BODY = {
+    "required": True,
+    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Heartbeat"}}},
+}
+
+
+@router.post(
+    "/heartbeat", responses=answers(400, 413), openapi_extra={"requestBody": _HEARTBEAT_BODY}
+)
+async def post_heartbeat(request: Request, _: Annotated[Caller, Depends(require_sender)]) -> Any:
+    """The agent's heartbeat: host health, runs in flight, jobs found in crontabs."""
+    body = await read_body(request, HEARTBEAT_MAX_BYTES)
+    try:
+        beat = heartbeats.Heartbeat.model_validate_json(body, strict=STRICT)
+    except ValidationError as error:
+        first = error.errors()[0]
+        if not first["loc"] and first["type"] == "json_invalid":
+            raise ApiError(400, f"body is not valid JSON: {first['msg']}") from None
+        field = ".".join(str(part) for part in first["loc"]) or "body"
+        raise ApiError(422, f"{field}: {first['msg']}") from None
+    try:
+        heartbeats.store_heartbeat(request.app.state.engine, beat)
+    except heartbeats.TooLarge as error:
+        raise ApiError(413, str(error)) from None
+    return {"host": beat.host, "stored": True}
+
+
+@router.get("/control")
+def get_control(
+    request: Request,
+    _: Annotated[Caller, Depends(require_sender)],
+    host: Annotated[str, Query(min_length=1, max_length=255)],
+) -> Any:
+    """The host's pauses and breaker resets, as the wrapper's control.json holds them."""
+    return heartbeats.control_for(request.app.state.engine, host)

@@ -10,8 +10,9 @@ the collector's clock when the report arrived. A report arrives only after its r
 ended, so this is a lower bound of the host's lead; a clock behind cannot be told
 from a late delivery (a spool shipped hours later), and counts as in step (0).
 
-The estimate is kept in the host's row, in its health JSON as {"clock": {"ahead_s",
-"checked_at"}}, beside what the agent's heartbeat keeps there. Each collector process
+The estimate is kept in the host's row, in its health JSON as {"reports_clock":
+{"ahead_s", "checked_at"}}, beside what the agent's heartbeat keeps there (whose own
+"clock" is the host's time as the agent read it; a heartbeat keeps this key). Each collector process
 writes a host's clock at most every REFRESH_S seconds unless it moved by NOTABLE_S or
 more: written with every transaction, the hosts' rows made concurrent transactions
 wait for each other, and halved the single-report ingest rate of bench/ingest.py.
@@ -50,16 +51,21 @@ def _duration(span: dt.timedelta) -> str:
     return " ".join(shown[:2]) or "0 s"
 
 
+# The health key of the estimate: not "clock", which the agent's heartbeat uses for the
+# host's time as it read it.
+CLOCK_KEY = "reports_clock"
+
+
 def clock_json(ahead_s: float, now: dt.datetime) -> str:
     """The health JSON that a host's row is patched with (a JSON merge patch)."""
     checked = now.isoformat(timespec="microseconds") + "Z"
-    return json.dumps({"clock": {"ahead_s": round(ahead_s, 1), "checked_at": checked}})
+    return json.dumps({CLOCK_KEY: {"ahead_s": round(ahead_s, 1), "checked_at": checked}})
 
 
 def read_clock(health: Any) -> dict[str, Any] | None:
     """{"ahead_s": float, "checked_at": str} from a host's parsed health, if it holds one
     of that shape (the row is input like any other: anything else reads as none)."""
-    clock = health.get("clock") if isinstance(health, dict) else None
+    clock = health.get(CLOCK_KEY) if isinstance(health, dict) else None
     if not isinstance(clock, dict):
         return None
     ahead, checked = clock.get("ahead_s"), clock.get("checked_at")

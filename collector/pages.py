@@ -18,7 +18,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from . import actions, auth, charts, queries, state
+from . import actions, auth, charts, heartbeats, queries, state
 from .access import SESSION_COOKIE, Caller, require_actor, require_reader
 from .errors import ApiError
 
@@ -230,7 +230,8 @@ async def logout(request: Request, caller: Annotated[Caller, Depends(require_act
 @router.get("/")
 def summary(request: Request, caller: Reader) -> Response:
     status, jobs = queries.summary(request.app.state.engine)  # the health view read once
-    return render_page(request, "index.html", caller, status=status, jobs=jobs)
+    running = heartbeats.running_now(request.app.state.engine)
+    return render_page(request, "index.html", caller, status=status, jobs=jobs, running=running)
 
 
 @router.get("/jobs/{job}")

@@ -17,6 +17,7 @@ from smartcron.wrapper.schema import FAILED_STATUSES
 from sqlalchemy import Connection, Engine, and_, bindparam, func, or_, select, tuple_, update
 
 from .db import bulk, tables
+from .heartbeats import running_since_of
 from .state import DEGRADED_FOR, JobFacts, JobState, decide_state
 
 Key = tuple[str, str]
@@ -37,10 +38,11 @@ def refresh_states(connection: Connection, keys: Iterable[Key], now: dt.datetime
         chunk = ordered[start : start + KEYS_PER_QUERY]
         rows = _job_rows(connection, chunk)
         failures = _recent_failures(connection, chunk, now)
+        running = running_since_of(connection, {host for _job, host in chunk}, now)
         updates = []
         for row in rows:
             key = (row["job"], row["host"])
-            decided = decide_state(facts_of(row, failures.get(key)), now)
+            decided = decide_state(facts_of(row, failures.get(key), running.get(key)), now)
             if _stored(row) != decided:
                 updates.append(_update_values(row, decided))
         if updates:
@@ -81,7 +83,9 @@ def evaluate_due(engine: Engine, now: dt.datetime, limit: int = PASS_LIMIT) -> i
         return refresh_states(connection, keys, now) if keys else 0
 
 
-def facts_of(row: Any, last_failure_at: dt.datetime | None) -> JobFacts:
+def facts_of(
+    row: Any, last_failure_at: dt.datetime | None, running_since: dt.datetime | None = None
+) -> JobFacts:
     return JobFacts(
         schedule=row["schedule"],
         timezone=row["timezone"],
@@ -94,6 +98,7 @@ def facts_of(row: Any, last_failure_at: dt.datetime | None) -> JobFacts:
         paused_by=row["paused_by"],
         paused_at=_naive(row["paused_at"]),
         last_failure_at=last_failure_at,
+        running_since=running_since,
     )
 
 

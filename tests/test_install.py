@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.slow
 # Not in a plain install: the collector extra, and what only the tests use.
 SERVER_STACK = ("fastapi", "uvicorn", "sqlalchemy", "pymysql", "jinja2", "prometheus-client")
-TEST_ONLY = ("requests", "psutil", "filelock", "pytest")
+TEST_ONLY = ("psutil", "filelock", "pytest")
 STALE = "build/lib/smartcron/wrapper/zz_deleted.py"
 
 
@@ -115,9 +115,10 @@ def test_a_plain_install_has_no_server_stack_and_nothing_unused(tree: Tree) -> N
         "        pass\n"
     )
     present = tree.run("python", "-c", check, *SERVER_STACK, *TEST_ONLY, "click", "croniter",
-                       "pydantic")  # fmt: skip
+                       "pydantic", "requests")  # fmt: skip
     assert present.returncode == 0, present.stderr
-    assert present.stdout.split() == ["click", "croniter", "pydantic"]
+    # requests: smartcron-agent ships the spool with it.
+    assert present.stdout.split() == ["click", "croniter", "pydantic", "requests"]
     assert tree.run("python", "-m", "pip", "check").returncode == 0
 
 
@@ -133,6 +134,11 @@ def test_the_wrapper_and_the_agent_work_in_a_plain_install(tree: Tree, tmp_path:
     assert dry.returncode == 0 and "next runs" in dry.stdout, dry.stdout + dry.stderr  # croniter
     agent = tree.run("smartcron-agent", "--help")
     assert agent.returncode == 0 and "usage" in agent.stdout.lower(), agent.stderr
+    # A pass without a collector reports lost runs only: it needs nothing of the server.
+    once = tree.run("smartcron-agent", "once", "--state-dir", str(state))
+    assert once.returncode == 0 and once.stderr == "", once.stderr
+    status = tree.run("smartcron-agent", "status", "--state-dir", str(state))
+    assert status.returncode == 0 and "1 report(s) waiting" in status.stdout, status.stderr
 
 
 @pytest.mark.parametrize(

@@ -68,6 +68,8 @@ class ConfigFile(BaseModel):
     model_config = ConfigDict(extra="forbid")
     defaults: dict[str, Any] = Field(default_factory=dict)
     jobs: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    # smartcron-agent's own table: the agent validates it (agent/settings.py).
+    agent: dict[str, Any] = Field(default_factory=dict)
 
 
 def load_tables(path: str, job: str) -> tuple[dict[str, object], dict[str, object]]:
@@ -131,7 +133,7 @@ def _read(path: str) -> ConfigFile:
         key = _printable(".".join(str(part) for part in first["loc"]))
         raise SettingError(
             f"config {path}: [{key}] is not allowed; "
-            "use only [defaults] and [jobs.NAME] tables of options"
+            "use only [defaults], [jobs.NAME] and [agent] tables"
         ) from None
     return document
 

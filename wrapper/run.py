@@ -414,7 +414,7 @@ def _create_marker(ctx: RunContext) -> RunMarker | None:
         s = ctx.settings
         about: dict[str, object] = {"job": s.name, "command": s.command, "schedule": s.schedule,
                                     "timezone": s.timezone, "priority": s.priority,
-                                    "tags": list(s.tags)}  # fmt: skip
+                                    "tags": list(s.tags), "timeout_s": s.timeout}  # fmt: skip
         return RunMarker.create(ctx.state, ctx.run_id, iso(ctx.started_at), about)
     except OSError as error:
         ctx.state_trouble("recording the run in flight", error)

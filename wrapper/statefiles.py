@@ -121,6 +121,8 @@ def parse_marker(document: object, now: float, run_id: str) -> Document:
         "pgid": _integer(doc, "pgid", 1, 2**22),
         "started_at": _time(doc.get("started_at"), "started_at", now),
         "boot_id": boot,
+        # The run's --timeout, for the agent's heartbeat (runs in flight); optional.
+        "timeout_s": _seconds(doc.get("timeout_s"), "timeout_s"),
     }
 
 
@@ -161,6 +163,18 @@ def _time(value: object, field: str, now: float) -> str:
     if moment > now + FUTURE_SLACK_S:
         raise ValueError(f"{field}: {_show(value)} is in the future")
     return iso(moment)
+
+
+def _seconds(value: object, field: str) -> float | None:
+    if value is None:
+        return None
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not 0 <= value <= limits.SECONDS_MAX
+    ):
+        raise ValueError(f"{field}: {_show(value)} is not a number of seconds, or null")
+    return float(value)
 
 
 def _optional_time(doc: dict[str, Any], field: str, now: float) -> str | None:

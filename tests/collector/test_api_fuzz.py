@@ -37,7 +37,8 @@ ROUTES = {
     ("POST", "/api/v1/runs"), ("GET", "/api/v1/runs"), ("GET", "/api/v1/runs/{run_id}"),
     ("GET", "/api/v1/status"), ("GET", "/api/v1/jobs"), ("GET", "/api/v1/jobs/{job}"),
     ("GET", "/api/v1/metrics"), ("GET", "/api/v1/logs"), ("GET", "/api/v1/hosts"),
-    ("POST", "/api/v1/jobs/{job}/{action}"),
+    ("POST", "/api/v1/jobs/{job}/{action}"), ("POST", "/api/v1/heartbeat"),
+    ("GET", "/api/v1/control"),
 }  # fmt: skip
 
 

@@ -11,7 +11,7 @@ import secrets
 from typing import Any
 
 import pytest
-from smartcron.collector import clocks, ingest
+from smartcron.collector import clocks, heartbeats, ingest
 from smartcron.collector.db import tables
 from smartcron.collector.writer import GroupWriter
 from smartcron.wrapper.schema import RunReport
@@ -94,29 +94,59 @@ def test_a_report_from_2190_no_longer_holds_its_job(engine: Engine) -> None:
     assert last == str(later.run_id)
 
 
+def test_a_heartbeat_keeps_the_estimate_and_ingest_keeps_the_heartbeat(engine: Engine) -> None:
+    # Both write the host's health: the agent's heartbeat (its "clock" is the host's time
+    # as it read it) and ingest's estimate under its own key. Neither erases the other.
+    at(engine, NOW, [finishing_at(NOW + dt.timedelta(hours=2))])
+    beat = heartbeats.Heartbeat.model_validate(
+        {"host": "web1", "agent_version": "0.2.0", "clock": "2030-06-01T14:00:00Z"}
+    )
+    heartbeats.store_heartbeat(engine, beat, now=NOW)
+    stored = health(engine, "web1")
+    assert stored["clock"] == "2030-06-01T14:00:00Z"
+    assert stored["reports_clock"]["ahead_s"] == 7200.0
+    at(engine, NOW, [finishing_at(NOW - dt.timedelta(minutes=30))])
+    stored = health(engine, "web1")
+    assert (stored["clock"], stored["reports_clock"]["ahead_s"]) == ("2030-06-01T14:00:00Z", 0.0)
+
+
+def test_reports_do_not_keep_a_silent_agents_runs_in_flight(engine: Engine) -> None:
+    # Ingest moves the host's last_seen_at with its clock note; whether a heartbeat's runs
+    # in flight are current is the heartbeat's own time to say.
+    running = {"job": "backup", "pid": 4242, "started_at": "2030-06-01T11:59:00Z"}
+    beat = heartbeats.Heartbeat.model_validate(
+        {"host": "web1", "agent_version": "0.2.0", "running": [running]}
+    )
+    heartbeats.store_heartbeat(engine, beat, now=NOW)
+    assert list(heartbeats.running_now(engine, now=NOW)) == [("backup", "web1")]
+    later = NOW + dt.timedelta(minutes=10)
+    at(engine, later, [finishing_at(later, "sync")])  # the agent is silent, a wrapper not
+    assert heartbeats.running_now(engine, now=later) == {}
+
+
 def test_the_hosts_clock_is_kept_in_its_health(engine: Engine) -> None:
     at(engine, NOW, [finishing_at(NOW + dt.timedelta(hours=2))])
     assert health(engine, "web1") == {
-        "clock": {"ahead_s": 7200.0, "checked_at": "2030-06-01T12:00:00.000000Z"}
+        "reports_clock": {"ahead_s": 7200.0, "checked_at": "2030-06-01T12:00:00.000000Z"}
     }
     # In step again: the next report brings it back to 0 (a clock behind reads as 0).
     at(engine, NOW, [finishing_at(NOW - dt.timedelta(minutes=30))])
-    assert health(engine, "web1")["clock"]["ahead_s"] == 0.0
+    assert health(engine, "web1")["reports_clock"]["ahead_s"] == 0.0
 
 
 def test_the_clock_is_merged_into_what_the_agent_keeps_there(engine: Engine) -> None:
     with engine.begin() as connection:
         connection.execute(tables.hosts.insert(), [
             {"host": "web1", "first_seen_at": NOW, "last_seen_at": NOW,
-             "health": json.dumps({"disk": {"free_pct": 40}, "clock": {"ahead_s": 9}})},
+             "health": json.dumps({"disk": {"free_pct": 40}, "reports_clock": {"ahead_s": 9}})},
             {"host": "web2", "first_seen_at": NOW, "last_seen_at": NOW, "health": "{broken"},
         ])  # fmt: skip
     at(engine, NOW, [finishing_at(NOW + dt.timedelta(seconds=90)), finishing_at(NOW, host="web2")])
     assert health(engine, "web1") == {
         "disk": {"free_pct": 40},
-        "clock": {"ahead_s": 90.0, "checked_at": "2030-06-01T12:00:00.000000Z"},
+        "reports_clock": {"ahead_s": 90.0, "checked_at": "2030-06-01T12:00:00.000000Z"},
     }
-    assert health(engine, "web2")["clock"]["ahead_s"] == 0.0  # not JSON: replaced
+    assert health(engine, "web2")["reports_clock"]["ahead_s"] == 0.0  # not JSON: replaced
 
 
 def test_a_process_writes_a_clock_again_only_when_it_moved_or_grew_old() -> None:
@@ -131,8 +161,8 @@ def test_a_process_writes_a_clock_again_only_when_it_moved_or_grew_old() -> None
 
 @pytest.mark.parametrize(
     "health",
-    [None, [], {"clock": 3}, {"clock": {"ahead_s": "x", "checked_at": "t"}},
-     {"clock": {"ahead_s": True, "checked_at": "t"}}, {"clock": {"ahead_s": 1}}],
+    [None, [], {"reports_clock": 3}, {"reports_clock": {"ahead_s": "x", "checked_at": "t"}},
+     {"reports_clock": {"ahead_s": True, "checked_at": "t"}}, {"reports_clock": {"ahead_s": 1}}],
 )  # fmt: skip
 def test_a_health_without_a_clock_of_that_shape_reads_as_none(health: Any) -> None:
     assert clocks.read_clock(health) is None

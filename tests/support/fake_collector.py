@@ -17,8 +17,15 @@ from typing import Any
 
 
 class FakeCollector:
-    def __init__(self, status: int = 200, answer: Any = None, trickle_s: float = 0.0) -> None:
+    def __init__(
+        self,
+        status: int = 200,
+        answer: Any = None,
+        trickle_s: float = 0.0,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         self.status = status
+        self.headers = headers or {}
         self.answer = {"accepted": 1, "duplicates": 0, "rejected": []} if answer is None else answer
         self.trickle_s = trickle_s
         self.requests: list[dict[str, Any]] = []
@@ -57,8 +64,9 @@ class FakeCollector:
             )
             self.received.set()
             payload = json.dumps(self.answer).encode()
+            extra = "".join(f"{name}: {value}\r\n" for name, value in self.headers.items())
             response = (
-                f"HTTP/1.1 {self.status} Answer\r\nContent-Type: application/json\r\n"
+                f"HTTP/1.1 {self.status} Answer\r\nContent-Type: application/json\r\n{extra}"
                 f"Content-Length: {len(payload)}\r\nConnection: close\r\n\r\n"
             ).encode() + payload
             try:

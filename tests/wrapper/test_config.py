@@ -180,7 +180,7 @@ def test_unknown_table_is_refused(wrap: Wrap, state: StateDir, tmp_path):
     path = config(tmp_path, '[job.t]\ntimeout = "1s"\n')
     ran = tmp_path / "ran"
     result = wrap("--config", path, "--name", "t", "--", *touch_job(ran))
-    assert_refused(result, ran, state, "[job]", "[defaults] and [jobs.NAME]")
+    assert_refused(result, ran, state, "[job]", "[defaults], [jobs.NAME] and [agent]")
 
 
 @pytest.mark.parametrize(

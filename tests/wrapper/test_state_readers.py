@@ -76,6 +76,7 @@ markers = st.fixed_dictionaries({
     "pgid": st.none() | st.integers(1, 2**22),
     "started_at": times,
     "boot_id": st.just("not-this-boot"),
+    "timeout_s": st.none() | st.floats(0, 1e9),
 })  # fmt: skip
 
 

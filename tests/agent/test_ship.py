@@ -1,0 +1,134 @@
+"""Shipping the spool: the real wrapper spools, the installed agent ships to a real collector."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+from tests.agent.conftest import Agent, spool_names, stored_runs
+from tests.conftest import StateDir, Wrap
+from tests.support.service import Service, make_report
+
+
+def test_spooled_runs_ship_exactly_once_and_leave_the_spool(
+    wrap: Wrap, agent: Agent, state: StateDir, sqlite_collector: Service
+) -> None:
+    for n in range(5):
+        assert wrap("--name", f"job{n % 2}", "--", "true").returncode == 0
+    ids = {r["run_id"] for r in state.reports()}
+    assert len(ids) == 5
+    agent.collector = sqlite_collector
+    done = agent("once", "--batch-size", "2")  # three POSTs
+    assert done.returncode == 0, done.stderr
+    assert spool_names(state) == set()
+    assert {r["run_id"] for r in stored_runs(sqlite_collector)} == ids
+    again = agent("once")
+    assert again.returncode == 0, again.stderr
+    assert len(stored_runs(sqlite_collector)) == 5
+
+
+def test_a_report_sent_again_is_a_duplicate_and_is_deleted(
+    wrap: Wrap, agent: Agent, state: StateDir, sqlite_collector: Service, tmp_path
+) -> None:
+    assert wrap("--name", "dup", "--", "true").returncode == 0
+    [spooled] = state.spool_files()
+    copy = tmp_path / "copy.json"
+    shutil.copy(spooled, copy)
+    agent.collector = sqlite_collector
+    assert agent("once").returncode == 0
+    shutil.copy(copy, spooled)  # as after an agent killed between POST and delete
+    assert agent("once").returncode == 0
+    assert spool_names(state) == set()
+    assert len(stored_runs(sqlite_collector)) == 1
+
+
+def test_a_rejected_report_moves_aside_with_its_reason_and_the_rest_ships(
+    wrap: Wrap, agent: Agent, state: StateDir, sqlite_collector: Service
+) -> None:
+    for _ in range(3):
+        assert wrap("--name", "good", "--", "true").returncode == 0
+    good = {r["run_id"] for r in state.reports()}
+    bad = make_report("bad", host="h")
+    bad["status"] = "exploded"  # no such status: the collector refuses it
+    (state.path / "spool" / f"{bad['run_id']}.json").write_text(json.dumps(bad))
+    not_json = state.path / "spool" / "0b8c7e52-8f0e-4a50-9d4e-0d7b2a1c3e4f.json"
+    not_json.write_text("{cut short")
+    agent.collector = sqlite_collector
+    done = agent("once")
+    assert done.returncode == 0, done.stderr
+    assert spool_names(state) == set()
+    assert {r["run_id"] for r in stored_runs(sqlite_collector)} == good
+    rejected = state.path / "spool" / "rejected"
+    assert {p.name for p in rejected.glob("*.json")} == {f"{bad['run_id']}.json", not_json.name}
+    reason = json.loads((rejected / f"{bad['run_id']}.reason").read_text())["reason"]
+    assert "status" in reason
+    assert "JSON" in json.loads((rejected / f"{not_json.stem}.reason").read_text())["reason"]
+
+
+def test_collector_down_keeps_everything_and_backs_off(
+    wrap: Wrap, agent: Agent, state: StateDir, sqlite_collector: Service
+) -> None:
+    assert wrap("--name", "kept", "--", "true").returncode == 0
+    before = spool_names(state)
+    agent.fast = ["--backoff-min", "1h", "--backoff-max", "2h", "--connect-timeout", "1s"]
+    agent.collector = sqlite_collector
+    real_url = sqlite_collector.url
+    sqlite_collector.url = "http://127.0.0.1:9"  # nothing listens on the discard port
+    try:
+        down = agent("once")
+    finally:
+        sqlite_collector.url = real_url
+    assert down.returncode == 0
+    assert "cannot reach" in down.stderr and "next attempt in" in down.stderr
+    assert spool_names(state) == before
+    journal = json.loads((state.path / "agent" / "agent.json").read_text())
+    assert journal["failures"] == 1 and journal["reachable"] is False
+    # Backing off: the collector is up again, but the next attempt is an hour away.
+    assert agent("once").returncode == 0
+    assert spool_names(state) == before
+    status = agent("status", "--json")
+    assert json.loads(status.stdout)["next_attempt_at"] is not None
+
+
+def test_retry_after_is_honoured_over_a_shorter_backoff(
+    wrap: Wrap, agent: Agent, state: StateDir
+) -> None:
+    import time
+
+    from tests.support.fake_collector import fake_collector
+
+    assert wrap("--name", "later", "--", "true").returncode == 0
+    before = spool_names(state)
+    with fake_collector(
+        status=429, answer={"error": "slow down"}, headers={"Retry-After": "120"}
+    ) as fake:
+        argv_collector = ["--collector", fake.url, "--token", "t"]
+        done = agent("once", *argv_collector)
+        assert done.returncode == 0
+        assert "429" in done.stderr and "next attempt in 120s" in done.stderr
+        assert len(fake.requests) == 1
+        journal = json.loads((state.path / "agent" / "agent.json").read_text())
+        assert journal["next_attempt_at"] >= time.time() + 100
+        assert agent("once", *argv_collector).returncode == 0
+        assert len(fake.requests) == 1  # still waiting: nothing sent
+    assert spool_names(state) == before
+
+
+def test_a_batch_refused_whole_is_split_until_the_bad_report_is_alone(
+    agent: Agent, state: StateDir, sqlite_collector: Service
+) -> None:
+    """A collector that refuses a batch with one 422 and no per-report list (the
+    collector before per-report results) still takes every good report."""
+    spool = state.path / "spool"
+    spool.mkdir(parents=True)
+    state.path.chmod(0o750)
+    reports = [make_report("split", host="h") for _ in range(9)]
+    reports[4]["duration_s"] = "long"  # a wrong type: strict validation refuses it
+    for report in reports:
+        (spool / f"{report['run_id']}.json").write_text(json.dumps(report))
+    agent.collector = sqlite_collector
+    assert agent("once").returncode == 0
+    taken = {r["run_id"] for r in stored_runs(sqlite_collector)}
+    assert taken == {r["run_id"] for i, r in enumerate(reports) if i != 4}
+    assert [p.stem for p in (spool / "rejected").glob("*.json")] == [reports[4]["run_id"]]
+    state.checked.update(f"{r['run_id']}.json" for r in reports)
