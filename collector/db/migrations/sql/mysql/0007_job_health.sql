@@ -1,6 +1,7 @@
 -- smartcron: smartcron_v_job_health counts each job's last 24 hours with a short range
 -- of ix_runs_job_started per job (revision 0007), not by joining a derived table of
--- every job's counts, which MariaDB joined without a key: 10 s on 10,000 jobs. The
+-- every job's counts, which MariaDB joined without a key (10 s for 10,000 jobs with
+-- 240,000 runs a day, against 0.25 s for this form). The
 -- index is named: for a job's failures the optimizer may otherwise take
 -- ix_runs_status_started, a range of every job's failures of the day, once per job.
 
