@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
 
-from . import actions, heartbeats, queries
+from . import actions, fleet, heartbeats, queries
 from .access import Caller, require_actor, require_reader, require_sender
 from .batch import STRICT, Envelope, Rejection, parse_batch
 from .errors import ApiError
@@ -139,12 +139,26 @@ async def post_runs(request: Request, _: Annotated[Caller, Depends(require_sende
 
 @router.get("/status")
 def get_status(request: Request, _: Reader) -> Any:
-    return queries.status(request.app.state.engine)
+    return fleet.status(request.app.state.engine)
 
 
 @router.get("/jobs")
-def get_jobs(request: Request, _: Reader) -> Any:
-    return {"jobs": queries.jobs(request.app.state.engine)}
+def get_jobs(
+    request: Request,
+    _: Reader,
+    state: Annotated[str | None, Query(max_length=100)] = None,
+    host: Annotated[str | None, Query(max_length=255)] = None,
+    tag: Annotated[str | None, Query(max_length=100)] = None,
+    q: Annotated[str | None, Query(max_length=100)] = None,
+    cursor: Annotated[str | None, Query(max_length=1000)] = None,
+    limit: Annotated[int, Query(ge=1, le=fleet.MAX_PAGE)] = fleet.PAGE,
+) -> Any:
+    try:
+        wanted = fleet.JobFilter(fleet.parse_states(state), host or None, q or None, tag or None)
+        page = fleet.list_jobs(request.app.state.engine, wanted, limit, cursor)
+    except fleet.FilterError as error:
+        raise ApiError(422, str(error)) from None
+    return {"jobs": page.jobs, "next_cursor": page.next_cursor}
 
 
 @router.get("/jobs/{job}", responses=answers(404))

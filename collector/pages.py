@@ -12,18 +12,20 @@ import re
 import secrets
 from http import HTTPStatus
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from . import actions, auth, charts, heartbeats, queries, state
+from . import actions, auth, charts, fleet, heartbeats, queries, state
 from .access import SESSION_COOKIE, Caller, require_actor, require_reader
 from .errors import ApiError
 
 LOGIN_CSRF_COOKIE = "smartcron_login_csrf"
 REFRESH_SECONDS = 30
+SUMMARY_PAGE = 100  # jobs a page of the summary shows
 
 router = APIRouter(include_in_schema=False)
 _env = Environment(loader=PackageLoader("smartcron.collector", "templates"),
@@ -228,10 +230,34 @@ async def logout(request: Request, caller: Annotated[Caller, Depends(require_act
 
 
 @router.get("/")
-def summary(request: Request, caller: Reader) -> Response:
-    status, jobs = queries.summary(request.app.state.engine)  # the health view read once
-    running = heartbeats.running_now(request.app.state.engine)
-    return render_page(request, "index.html", caller, status=status, jobs=jobs, running=running)
+def summary(
+    request: Request,
+    caller: Reader,
+    state: Annotated[str | None, Query(max_length=100)] = None,
+    host: Annotated[str | None, Query(max_length=255)] = None,
+    tag: Annotated[str | None, Query(max_length=100)] = None,
+    q: Annotated[str | None, Query(max_length=100)] = None,
+    cursor: Annotated[str | None, Query(max_length=1000)] = None,
+    before: Annotated[str | None, Query(max_length=1000)] = None,
+) -> Response:
+    """The counts for the whole fleet, then a page of the jobs that match the filters,
+    worst first (so problems lead), SUMMARY_PAGE at a time with next and previous."""
+    engine = request.app.state.engine
+    filters = {"state": state or "", "host": host or "", "tag": tag or "", "q": q or ""}
+    try:
+        wanted = fleet.JobFilter(fleet.parse_states(state), host or None, q or None, tag or None)
+        page = fleet.list_jobs(engine, wanted, SUMMARY_PAGE, cursor or None, before=before or None)
+    except fleet.FilterError as error:
+        raise ApiError(422, str(error)) from None
+    kept = {name: value for name, value in filters.items() if value}
+    links = {
+        "next": "?" + urlencode(kept | {"cursor": page.next_cursor}) if page.next_cursor else "",
+        "prev": "?" + urlencode(kept | {"before": page.prev_cursor}) if page.prev_cursor else "",
+    }
+    running = heartbeats.running_now(engine)  # from the hosts' heartbeats, not per job
+    return render_page(request, "index.html", caller, status=fleet.status(engine), jobs=page.jobs,
+                       running=running, filters=filters, filtered=bool(kept), links=links,
+                       states=fleet.STATES, page_size=SUMMARY_PAGE)  # fmt: skip
 
 
 @router.get("/jobs/{job}")

@@ -11,11 +11,11 @@ import datetime as dt
 import functools
 import json
 import re
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from smartcron.wrapper.schema import FAILED_STATUSES, SKIPPED_STATUSES
-from sqlalchemy import Engine, Integer, and_, desc, func, or_, select, text
+from sqlalchemy import Engine, Integer, and_, case, desc, func, or_, select, text
 
 from .charts import SPARK_SLOTS
 from .clocks import read_clock
@@ -31,10 +31,10 @@ RECENT = SPARK_SLOTS
 KEYS_PER_QUERY = 400
 FAILED = FAILED_STATUSES
 SKIPPED = SKIPPED_STATUSES
+DAY = dt.timedelta(days=1)
 HEALTH_ORDER = {"failing": 0, "late": 1, "running": 2, "degraded": 3, "paused": 4, "healthy": 5}
 # Times the API gives again in the job's own zone, as `NAME_local`.
 ZONED_TIMES = ("last_started_at", "next_expected_at", "late_after_at", "missed_at")
-Health = dict[tuple[str, str], dict[str, Any]]  # smartcron_v_job_health by (job, host)
 # Reads that run beside a request's other reads (a thread each, a pool connection each).
 _BESIDE = ThreadPoolExecutor(max_workers=4, thread_name_prefix="smartcron-read")
 
@@ -43,7 +43,7 @@ _BESIDE = ThreadPoolExecutor(max_workers=4, thread_name_prefix="smartcron-read")
 _TEXT_TIME = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?")
 
 
-def _iso(value: Any) -> Any:
+def iso(value: Any) -> Any:
     if type(value) is dt.datetime:
         # Stored times are naive UTC (a driver could hand back an aware one: drop it).
         return value.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
@@ -54,7 +54,7 @@ def _iso(value: Any) -> Any:
 
 
 def _row(mapping: Any) -> dict[str, Any]:
-    return {key: _iso(value) for key, value in dict(mapping).items()}
+    return {key: iso(value) for key, value in dict(mapping).items()}
 
 
 # Columns named apart from the report's fields only because the names are SQL keywords
@@ -77,12 +77,6 @@ def p95(values: list[float]) -> float | None:
         return None
     ordered = sorted(values)
     return ordered[(95 * len(ordered) + 99) // 100 - 1]
-
-
-def health(engine: Engine) -> Health:
-    with engine.connect() as connection:
-        rows = connection.execute(text("SELECT * FROM smartcron_v_job_health")).mappings()
-        return {(r["job"], r["host"]): _row(r) for r in rows}
 
 
 def recent_runs(engine: Engine, job: str, host: str, limit: int = RECENT) -> list[dict[str, Any]]:
@@ -208,25 +202,30 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def jobs(
-    engine: Engine, job: str | None = None, states: Health | Future[Health] | None = None
-) -> list[dict[str, Any]]:
-    """Every job on every host with its state, last run, next run and recent figures.
-    `states`: health() for this request, read already or being read (see summary());
-    without it the health view is read beside the jobs' own rows."""
-    if states is None:
-        states = _BESIDE.submit(health, engine)
+def jobs(engine: Engine, job: str | None = None) -> list[dict[str, Any]]:
+    """Every job on every host (or every host of `job`) with its state, last run, next
+    run and recent figures, worst first. The API and the summary page page the fleet
+    with collector/fleet.py instead; this is for one job's hosts."""
     j = tables.jobs.c
     query = select(tables.jobs).order_by(j.job, j.host)
     if job is not None:
         query = query.where(j.job == job)
     with engine.connect() as connection:
         rows = [dict(row) for row in connection.execute(query).mappings()]
-    recent = recent_runs_by_job(engine, [(row["job"], row["host"]) for row in rows])
-    states = _resolved(states)
+    result = describe_jobs(engine, rows)
+    result.sort(key=lambda i: (HEALTH_ORDER.get(i["state"], 9), i["priority"], i["job"]))
+    return result
+
+
+def describe_jobs(engine: Engine, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The API's item for each smartcron_jobs row, in the order given: the stored state,
+    with the 24-hour counts and recent figures read for these jobs only."""
+    keys = [(row["job"], row["host"]) for row in rows]
+    counted = _BESIDE.submit(day_counts, engine, keys)
+    recent = recent_runs_by_job(engine, keys)
+    counts = counted.result()
     result = []
     for row in rows:
-        state = states.get((row["job"], row["host"]), {})
         item = _row(row)
         item["paused"] = bool(row["paused"])
         # The state as collector/state.py stored it on the row; review_at is its own.
@@ -235,58 +234,38 @@ def jobs(
         item["timezone"] = row["timezone"] or "UTC"
         for name in ZONED_TIMES:
             item[f"{name}_local"] = local_iso(_naive_or_none(row[name]), row["timezone"])
-        # The view's SUM()s are DECIMAL on MySQL: numbers for JSON, not strings.
-        item["runs_24h"] = int(state.get("runs_24h") or 0)
-        item["failures_24h"] = int(state.get("failures_24h") or 0)
+        item["runs_24h"], item["failures_24h"] = counts.get((row["job"], row["host"]), (0, 0))
         item |= summarise(recent[(row["job"], row["host"])])
         result.append(item)
-    result.sort(key=lambda i: (HEALTH_ORDER.get(i["state"], 9), i["priority"], i["job"]))
     return result
 
 
-def _resolved(states: Health | Future[Health]) -> Health:
-    """health() as read already, or as read beside this request once it is done."""
-    return states.result() if isinstance(states, Future) else states
+def failed_flag() -> Any:
+    """1 for a failed run, 0 for any other: what SUM() counts failures with."""
+    return case((tables.runs.c.status.in_(FAILED), 1), else_=0)
 
 
-def summary(engine: Engine) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """status() and jobs() for the summary page, reading the health view once, on a
-    second connection while the jobs' recent runs are read on the first: the two
-    are the page's biggest reads, and the database has more than one core for them."""
-    # Submitted in this order on purpose: the status task waits for the health task,
-    # which is ahead of it in the pool's queue and so always already running.
-    states = _BESIDE.submit(health, engine)
-    counted = _BESIDE.submit(status, engine, states)
-    listed = jobs(engine, states=states)
-    return counted.result(), listed
-
-
-def status(engine: Engine, states: Health | Future[Health] | None = None) -> dict[str, Any]:
-    """The fleet at a glance. `states`: health() for this request, read already or being
-    read (summary() reads it beside this); without it the view is read here."""
+def day_counts(
+    engine: Engine, keys: list[tuple[str, str]]
+) -> dict[tuple[str, str], tuple[int, int]]:
+    """Runs and failures of the last 24 hours of each (job, host) in `keys`: a short range
+    of ix_runs_job_started per job, so the cost follows the jobs asked for, not the fleet."""
+    r = tables.runs.c
+    since = now_utc() - DAY
+    found: dict[tuple[str, str], tuple[int, int]] = {}
     with engine.connect() as connection:
-        alerts = connection.execute(
-            select(func.count()).where(tables.alerts.c.resolved_at.is_(None))
-        ).scalar()
-    host_count = len(hosts(engine))
-    states = health(engine) if states is None else _resolved(states)
-    counts = dict.fromkeys(HEALTH_ORDER, 0)
-    for row in states.values():
-        counts[row["state"]] = counts.get(row["state"], 0) + 1
-    # Every stored run has its job's row (ingest writes both in one transaction), so the
-    # health view's per-job 24-hour counts add up to the totals: no second pass over runs.
-    runs_24h = sum(int(row["runs_24h"] or 0) for row in states.values())
-    failures_24h = sum(int(row["failures_24h"] or 0) for row in states.values())
-    return {
-        "generated_at": _iso(now_utc()),
-        "jobs": sum(counts.values()),
-        "jobs_by_state": counts,
-        "hosts": host_count,
-        "runs_24h": runs_24h,
-        "failures_24h": int(failures_24h),
-        "active_alerts": alerts,
-        "ok": counts["failing"] == 0 and counts["late"] == 0,
-    }
+        for start in range(0, len(keys), KEYS_PER_QUERY):
+            chunk = keys[start : start + KEYS_PER_QUERY]
+            query = (
+                select(r.job, r.host, func.count(), func.sum(failed_flag()))
+                .where(or_(*(and_(r.job == job, r.host == host) for job, host in chunk)),
+                       r.started_at >= since, r.status.not_in(SKIPPED))
+                .group_by(r.job, r.host)
+            )  # fmt: skip
+            for job, host, count, failures in connection.execute(query):
+                # SUM() is DECIMAL on MySQL: numbers for JSON, not strings.
+                found[(job, host)] = (int(count), int(failures or 0))
+    return found
 
 
 def runs(
@@ -478,7 +457,7 @@ def log_lines(engine: Engine, job: str, lines: int) -> list[dict[str, Any]]:
             for stream in ("stdout", "stderr"):
                 for line in (row[f"{stream}_tail"] or "").splitlines():
                     block.append({"run_id": row["run_id"], "host": row["host"],
-                                  "started_at": _iso(row["started_at"]), "stream": stream,
+                                  "started_at": iso(row["started_at"]), "stream": stream,
                                   "line": line})  # fmt: skip
             collected[:0] = block
             if len(collected) >= lines:

@@ -130,6 +130,9 @@ jobs = Table(
     Column("missed_at", Micro),
     Column("review_at", Micro),
     Index("ix_jobs_review", "review_at"),
+    # Revision 0006: a page of the fleet in the order shown, by state or by host.
+    Index("ix_jobs_state_order", "state", "priority", "job", "host"),
+    Index("ix_jobs_host_state", "host", "state", "priority", "job"),
 )
 
 hosts = Table(

@@ -88,7 +88,7 @@ def data(collector: Service) -> DataSet:
 def test_an_empty_store_reads_as_empty(collector: Service) -> None:
     status = ok(collector, "/api/v1/status")
     assert status["jobs"] == 0 and status["runs_24h"] == 0 and status["ok"] is True
-    assert ok(collector, "/api/v1/jobs") == {"jobs": []}
+    assert ok(collector, "/api/v1/jobs") == {"jobs": [], "next_cursor": None}
     assert ok(collector, "/api/v1/runs") == {"runs": [], "next_cursor": None}
     assert ok(collector, "/api/v1/hosts") == {"hosts": []}
     assert ok(collector, "/api/v1/metrics")["series"] == []

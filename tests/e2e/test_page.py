@@ -294,6 +294,34 @@ def test_filters_and_older_runs(page: Page) -> None:
     expect(page.locator("table.runs tbody td.started a")).to_have_count(50)
 
 
+def test_summary_filters_with_the_form_and_the_counts(page: Page) -> None:
+    page.goto("/")
+    rows = page.locator("table.jobs tbody tr")
+    page.locator("form.filters").get_by_label("State").select_option("failing")
+    page.locator("form.filters").get_by_role("button", name="Filter").click()
+    expect(page).to_have_url(re.compile(r"state=failing"))
+    failing = sorted(job for (job, _), (state, _) in EXPECTED.items() if state == "failing")
+    expect(rows).to_have_count(len(failing))
+    assert sorted(page.locator("td.job > a").all_inner_texts()) == failing
+    # The counts on top stay the whole fleet's.
+    expect(page.get_by_role("heading", level=1)).to_have_text("4 jobs need attention")
+
+    page.get_by_role("link", name="Clear").click()
+    expect(rows).to_have_count(len(EXPECTED))
+    page.locator("form.filters").get_by_label("Name").fill("sitemap")
+    page.locator("form.filters").get_by_label("Host").fill("web2")
+    page.locator("form.filters").get_by_role("button", name="Filter").click()
+    expect(rows).to_have_count(1)
+    expect(job_row(page, "sitemap_build", "web2")).to_be_visible()
+    expect(page.locator("form.filters").get_by_label("Name")).to_have_value("sitemap")
+    page.screenshot(path=ARTIFACTS / "summary-filtered.png", full_page=True)
+
+    page.locator("ul.counts").get_by_role("link", name=re.compile("late")).click()
+    expect(page).to_have_url(re.compile(r"/\?state=late$"))
+    expect(rows).to_have_count(1)
+    expect(job_row(page, "queue_drain", "web2")).to_be_visible()
+
+
 def test_pause_and_resume_with_the_page_button(
     page: Page, seeded: tuple[Service, list[Any]]
 ) -> None:
