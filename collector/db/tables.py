@@ -133,6 +133,8 @@ jobs = Table(
     # Revision 0006: a page of the fleet in the order shown, by state or by host.
     Index("ix_jobs_state_order", "state", "priority", "job", "host"),
     Index("ix_jobs_host_state", "host", "state", "priority", "job"),
+    # Revision 0008: the alert pass finds the jobs that became late since its last pass.
+    Index("ix_jobs_late_after", "late_after_at"),
 )
 
 hosts = Table(
@@ -145,20 +147,93 @@ hosts = Table(
     Column("health", Text),
 )
 
+# The alert engine's (collector/alerting/, revision 0008). One row per occurrence of a
+# condition: its identity is (rule, job, host, instant), and open_key (1 while open, NULL
+# once resolved) makes at most one open per rule, job and host on MySQL and SQLite alike.
+# Host-level rules (host_silent, host_disk_low, ...) have job ''.
 alerts = Table(
     "smartcron_alerts",
     metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
     Column("job", String(100), nullable=False),
     Column("host", String(255), nullable=False),
-    Column("kind", String(32), nullable=False),
+    Column("rule", String(32), nullable=False),
     Column("severity", String(16), nullable=False),
-    Column("message", Text, nullable=False),
+    Column("detail", Text, nullable=False),
     Column("run_id", String(36)),
     Column("opened_at", Micro, nullable=False),
     Column("resolved_at", Micro),
+    Column("summary", String(255), nullable=False, server_default=""),  # one line
+    # The scheduled moment (UTC) of a missed run, else the first failing run's start (or
+    # when a host's condition was first seen).
+    Column("instant", Micro, nullable=False),
+    Column("last_seen_at", Micro, nullable=False),
+    Column("repeats", Integer, nullable=False, server_default="0"),
+    Column("acknowledged_at", Micro),
+    Column("acknowledged_by", String(100)),
+    Column("resolved_by", String(100)),  # null when it resolved by itself
+    Column("silenced", String(255)),  # why no 'opened' event was written, if none was
+    Column("open_key", SmallInteger),
     Index("ix_alerts_open", "resolved_at", "opened_at"),
-    Index("ix_alerts_job", "job", "host", "kind", "resolved_at"),
+    Index("ix_alerts_job", "job", "host", "rule", "resolved_at"),
+    UniqueConstraint("rule", "job", "host", "instant", name="uq_alerts_identity"),
+    UniqueConstraint("open_key", "rule", "job", "host", name="uq_alerts_open"),
+)
+
+# The outbox: each transition of an alert, written in the transaction that makes it;
+# delivery fans an event out to its channels and sets dispatched_at.
+alert_events = Table(
+    "smartcron_alert_events",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("alert_id", BigInteger, nullable=False),
+    Column("event", String(16), nullable=False),  # opened | resolved | reminder
+    Column("created_at", Micro, nullable=False),
+    Column("dispatched_at", Micro),
+    Index("ix_alert_events_alert", "alert_id", "id"),
+    Index("ix_alert_events_pending", "dispatched_at", "id"),
+)
+
+# A singleton duty's holder until expires_at (collector/alerting/lease.py).
+leases = Table(
+    "smartcron_leases",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("holder", String(255), nullable=False),
+    Column("expires_at", Micro, nullable=False),
+)
+
+# Windows that silence the opening of alerts: every non-null one of job, host and tag
+# must match. One-off: starts_at to ends_at; cron-shaped: `schedule` in `timezone` for
+# duration_s each time, from starts_at until ends_at (null: forever).
+maintenance = Table(
+    "smartcron_maintenance",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("job", String(100)),
+    Column("host", String(255)),
+    Column("tag", String(100)),
+    Column("starts_at", Micro, nullable=False),
+    Column("ends_at", Micro),
+    Column("schedule", String(255)),
+    Column("timezone", String(64)),
+    Column("duration_s", Integer),
+    Column("reason", String(512), nullable=False),
+    Column("created_by", String(100), nullable=False),
+    Column("created_at", Micro, nullable=False),
+    Column("cancelled_at", Micro),
+    Index("ix_maintenance_ends", "ends_at"),
+)
+
+# The alert engine's bookkeeping: one row per cursor (the last run id examined, the
+# last pass's time, ...).
+alert_cursors = Table(
+    "smartcron_alert_cursors",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("position", BigInteger),
+    Column("at", Micro),
+    Column("updated_at", Micro, nullable=False),
 )
 
 tokens = Table(

@@ -144,6 +144,18 @@ def expected_after_upgrade() -> dict[str, list[dict[str, Any]]]:
         # Revision 0005's columns: no zone yet (read as UTC), due for review at once.
         job.update(timezone=None, state="healthy", state_reason="", missed_at=None,
                    review_at=dt.datetime(2000, 1, 1))  # fmt: skip
+    alerts = []
+    for old in rows["smartcron_alerts"]:
+        # Revision 0008: kind is the rule, the message the detail and the summary; an
+        # alert an older collector left open is the open one of its rule, job and host.
+        alert = dict(old, rule=old["kind"], detail=old["message"])
+        del alert["kind"], alert["message"]
+        alert.update(summary=alert["detail"][:255], instant=alert["opened_at"],
+                     last_seen_at=alert["opened_at"], repeats=0, acknowledged_at=None,
+                     acknowledged_by=None, resolved_by=None, silenced=None,
+                     open_key=None if alert["resolved_at"] else 1)  # fmt: skip
+        alerts.append(alert)
+    rows["smartcron_alerts"] = alerts
     return rows
 
 

@@ -601,38 +601,48 @@ def test_recent_failures(engine: Engine) -> None:
 # ---------------------------------------------------------------- smartcron_v_active_alerts
 
 
+def alert_row(
+    job: str, severity: str, rule: str, opened_at: dt.datetime, **more: Any
+) -> dict[str, Any]:
+    """A row as the alert engine writes it (collector/alerting/store.py)."""
+    row = {"job": job, "host": "web1", "rule": rule, "severity": severity,
+           "summary": f"{job}: {rule}", "detail": f"{job} is {rule}", "opened_at": opened_at,
+           "instant": opened_at, "last_seen_at": opened_at, "open_key": 1}  # fmt: skip
+    return row | more
+
+
 def test_active_alerts(engine: Engine) -> None:
     now = utc_now()
     minutes = dt.timedelta(minutes=1)
     alerts = [
-        ("late", "warning", "late", 90),
-        ("vend_sync", "critical", "failing", 30),
-        ("report_mail", "high", "failing", 200),
+        ("late", "warning", "missed", 90),
+        ("vend_sync", "critical", "failed", 30),
+        ("report_mail", "high", "failed", 200),
         ("nightly_backup", "critical", "breaker_open", 45),
-        ("log_rotate", "info", "recovered", 5),
+        ("log_rotate", "info", "too_fast", 5),
     ]
     with engine.begin() as connection:
-        for job, severity, kind, age in alerts:
+        for job, severity, rule, age in alerts:
             connection.execute(
-                tables.alerts.insert().values(
-                    job=job,
-                    host="web1",
-                    kind=kind,
-                    severity=severity,
-                    message=f"{job} is {kind}",
-                    opened_at=now - age * minutes,
-                )
+                tables.alerts.insert().values(alert_row(job, severity, rule, now - age * minutes))
             )
         connection.execute(
             tables.alerts.insert().values(
-                job="vend_sync",
-                host="web1",
-                kind="failing",
-                severity="critical",
-                message="resolved long ago",
-                opened_at=now - 600 * minutes,
-                resolved_at=now - 500 * minutes,
+                alert_row(
+                    "vend_sync",
+                    "critical",
+                    "failed",
+                    now - 600 * minutes,
+                    summary="resolved long ago",
+                    resolved_at=now - 500 * minutes,
+                    open_key=None,
+                )
             )
+        )
+        connection.execute(
+            tables.alerts.update()
+            .where(tables.alerts.c.job == "late")
+            .values(acknowledged_at=now, acknowledged_by="ops")
         )
 
     rows = view(engine, "smartcron_v_active_alerts")
@@ -648,7 +658,11 @@ def test_active_alerts(engine: Engine) -> None:
     ages = {row["job"]: row["open_minutes"] for row in rows}
     assert ages["report_mail"] in (200, 201)
     assert ages["log_rotate"] in (5, 6)
-    assert {row["message"] for row in rows}.isdisjoint({"resolved long ago"})
+    assert {row["summary"] for row in rows}.isdisjoint({"resolved long ago"})
+    by_job = {row["job"]: row for row in rows}
+    assert (by_job["late"]["rule"], bool(by_job["late"]["acknowledged"])) == ("missed", True)
+    assert by_job["late"]["acknowledged_by"] == "ops"
+    assert not by_job["vend_sync"]["acknowledged"]
 
 
 def test_active_alerts_put_an_unknown_severity_last(engine: Engine) -> None:
@@ -658,12 +672,7 @@ def test_active_alerts_put_an_unknown_severity_last(engine: Engine) -> None:
         for job, severity in (("a", "critical"), ("b", "info"), ("c", "notice")):
             connection.execute(
                 tables.alerts.insert().values(
-                    job=job,
-                    host="web1",
-                    kind="failing",
-                    severity=severity,
-                    message="m",
-                    opened_at=now - dt.timedelta(minutes=10),
+                    alert_row(job, severity, "failed", now - dt.timedelta(minutes=10))
                 )
             )
 
