@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import os
-import sys
 
 from . import breaker as brk
+from .console import complain, show
 from .settings import Settings
 from .state import StateDir
 
@@ -18,7 +18,7 @@ def reset_breaker(settings: Settings) -> int:
     state = StateDir(settings.state_dir)
     problem = untrusted_reason(state.root)
     if problem is not None:
-        _error(
+        complain(
             f"state directory {state.root} is not safe to use "
             f"({problem}); the breaker of {settings.name!r} is left as it is. {TRUST_FIX}"
         )
@@ -26,7 +26,7 @@ def reset_breaker(settings: Settings) -> int:
     if not _job_is_known(state, settings.name):
         # A mistyped name or the wrong user's state directory: "closed -> closed"
         # would read as success while the real job's breaker stays open.
-        _error(
+        complain(
             f"no job {settings.name!r} in {settings.state_dir} (it has never run there); "
             "check --name, and run as the job's user or pass its --state-dir"
         )
@@ -38,19 +38,15 @@ def reset_breaker(settings: Settings) -> int:
             before = box[0]["state"]
             box[0] = brk.reset(box[0])
     except OSError as error:
-        _error(
+        complain(
             f"cannot reset the breaker of {settings.name!r} ({error}); "
             "run as the job's user or pass its --state-dir"
         )
         return 1
-    print(f"breaker of {settings.name!r}: {before} -> closed")
+    show(f"breaker of {settings.name!r}: {before} -> closed")
     return 0
 
 
 def _job_is_known(state: StateDir, job: str) -> bool:
     """A job has run here if it left its breaker state or its run log."""
     return any(os.path.lexists(path) for path in (state.job_path(job), state.log_path(job)))
-
-
-def _error(message: str) -> None:
-    sys.stderr.write(f"smartcron-wrap: error: {message}\n")

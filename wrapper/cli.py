@@ -9,6 +9,7 @@ import os
 import signal
 import sys
 
+from .console import complain, show
 from .options import help_text, parse_argv
 from .validate import SettingError
 
@@ -20,18 +21,18 @@ def main(argv: list[str] | None = None) -> int:
     try:
         parsed = parse_argv(args)
         if parsed.help:
-            print(help_text())
+            show(help_text())
             return 0
         if parsed.version:
             from . import __version__
 
-            print(f"smartcron-wrap {__version__}")
+            show(f"smartcron-wrap {__version__}")
             return 0
         from .settings import resolve
 
         settings = resolve(parsed, os.environ)
     except SettingError as error:
-        _error(str(error))
+        complain(str(error))
         return EXIT_USAGE
 
     if settings.reset_breaker:
@@ -58,7 +59,3 @@ def _die_of(sig: int) -> None:
     if sig not in (signal.SIGKILL, signal.SIGSTOP):  # those two have no handler to reset
         signal.signal(sig, signal.SIG_DFL)
     os.kill(os.getpid(), sig)
-
-
-def _error(message: str) -> None:
-    sys.stderr.write(f"smartcron-wrap: error: {message}\n")

@@ -7,6 +7,7 @@ import shutil
 import time
 
 from . import breaker as brk
+from .console import show
 from .lock import lock_holder, lock_is_free
 from .options import OPTIONS
 from .settings import Settings, describe
@@ -75,7 +76,7 @@ def print_plan(settings: Settings) -> int:
         lines.append("verdict: this line would not run as intended")
     else:
         lines.append("verdict: OK, this line is good")
-    print("\n".join(lines))
+    show("\n".join(lines))
     return 2 if problems else 0
 
 
