@@ -329,6 +329,32 @@ class StateDir:
             assert_valid_report(entry)
         return entries
 
+    def deliveries(self, name: str) -> list[dict[str, Any]]:
+        """The lines of logs/delivery/NAME.jsonl: what the collector made of each report."""
+        path = self.path / "logs" / "delivery" / f"{name}.jsonl"
+        lines = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
+        entries = [json.loads(line) for line in lines]
+        for entry in entries:
+            assert set(entry) == {"run_id", "at", "result", "reason"}, entry
+            assert_iso_utc(entry["at"], "at")
+        return entries
+
+    def log_with_deliveries(self, name: str) -> list[dict[str, Any]]:
+        """The run log, each line with the `delivery` ({result, reason}) that the
+        delivery log holds for its run_id (none when no delivery was made)."""
+        outcomes = {}
+        for line in self.deliveries(name):
+            assert line["run_id"] not in outcomes, f"delivered twice: {line}"
+            outcomes[line["run_id"]] = {"result": line["result"], "reason": line["reason"]}
+        entries = self.log(name)
+        assert set(outcomes) <= {entry["run_id"] for entry in entries}, "a delivery of no run"
+        return [
+            {**entry, "delivery": outcomes[entry["run_id"]]}
+            if entry["run_id"] in outcomes
+            else entry
+            for entry in entries
+        ]
+
     def job_state(self, name: str) -> dict[str, Any]:
         return dict(json.loads((self.path / "jobs" / f"{name}.json").read_text("utf-8")))
 

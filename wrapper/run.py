@@ -25,7 +25,7 @@ from .output import StreamCapture
 from .passthrough import finish_passthrough, reserve_standard_fds
 from .report import build_report, new_run_id
 from .retry import retry_delay, should_retry
-from .runlog import append_run
+from .runlog import append_delivery, append_run
 from .running import RUN_ID_ENV, RunMarker, find_lost_runs, leftover_processes, lost_run_report
 from .settings import Settings
 from .signals import SignalBox
@@ -134,13 +134,18 @@ class RunContext:
         )
 
     def record(self, report: dict[str, object]) -> None:
-        """Spool the report now (durable); log and deliver it in finish()."""
+        """Spool the report now (durable) and log it; deliver it in finish(). The log
+        line comes before any delivery, so a slow collector never delays it."""
         spooled = None
         if self.recording:
             try:
                 spooled = spool_report(self.state, report)
             except OSError as error:
                 self.state_trouble("writing the run report", error)
+            try:
+                append_run(self.state, self.settings.name, report)
+            except OSError as error:
+                self.state_trouble("appending to the job's log", error)
         self._recorded.append((report, spooled))
 
     def hold_signals(self) -> SignalBox:
@@ -150,30 +155,32 @@ class RunContext:
         return self.signals
 
     def finish(self) -> None:
-        """After the lock is released: deliver each report within one deadline, then
-        log it with the outcome. A report safely spooled but not delivered is no
-        reason to print anything (the agent ships it): the per-job log says why.
-        A signal to the wrapper meanwhile ends the delivery, never the logging."""
+        """After the lock is released: deliver each report within one deadline, and
+        log what the collector answered (logs/delivery/NAME.jsonl). A report safely
+        spooled but not delivered is no reason to print anything (the agent ships
+        it). A signal to the wrapper meanwhile ends the delivery, never the logging."""
         if self.settings.collector and self._recorded:
             self.hold_signals()
         try:
-            deadline = time.monotonic() + self.settings.delivery_timeout
-            for report, spooled in self._recorded:
-                entry = report
-                if self.settings.collector:
-                    outcome = self._deliver(report, spooled, deadline - time.monotonic())
-                    entry = {**report, "delivery": outcome.as_log()}
-                if not self.recording:
-                    continue
-                try:
-                    append_run(self.state, self.settings.name, entry)
-                except OSError as error:
-                    self.state_trouble("appending to the job's log", error)
+            if self.settings.collector:
+                self._deliver_all()
             self._recorded.clear()
         finally:
             if self.signals is not None:
                 self.signals.restore()
                 self.signals = None  # a signal that cut the delivery short is done with
+
+    def _deliver_all(self) -> None:
+        deadline = time.monotonic() + self.settings.delivery_timeout
+        for report, spooled in self._recorded:
+            outcome = self._deliver(report, spooled, deadline - time.monotonic())
+            if not self.recording:
+                continue
+            try:
+                run_id = str(report["run_id"])
+                append_delivery(self.state, self.settings.name, run_id, outcome.as_log())
+            except OSError as error:
+                self.state_trouble("appending to the job's delivery log", error)
 
     def _deliver(self, report: dict[str, object], spooled: str | None, budget: float) -> Outcome:
         from .deliver import DELIVERED, KEPT, REJECTED, Outcome, cut_short_by, deliver_report
@@ -328,7 +335,7 @@ def _run_attempts(ctx: RunContext, store: brk.BreakerStore | None) -> Result:
     limits = Limits(s.timeout, s.kill_after, s.max_memory)
     guardian = Guardian()
     guardian.start()
-    signals = ctx.hold_signals()  # restored by ctx.finish(), once the run is logged
+    signals = ctx.hold_signals()  # restored by ctx.finish(), after the delivery
     become_subreaper()
     attempts: list[Attempt] = []
     exec_error: OSError | None = None

@@ -1,4 +1,10 @@
-"""logs/NAME.jsonl: one JSON line per run, for `tail` and `jq` on the host.
+"""logs/NAME.jsonl: one JSON line per run, for `tail` and `jq` on the host; and
+logs/delivery/NAME.jsonl: one line per report the wrapper sent to the collector.
+
+The run's line is written when the run is recorded, before any delivery: a slow
+collector must not delay it, nor a wrapper killed while it waits lose it. So what
+the collector answered is a line of its own, in a log of its own (the run log stays
+one report per line, and `delivery/` cannot clash with a job's name).
 
 Rotated by size (NAME.jsonl.1 ... .KEEP) so a job that runs every minute for
 years never fills the disk.
@@ -9,8 +15,9 @@ from __future__ import annotations
 import json
 import os
 import stat
+import time
 
-from .state import StateDir, open_state_file
+from .state import DELIVERY_LOGS, StateDir, open_state_file
 
 MAX_BYTES = 5 * 1024 * 1024
 KEEP = 3
@@ -18,9 +25,21 @@ KEEP = 3
 
 def append_run(state: StateDir, job: str, report: dict[str, object]) -> None:
     state.ensure("logs")
-    path = state.log_path(job)
+    _append(state.log_path(job), report)
+
+
+def append_delivery(state: StateDir, job: str, run_id: str, outcome: dict[str, object]) -> None:
+    """What became of the report `run_id` sent to the collector: {"result", "reason"}."""
+    from .clock import iso
+
+    state.ensure("logs")
+    state.ensure(DELIVERY_LOGS)
+    _append(state.delivery_log_path(job), {"run_id": run_id, "at": iso(time.time()), **outcome})
+
+
+def _append(path: str, document: dict[str, object]) -> None:
     _rotate_if_full(path)
-    line = json.dumps(report, separators=(",", ":")) + "\n"
+    line = json.dumps(document, separators=(",", ":")) + "\n"
     # O_APPEND: concurrent wrappers (--no-lock) append whole lines, never interleave.
     fd = open_state_file(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
     try:

@@ -31,6 +31,7 @@ T = TypeVar("T")
 MAX_STATE_BYTES = 1024 * 1024
 _OPEN_FLAGS = os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NOCTTY | os.O_NONBLOCK
 _UUID_HEX = frozenset("0123456789abcdef")
+DELIVERY_LOGS = os.path.join("logs", "delivery")
 
 
 class Warnings:
@@ -81,6 +82,9 @@ class StateDir:
 
     def log_path(self, job: str) -> str:
         return self.path("logs", f"{job}.jsonl")
+
+    def delivery_log_path(self, job: str) -> str:
+        return self.path(DELIVERY_LOGS, f"{job}.jsonl")
 
     def control_path(self) -> str:
         return self.path("control.json")

@@ -38,7 +38,7 @@ def warnings(stderr: str) -> list[str]:
 
 def kept_reason(state: Any, name: str = "nightly") -> str:
     """Why the newest run's report stayed in the spool, as the per-job log tells it."""
-    delivery = state.log(name)[-1]["delivery"]
+    delivery = state.log_with_deliveries(name)[-1]["delivery"]
     assert delivery["result"] == "kept", delivery
     return str(delivery["reason"])
 

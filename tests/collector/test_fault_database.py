@@ -102,7 +102,7 @@ def test_a_wrapped_job_keeps_its_report_while_the_database_is_down(
     assert report["job"] == "nightly" and report["status"] == "failed"
     # Safely spooled: nothing printed (cron would mail it); the per-job log says why.
     assert "smartcron-wrap: warning" not in done.stderr, done.stderr
-    delivery = state.log("nightly")[-1]["delivery"]
+    delivery = state.log_with_deliveries("nightly")[-1]["delivery"]
     assert delivery["result"] == "kept" and "503" in delivery["reason"], delivery
 
     database.start()

@@ -81,7 +81,7 @@ def test_a_refused_report_is_posted_once_and_stays_in_the_spool(
     assert [(method, path) for method, path, _ in refusing.requests] == [("POST", "/api/v1/runs")]
     # Safely spooled: nothing printed (cron would mail it), the per-job log says why.
     assert WARNING not in done.stderr, done.stderr
-    [entry] = state.log("nightly")
+    [entry] = state.log_with_deliveries("nightly")
     assert entry["delivery"]["result"] == "kept", entry["delivery"]
     assert f"answered {refusing.status}" in entry["delivery"]["reason"], entry["delivery"]
     report = state.report()

@@ -34,7 +34,7 @@ def test_a_trickling_collector_costs_no_more_than_the_delivery_deadline(
     assert done.stderr == "", "a report safely spooled is nothing to print"
     report = state.report()  # still spooled, whole, for the agent
     assert server.reports() == [report]
-    [entry] = state.log("nightly")
+    [entry] = state.log_with_deliveries("nightly")
     reason = f"{server.url} did not answer within 1s"
     assert entry["delivery"] == {"result": "kept", "reason": reason}
 
@@ -46,7 +46,7 @@ def test_the_default_deadline_is_a_few_seconds(wrap: Any, state: Any) -> None:
         took = time.monotonic() - started
     assert done.returncode == 0 and done.stderr == "", done.stderr
     assert 4 < took < 5 + 4, took
-    assert "within 5s" in state.log("nightly")[0]["delivery"]["reason"]
+    assert "within 5s" in state.log_with_deliveries("nightly")[0]["delivery"]["reason"]
 
 
 def test_the_lock_is_free_while_the_report_is_being_delivered(wrap: Any, state: Any) -> None:
@@ -82,7 +82,10 @@ def test_one_deadline_covers_every_report_of_the_run(wrap: Any, state: Any, tree
     assert took < 3 + 2.5, f"{took:.1f}s: two reports had a deadline each"  # not 3 + 3
     statuses = sorted(report["status"] for report in state.reports())
     assert statuses == ["lost", "success"], statuses
-    assert [entry["delivery"]["result"] for entry in state.log("nightly")] == ["kept", "kept"]
+    assert [entry["delivery"]["result"] for entry in state.log_with_deliveries("nightly")] == [
+        "kept",
+        "kept",
+    ]
 
 
 def test_a_zero_delivery_timeout_is_refused_before_the_job_runs(
@@ -94,3 +97,22 @@ def test_a_zero_delivery_timeout_is_refused_before_the_job_runs(
     [line] = done.stderr.splitlines()
     assert line.startswith("smartcron-wrap: error: --delivery-timeout:"), line
     assert not ran.exists() and state.spool_files() == []
+
+
+def test_the_run_is_logged_before_its_report_is_sent(wrap: Any, state: Any) -> None:
+    """A collector that holds the POST delays only the delivery's own line, never the
+    run's: the run is in logs/NAME.jsonl before the first byte is sent."""
+    with fake_collector(trickle_s=0.5) as server:
+        proc = wrap.popen("--name", "nightly", "--collector", server.url,
+                          "--delivery-timeout", "60", "--", *JOB)  # fmt: skip
+        assert server.received.wait(20), "the wrapper never started its delivery"
+        logged = state.log("nightly")
+        assert proc.poll() is None, "the premise: the wrapper is still delivering"
+        assert [entry["status"] for entry in logged] == ["success"]
+        assert "delivery" not in logged[0]  # the run's line is the report, as spooled
+        assert logged[0] == state.report()
+    proc.communicate(timeout=30)
+    assert proc.returncode == 0
+    [delivery] = state.deliveries("nightly")
+    assert delivery["run_id"] == logged[0]["run_id"]
+    assert delivery["result"] == "kept", delivery  # the server hung up on it

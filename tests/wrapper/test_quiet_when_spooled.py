@@ -33,7 +33,7 @@ def test_a_collector_that_is_down_is_not_printed(
         assert done.stderr == "", done.stderr
         assert done.stdout == ("out\n" if code or not quiet else "")
     assert len(state.reports()) == 2
-    for entry in state.log("nightly"):
+    for entry in state.log_with_deliveries("nightly"):
         assert entry["delivery"]["result"] == "kept"
         assert entry["delivery"]["reason"].startswith(f"cannot reach {down}")
 
@@ -49,11 +49,11 @@ def test_a_report_neither_spooled_nor_delivered_is_printed(
     lines = done.stderr.splitlines()
     assert any("writing the run report" in line for line in lines), lines
     assert any("it is lost" in line and "cannot reach" in line for line in lines), lines
-    assert state.log("nightly")[0]["delivery"]["result"] == "kept"
+    assert state.log_with_deliveries("nightly")[0]["delivery"]["result"] == "kept"
 
 
 def test_without_a_collector_the_log_has_no_delivery(wrap: Any, state: Any) -> None:
     done = wrap("--name", "nightly", "--", *JOB, "0")
     assert done.returncode == 0 and done.stderr == ""
-    [entry] = state.log("nightly")
+    [entry] = state.log_with_deliveries("nightly")
     assert "delivery" not in entry

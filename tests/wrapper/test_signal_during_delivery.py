@@ -42,7 +42,7 @@ def test_a_signal_during_delivery_ends_it_with_the_jobs_exit_code(
     assert err == "", "a report safely spooled is nothing to print"
     report = state.report()
     assert report["status"] == "failed" and report["exit_code"] == 3
-    [entry] = state.log("nightly")
+    [entry] = state.log_with_deliveries("nightly")
     assert entry["run_id"] == report["run_id"]
     assert entry["delivery"] == {
         "result": "kept",
@@ -70,6 +70,6 @@ def test_a_signal_during_delivery_leaves_the_other_reports_spooled_and_logged(
         _out, err = proc.communicate(timeout=30)
     assert proc.returncode == 3, (proc.returncode, err)
     assert sorted(r["status"] for r in state.reports()) == ["failed", "lost"]
-    entries = state.log("nightly")
+    entries = state.log_with_deliveries("nightly")
     assert sorted(e["status"] for e in entries) == ["failed", "lost"]
     assert all(e["delivery"]["result"] == "kept" for e in entries), entries

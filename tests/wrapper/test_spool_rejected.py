@@ -68,7 +68,7 @@ def test_a_rejected_report_moves_to_rejected_with_its_reason(
     assert json.loads(moved.read_text()) == sent, "the report is moved whole"
     reason = json.loads((rejected_dir(state) / f"{sent['run_id']}.reason").read_text())
     assert reason["reason"] == ERROR
-    [entry] = state.log("nightly")
+    [entry] = state.log_with_deliveries("nightly")
     assert entry["delivery"] == {"result": "rejected", "reason": ERROR}
 
 
@@ -77,7 +77,7 @@ def test_a_rejection_that_names_another_report_is_not_ours(wrap: Any, state: Any
     done, _sent = run_against(wrap, 200, {"accepted": 1, "duplicates": 0, "rejected": [other]})
     assert done.returncode == 0 and done.stderr == ""
     assert state.spool_files() == [] and not rejected_dir(state).exists()
-    assert state.log("nightly")[0]["delivery"]["result"] == "delivered"
+    assert state.log_with_deliveries("nightly")[0]["delivery"]["result"] == "delivered"
 
 
 @pytest.mark.parametrize("answer", [{"accepted": 1, "duplicates": 0, "rejected": []},
@@ -86,7 +86,10 @@ def test_accepted_or_duplicate_leaves_the_spool(wrap: Any, state: Any, answer: A
     done, _sent = run_against(wrap, 200, answer)
     assert done.returncode == 0 and done.stderr == ""
     assert state.spool_files() == [] and not rejected_dir(state).exists()
-    assert state.log("nightly")[0]["delivery"] == {"result": "delivered", "reason": None}
+    assert state.log_with_deliveries("nightly")[0]["delivery"] == {
+        "result": "delivered",
+        "reason": None,
+    }
 
 
 @pytest.mark.parametrize("status", [400, 401, 403, 413, 429, 500, 503])
@@ -98,7 +101,7 @@ def test_a_refusal_that_is_not_about_the_report_keeps_it_spooled(
     assert done.stderr == "", "safely spooled: nothing to print"
     assert state.report() == sent
     assert not rejected_dir(state).exists()
-    [entry] = state.log("nightly")
+    [entry] = state.log_with_deliveries("nightly")
     assert entry["delivery"] == {
         "result": "kept",
         "reason": f"collector answered {status}: not today",
