@@ -61,6 +61,7 @@ class RunContext:
         self.breaker_state = brk.CLOSED
         self.trigger = "manual" if _stdin_is_terminal() else "cron"
         self.recording = True  # False: the state directory is not to be touched at all
+        self.supervision_failed = False  # an attempt had to be seen through by lastresort
         # Held from the job's start to the wrapper's end: a signal that comes after the
         # job has ended must not kill the wrapper before the run is logged.
         self.signals: SignalBox | None = None
@@ -91,6 +92,17 @@ class RunContext:
             f"state directory {self.state.root} is not usable ({what}: {error}); "
             f"job {self.settings.name!r} runs anyway, but may be unlocked or unrecorded. "
             "Fix its permissions or free space, or pass --state-dir",
+        )
+
+    def supervision_trouble(self, error: Exception) -> None:
+        """The supervision loop failed: the job is seen through without it (lastresort)."""
+        self.supervision_failed = True
+        self.warnings.once(
+            "supervision",
+            f"supervising job {self.settings.name!r} failed ({type(error).__name__}: {error}); "
+            "it is seen through all the same (stopped at its --timeout, reported, no more "
+            "retries), but its memory is no longer measured or capped. If the wrapper ran "
+            "out of something (open files: ulimit -n), raise it; otherwise report a bug",
         )
 
     def output_trouble(self, error: OSError) -> None:
@@ -355,11 +367,13 @@ def _run_attempts(ctx: RunContext, store: brk.BreakerStore | None) -> Result:
                     marker.set_child(job.pid)
                 except OSError as error:
                     ctx.state_trouble("recording the run in flight", error)
-            attempt = supervise(job, limits, signals, out, err)
+            attempt = supervise(job, limits, signals, out, err, ctx.supervision_trouble)
             guardian.idle()
             attempts.append(attempt)
-            if attempt.interrupted_by or not should_retry(
-                attempt.status, len(attempts), s.retries, s.retry_timeouts
+            if (
+                ctx.supervision_failed
+                or attempt.interrupted_by
+                or not should_retry(attempt.status, len(attempts), s.retries, s.retry_timeouts)
             ):
                 break
             delay = retry_delay(len(attempts), s.retry_delay, s.retry_max_delay)

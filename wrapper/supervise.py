@@ -8,8 +8,10 @@ import resource
 import select
 import signal
 import time
+from collections.abc import Callable
 
 from . import proctree
+from .lastresort import FINAL_REAP_LIMIT, Progress, see_through
 from .output import StreamCapture
 from .passthrough import Passthrough
 from .signals import SignalBox
@@ -18,7 +20,6 @@ from .spawn import Spawned
 FIRST_SAMPLE = 0.02  # a job that ends sooner costs no /proc scan at all
 SAMPLE_CEILING = 1.0  # at most one tree walk a second for long jobs...
 CAPPED_SAMPLE_CEILING = 0.25  # ...or four when a memory cap must be enforced
-FINAL_REAP_LIMIT = 5.0  # after SIGKILL, how long to wait for the kernel to finish
 
 
 class Attempt:
@@ -56,17 +57,61 @@ class Limits:
 
 
 def supervise(
-    job: Spawned, limits: Limits, signals: SignalBox, out: StreamCapture, err: StreamCapture
+    job: Spawned,
+    limits: Limits,
+    signals: SignalBox,
+    out: StreamCapture,
+    err: StreamCapture,
+    on_failure: Callable[[Exception], None] | None = None,
 ) -> Attempt:
+    """Supervise the attempt to its end. Should the loop itself fail (`on_failure` is
+    told why), lastresort.py sees the job through: it is never left unsupervised."""
     attempt = Attempt(time.time())
     usage_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     own_peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     start = time.monotonic()
-    deadline = start + limits.timeout if limits.timeout else None
+    progress = Progress(start + limits.timeout if limits.timeout else None)
+    try:
+        _supervise(job, limits, signals, out, err, attempt, progress, start)
+    except Exception as error:  # noqa: BLE001 - whatever broke the loop, the job is seen through
+        if on_failure is not None:
+            on_failure(error)
+        see_through(job, limits, signals, (out, err), attempt, progress)
+    finally:
+        for fd in (job.stdout_fd, job.stderr_fd):
+            os.close(fd)
+
+    attempt.finished_at = time.time()
+    assert progress.outcome is not None
+    wait_status, child_usage = progress.outcome
+    _record_exit(attempt, wait_status)
+    attempt.status = _status(attempt, progress.reason)
+    usage_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    attempt.cpu_user = usage_after.ru_utime - usage_before.ru_utime
+    attempt.cpu_system = usage_after.ru_stime - usage_before.ru_stime
+    # The kernel's high-water mark catches peaks between our samples. It also counts
+    # the child's pre-exec copy of the wrapper, so it says something about the job
+    # only when it is above the wrapper's own size.
+    if child_usage.ru_maxrss > own_peak_kib:
+        attempt.peak_rss = max(attempt.peak_rss, child_usage.ru_maxrss * 1024)
+    return attempt
+
+
+def _supervise(
+    job: Spawned,
+    limits: Limits,
+    signals: SignalBox,
+    out: StreamCapture,
+    err: StreamCapture,
+    attempt: Attempt,
+    progress: Progress,
+    start: float,
+) -> None:
+    """The loop: pump output, sample memory, stop the job when it must, reap it. What
+    it has found and done is kept in `progress`, for the last resort should it fail."""
+    deadline = progress.deadline
     ceiling = CAPPED_SAMPLE_CEILING if limits.max_memory else SAMPLE_CEILING
     interval, sample_at = FIRST_SAMPLE, start + FIRST_SAMPLE
-    kill_at: float | None = None  # when SIGTERM turns into SIGKILL
-    reason: str | None = None  # why we are stopping the job: timeout, memory, signal
 
     streams = {job.stdout_fd: out, job.stderr_fd: err}
     writers = {capture.passthrough.fd: capture.passthrough for capture in (out, err)}
@@ -76,39 +121,39 @@ def supervise(
     armed: dict[int, int] = {}  # fd -> the events registered for it
 
     def stop(why: str, sig: int = signal.SIGTERM) -> None:
-        nonlocal reason, kill_at
-        reason = reason or why
+        progress.reason = progress.reason or why
         if not proctree.signal_tree(job.pid, sig):
             attempt.signal_denied = True  # the job keeps running; we wait for it
-        if kill_at is None:  # the grace starts once; later signals do not extend it
-            kill_at = time.monotonic() + limits.kill_after
+        if progress.kill_at is None:  # the grace starts once; later signals do not extend it
+            progress.kill_at = time.monotonic() + limits.kill_after
 
-    wait_status, child_usage = None, None
     while True:
         outcome = reap(job.pid)
         if outcome is not None:
-            wait_status, child_usage = outcome
+            progress.outcome = outcome
             break
         now = time.monotonic()
         for sig in signals.take():
             attempt.interrupted_by = attempt.interrupted_by or sig
             stop("signal", sig)
-        if deadline is not None and now >= deadline and reason is None:
+        if deadline is not None and now >= deadline and progress.reason is None:
             stop("timeout")
         if now >= sample_at:
             rss = proctree.tree_rss()
             attempt.peak_rss = max(attempt.peak_rss, rss)
-            if limits.max_memory and rss > limits.max_memory and reason is None:
+            if limits.max_memory and rss > limits.max_memory and progress.reason is None:
                 stop("memory")
             interval = min(interval * 2, ceiling)
             sample_at = now + interval
+        kill_at = progress.kill_at
         if kill_at is not None and now >= kill_at:
             if not proctree.signal_tree(job.pid, signal.SIGKILL):
                 attempt.signal_denied = True
-            kill_at = now + 1.0  # and again, should something new appear
+            progress.kill_at = kill_at = now + 1.0  # and again, should something new appear
         _arm(poller, armed, reading, streams, writers, now)
         stalls = [t for p in writers.values() if (t := p.stall_at(now)) is not None]
-        wake = [t for t in (deadline if reason is None else None, sample_at, kill_at) if t]
+        pending = deadline if progress.reason is None else None
+        wake = [t for t in (pending, sample_at, kill_at) if t]
         wake += stalls
         timeout_ms = max(0, int((min(wake) - now) * 1000) + 1) if wake else None
         for fd, _event in poller.poll(timeout_ms):
@@ -122,25 +167,9 @@ def supervise(
 
     poller.unregister(signals.wake_fd)
     _drain_output(poller, armed, reading, streams, writers)
-    if reason is not None:
-        finish_tree(job.pid, kill_at)
+    if progress.reason is not None:
+        finish_tree(job.pid, progress.kill_at)
     reap_orphans()
-    for fd in streams:
-        os.close(fd)
-
-    attempt.finished_at = time.time()
-    _record_exit(attempt, wait_status)
-    attempt.status = _status(attempt, reason)
-    usage_after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    attempt.cpu_user = usage_after.ru_utime - usage_before.ru_utime
-    attempt.cpu_system = usage_after.ru_stime - usage_before.ru_stime
-    # The kernel's high-water mark catches peaks between our samples. It also counts
-    # the child's pre-exec copy of the wrapper, so it says something about the job
-    # only when it is above the wrapper's own size.
-    assert child_usage is not None
-    if child_usage.ru_maxrss > own_peak_kib:
-        attempt.peak_rss = max(attempt.peak_rss, child_usage.ru_maxrss * 1024)
-    return attempt
 
 
 def _arm(
