@@ -3,6 +3,8 @@
 The kernel releases an flock when its holder dies, however it dies, so a
 crashed wrapper never leaves a stale lock behind (unlike a pid file). The
 descriptor is not inherited by the job: the lock frees when the wrapper ends.
+On a state directory that has turned read-only the existing lock file is locked
+read-only: the same lock, so runs still never overlap.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ class JobLock:
     def acquire(self, wait: float = 0.0) -> bool:
         """Take the lock, waiting up to `wait` seconds. False when another run holds it."""
         # Never through a link, never a FIFO: see state.open_state_file.
-        self._fd = open_state_file(self.path, os.O_RDWR | os.O_CREAT)
+        self._fd = _open_lock_file(self.path)
         deadline = time.monotonic() + wait
         pause = 0.01
         while True:
@@ -57,6 +59,25 @@ class JobLock:
         if self._fd is not None:
             os.close(self._fd)  # closing the last descriptor drops the flock
             self._fd = None
+
+
+# What a read-only (or full) state directory answers to the lock file's open for writing.
+_CANNOT_WRITE = frozenset({errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOSPC, errno.EDQUOT})
+
+
+def _open_lock_file(path: str) -> int:
+    try:
+        return open_state_file(path, os.O_RDWR | os.O_CREAT)
+    except OSError as error:
+        if error.errno not in _CANNOT_WRITE:
+            raise
+        # The lock file of a job that ran before is still there, and flock(2) needs no
+        # write access: taking that very lock through a read-only descriptor keeps this
+        # run and every other one apart, whether theirs could write or not.
+        try:
+            return open_state_file(path, os.O_RDONLY)
+        except FileNotFoundError:
+            raise error from None  # never made: no lock to be had here
 
 
 def lock_is_free(path: str) -> bool:

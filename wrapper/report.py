@@ -90,8 +90,9 @@ def build_report(
     trigger: str = "cron",
     host: str | None = None,
     timezone: str | None = None,
+    lock_error: str | None = None,
 ) -> dict[str, object]:
-    return {
+    report: dict[str, object] = {
         "schema": SCHEMA_VERSION,
         "run_id": run_id,
         "job": job,
@@ -123,3 +124,8 @@ def build_report(
         "breaker_state": breaker_state,
         "wrapper_version": __version__,
     }
+    if lock_error is not None:
+        # Added within schema 1, only when it happened: the run wanted its lock and
+        # ran without it (a read-only state directory), so it may have overlapped.
+        report["lock_error"] = lock_error
+    return report

@@ -62,6 +62,7 @@ class RunContext:
         self.trigger = "manual" if _stdin_is_terminal() else "cron"
         self.recording = True  # False: the state directory is not to be touched at all
         self.supervision_failed = False  # an attempt had to be seen through by lastresort
+        self.lock_error: str | None = None  # why the run went without the lock it wanted
         # Held from the job's start to the wrapper's end: a signal that comes after the
         # job has ended must not kill the wrapper before the run is logged.
         self.signals: SignalBox | None = None
@@ -82,6 +83,7 @@ class RunContext:
             finished_at=fields.pop("finished_at", time.time()),  # type: ignore[arg-type]
             breaker_state=self.breaker_state,
             trigger=self.trigger,
+            lock_error=self.lock_error,
             **fields,  # type: ignore[arg-type]
         )
 
@@ -92,6 +94,19 @@ class RunContext:
             f"state directory {self.state.root} is not usable ({what}: {error}); "
             f"job {self.settings.name!r} runs anyway, but may be unlocked or unrecorded. "
             "Fix its permissions or free space, or pass --state-dir",
+        )
+
+    def lock_trouble(self, error: OSError) -> None:
+        """No lock to be had (a read-only or full state directory where the job never
+        ran): the job runs all the same, since monitoring never blocks it, but an
+        overlap must not go unnoticed. One warning, and the report carries the reason."""
+        self.lock_error = f"{error.strerror or error}: {error.filename or self.state.root}"
+        self.warnings.once(
+            "state",
+            f"state directory {self.state.root} is not usable (taking the lock: {error}); "
+            f"job {self.settings.name!r} runs without its lock, so a run of it that starts "
+            "meanwhile may overlap this one, and this run may go unrecorded. Make the state "
+            "directory writable (a read-only or full file system?), or pass --state-dir",
         )
 
     def supervision_trouble(self, error: Exception) -> None:
@@ -283,14 +298,17 @@ def _control(ctx: RunContext) -> Control:
 def _take_lock(ctx: RunContext) -> JobLock | bool | None:
     """The held lock; False when another run holds it; None when locking is off
     or impossible (an unusable state dir must not stop the job)."""
-    if not ctx.settings.lock or not ctx.recording:
+    if not ctx.settings.lock:
+        return None
+    if not ctx.recording:  # refused or unusable: check_trust has said why, once
+        ctx.lock_error = f"state directory {ctx.state.root} is not used"
         return None
     try:
         ctx.state.ensure("locks")
         lock = JobLock(ctx.state.lock_path(ctx.settings.name))
         return lock if lock.acquire(ctx.settings.lock_wait) else False
     except OSError as error:
-        ctx.state_trouble("taking the lock", error)
+        ctx.lock_trouble(error)
         return None
 
 
