@@ -22,11 +22,14 @@ Two exceptions, both about who can change an entry, not who can add one:
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import grp
 import os
 import pwd
 import stat
+
+_DIRECTORY_NOFOLLOW = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 TRUST_FIX = (
     "Every directory from it up to / must belong to the wrapper's user or root and be "
@@ -53,13 +56,51 @@ def untrusted_reason(root: str) -> str | None:
 
 
 def prepare_state_dir(root: str) -> str | None:
-    """Check `root`, create it (0750) if it is missing, and check it again now that
+    """Check `root`, create what is missing of it (0750), and check it again now that
     it exists. The reason it cannot be trusted, or None. OSError if it cannot be made."""
     problem = untrusted_reason(root)
     if problem is None and not os.path.isdir(root):
-        os.makedirs(root, mode=0o750, exist_ok=True)
-        problem = untrusted_reason(root)
+        problem = _make_own_dirs(root) or untrusted_reason(root)
     return problem
+
+
+def _make_own_dirs(root: str) -> str | None:
+    """Create the missing directories of `root` one at a time, each relative to a
+    descriptor of its parent, and take each only once it is open without following a
+    link and it passes the checks above. Under a sticky directory another user may
+    plant a link or a directory of theirs in a missing place between the check and
+    the creation (os.makedirs would follow the link, as root, and make directories
+    wherever it pointed): that is refused, never followed. None when all is ours."""
+    uid = os.geteuid()
+    path = os.path.abspath(root)
+    missing: list[str] = []
+    while not os.path.lexists(path):
+        path, name = os.path.split(path)
+        missing.append(name)
+    # The part that exists has passed untrusted_reason: ours or root's up to /, so no
+    # one else can swap it for something else (a sticky directory keeps our entries).
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        for name in reversed(missing):
+            path = os.path.join(path, name)
+            # mkdir never follows a link in its place; what someone made there meanwhile
+            # is checked below like anything else.
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(name, 0o750, dir_fd=fd)
+            try:
+                below = os.open(name, _DIRECTORY_NOFOLLOW, dir_fd=fd)
+            except OSError as error:
+                if error.errno in (errno.ELOOP, errno.ENOTDIR):
+                    return f"{path} appeared as a link or a file while it was being created"
+                raise
+            os.close(fd)
+            fd = below
+            problem = _problem(path, os.fstat(fd), uid, sticky_ok=False)
+            if problem:
+                return f"{problem} (it appeared while the wrapper was creating it)"
+    finally:
+        os.close(fd)
+    return None
 
 
 def check_own_dir(path: str) -> None:
