@@ -43,7 +43,8 @@ def test_a_job_whose_supervision_fails_is_still_stopped_at_its_timeout(
 ) -> None:
     ready = tmp_path / "ready"
     # A background sleeper too: what the shell leaves behind is the job's, to be stopped.
-    script = f'touch "$1"; {sys.executable} -c "$2" {tree.marker}-bg & {sys.executable} -c "$2" {tree.marker}-fg'
+    sleeper = f'{sys.executable} -c "$2" {tree.marker}'
+    script = f'touch "$1"; {sleeper}-bg & {sleeper}-fg'
     proc = wrap.popen("--name", "starved", "--timeout", "3", "--kill-after", "1",
                       "--", "sh", "-c", script, "sh", ready, tree.sleeper_code)  # fmt: skip
     from tests.conftest import wait_for
@@ -51,7 +52,7 @@ def test_a_job_whose_supervision_fails_is_still_stopped_at_its_timeout(
     wait_for(ready)
     wait_for(lambda: len(tree.alive()) == 3, what="the shell and both sleepers")
     starve_of_descriptors(proc.pid)
-    out, err = proc.communicate(timeout=60)
+    _out, err = proc.communicate(timeout=60)
     tree.assert_gone()
     assert proc.returncode == 124, err
     assert "Traceback" not in err, err
