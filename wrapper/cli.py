@@ -9,7 +9,6 @@ import os
 import signal
 import sys
 
-from .console import complain, show
 from .options import help_text, parse_argv
 from .validate import SettingError
 
@@ -21,10 +20,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         parsed = parse_argv(args)
         if parsed.help:
+            from .console import show
+
             show(help_text())
             return 0
         if parsed.version:
             from . import __version__
+            from .console import show
 
             show(f"smartcron-wrap {__version__}")
             return 0
@@ -32,6 +34,8 @@ def main(argv: list[str] | None = None) -> int:
 
         settings = resolve(parsed, os.environ)
     except SettingError as error:
+        from .console import complain  # only now: a run does not pay for it
+
         complain(str(error))
         return EXIT_USAGE
 

@@ -13,7 +13,6 @@ empty. It does not sample memory, so --max-memory is not enforced from then on.
 
 from __future__ import annotations
 
-import errno
 import os
 import resource
 import select
@@ -144,18 +143,7 @@ def _signal_tree(pgid: int, sig: int) -> bool:
     try:
         return proctree.signal_tree(pgid, sig)
     except OSError:
-        return _signal_group(pgid, sig)
-
-
-def _signal_group(pgid: int, sig: int) -> bool:
-    try:
-        os.killpg(pgid, sig)
-    except OSError as error:
-        if error.errno == errno.EPERM:
-            return False
-        if error.errno != errno.ESRCH:
-            raise
-    return True
+        return proctree.signal_group(pgid, sig)
 
 
 def _group_alive(pgid: int) -> bool:
@@ -165,5 +153,5 @@ def _group_alive(pgid: int) -> bool:
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
+        pass  # there, and not ours to signal
     return True

@@ -100,6 +100,11 @@ def _signal(pid: int, sig: int, *, group: bool = False) -> bool:
     return True
 
 
+def signal_group(pgid: int, sig: int) -> bool:
+    """The job's process group alone (no /proc needed). False if the kernel refused."""
+    return _signal(pgid, sig, group=True)
+
+
 def signal_tree(pgid: int, sig: int) -> bool:
     """The group first (one syscall reaches most of the tree), then each
     descendant that left the group. False if the kernel refused any of them."""
