@@ -9,10 +9,12 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
 
-from . import actions, fleet, heartbeats, queries
+from . import actions, fleet, heartbeats, load_map, queries, schedules
 from .access import Caller, require_actor, require_reader, require_sender
 from .batch import STRICT, Envelope, Rejection, parse_batch
 from .errors import ApiError
+from .ingest import now_utc
+from .state import local_iso
 
 
 class ErrorBody(BaseModel):
@@ -168,7 +170,39 @@ def get_job(request: Request, job: str, _: Reader) -> Any:
     if not per_host:
         raise ApiError(404, f"no job named {job!r}")
     recent, _cursor = queries.runs(engine, job=job, limit=20)
+    now = now_utc()
+    for item in per_host:
+        schedule, zone = item["schedule"], item["timezone"]
+        upcoming = schedules.upcoming(schedule, zone, now)
+        item["schedule_text"] = schedules.describe(schedule)
+        item["next_runs"] = [queries.iso(moment) for moment in upcoming]
+        item["next_runs_local"] = [local_iso(moment, zone) for moment in upcoming]
     return {"job": job, "hosts": per_host, "recent_runs": recent}
+
+
+@router.get("/schedule-load")
+def get_schedule_load(
+    request: Request,
+    _: Reader,
+    host: Annotated[str | None, Query(max_length=255)] = None,
+    hours: Annotated[int, Query(ge=1, le=48)] = load_map.HOURS,
+) -> Any:
+    """Job starts per minute over the next `hours` hours (UTC), for every host or one:
+    `minutes[i]` counts the scheduled, unpaused jobs that start at `start` + i minutes."""
+    found = load_map.load_map(request.app.state.engine, now_utc(), host or None, hours)
+    return {
+        "start": queries.iso(found.start),
+        "hours": hours,
+        "host": host or None,
+        "jobs": found.jobs,
+        "schedules": found.schedules,
+        "unreadable_jobs": found.unreadable,
+        "minutes": found.minutes,
+        "busiest": [{"minute": queries.iso(moment), "jobs": count}
+                    for moment, count in found.busiest()],
+        "hosts": [{"host": name, "starts": starts, "busiest_minute": queries.iso(peak),
+                   "busiest_jobs": count} for name, starts, peak, count in found.host_peaks()],
+    }  # fmt: skip
 
 
 def _time(value: str | None, name: str) -> dt.datetime | None:

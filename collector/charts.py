@@ -178,3 +178,79 @@ def duration_memory_chart(runs: Sequence[dict[str, Any]]) -> Markup:
         f'<div class="xaxis"><span>{escape(first)}</span><span>{last_runs(n)}</span>'
         f"<span>{escape(last)}</span></div></figure>"
     )
+
+
+def run_timeline(
+    start: dt.datetime,
+    end: dt.datetime,
+    runs: Sequence[tuple[dt.datetime, str]],
+    missed: Sequence[dt.datetime],
+) -> Markup:
+    """A strip from `start` to `end` (naive UTC): each run a tick where it started,
+    coloured by outcome, each missed slot a taller mark of its own below the line."""
+    span = max((end - start).total_seconds(), 1.0)
+    width = 1000
+
+    def x(moment: dt.datetime) -> float:
+        return round(min(max((moment - start).total_seconds() / span, 0.0), 1.0) * width, 1)
+
+    ticks = "".join(
+        f'<rect x="{x(moment) - 1.5}" y="4" width="3" height="18" class="{_kind(status)}">'
+        f"<title>{escape(short_time(moment))}: {escape(status)}</title></rect>"
+        for moment, status in runs
+    )
+    marks = "".join(
+        f'<path d="M{x(moment)},26l-5,10h10z" class="missed">'
+        f"<title>missed: {escape(short_time(moment))}</title></path>"
+        for moment in missed
+    )
+    fixed = 'vector-effect="non-scaling-stroke"'
+    label = escape(
+        f"runs from {short_time(start)} to {short_time(end)}: {len(runs)} "
+        f"{plural('run', len(runs))}, {len(missed)} missed {plural('slot', len(missed))}"
+    )
+    return Markup(
+        f'<svg class="timeline" viewBox="0 0 {width} 40" preserveAspectRatio="none" '
+        f'role="img" aria-label="{label}"><line x1="0" y1="23" x2="{width}" y2="23" '
+        f'class="base" {fixed}/>{ticks}{marks}</svg>'
+    )
+
+
+def load_grid(hours: Sequence[Sequence[int | None]], start: dt.datetime) -> Markup:
+    """Starts per minute as a grid, a clock hour a row (from the hour of `start`, UTC) and
+    a minute a column, so that jobs piled on the same minute of every hour stand out as
+    a dark column. None: a minute outside the window, drawn apart."""
+    top = max((count or 0 for row in hours for count in row), default=0)
+    first_hour = start.replace(minute=0, second=0, microsecond=0)
+    left, head = 34, 12  # room for the hour labels and the minute labels
+    parts = [
+        f'<text x="{left + minute * 10}" y="8" class="axis">:{minute:02d}</text>'
+        for minute in (0, 15, 30, 45)
+    ]
+    for row, counts in enumerate(hours):
+        hour = first_hour + dt.timedelta(hours=row)
+        y = head + row * 10
+        parts.append(f'<text x="0" y="{y + 8}" class="axis">{hour:%H:%M}</text>')
+        for column, count in enumerate(counts):
+            x = left + column * 10
+            if count is None:
+                parts.append(f'<rect x="{x}" y="{y}" width="9" height="9" class="out"/>')
+                continue
+            if not count:
+                parts.append(f'<rect x="{x}" y="{y}" width="9" height="9" class="l0"/>')
+                continue
+            level = 1 + 3 * (count - 1) // max(top - 1, 1) if top > 1 else 4  # 1..4
+            moment = hour + dt.timedelta(minutes=column)
+            parts.append(
+                f'<rect x="{x}" y="{y}" width="9" height="9" class="l{level}">'
+                f"<title>{moment:%H:%M} UTC: {count} {plural('job', count)}</title></rect>"
+            )
+    height = head + max(len(hours), 1) * 10
+    label = escape(
+        f"job starts per minute from {start:%H:%M} UTC, a clock hour a row and a minute a "
+        f"column; at most {top} in one minute"
+    )
+    return Markup(
+        f'<svg class="load" viewBox="0 0 {left + 600} {height}" role="img" '
+        f'aria-label="{label}">{"".join(parts)}</svg>'
+    )

@@ -19,7 +19,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from . import actions, auth, charts, fleet, heartbeats, queries, state
+from . import actions, auth, charts, fleet, heartbeats, load_map, queries, schedules, state
 from .access import SESSION_COOKIE, Caller, require_actor, require_reader
 from .errors import ApiError
 
@@ -285,9 +285,34 @@ def job_page(
     tags: dict[str, list[str]] = {}  # each host's tags, as its latest run among these gave them
     for run in latest:
         tags.setdefault(run["host"], run["tags"])
+    now = _now()
+    plans = {item["host"]: schedule_plan(engine, job, item, now) for item in per_host}
     return render_page(request, "job.html", caller, job=job, hosts=per_host, runs=history,
                    next_cursor=next_cursor, cursor=cursor, host=host or "", status=status or "",
-                   chart=charts.duration_memory_chart(chart_runs), tags=tags)  # fmt: skip
+                   chart=charts.duration_memory_chart(chart_runs), tags=tags,
+                   plans=plans)  # fmt: skip
+
+
+TIMELINE_RUNS = 60  # runs of one host the timeline places: as many as the chart draws
+MISSED_LISTED = 10  # missed slots the page names; the count says how many in all
+
+
+def schedule_plan(engine: Any, job: str, item: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
+    """What a host's card says of its schedule: in words, the next runs, and the run
+    timeline with the slots missed among its last TIMELINE_RUNS runs."""
+    schedule, zone = item.get("schedule"), item.get("timezone")
+    recent, _cursor = queries.runs(engine, job=job, host=item["host"], limit=TIMELINE_RUNS)
+    starts = [(_parse_time(run["started_at"]), str(run["status"])) for run in recent]
+    runs = [(moment, status) for moment, status in starts if moment is not None]
+    line = schedules.timeline(schedule, zone, [moment for moment, _ in runs], now,
+                              since=_parse_time(item.get("first_seen_at")))  # fmt: skip
+    return {
+        "described": schedules.describe(schedule),
+        "upcoming": schedules.upcoming(schedule, zone, now),
+        "timeline": line,
+        "chart": charts.run_timeline(line.start, line.end, runs, line.missed) if line else None,
+        "missed_listed": line.missed[-MISSED_LISTED:][::-1] if line else [],
+    }
 
 
 @router.get("/runs/{run_id}")
@@ -301,6 +326,19 @@ def run_page(request: Request, run_id: str, caller: Reader) -> Response:
 @router.get("/hosts")
 def hosts_page(request: Request, caller: Reader) -> Response:
     return render_page(request, "hosts.html", caller, hosts=queries.hosts(request.app.state.engine))
+
+
+@router.get("/load")
+def load_page(
+    request: Request, caller: Reader, host: Annotated[str | None, Query(max_length=255)] = None
+) -> Response:
+    """The schedule load map: job starts per minute over the next 24 hours."""
+    found = load_map.load_map(request.app.state.engine, _now(), host or None)
+    fleet_map = found if not host else None
+    return render_page(request, "load.html", caller, load=found, host=host or "",
+                       grid=charts.load_grid(found.hours(), found.start),
+                       peaks=found.host_peaks() if fleet_map else [],
+                       hours=load_map.HOURS)  # fmt: skip
 
 
 @router.get("/alerts")

@@ -118,6 +118,30 @@ def next_slots(schedule: str, zone: dt.tzinfo, after: dt.datetime, count: int) -
     return found
 
 
+def slots_between(
+    schedule: str, zone: dt.tzinfo, start: dt.datetime, end: dt.datetime, limit: int = 100_000
+) -> list[dt.datetime]:
+    """Every instant in (start, end] (aware) at which cron runs `schedule` read in `zone`,
+    in order, in UTC: what next_slot() would give one after another, from one walk of
+    the wall clock (a day of `* * * * *` is 1,440 of them). At most `limit`."""
+    fields = cron_fields(schedule)
+    wildcard = is_wildcard(fields)
+    # Wall-clock times up to MAX_SHIFT either side can be instants inside the range.
+    wall = (start.astimezone(zone) - MAX_SHIFT).replace(tzinfo=None)
+    last_wall = (end.astimezone(zone) + MAX_SHIFT).replace(tzinfo=None)
+    found: set[dt.datetime] = set()
+    try:
+        walker = croniter(" ".join(fields), wall)
+        while len(found) < limit:
+            candidate = walker.get_next(dt.datetime)
+            if candidate > last_wall:
+                break
+            found.update(i for i in instants_of(candidate, zone, wildcard) if start < i <= end)
+    except (CroniterError, OverflowError) as error:
+        raise ScheduleError(f"{schedule!r}: {error}") from None
+    return sorted(found)[:limit]
+
+
 def load_zone(name: str | None) -> ZoneInfo:
     """The zone of a name (a report's `timezone`), UTC for none. ValueError when this
     machine's tz database has no such zone."""

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from smartcron.wrapper.slots import ScheduleError, next_slot, next_slots
+from smartcron.wrapper.slots import ScheduleError, next_slot, next_slots, slots_between
 
 from tests.support.cronie import SCHEDULES, UTC, ZONES, cronie_runs
 
@@ -31,6 +31,30 @@ def test_next_slot_is_what_cron_runs_across_both_changes(
                 break
             found.append(moment)
         assert found == expected, f"{schedule} in {zone_name} from {start}"
+
+
+@pytest.mark.parametrize("schedule", SCHEDULES)
+@pytest.mark.parametrize(("zone_name", "spring", "fall"), ZONES)
+def test_slots_between_lists_what_cron_runs_across_both_changes(
+    zone_name: str, spring: dt.datetime, fall: dt.datetime, schedule: str
+) -> None:
+    zone = ZoneInfo(zone_name)
+    for start in (spring, fall):
+        end = start + dt.timedelta(hours=48)
+        found = slots_between(schedule, zone, start, end)
+        assert found == cronie_runs(schedule, zone, start, hours=48), f"{schedule} from {start}"
+        assert found == next_slots(schedule, zone, start, len(found)), "next_slot disagrees"
+
+
+def test_slots_between_is_bounded_and_refuses_bad_schedules() -> None:
+    start = dt.datetime(2026, 1, 1, tzinfo=UTC)
+    day = slots_between("* * * * *", UTC, start, start + dt.timedelta(days=1))
+    assert len(day) == 1440 and day[0] == start + dt.timedelta(minutes=1)
+    assert day[-1] == start + dt.timedelta(days=1)  # the end is in, the start is not
+    first = slots_between("* * * * *", UTC, start, start + dt.timedelta(days=1), limit=10)
+    assert first == day[:10]
+    with pytest.raises(ScheduleError):
+        slots_between("61 * * * *", UTC, start, start + dt.timedelta(days=1))
 
 
 def test_a_skipped_fixed_time_runs_right_after_the_jump() -> None:
