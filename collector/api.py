@@ -5,11 +5,11 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
 
-from . import actions, fleet, heartbeats, load_map, queries, schedules
+from . import actions, alert_centre, fleet, heartbeats, load_map, queries, schedules, silences
 from .access import Caller, require_actor, require_reader, require_sender
 from .batch import STRICT, Envelope, Rejection, parse_batch
 from .errors import ApiError
@@ -27,7 +27,8 @@ _MEANING = {
     400: "malformed: not JSON, or a time that is not ISO 8601",
     401: "no credentials, or unknown ones",
     403: "these credentials may not do this (an ingest token reading, say)",
-    404: "no such job, run or action",
+    404: "no such job, run, alert or action",
+    409: "the alert is resolved already",
     413: "too many reports in one batch, or a body too large",
     422: "a value the API cannot take; the message names the field",
     503: "the database is unavailable; retry later (the sender keeps its spool)",
@@ -288,6 +289,48 @@ def post_action(
 ) -> Any:
     changed = actions.apply(request.app.state.engine, job, action, caller.name, host)
     return {"job": job, "action": action, "changed": changed}
+
+
+@router.get("/alerts")
+def get_alerts(
+    request: Request,
+    _: Reader,
+    state: Annotated[str | None, Query(max_length=100)] = None,
+    rule: Annotated[str | None, Query(max_length=400)] = None,
+    severity: Annotated[str | None, Query(max_length=100)] = None,
+    host: Annotated[str | None, Query(max_length=255)] = None,
+    job: Annotated[str | None, Query(max_length=100)] = None,
+    cursor: Annotated[str | None, Query(max_length=100)] = None,
+    limit: Annotated[int, Query(ge=1, le=alert_centre.MAX_PAGE)] = alert_centre.PAGE,
+) -> Any:
+    """Alerts, newest first, a page at a time: `state` (open, acknowledged, resolved; one
+    or several, `open,acknowledged`; none: all), `rule`, `severity`, `host`, `job`;
+    `next_cursor` → `cursor`. `silenced_now` says what silences each one now."""
+    engine = request.app.state.engine
+    try:
+        wanted = alert_centre.parse_filter(state, rule, severity, host, job)
+        found, next_cursor = alert_centre.list_alerts(engine, wanted, limit, cursor)
+    except alert_centre.FilterError as error:
+        raise ApiError(422, str(error)) from None
+    said = silences.silences_for(engine, [(a["job"], a["host"]) for a in found], now_utc())
+    for item in found:
+        item["silenced_now"] = [s.text for s in said.get((item["job"], item["host"]), [])]
+    return {"alerts": found, "next_cursor": next_cursor}
+
+
+AlertId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+
+
+@router.post("/alerts/{alert_id}/ack", responses=answers(404, 409))
+def post_alert_ack(request: Request, alert_id: AlertId, caller: Actor) -> Any:
+    """Acknowledge an alert: its reminders stop (audited)."""
+    return alert_centre.acknowledge(request.app.state.engine, alert_id, caller.name)
+
+
+@router.post("/alerts/{alert_id}/resolve", responses=answers(404))
+def post_alert_resolve(request: Request, alert_id: AlertId, caller: Actor) -> Any:
+    """Resolve an alert by hand (audited); the channels get its resolved notice."""
+    return alert_centre.resolve(request.app.state.engine, alert_id, caller.name)
 
 
 HEARTBEAT_MAX_BYTES = 1024 * 1024

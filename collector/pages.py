@@ -14,12 +14,24 @@ from http import HTTPStatus
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi import APIRouter, Depends, Form, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from . import actions, auth, charts, fleet, heartbeats, load_map, queries, schedules, state
+from . import (
+    actions,
+    alert_centre,
+    auth,
+    charts,
+    fleet,
+    heartbeats,
+    load_map,
+    queries,
+    schedules,
+    silences,
+    state,
+)
 from .access import SESSION_COOKIE, Caller, require_actor, require_reader
 from .errors import ApiError
 
@@ -287,10 +299,12 @@ def job_page(
         tags.setdefault(run["host"], run["tags"])
     now = _now()
     plans = {item["host"]: schedule_plan(engine, job, item, now) for item in per_host}
+    keys = [(job, item["host"]) for item in per_host]
     return render_page(request, "job.html", caller, job=job, hosts=per_host, runs=history,
                    next_cursor=next_cursor, cursor=cursor, host=host or "", status=status or "",
                    chart=charts.duration_memory_chart(chart_runs), tags=tags,
-                   plans=plans)  # fmt: skip
+                   plans=plans, silenced=silences.silences_for(engine, keys, now),
+                   open_alerts=alert_centre.open_counts(engine, job))  # fmt: skip
 
 
 TIMELINE_RUNS = 60  # runs of one host the timeline places: as many as the chart draws
@@ -341,11 +355,60 @@ def load_page(
                        hours=load_map.HOURS)  # fmt: skip
 
 
+ALERT_PAGE = 100  # alerts a page of the alert centre shows
+
+
 @router.get("/alerts")
-def alerts_page(request: Request, caller: Reader) -> Response:
-    return render_page(
-        request, "alerts.html", caller, alerts=queries.active_alerts(request.app.state.engine)
-    )
+def alerts_page(
+    request: Request,
+    caller: Reader,
+    state: Annotated[str | None, Query(max_length=100)] = None,
+    rule: Annotated[str | None, Query(max_length=400)] = None,
+    severity: Annotated[str | None, Query(max_length=100)] = None,
+    host: Annotated[str | None, Query(max_length=255)] = None,
+    job: Annotated[str | None, Query(max_length=100)] = None,
+    cursor: Annotated[str | None, Query(max_length=100)] = None,
+) -> Response:
+    """The alert centre: open and acknowledged alerts by default (`state=all` for every
+    one), newest first, with acknowledge and resolve buttons."""
+    engine = request.app.state.engine
+    filters = {"state": state or "", "rule": rule or "", "severity": severity or "",
+               "host": host or "", "job": job or ""}  # fmt: skip
+    try:
+        wanted = alert_centre.parse_filter(state, rule, severity, host, job, alert_centre.ACTIVE)
+        found, next_cursor = alert_centre.list_alerts(engine, wanted, ALERT_PAGE, cursor)
+    except alert_centre.FilterError as error:
+        raise ApiError(422, str(error)) from None
+    kept = {name: value for name, value in filters.items() if value}
+    here = "/alerts" + ("?" + urlencode(kept | {"cursor": cursor}) if cursor else
+                        "?" + urlencode(kept) if kept else "")  # fmt: skip
+    said = silences.silences_for(engine, [(a["job"], a["host"]) for a in found], _now())
+    return render_page(request, "alerts.html", caller, alerts=found, filters=filters,
+                       filtered=bool(kept), here=here, silenced=said,
+                       next_link="?" + urlencode(kept | {"cursor": next_cursor})
+                       if next_cursor else "", first_link="?" + urlencode(kept) if cursor else "",
+                       rules=alert_centre.RULES, severities=alert_centre.SEVERITIES,
+                       states=alert_centre.STATES)  # fmt: skip
+
+
+@router.post("/alerts/{alert_id}/{action}")
+async def alert_action(
+    request: Request,
+    alert_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
+    action: str,
+    caller: Annotated[Caller, Depends(require_actor)],
+) -> Response:
+    """The alert centre's buttons: `ack` or `resolve`, then back to the list shown."""
+    form = await request.form()
+    engine = request.app.state.engine
+    if action == "ack":
+        alert_centre.acknowledge(engine, alert_id, caller.name)
+    elif action == "resolve":
+        alert_centre.resolve(engine, alert_id, caller.name)
+    else:
+        raise ApiError(404, f"no action {action!r}; use ack or resolve")
+    back = str(form.get("next", "/alerts"))
+    return RedirectResponse(back if back.startswith("/alerts") else "/alerts", status_code=303)
 
 
 @router.post("/jobs/{job}/action")

@@ -474,8 +474,3 @@ def job_exists(engine: Engine, job: str) -> bool:
             is not None
         )
 
-
-def active_alerts(engine: Engine) -> list[dict[str, Any]]:
-    with engine.connect() as connection:
-        rows = connection.execute(text("SELECT * FROM smartcron_v_active_alerts")).mappings()
-        return [_row(row) for row in rows]

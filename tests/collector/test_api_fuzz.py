@@ -38,7 +38,8 @@ ROUTES = {
     ("GET", "/api/v1/status"), ("GET", "/api/v1/jobs"), ("GET", "/api/v1/jobs/{job}"),
     ("GET", "/api/v1/metrics"), ("GET", "/api/v1/logs"), ("GET", "/api/v1/hosts"),
     ("POST", "/api/v1/jobs/{job}/{action}"), ("POST", "/api/v1/heartbeat"),
-    ("GET", "/api/v1/control"),
+    ("GET", "/api/v1/control"), ("GET", "/api/v1/schedule-load"), ("GET", "/api/v1/alerts"),
+    ("POST", "/api/v1/alerts/{alert_id}/ack"), ("POST", "/api/v1/alerts/{alert_id}/resolve"),
 }  # fmt: skip
 
 

@@ -12,6 +12,7 @@ without it these tests fail, they never skip.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
 from collections.abc import Iterator
@@ -28,6 +29,8 @@ from playwright.sync_api import (
     expect,
     sync_playwright,
 )
+from smartcron.collector.db import tables
+from sqlalchemy import create_engine, insert
 
 from tests.e2e.seed import EXPECTED, SCRIPT, seed
 from tests.support.service import ADMIN_PASSWORD, Service, start_collector
@@ -379,6 +382,11 @@ def test_phone(
         page.screenshot(path=ARTIFACTS / "job-phone.png")
         page.goto("/hosts")
         assert_fits(page)
+        page.goto("/load")
+        assert_fits(page)
+        page.screenshot(path=ARTIFACTS / "load-phone.png", full_page=True)
+        page.goto("/alerts")
+        assert_fits(page)
         expect(page.locator("table.runs tbody tr")).to_have_count(3)
     finally:
         phone.close()
@@ -412,3 +420,128 @@ def test_an_address_that_does_not_exist_is_a_page(page: Page, watch: Watch) -> N
     assert watch.errors == [expected], watch.errors
     watch.errors.clear()
     page.screenshot(path=ARTIFACTS / "not-found.png")
+
+
+def test_job_page_schedule_next_runs_and_missed_slots(page: Page) -> None:
+    page.goto("/jobs/queue_drain")  # */5, its last run three hours ago
+    card = page.locator("section.card")
+    expect(card.locator("dd.schedule")).to_contain_text("*/5 * * * *")
+    expect(card.locator("dd.schedule .words")).to_have_text("Every 5 minutes")
+    expect(card.locator("dd.zone")).to_have_text("UTC")
+    upcoming = card.locator("ol.upcoming li")
+    expect(upcoming).to_have_count(5)
+    times = upcoming.all_inner_texts()
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:[0-5][05] UTC", t) for t in times), times
+    assert times == sorted(times), times
+    timeline = card.locator(".run-timeline")
+    expect(timeline.locator("svg.timeline rect")).to_have_count(30)  # one tick a run
+    # Three hours without a run: 36 slots, less the latest, which is the state's to judge.
+    missed = timeline.locator("svg.timeline path.missed")
+    count = missed.count()
+    assert 33 <= count <= 36, count
+    expect(timeline.locator(".missed-count")).to_contain_text(f"{count} of ")
+    expect(timeline.locator("ul.missed li")).to_have_count(10)
+    card.screenshot(path=ARTIFACTS / "job-schedule.png")
+
+    page.goto("/jobs/payment_reconcile")  # on schedule: no slot missed
+    card = page.locator("section.card")
+    expect(card.locator("dd.schedule .words")).to_have_text("Every 30 minutes")
+    expect(card.locator(".missed-count")).to_contain_text("No slot missed")
+    expect(card.locator("svg.timeline path.missed")).to_have_count(0)
+    page.screenshot(path=ARTIFACTS / "job-with-schedule.png", full_page=True)
+
+
+def test_the_load_map_shows_the_top_of_the_hour(page: Page) -> None:
+    page.goto("/")
+    page.locator("header nav").get_by_role("link", name="Load").click()
+    expect(page).to_have_url(re.compile(r"/load$"))
+    expect(page.get_by_role("heading", level=1)).to_have_text("Schedule load")
+    expect(page.locator("svg.load")).to_be_visible()
+    # At :00 of an even hour: vend_sync, feed_import, html_digest, image_resize,
+    # queue_drain, payment_reconcile, search_reindex and thumbnail_render (newsletter_send
+    # is paused, cache_warm has no schedule).
+    first = page.locator("table.busiest tbody tr").first
+    expect(first.locator("td").nth(0)).to_have_text(re.compile(r"\d{4}-\d\d-\d\d \d\d:00:00 UTC"))
+    expect(first.locator("td").nth(1)).to_have_text("8")
+    expect(page.locator("svg.load rect.l4").first).to_be_visible()
+    hosts = page.locator("table.per-host tbody tr td:first-child").all_inner_texts()
+    assert sorted(hosts) == ["db1", "web1", "web2"], hosts
+    page.screenshot(path=ARTIFACTS / "load.png", full_page=True)
+    page.locator("table.per-host").get_by_role("link", name="db1").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Schedule load on db1")
+    expect(page.locator("table.per-host")).to_have_count(0)
+
+
+def add_alerts(service: Service) -> dict[str, int]:
+    """Alerts as the engine writes them, and a maintenance window, straight into the
+    collector's database (the engine is another engineer's part)."""
+    now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    rows = {
+        "payment": ("payment_reconcile", "db1", "failed", "critical", "last run failed (exit 2)"),
+        "queue": ("queue_drain", "web2", "missed", "warning", "no run since the one due 3 h ago"),
+        "reindex": ("search_reindex", "db1", "timeout", "high", "timed out after 600 s"),
+    }
+    engine = create_engine(service.db_url)
+    made = {}
+    with engine.begin() as connection:
+        for n, (name, (job, host, rule, severity, summary)) in enumerate(rows.items()):
+            at = now - dt.timedelta(minutes=30 - n)
+            made[name] = connection.execute(insert(tables.alerts).values(
+                job=job, host=host, rule=rule, severity=severity, summary=summary,
+                detail=summary, opened_at=at, instant=at, last_seen_at=at, repeats=n,
+                open_key=1)).inserted_primary_key[0]  # fmt: skip
+        connection.execute(insert(tables.maintenance).values(
+            job="queue_drain", starts_at=now - dt.timedelta(hours=1),
+            ends_at=now + dt.timedelta(hours=2), reason="queue migration", created_by="ops",
+            created_at=now))  # fmt: skip
+    engine.dispose()
+    return made
+
+
+def test_the_alert_centre_acknowledges_and_resolves(
+    page: Page, seeded: tuple[Service, list[Any]]
+) -> None:
+    service, _ = seeded
+    made = add_alerts(service)
+    page.goto("/")
+    page.locator("ul.counts").get_by_role("link", name="3 active alerts").click()
+    expect(page).to_have_url(re.compile(r"/alerts$"))
+    rows = page.locator("table.alerts tbody tr")
+    expect(rows).to_have_count(3)
+    queue = page.locator(f"#alert-{made['queue']}")
+    expect(queue.locator(".silenced")).to_contain_text(
+        re.compile(r"silenced by maintenance window #\d+ \(queue migration\) until ")
+    )
+    payment = page.locator(f"#alert-{made['payment']}")
+    expect(payment.locator(".badge").first).to_have_text("open")
+    expect(payment.locator(".badge.sev-critical")).to_have_text("critical")
+    page.screenshot(path=ARTIFACTS / "alerts.png", full_page=True)
+
+    payment.get_by_role("button", name=f"Acknowledge alert {made['payment']}").click()
+    expect(page).to_have_url(re.compile(r"/alerts$"))
+    expect(payment.locator(".badge").first).to_have_text("acknowledged")
+    expect(payment.locator(".who-ack")).to_contain_text("acknowledged by admin")
+    expect(payment.get_by_role("button", name=re.compile("Acknowledge"))).to_have_count(0)
+
+    page.get_by_label("Severity").select_option("high")
+    page.get_by_role("button", name="Filter").click()
+    expect(page).to_have_url(re.compile(r"severity=high"))
+    expect(rows).to_have_count(1)
+    reindex = page.locator(f"#alert-{made['reindex']}")
+    reindex.get_by_role("button", name=f"Resolve alert {made['reindex']}").click()
+    expect(page).to_have_url(re.compile(r"/alerts\?severity=high$"))  # back where it was
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_contain_text("No alerts match these filters.")
+    page.get_by_label("State").select_option("all")
+    page.get_by_role("button", name="Filter").click()
+    expect(reindex.locator(".who-resolved")).to_contain_text("resolved by admin")
+    page.screenshot(path=ARTIFACTS / "alerts-resolved.png", full_page=True)
+
+    forged = page.request.post(f"{service.url}/alerts/{made['queue']}/resolve",
+                               form={"next": "/alerts"})  # fmt: skip
+    assert forged.status == 403, forged.text()
+    page.goto("/jobs/queue_drain")
+    expect(page.locator("section.card .silenced")).to_contain_text("queue migration")
+    expect(page.locator("section.card").get_by_role("link", name="1 open alert")).to_be_visible()
+    page.goto("/")
+    expect(page.locator("ul.counts li.alerts-count")).to_have_text("2 active alerts")
