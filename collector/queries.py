@@ -473,4 +473,3 @@ def job_exists(engine: Engine, job: str) -> bool:
             ).first()
             is not None
         )
-
