@@ -31,7 +31,9 @@ def add_alert(engine: Engine, **given: Any) -> int:
     if row.get("resolved_at") is not None:
         row["open_key"] = None
     with engine.begin() as connection:
-        return int(connection.execute(insert(tables.alerts).values(row)).inserted_primary_key[0])
+        key = connection.execute(insert(tables.alerts).values(row)).inserted_primary_key
+    assert key is not None
+    return int(key[0])
 
 
 def add_job(engine: Engine, job: str, host: str, **given: Any) -> None:

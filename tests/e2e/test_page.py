@@ -486,10 +486,12 @@ def add_alerts(service: Service) -> dict[str, int]:
     with engine.begin() as connection:
         for n, (name, (job, host, rule, severity, summary)) in enumerate(rows.items()):
             at = now - dt.timedelta(minutes=30 - n)
-            made[name] = connection.execute(insert(tables.alerts).values(
+            key = connection.execute(insert(tables.alerts).values(
                 job=job, host=host, rule=rule, severity=severity, summary=summary,
                 detail=summary, opened_at=at, instant=at, last_seen_at=at, repeats=n,
-                open_key=1)).inserted_primary_key[0]  # fmt: skip
+                open_key=1)).inserted_primary_key  # fmt: skip
+            assert key is not None
+            made[name] = int(key[0])
         connection.execute(insert(tables.maintenance).values(
             job="queue_drain", starts_at=now - dt.timedelta(hours=1),
             ends_at=now + dt.timedelta(hours=2), reason="queue migration", created_by="ops",
