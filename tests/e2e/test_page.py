@@ -382,12 +382,12 @@ def test_phone(
         page.screenshot(path=ARTIFACTS / "job-phone.png")
         page.goto("/hosts")
         assert_fits(page)
+        expect(page.locator("table.runs tbody tr")).to_have_count(3)
         page.goto("/load")
         assert_fits(page)
         page.screenshot(path=ARTIFACTS / "load-phone.png", full_page=True)
         page.goto("/alerts")
         assert_fits(page)
-        expect(page.locator("table.runs tbody tr")).to_have_count(3)
     finally:
         phone.close()
     watch.assert_clean()
@@ -457,12 +457,17 @@ def test_the_load_map_shows_the_top_of_the_hour(page: Page) -> None:
     expect(page).to_have_url(re.compile(r"/load$"))
     expect(page.get_by_role("heading", level=1)).to_have_text("Schedule load")
     expect(page.locator("svg.load")).to_be_visible()
-    # At :00 of an even hour: vend_sync, feed_import, html_digest, image_resize,
-    # queue_drain, payment_reconcile, search_reindex and thumbnail_render (newsletter_send
-    # is paused, cache_warm has no schedule).
+    # Eight at :00 of an even hour (vend_sync, feed_import, html_digest, image_resize,
+    # queue_drain, payment_reconcile, search_reindex, thumbnail_render) and at every :30
+    # (search_reindex out, sitemap_build on two hosts in); newsletter_send is paused and
+    # cache_warm has no schedule.
     first = page.locator("table.busiest tbody tr").first
-    expect(first.locator("td").nth(0)).to_have_text(re.compile(r"\d{4}-\d\d-\d\d \d\d:00:00 UTC"))
+    expect(first.locator("td").nth(0)).to_have_text(
+        re.compile(r"\d{4}-\d\d-\d\d \d\d:(00|30):00 UTC")
+    )
     expect(first.locator("td").nth(1)).to_have_text("8")
+    shown = page.locator("table.busiest tbody tr td:first-child").all_inner_texts()
+    assert all(re.search(r":(00|30):00 UTC$", minute) for minute in shown), shown
     expect(page.locator("svg.load rect.l4").first).to_be_visible()
     hosts = page.locator("table.per-host tbody tr td:first-child").all_inner_texts()
     assert sorted(hosts) == ["db1", "web1", "web2"], hosts
