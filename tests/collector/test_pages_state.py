@@ -40,7 +40,7 @@ def test_the_job_page_reads_the_schedule_in_the_jobs_zone(collector: Service) ->
     assert answer.status_code == 200, answer.text
 
     html = page(collector, "/jobs/berlin")
-    assert "(read in Europe/Berlin)" in html
+    assert '<dd class="zone">Europe/Berlin' in html
     # The next run at 02:00 Berlin time, in that zone and in UTC.
     assert re.search(r"\d{4}-\d\d-\d\d 02:00 CES?T \((00|01):00 UTC\)", html), html
     [job] = collector.get("/api/v1/jobs/berlin").json()["hosts"]
