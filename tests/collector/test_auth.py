@@ -48,11 +48,13 @@ READS = (
     "/api/v1/metrics?hours=2",
     "/api/v1/logs?job=vend_sync&lines=5",
     "/api/v1/hosts",
+    "/api/v1/alerts",
+    "/api/v1/schedule-load",
     "/api/openapi.json",
     "/api/docs",
     "/metrics",
 )
-PAGES = ("/", "/jobs/vend_sync", f"/runs/{KNOWN_RUN}", "/hosts", "/alerts")
+PAGES = ("/", "/jobs/vend_sync", f"/runs/{KNOWN_RUN}", "/hosts", "/alerts", "/load")
 
 
 @pytest.fixture
@@ -149,7 +151,7 @@ ENDPOINTS = endpoints()
 # What answers without credentials, and how: the login form must be reachable. Posted
 # empty it names the missing field (the tests above post it filled in); never a session.
 OPEN = {("GET", "/healthz"): 200, ("GET", "/login"): 200, ("POST", "/login"): 422}
-PATH_VALUES = {"job": "vend_sync", "action": "pause", "run_id": KNOWN_RUN}
+PATH_VALUES = {"job": "vend_sync", "action": "pause", "run_id": KNOWN_RUN, "alert_id": "1"}
 STATIC_SUFFIXES = {".css", ".js", ".svg", ".png", ".ico", ".woff2"}
 
 
