@@ -48,6 +48,12 @@ def build_heartbeat(
             "state_dir": _free_bytes(state.root),
             "logs": _free_bytes(state.path("logs")),
         },
+        # What the collector's host_disk_low alert reads (under 10 %): bytes alone
+        # cannot say how full a filesystem is.
+        "disk_free_pct": {
+            "state_dir": _free_pct(state.root),
+            "logs": _free_pct(state.path("logs")),
+        },
         "spool": {
             "depth": depth,
             "oldest_at": iso(oldest) if oldest is not None else None,
@@ -109,6 +115,19 @@ def _memory() -> dict[str, int | None]:
 
 
 def _free_bytes(path: str) -> int | None:
+    info = _statvfs(path)
+    return None if info is None else info.f_bavail * info.f_frsize
+
+
+def _free_pct(path: str) -> float | None:
+    """Free space an unprivileged job can use, as a percentage of the filesystem."""
+    info = _statvfs(path)
+    if info is None or not info.f_blocks:
+        return None
+    return round(100.0 * info.f_bavail / info.f_blocks, 1)
+
+
+def _statvfs(path: str) -> os.statvfs_result | None:
     # The logs directory may not exist yet: its filesystem is its nearest parent's.
     while path and not os.path.exists(path):
         parent = os.path.dirname(path)
@@ -116,7 +135,6 @@ def _free_bytes(path: str) -> int | None:
             break
         path = parent
     try:
-        info = os.statvfs(path)
+        return os.statvfs(path)
     except OSError:
         return None
-    return info.f_bavail * info.f_frsize

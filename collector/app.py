@@ -22,6 +22,7 @@ from starlette.requests import ClientDisconnect
 
 from . import __version__, api, metrics, pages
 from .access import require_reader
+from .alerting.loop import AlertLoop
 from .api_docs import render_api_docs
 from .auth import TokenCache
 from .errors import ApiError
@@ -48,9 +49,13 @@ def create_app(settings: CollectorSettings, engine: Engine) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         evaluation = EvaluationLoop(engine, settings.evaluate_every_s)
         evaluation.start()
+        # after=: delivery's pass, once it exists, runs right after detection here.
+        alerts = AlertLoop(engine, settings.alert_every_s)
+        alerts.start()
         try:
             yield
         finally:
+            alerts.stop()
             evaluation.stop()
 
     app = FastAPI(

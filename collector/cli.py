@@ -1,4 +1,4 @@
-"""smartcron-collector: serve, migrate (init-db), create-token, hash-password."""
+"""smartcron-collector: serve, alerts, migrate (init-db), create-token, hash-password."""
 
 from __future__ import annotations
 
@@ -137,6 +137,10 @@ def hash_password_command(password: str) -> None:
 @click.option("--evaluate-every", "evaluate_every", default=30.0, show_default=True,
               type=click.FloatRange(0, 86400), envvar="SMARTCRON_EVALUATE_EVERY",
               help="seconds between passes that mark jobs late (0: off)")  # fmt: skip
+@click.option("--alert-every", "alert_every", default=30.0, show_default=True,
+              type=click.FloatRange(0, 86400), envvar="SMARTCRON_ALERT_EVERY",
+              help="seconds between alert passes, run by one replica at a time (0: off; "
+                   "`smartcron-collector alerts` runs them alone)")  # fmt: skip
 def serve(
     db_url: str | None,
     listen: str,
@@ -146,6 +150,7 @@ def serve(
     workers: int,
     request_timeout: float,
     evaluate_every: float,
+    alert_every: float,
 ) -> None:
     """Run the HTTP service."""
     import uvicorn
@@ -169,7 +174,8 @@ def serve(
                                  admin_password_hash=admin_password_hash,
                                  secure_cookies=secure_cookies,
                                  request_timeout_s=request_timeout,
-                                 evaluate_every_s=evaluate_every)  # fmt: skip
+                                 evaluate_every_s=evaluate_every,
+                                 alert_every_s=alert_every)  # fmt: skip
     if admin_password_hash is None:
         click.echo("smartcron-collector: warning: no --admin-password-hash; the page cannot be "
                    "logged into (admin tokens still work)", err=True)  # fmt: skip
@@ -190,6 +196,47 @@ def serve(
                             proxy_headers=False,
                             http=GUARDED_HTTP)  # fmt: skip
     sys.exit(serving.serve(config, sockets))
+
+
+@main.command("alerts")
+@db_option
+@click.option("--every", default=30.0, show_default=True, metavar="SECONDS",
+              type=click.FloatRange(1, 86400), envvar="SMARTCRON_ALERT_EVERY",
+              help="seconds between passes")  # fmt: skip
+@click.option("--once", is_flag=True, help="run one pass, print what it did, and exit")
+def alerts_command(db_url: str | None, every: float, once: bool) -> None:
+    """Run the alert engine's passes (missed runs, failures, hosts) without serving HTTP;
+    with other collectors against the same database, one at a time holds the lease."""
+    from .alerting.loop import AlertLoop
+
+    engine = _engine(db_url)
+    _require_schema(engine)
+    loop = AlertLoop(engine, every)
+    if once:
+        result = _database_call(loop.tick)
+        if result is None:
+            click.echo("another collector holds the alert lease: no pass run", err=True)
+            return
+        held = " (held: the collector is just back from an outage)" if result.held else ""
+        counts = (f"{result.opened} opened, {result.repeated} repeated, "
+                  f"{result.resolved} resolved, {result.silenced} silenced")  # fmt: skip
+        runs = f"{result.runs_examined} runs examined in {result.seconds:.2f} s"
+        click.echo(f"alert pass: {counts}, {runs}{held}")
+        return
+    click.echo(f"smartcron-collector alerts: a pass every {every:g} s "
+               f"({engine.url.render_as_string(hide_password=True)})", err=True)  # fmt: skip
+    import signal
+    import threading
+
+    stopped = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    loop.start()
+    try:
+        stopped.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        loop.stop()
 
 
 def _url_host(host: str) -> str:

@@ -63,6 +63,10 @@ class Heartbeat(BaseModel):
     load: Annotated[list[Number], Field(max_length=3)] = Field(default_factory=list)
     memory: dict[Text, Number | None] = Field(default_factory=dict, max_length=8)
     disk_free: dict[Text, Number | None] = Field(default_factory=dict, max_length=8)
+    # Percent free per place (host_disk_low); an older agent sends none.
+    disk_free_pct: dict[Text, Annotated[float, Field(ge=0, le=100)] | None] = Field(
+        default_factory=dict, max_length=8
+    )
     spool: Spool = Field(default_factory=Spool)
     running: Annotated[list[InFlight], Field(max_length=100)] = Field(default_factory=list)
     running_total: Annotated[int, Field(ge=0, le=10**6)] | None = None

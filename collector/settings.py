@@ -32,6 +32,8 @@ class CollectorSettings(BaseModel):
     max_connections: int | None = Field(default=None, ge=1)
     # How often the evaluation pass looks for jobs that time made late (0: never).
     evaluate_every_s: float = Field(default=30.0, ge=0, le=86400)
+    # How often the alert pass runs (collector/alerting/; one replica at a time; 0: never).
+    alert_every_s: float = Field(default=30.0, ge=0, le=86400)
 
     @property
     def loopback(self) -> bool:

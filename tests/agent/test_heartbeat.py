@@ -28,6 +28,7 @@ def test_heartbeat_stores_health_and_runs_in_flight(
     health = beat["health"]
     assert health["boot_id"] and health["uptime_s"] > 0 and len(health["load"]) == 3
     assert health["disk_free"]["state_dir"] > 0
+    assert 0 < health["disk_free_pct"]["state_dir"] <= 100
     assert health["spool"] == {"depth": 0, "oldest_at": None, "rejected": 0}
     [running] = health["running"]
     assert running["job"] == "busy" and running["timeout_s"] == 600.0

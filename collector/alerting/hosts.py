@@ -1,0 +1,193 @@
+"""The rules a host's heartbeat decides: host_silent, host_disk_low, spool_backlog and
+clock_skew (host-level, job ''), and still_running, from the agent's runs in flight.
+
+Hosts are few beside jobs (one agent each), so every pass reads each host's row once.
+A host that never sent a heartbeat (reports only, no agent) has nothing to be silent
+about. Right after the collector itself was down no host is called silent: their
+heartbeats could not arrive; the engine holds these rules until the agents had time.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+from sqlalchemy import select, tuple_
+
+from .. import clocks
+from ..db import tables
+from ..heartbeats import FRESH_FOR
+from ..state import shown
+from .rules import HOST_RULES, HOST_SEVERITY, NO_JOB, Occurrence, severity_of
+from .silence import Silencer
+from .store import KEYS_PER_QUERY, AlertKey, Transitions, naive, open_alerts_by_rule
+
+HEARTBEAT_INTERVAL = dt.timedelta(seconds=30)  # the agent's default --interval
+SILENT_AFTER = 3 * HEARTBEAT_INTERVAL
+DISK_LOW_PCT = 10.0
+SPOOL_STUCK = dt.timedelta(minutes=10)  # a report waiting this long: the spool is not draining
+MAX_SKEW = dt.timedelta(minutes=1)
+RUNNING_GRACE = dt.timedelta(minutes=5)  # after its timeout, when the job sets no grace
+
+_h, _j = tables.hosts.c, tables.jobs.c
+
+
+def _time(value: object) -> dt.datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return naive(moment) if moment.tzinfo else moment
+
+
+def _health(text: str | None) -> dict[str, Any]:
+    try:
+        health = json.loads(text or "{}")
+    except ValueError:
+        return {}
+    return health if isinstance(health, dict) else {}
+
+
+def host_conditions(host: str, health: dict[str, Any], now: dt.datetime) -> list[Occurrence]:
+    """What is wrong with a host by its stored heartbeat, at `now`."""
+    received = _time(health.get("received_at"))
+    if received is None:
+        return []  # no heartbeat ever: no agent on it
+    found = []
+
+    def seen(rule: str, instant: dt.datetime, summary: str, detail: str = "") -> None:
+        found.append(Occurrence(rule, NO_JOB, host, instant, instant, HOST_SEVERITY[rule],
+                                summary, detail))  # fmt: skip
+
+    if now - received > SILENT_AFTER:
+        seen("host_silent", received, f"{host}: no heartbeat since {shown(received, None)}",
+             f"the agent beats every {HEARTBEAT_INTERVAL.seconds} s; none for "
+             f"{int((now - received).total_seconds())} s")  # fmt: skip
+        return found  # the rest would be read from a stale heartbeat
+    low = _disk_low(health)
+    if low is not None:
+        seen("host_disk_low", received, f"{host}: {low[1]:.1f} % free on {low[0]}")
+    spool = health.get("spool")
+    spool = spool if isinstance(spool, dict) else {}
+    oldest = _time(spool.get("oldest_at"))
+    depth = spool.get("depth")
+    if (
+        oldest is not None
+        and isinstance(depth, int)
+        and depth > 0
+        and received - oldest > SPOOL_STUCK
+    ):
+        seen("spool_backlog", oldest, f"{host}: {depth} reports waiting in the spool, the "
+             f"oldest since {shown(oldest, None)}")  # fmt: skip
+    skew = _skew(health, received)
+    if skew is not None and abs(skew) > MAX_SKEW.total_seconds():
+        seen("clock_skew", received, f"{host}: clock {abs(skew):.0f} s "
+             f"{'ahead' if skew > 0 else 'behind'}; set it right (NTP)")  # fmt: skip
+    return found
+
+
+def _disk_low(health: dict[str, Any]) -> tuple[str, float] | None:
+    """(where, percent free) of the fullest filesystem under DISK_LOW_PCT, if any."""
+    pct = health.get("disk_free_pct")
+    places = pct if isinstance(pct, dict) else {"disk": pct}
+    low = [(name, float(value)) for name, value in places.items()
+           if isinstance(value, (int, float)) and not isinstance(value, bool)
+           and value < DISK_LOW_PCT]  # fmt: skip
+    return min(low, key=lambda item: item[1]) if low else None
+
+
+def _skew(health: dict[str, Any], received: dt.datetime) -> float | None:
+    """Seconds the host's clock is ahead (negative: behind): the heartbeat's own clock
+    against its arrival, or the reports' estimate (clocks.py), whichever is larger."""
+    found = []
+    clock = _time(health.get("clock"))
+    if clock is not None:
+        found.append((clock - received).total_seconds())
+    estimate = clocks.read_clock(health)
+    if estimate is not None:
+        found.append(estimate["ahead_s"])
+    return max(found, key=abs) if found else None
+
+
+def apply_host_rules(changes: Transitions, silencer: Silencer, hold: bool) -> None:
+    """Open what each host's heartbeat shows, resolve what it no longer shows. `hold`:
+    the collector is just back from its own outage; open nothing yet."""
+    open_now = {a.key: a for a in open_alerts_by_rule(changes.connection, HOST_RULES)}
+    rows = list(changes.connection.execute(select(_h.host, _h.health)))
+    present: set[AlertKey] = set()
+    for row in rows:
+        for seen in host_conditions(row.host, _health(row.health), changes.now):
+            present.add((seen.rule, seen.job, seen.host))
+            if not hold or (seen.rule, seen.job, seen.host) in open_now:
+                changes.record(seen, open_now, silencer.why(NO_JOB, row.host))
+    for key, alert in list(open_now.items()):
+        if key not in present and not hold:
+            changes.resolve(alert, open_now)
+    _still_running(changes, silencer, rows)
+
+
+def _still_running(changes: Transitions, silencer: Silencer, rows: list[Any]) -> None:
+    """A run in flight past its timeout plus grace (the agent lists each run's timeout)."""
+    now = changes.now
+    in_flight: dict[tuple[str, str], tuple[dt.datetime, dict[str, Any]]] = {}
+    fresh_hosts = set()
+    for row in rows:
+        health = _health(row.health)
+        received = _time(health.get("received_at"))
+        if received is None or received < now - FRESH_FOR:
+            continue  # a stale heartbeat says nothing of what runs now
+        fresh_hosts.add(row.host)
+        for run in health.get("running") or []:
+            if not isinstance(run, dict) or not isinstance(run.get("job"), str):
+                continue
+            started, timeout = _time(run.get("started_at")), run.get("timeout_s")
+            if started is None or not isinstance(timeout, (int, float)):
+                continue
+            key = (run["job"], row.host)
+            if key not in in_flight or started < in_flight[key][0]:
+                in_flight[key] = (started, run)
+    open_now = {a.key: a for a in open_alerts_by_rule(changes.connection, ("still_running",))}
+    jobs = _jobs_of(changes, sorted(in_flight))
+    for (job, host), (started, run) in in_flight.items():
+        info = jobs.get((job, host))
+        grace_s = info.get("grace_s") if info is not None else None
+        grace = dt.timedelta(seconds=grace_s) if grace_s is not None else RUNNING_GRACE
+        limit = started + dt.timedelta(seconds=float(run["timeout_s"])) + grace
+        if now <= limit:
+            continue
+        zone = info["timezone"] if info is not None else None
+        seen = Occurrence("still_running", job, host, started, started,
+                          severity_of(info["priority"] if info is not None else None),
+                          f"{job} on {host}: still running since {shown(started, zone)}, past "
+                          f"its timeout of {float(run['timeout_s']):g} s", "",
+                          _text(run.get("run_id")))  # fmt: skip
+        paused = bool(info["paused"]) if info is not None else False
+        silenced = silencer.why(job, host, info["paused_by"] if info else None, paused)
+        changes.record(seen, open_now, silenced)
+    for alert in list(open_now.values()):
+        # Over when a fresh heartbeat no longer lists the run (or lists a newer one); a
+        # silent host's runs are unknown: its alert stays open, host_silent says why.
+        current = in_flight.get((alert.job, alert.host))
+        if alert.host in fresh_hosts and (current is None or current[0] != alert.instant):
+            changes.resolve(alert, open_now)
+
+
+def _text(value: object) -> str | None:
+    return value[:36] if isinstance(value, str) else None
+
+
+def _jobs_of(changes: Transitions, keys: list[tuple[str, str]]) -> dict[Any, Any]:
+    columns = [_j.job, _j.host, _j.priority, _j.timezone, _j.paused, _j.paused_by]
+    grace = tables.jobs.c.get("grace_s")  # revision 0010 (the job's --grace)
+    if grace is not None:
+        columns.append(grace)
+    found = {}
+    for start in range(0, len(keys), KEYS_PER_QUERY):
+        chunk = keys[start : start + KEYS_PER_QUERY]
+        query = select(*columns).where(tuple_(_j.job, _j.host).in_(chunk))
+        for row in changes.connection.execute(query).mappings():
+            found[(row["job"], row["host"])] = row
+    return found
