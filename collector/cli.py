@@ -213,7 +213,11 @@ def alerts_command(db_url: str | None, every: float, once: bool) -> None:
     _require_schema(engine)
     loop = AlertLoop(engine, every)
     if once:
+        from .alerting import lease
+        from .alerting.loop import LEASE
+
         result = _database_call(loop.tick)
+        _database_call(lambda: lease.release(engine, LEASE, loop.holder))  # done: free it
         if result is None:
             click.echo("another collector holds the alert lease: no pass run", err=True)
             return

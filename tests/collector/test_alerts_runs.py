@@ -19,10 +19,10 @@ from tests.support.alerts import alerts, events, one_open, pass_at, store_run
 
 T0 = dt.datetime(2030, 6, 10, 8, 0, 0)
 MINUTE = dt.timedelta(minutes=1)
-UNSCHEDULED = {"schedule": None}  # no lateness in these tests: runs alone decide
+UNSCHEDULED: dict[str, Any] = {"schedule": None}  # no lateness in these tests: runs alone decide
 
 
-def run(engine: Engine, minute: int, status: str = "success", **fields: object) -> None:
+def run(engine: Engine, minute: int, status: str = "success", **fields: Any) -> None:
     store_run(engine, "vend_sync", T0 + minute * MINUTE, status=status, **(UNSCHEDULED | fields))
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from smartcron.collector.alerting.cursors import PASS, read_cursors
 from smartcron.collector.alerting.engine import PassResult, run_pass
 from smartcron.collector.db import tables
 from smartcron.collector.heartbeats import Heartbeat, store_heartbeat
@@ -57,8 +58,22 @@ def beat(engine: Engine, host: str, at: dt.datetime, **health: Any) -> None:
     store_heartbeat(engine, Heartbeat.model_validate(body), now=naive(at))
 
 
-def pass_at(engine: Engine, at: dt.datetime) -> PassResult:
-    return run_pass(engine, naive(at))
+# How often a test's passes run at least, as serve's loop would (engine.DOWN_AFTER
+# longer between two passes reads as the collector's own outage).
+PASS_EVERY = dt.timedelta(minutes=4)
+
+
+def pass_at(engine: Engine, at: dt.datetime, fill: bool = True) -> PassResult:
+    """A pass at `at`, after the passes the loop would have run since the last one
+    (every PASS_EVERY); fill=False leaves that gap, as when the collector was down."""
+    at = naive(at)
+    if fill:
+        with engine.connect() as connection:
+            last = read_cursors(connection).get(PASS, (None, None))[1]
+        while last is not None and last + PASS_EVERY < at:
+            last += PASS_EVERY
+            run_pass(engine, last)
+    return run_pass(engine, at)
 
 
 def alerts(engine: Engine, rule: str | None = None) -> list[dict[str, Any]]:

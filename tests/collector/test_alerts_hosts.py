@@ -1,0 +1,99 @@
+"""The host rules and still_running (collector/alerting/hosts.py) on both backends, from
+heartbeats stored as the collector stores them, at injected moments."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from smartcron.collector.alerting.hosts import RUNNING_GRACE, SILENT_AFTER, SPOOL_STUCK
+from smartcron.collector.db import tables
+from sqlalchemy import Engine
+
+from tests.support.alerts import alerts, beat, events, one_open, pass_at, store_run
+from tests.support.service import iso
+
+T0 = dt.datetime(2030, 6, 10, 8, 0, 0, tzinfo=dt.timezone.utc)
+SECOND = dt.timedelta(seconds=1)
+MINUTE = dt.timedelta(minutes=1)
+
+
+def test_a_silent_host_opens_once_and_its_heartbeat_resolves_it(engine: Engine) -> None:
+    beat(engine, "db1", T0)
+    pass_at(engine, T0 + SILENT_AFTER)
+    assert alerts(engine) == [], "exactly three intervals is not yet silent"
+    pass_at(engine, T0 + SILENT_AFTER + SECOND)
+    silent = one_open(engine, "host_silent")
+    assert (silent["job"], silent["host"], silent["severity"]) == ("", "db1", "high")
+    pass_at(engine, T0 + 10 * MINUTE)
+    assert one_open(engine, "host_silent")["id"] == silent["id"]
+    beat(engine, "db1", T0 + 11 * MINUTE)
+    pass_at(engine, T0 + 11 * MINUTE + SECOND)
+    assert alerts(engine, "host_silent")[0]["resolved_at"] is not None
+    assert events(engine) == [(silent["id"], "opened"), (silent["id"], "resolved")]
+
+
+def test_a_host_without_an_agent_is_never_silent(engine: Engine) -> None:
+    store_run(engine, "reports_only", T0, schedule=None)
+    pass_at(engine, T0 + 30 * MINUTE)
+    assert alerts(engine) == []
+
+
+def test_disk_spool_and_clock(engine: Engine) -> None:
+    beat(engine, "db1", T0, disk_free_pct={"state_dir": 4.5, "logs": 40.0},
+         spool={"depth": 7, "oldest_at": iso(T0 - SPOOL_STUCK - MINUTE)},
+         clock=iso(T0 + 2 * MINUTE))  # fmt: skip
+    pass_at(engine, T0 + SECOND)
+    found = {row["rule"]: row for row in alerts(engine)}
+    assert sorted(found) == ["clock_skew", "host_disk_low", "spool_backlog"]
+    assert found["host_disk_low"]["summary"] == "db1: 4.5 % free on state_dir"
+    assert "7 reports waiting" in found["spool_backlog"]["summary"]
+    assert "120 s ahead" in found["clock_skew"]["summary"]
+
+    beat(engine, "db1", T0 + 30 * SECOND, disk_free_pct={"state_dir": 50.0})
+    pass_at(engine, T0 + 31 * SECOND)
+    assert all(row["resolved_at"] is not None for row in alerts(engine))
+    assert sorted(event for _id, event in events(engine)) == ["opened"] * 3 + ["resolved"] * 3
+
+
+def test_a_run_past_its_timeout_and_grace_is_still_running(engine: Engine) -> None:
+    store_run(engine, "backup", T0 - 60 * MINUTE, schedule=None, priority=1)
+    started = T0 - 20 * MINUTE
+    running = [{"job": "backup", "pid": 4242, "started_at": iso(started), "timeout_s": 600,
+                "run_id": "11111111-1111-4111-8111-111111111111"}]  # fmt: skip
+    limit = started + 10 * MINUTE + RUNNING_GRACE  # make_report's jobs run on web1
+    beat(engine, "web1", limit - MINUTE, running=running)
+    pass_at(engine, limit)
+    assert alerts(engine) == [], "inside timeout plus grace"
+    beat(engine, "web1", T0, running=running)
+    pass_at(engine, T0 + SECOND)
+    alert = one_open(engine, "still_running")
+    assert (alert["job"], alert["host"], alert["instant"]) == (
+        "backup",
+        "web1",
+        started.replace(tzinfo=None),
+    )
+    assert alert["severity"] == "critical" and alert["run_id"].startswith("1111")
+    beat(engine, "web1", T0 + MINUTE, running=[])
+    pass_at(engine, T0 + MINUTE + SECOND)
+    assert alerts(engine, "still_running")[0]["resolved_at"] is not None
+
+
+def test_a_host_window_silences_its_host_alerts(engine: Engine) -> None:
+    with engine.begin() as connection:
+        connection.execute(
+            tables.maintenance.insert().values(
+                host="db1", starts_at=T0.replace(tzinfo=None) - MINUTE, ends_at=None,
+                schedule="0 8 * * *", timezone="UTC", duration_s=3600,
+                reason="nightly reboot", created_by="ops", created_at=T0.replace(tzinfo=None),
+            )
+        )  # fmt: skip
+    beat(engine, "db1", T0)
+    pass_at(engine, T0 + 5 * MINUTE)
+    [silent] = alerts(engine)
+    assert silent["silenced"].endswith("nightly reboot") and events(engine) == []
+    beat(engine, "db1", T0 + 70 * MINUTE)
+    pass_at(engine, T0 + 70 * MINUTE + SECOND)
+    assert alerts(engine)[0]["resolved_at"] is not None
+    pass_at(engine, T0 + 75 * MINUTE)  # the window ended at 09:00: this one is announced
+    assert [row["silenced"] for row in alerts(engine)] == [silent["silenced"], None]
+    assert [event for _id, event in events(engine)] == ["opened"]
