@@ -195,7 +195,7 @@ def _running_of(
     try:
         stored = json.loads(health or "{}")
         running = stored.get("running") or []
-        received = _time(stored.get("received_at"))
+        received = parse_time(stored.get("received_at"))
     except (ValueError, AttributeError):
         return []
     # Fresh by the heartbeat's own time: last_seen_at moves with every report too (ingest
@@ -206,12 +206,13 @@ def _running_of(
     for run in running if isinstance(running, list) else []:
         if not isinstance(run, dict) or not isinstance(run.get("job"), str):
             continue
-        started = _time(run.get("started_at"))
+        started = parse_time(run.get("started_at"))
         found.append(((run["job"], host), started or now))
     return found
 
 
-def _time(value: object) -> dt.datetime | None:
+def parse_time(value: object) -> dt.datetime | None:
+    """An ISO 8601 time from a heartbeat, as naive UTC; None if it is not one."""
     if not isinstance(value, str):
         return None
     try:

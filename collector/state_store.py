@@ -17,6 +17,7 @@ from smartcron.wrapper.schema import FAILED_STATUSES
 from sqlalchemy import Connection, Engine, and_, bindparam, func, or_, select, tuple_, update
 
 from .db import bulk, tables
+from .db.keys import by_job_key
 from .heartbeats import running_since_of
 from .state import DEGRADED_FOR, JobFacts, JobState, decide_state
 
@@ -118,7 +119,8 @@ def _stored(row: Any) -> JobState:
 
 def _job_rows(connection: Connection, keys: Sequence[Key]) -> list[Any]:
     j = tables.jobs.c
-    query = select(tables.jobs).where(tuple_(j.job, j.host).in_(keys)).order_by(j.job, j.host)
+    query = by_job_key(select(tables.jobs).where(tuple_(j.job, j.host).in_(keys)))
+    query = query.order_by(j.job, j.host)
     return list(connection.execute(query).mappings())
 
 

@@ -51,14 +51,22 @@ class PassResult:
     held: bool = False  # just back from an outage: missed and host rules wait
     outage: tuple[dt.datetime, dt.datetime] | None = None
     seconds: float = 0.0
+    # Seconds per step (states, runs, missed, hosts, commit, after): where a pass went.
+    steps: dict[str, float] = dataclasses.field(default_factory=dict)
+
+    def step(self, name: str, since: float) -> float:
+        now = time.perf_counter()
+        self.steps[name] = self.steps.get(name, 0.0) + now - since
+        return now
 
 
 def run_pass(engine: Engine, now: dt.datetime, after: AfterDetection | None = None) -> PassResult:
     """Detect at `now` (naive UTC): open, repeat and resolve alerts, with their events."""
     started = time.perf_counter()
-    evaluated = _evaluate_states(engine, now)
     result = PassResult()
-    with engine.begin() as connection:
+    evaluated = _evaluate_states(engine, now)
+    mark = result.step("states", started)
+    with _pass_connection(engine) as connection, connection.begin():
         marks = cursors.read_cursors(connection)
         changes = Transitions(connection, now)
         silencer = Silencer(connection, now)
@@ -73,6 +81,7 @@ def run_pass(engine: Engine, now: dt.datetime, after: AfterDetection | None = No
         RunRules(changes, silencer).apply(read.rows)
         result.runs_examined = len(read.rows)
         cursors.write_cursor(connection, cursors.RUNS, now, position=read.position)
+        mark = result.step("runs", mark)
 
         still_missed = resolve_missed(changes)
         if not hold and evaluated:
@@ -84,15 +93,28 @@ def run_pass(engine: Engine, now: dt.datetime, after: AfterDetection | None = No
             if swept is None or now - swept >= SWEEP_EVERY:
                 open_missed(changes, silencer, all_late(), still_missed, note)
                 cursors.write_cursor(connection, cursors.SWEEP, now, at=now)
+        mark = result.step("missed", mark)
         apply_host_rules(changes, silencer, hold)
         cursors.write_cursor(connection, cursors.PASS, now, at=now)
         changes.flush()
+        mark = result.step("hosts", mark)
+    mark = result.step("commit", mark)
     for name in ("opened", "repeated", "resolved", "silenced"):
         setattr(result, name, changes.counts[name])
     if after is not None:
         after(engine, now)
+        result.step("after", mark)
     result.seconds = time.perf_counter() - started
     return result
+
+
+def _pass_connection(engine: Engine) -> Connection:
+    """A pass's connection; on MySQL at REPEATABLE READ whatever the server's default,
+    which Transitions.open_many relies on (SQLite has one writer at a time)."""
+    connection = engine.connect()
+    if connection.dialect.name in ("mysql", "mariadb"):
+        connection = connection.execution_options(isolation_level="REPEATABLE READ")
+    return connection
 
 
 def _evaluate_states(engine: Engine, now: dt.datetime) -> bool:

@@ -23,6 +23,7 @@ from smartcron.wrapper.schema import FAILED_STATUSES, SKIPPED_STATUSES
 from sqlalchemy import Connection, select, tuple_
 
 from ..db import tables
+from ..db.keys import by_job_key
 from ..state import shown
 from .rules import JOB_RUN_RULES, Occurrence, severity_of
 from .silence import Silencer
@@ -81,7 +82,7 @@ def _job_rows(connection: Connection, keys: Sequence[Key]) -> dict[Key, Any]:
     found = {}
     for start in range(0, len(keys), KEYS_PER_QUERY):
         chunk = keys[start : start + KEYS_PER_QUERY]
-        query = select(*columns).where(tuple_(_j.job, _j.host).in_(chunk))
+        query = by_job_key(select(*columns).where(tuple_(_j.job, _j.host).in_(chunk)))
         for row in connection.execute(query).mappings():
             found[(row["job"], row["host"])] = row
     return found

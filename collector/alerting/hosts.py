@@ -17,11 +17,12 @@ from sqlalchemy import select, tuple_
 
 from .. import clocks
 from ..db import tables
-from ..heartbeats import FRESH_FOR
+from ..db.keys import by_job_key
+from ..heartbeats import FRESH_FOR, parse_time
 from ..state import shown
 from .rules import HOST_RULES, HOST_SEVERITY, NO_JOB, Occurrence, severity_of
 from .silence import Silencer
-from .store import KEYS_PER_QUERY, AlertKey, Transitions, naive, open_alerts_by_rule
+from .store import KEYS_PER_QUERY, AlertKey, Transitions, open_alerts_by_rule
 
 HEARTBEAT_INTERVAL = dt.timedelta(seconds=30)  # the agent's default --interval
 SILENT_AFTER = 3 * HEARTBEAT_INTERVAL
@@ -31,16 +32,6 @@ MAX_SKEW = dt.timedelta(minutes=1)
 RUNNING_GRACE = dt.timedelta(minutes=5)  # after its timeout, when the job sets no grace
 
 _h, _j = tables.hosts.c, tables.jobs.c
-
-
-def _time(value: object) -> dt.datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return naive(moment) if moment.tzinfo else moment
 
 
 def _health(text: str | None) -> dict[str, Any]:
@@ -53,7 +44,7 @@ def _health(text: str | None) -> dict[str, Any]:
 
 def host_conditions(host: str, health: dict[str, Any], now: dt.datetime) -> list[Occurrence]:
     """What is wrong with a host by its stored heartbeat, at `now`."""
-    received = _time(health.get("received_at"))
+    received = parse_time(health.get("received_at"))
     if received is None:
         return []  # no heartbeat ever: no agent on it
     found = []
@@ -72,7 +63,7 @@ def host_conditions(host: str, health: dict[str, Any], now: dt.datetime) -> list
         seen("host_disk_low", received, f"{host}: {low[1]:.1f} % free on {low[0]}")
     spool = health.get("spool")
     spool = spool if isinstance(spool, dict) else {}
-    oldest = _time(spool.get("oldest_at"))
+    oldest = parse_time(spool.get("oldest_at"))
     depth = spool.get("depth")
     if (
         oldest is not None
@@ -103,7 +94,7 @@ def _skew(health: dict[str, Any], received: dt.datetime) -> float | None:
     """Seconds the host's clock is ahead (negative: behind): the heartbeat's own clock
     against its arrival, or the reports' estimate (clocks.py), whichever is larger."""
     found = []
-    clock = _time(health.get("clock"))
+    clock = parse_time(health.get("clock"))
     if clock is not None:
         found.append((clock - received).total_seconds())
     estimate = clocks.read_clock(health)
@@ -136,14 +127,14 @@ def _still_running(changes: Transitions, silencer: Silencer, rows: list[Any]) ->
     fresh_hosts = set()
     for row in rows:
         health = _health(row.health)
-        received = _time(health.get("received_at"))
+        received = parse_time(health.get("received_at"))
         if received is None or received < now - FRESH_FOR:
             continue  # a stale heartbeat says nothing of what runs now
         fresh_hosts.add(row.host)
         for run in health.get("running") or []:
             if not isinstance(run, dict) or not isinstance(run.get("job"), str):
                 continue
-            started, timeout = _time(run.get("started_at")), run.get("timeout_s")
+            started, timeout = parse_time(run.get("started_at")), run.get("timeout_s")
             if started is None or not isinstance(timeout, (int, float)):
                 continue
             key = (run["job"], row.host)
@@ -187,7 +178,7 @@ def _jobs_of(changes: Transitions, keys: list[tuple[str, str]]) -> dict[Any, Any
     found = {}
     for start in range(0, len(keys), KEYS_PER_QUERY):
         chunk = keys[start : start + KEYS_PER_QUERY]
-        query = select(*columns).where(tuple_(_j.job, _j.host).in_(chunk))
+        query = by_job_key(select(*columns).where(tuple_(_j.job, _j.host).in_(chunk)))
         for row in changes.connection.execute(query).mappings():
             found[(row["job"], row["host"])] = row
     return found

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, select, tuple_
 
 from ..db import tables
+from ..db.keys import by_job_key
 from ..state import shown
 from .rules import Occurrence, severity_of
 from .silence import Silencer
@@ -50,8 +51,10 @@ def _states_of(changes: Transitions, keys: set[tuple[str, str]]) -> dict[Any, An
     ordered, found = sorted(keys), {}
     for start in range(0, len(ordered), KEYS_PER_QUERY):
         chunk = ordered[start : start + KEYS_PER_QUERY]
-        query = select(_j.job, _j.host, _j.state, _j.missed_at).where(
-            tuple_(_j.job, _j.host).in_(chunk)
+        query = by_job_key(
+            select(_j.job, _j.host, _j.state, _j.missed_at).where(
+                tuple_(_j.job, _j.host).in_(chunk)
+            )
         )
         for row in changes.connection.execute(query):
             found[(row.job, row.host)] = (row.state, naive(row.missed_at))
@@ -76,6 +79,7 @@ def open_missed(
 ) -> None:
     """An alert for each late job matching `where` without one open for its slot.
     `outage`: (from, until) the collector was down (and then held back), if lately."""
+    found = []
     for row in changes.connection.execute(select(*_COLUMNS).where(where)):
         missed_at = naive(row.missed_at)
         if missed_at is None or ("missed", row.job, row.host) in open_now:
@@ -91,5 +95,6 @@ def open_missed(
         seen = Occurrence("missed", row.job, row.host, missed_at, missed_at,
                           severity_of(row.priority), f"{row.job} on {row.host}: no run of {slot}",
                           detail)  # fmt: skip
-        changes.record(seen, open_now, silencer.why(row.job, row.host, row.paused_by,
-                                                     bool(row.paused)))  # fmt: skip
+        found.append((seen, silencer.why(row.job, row.host, row.paused_by, bool(row.paused))))
+    # Many jobs can become late at once (a database down for all of them): in bulk.
+    changes.open_many("missed", found, open_now)

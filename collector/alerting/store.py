@@ -125,6 +125,36 @@ class Transitions:
             self._event(alert.id, "resolved")
         return True
 
+    def open_many(
+        self,
+        rule: str,
+        seen: Sequence[tuple[Occurrence, str | None]],
+        open_now: dict[AlertKey, OpenAlert],
+    ) -> None:
+        """Open alerts of one rule for many occurrences at once (a storm of late jobs):
+        multi-row INSERT IGNOREs, then which rows this transaction inserted, read back
+        by a consistent read: rows another writer committed after this transaction's
+        snapshot are invisible to it (REPEATABLE READ, which run_pass asks for on
+        MySQL; SQLite has one writer at a time), and so are never announced twice."""
+        fresh = [(o, why) for o, why in seen if (o.rule, o.job, o.host) not in open_now]
+        if not fresh:
+            return
+        rows = [self._values(o, why) for o, why in fresh]
+        for start in range(0, len(rows), 1000):
+            self.connection.execute(insert_ignore(tables.alerts), rows[start : start + 1000])
+        mine = _OPEN.where(_a.open_key == 1, _a.rule == rule, _a.opened_at == self.now)
+        wanted = {(o.rule, o.job, o.host): o for o, _why in fresh}
+        for row in self.connection.execute(mine):
+            alert = _open_of(row)
+            if alert.key not in wanted or alert.key in open_now:
+                continue
+            open_now[alert.key] = alert
+            if alert.silenced is None:
+                self._event(alert.id, "opened")
+                self.counts["opened"] += 1
+            else:
+                self.counts["silenced"] += 1
+
     def flush(self) -> None:
         """Write the events of this transaction's transitions (one multi-row INSERT)."""
         if self._events:
@@ -139,15 +169,17 @@ class Transitions:
         ).rowcount
         return bool(changed == 1)
 
-    def _insert(self, seen: Occurrence, silenced: str | None) -> OpenAlert | None:
-        values = {
+    def _values(self, seen: Occurrence, silenced: str | None) -> dict[str, Any]:
+        return {
             "rule": seen.rule, "job": seen.job, "host": seen.host, "severity": seen.severity,
             "summary": _line(seen.summary)[:SUMMARY_LENGTH], "detail": seen.detail[:DETAIL_LENGTH],
             "run_id": seen.run_id, "instant": seen.instant, "opened_at": self.now,
             "last_seen_at": seen.seen_at, "repeats": 0, "open_key": 1,
+            "silenced": silenced[:255] if silenced else None,
         }  # fmt: skip
-        kept = silenced[:255] if silenced else None
-        values["silenced"] = kept
+
+    def _insert(self, seen: Occurrence, silenced: str | None) -> OpenAlert | None:
+        values = self._values(seen, silenced)
         result = self.connection.execute(
             insert_ignore(tables.alerts),
             values,
@@ -163,7 +195,7 @@ class Transitions:
         else:
             self.counts["silenced"] += 1
         return OpenAlert(alert_id, seen.rule, seen.job, seen.host, seen.instant,
-                         seen.seen_at, kept)  # fmt: skip
+                         seen.seen_at, values["silenced"])  # fmt: skip
 
     def _event(self, alert_id: int, event: str) -> None:
         self._events.append({"alert_id": alert_id, "event": event, "created_at": self.now})

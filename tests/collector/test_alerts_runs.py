@@ -9,17 +9,24 @@ from typing import Any
 
 import pytest
 from smartcron.collector.alerting.cursors import RUNS, read_cursors, write_cursor
+from smartcron.collector.alerting.engine import PassResult
 from smartcron.collector.alerting.from_runs import RUN_COLUMNS, SETTLE, RunRules
 from smartcron.collector.alerting.silence import Silencer
 from smartcron.collector.alerting.store import Transitions
 from smartcron.collector.db import tables
 from sqlalchemy import Engine, select, update
 
-from tests.support.alerts import alerts, events, one_open, pass_at, store_run
+from tests.support import alerts as support
+from tests.support.alerts import alerts, events, one_open, store_run
 
 T0 = dt.datetime(2030, 6, 10, 8, 0, 0)
 MINUTE = dt.timedelta(minutes=1)
-UNSCHEDULED: dict[str, Any] = {"schedule": None}  # no lateness in these tests: runs alone decide
+UNSCHEDULED: dict[str, Any] = {"schedule": None}
+
+
+def pass_at(engine: Engine, at: dt.datetime) -> PassResult:
+    # Passes here are never more than DOWN_AFTER apart: none to fill in between.
+    return support.pass_at(engine, at, fill=False)  # no lateness in these tests: runs alone decide
 
 
 def run(engine: Engine, minute: int, status: str = "success", **fields: Any) -> None:
