@@ -60,8 +60,15 @@ class PassResult:
         return now
 
 
-def run_pass(engine: Engine, now: dt.datetime, after: AfterDetection | None = None) -> PassResult:
-    """Detect at `now` (naive UTC): open, repeat and resolve alerts, with their events."""
+def run_pass(
+    engine: Engine,
+    now: dt.datetime,
+    after: AfterDetection | None = None,
+    down_after: dt.timedelta | None = None,
+) -> PassResult:
+    """Detect at `now` (naive UTC): open, repeat and resolve alerts, with their events.
+    `down_after`: a longer gap since the last pass is an outage (default DOWN_AFTER; a
+    loop with a longer interval gives three of its intervals)."""
     started = time.perf_counter()
     result = PassResult()
     evaluated = _evaluate_states(engine, now)
@@ -70,7 +77,7 @@ def run_pass(engine: Engine, now: dt.datetime, after: AfterDetection | None = No
         marks = cursors.read_cursors(connection)
         changes = Transitions(connection, now)
         silencer = Silencer(connection, now)
-        outage = _outage(connection, marks, now)
+        outage = _outage(connection, marks, now, down_after or DOWN_AFTER)
         hold = outage is not None and now < outage[1] + CATCH_UP
         result.held, result.outage = hold, outage
 
@@ -132,11 +139,11 @@ def _evaluate_states(engine: Engine, now: dt.datetime) -> bool:
 
 def _outage(
     connection: Connection, marks: dict[str, tuple[int | None, dt.datetime | None]],
-    now: dt.datetime,
+    now: dt.datetime, down_after: dt.timedelta,
 ) -> tuple[dt.datetime, dt.datetime] | None:  # fmt: skip
     """(from, to) of the collector's latest outage, when it was recent enough to matter."""
     last = marks.get(cursors.PASS, (None, None))[1]
-    if last is not None and now - last > DOWN_AFTER:
+    if last is not None and now - last > down_after:
         cursors.write_cursor(connection, cursors.OUTAGE_FROM, now, at=last)
         cursors.write_cursor(connection, cursors.OUTAGE_TO, now, at=now)
         return (last, now)

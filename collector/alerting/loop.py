@@ -18,7 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from ..heartbeats import now_utc
 from . import lease
-from .engine import AfterDetection, PassResult, run_pass
+from .engine import DOWN_AFTER, AfterDetection, PassResult, run_pass
 
 log = logging.getLogger("smartcron.collector")
 LEASE = "alerts"
@@ -39,7 +39,9 @@ def run_once(
     """One tick: the pass if this holder has the lease, else None (another replica's)."""
     if not lease.take(engine, LEASE, holder, now, lease_for(every_s)):
         return None
-    return run_pass(engine, now, after)
+    # Passes further apart than DOWN_AFTER by design are no outage: three missed are.
+    down_after = max(DOWN_AFTER, dt.timedelta(seconds=3 * every_s))
+    return run_pass(engine, now, after, down_after)
 
 
 class AlertLoop:
