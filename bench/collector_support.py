@@ -72,8 +72,9 @@ def own_database(
                 cursor.execute(f"DROP DATABASE IF EXISTS `{name}`")
 
 
-def collector_cli(*args: str, timeout: float = 120) -> str:
-    done = subprocess.run([str(BIN / "smartcron-collector"), *args], capture_output=True,
+def collector_cli(*args: str, timeout: float = 120, command: str | None = None) -> str:
+    """`smartcron-collector ARGS` (or another build's `command ARGS`), its output."""
+    done = subprocess.run([command or COLLECTOR, *args], capture_output=True,
                           text=True, check=False, timeout=timeout, env=clean_env())  # fmt: skip
     if done.returncode != 0:
         raise BenchError(f"smartcron-collector {args[0]} failed: {done.stderr.strip()}")
@@ -148,6 +149,6 @@ def wait_ready(collector: Collector, workers: int, limit_s: float = 30.0) -> Non
     raise BenchError(f"collector not ready after {limit_s}s:\n{collector.log.read_text()[-2000:]}")
 
 
-def token(db_url: str, kind: str) -> str:
+def token(db_url: str, kind: str, command: str | None = None) -> str:
     return collector_cli("create-token", "--db", db_url, "--name", f"bench-{kind}-"
-                         f"{secrets.token_hex(3)}", "--kind", kind)  # fmt: skip
+                         f"{secrets.token_hex(3)}", "--kind", kind, command=command)  # fmt: skip

@@ -42,6 +42,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.collector_support import (
+    COLLECTOR,
     Server,
     collector_cli,
     own_database,
@@ -330,6 +331,46 @@ def time_views(server: Server, database: str, repeats: int) -> dict[str, tuple[l
     return found
 
 
+@dataclass
+class Figures:
+    """What one build answered: the timed GETs, the /metrics scrapes (the first, then
+    20 more) and each view's timings and row count."""
+
+    gets: list[tuple[str, list[float]]]
+    scrapes: list[list[float]]
+    views: dict[str, tuple[list[float], int]]
+
+
+def measure(server: Server, database: str, args: argparse.Namespace, job_page: str,
+            command: str) -> Figures:  # fmt: skip
+    """A real `COMMAND serve` on the database, then the views at the client."""
+    db_url = server.url(database)
+    admin = token(db_url, "admin", command)
+    bearer = {"Authorization": f"Bearer {admin}"}
+    with tempfile.TemporaryDirectory(prefix="smartcron-bench-") as tmp:
+        log = Path(tmp) / "collector.log"
+        with serve(db_url, args.workers, log, command=command) as collector:
+
+            def timed(path: str, headers: dict[str, str], expect: str) -> list[float]:
+                return time_gets(collector.port, path, headers, args.requests,
+                                 args.warmups, expect, args.request_timeout)  # fmt: skip
+
+            html = {**bearer, "Accept": "text/html"}
+            gets = [
+                ("GET / (summary page)", timed("/", html, "</table>")),
+                ("GET /api/v1/status", timed("/api/v1/status", bearer, '"jobs_by_state"')),
+                ("GET /api/v1/jobs?state=failing",
+                 timed("/api/v1/jobs?state=failing", bearer, '"jobs"')),
+                (f"GET {job_page}", timed(job_page, html, "</html>")),
+            ]  # fmt: skip
+            # /metrics has no target: a process counts every run at its first
+            # scrape, then only the runs stored since (collector/metrics.py).
+            scrapes = [time_gets(collector.port, "/metrics", bearer, count, 0,
+                                 "smartcron_runs_total", args.request_timeout)
+                       for count in (1, 20)]  # fmt: skip
+    return Figures(gets, scrapes, time_views(server, database, args.view_repeats))
+
+
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--jobs", type=int, default=212, help="how many jobs (212)")
@@ -349,6 +390,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--keep", action="store_true", help="keep the database at the end")
     parser.add_argument("--reuse", action="store_true",
                         help="use the kept database, after init-db (no reload)")  # fmt: skip
+    parser.add_argument("--compare", metavar="COMMAND",
+                        help="another build's smartcron-collector (main's, say): it creates "
+                        "the schema and answers first; then this build migrates the same "
+                        "database (timed) and answers")  # fmt: skip
     args = parser.parse_args(argv)
     if args.requests < 3:
         # Fewer than 50 is for code too slow to time 50 times (the row says "p95 of N").
@@ -358,6 +403,25 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     if args.days is None:
         args.days = min(45, math.ceil(args.runs / runs_per_day(args.jobs) * 1.05) + 1)
     return args
+
+
+def fill(server: Server, database: str, args: argparse.Namespace, rng: random.Random,
+         hosts: list[str], now: dt.datetime, command: str) -> None:  # fmt: skip
+    """The schema as `command`'s init-db makes it, then the generated history."""
+    db_url = server.url(database)
+    collector_cli("init-db", "--db", db_url, command=command)
+    with tempfile.TemporaryDirectory(prefix="smartcron-bench-") as tmp:
+        runs_path, output_path = Path(tmp) / "runs.tsv", Path(tmp) / "output.tsv"
+        began = time.perf_counter()
+        jobs = make_jobs(rng, args.jobs, hosts)
+        jobs[23].stop_before = now - dt.timedelta(days=2)  # late: no runs since
+        generated = generate(rng, jobs, args.runs, args.days, now, runs_path, output_path)
+        generated_s = time.perf_counter() - began
+        began = time.perf_counter()
+        load(server, database, generated, runs_path, output_path, now, hosts)
+        loaded_s = time.perf_counter() - began
+        print(f"generated {generated.runs:,} runs of {len(jobs)} jobs in "
+              f"{generated_s:.0f} s, loaded in {loaded_s:.0f} s")  # fmt: skip
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -372,87 +436,84 @@ def main(argv: Sequence[str] | None = None) -> int:
     now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} cpus, "
           f"load average {os.getloadavg()[0]:.2f}")  # fmt: skip
+    # The compared build makes the schema and reads the database first, as it leaves
+    # it; this build's migrate then brings the same rows to its revision.
+    first = args.compare or COLLECTOR
+    compared: Figures | None = None
     try:
         with own_database(server, args.database, keep=args.keep or args.reuse,
                           create=not args.reuse) as database:  # fmt: skip
             db_url = server.url(database)
             if args.reuse:
-                # A database kept by an older smartcron is brought up to date first (at
-                # schema version 1 that means filling the run rollup from its runs).
+                # A kept database is brought to the first build's revision (a database
+                # this build migrated already is past the compared one's: init-db says so).
                 began = time.perf_counter()
-                collector_cli("init-db", "--db", db_url, timeout=1800)
+                collector_cli("init-db", "--db", db_url, timeout=3600, command=first)
                 print(f"init-db on the kept database: {time.perf_counter() - began:.1f} s")
             else:
-                collector_cli("init-db", "--db", db_url)
-                with tempfile.TemporaryDirectory(prefix="smartcron-bench-") as tmp:
-                    runs_path, output_path = Path(tmp) / "runs.tsv", Path(tmp) / "output.tsv"
-                    began = time.perf_counter()
-                    jobs = make_jobs(rng, args.jobs, hosts)
-                    jobs[23].stop_before = now - dt.timedelta(days=2)  # late: no runs since
-                    generated = generate(rng, jobs, args.runs, args.days, now, runs_path,
-                                         output_path)  # fmt: skip
-                    generated_s = time.perf_counter() - began
-                    began = time.perf_counter()
-                    load(server, database, generated, runs_path, output_path, now, hosts)
-                    loaded_s = time.perf_counter() - began
-                    print(f"generated {generated.runs:,} runs of {len(jobs)} jobs in "
-                          f"{generated_s:.0f} s, loaded in {loaded_s:.0f} s")  # fmt: skip
-            admin = token(db_url, "admin")
-            bearer = {"Authorization": f"Bearer {admin}"}
-            rows = []
-            with tempfile.TemporaryDirectory(prefix="smartcron-bench-") as tmp:
-                log = Path(tmp) / "collector.log"
-                with serve(db_url, args.workers, log) as collector:
-
-                    def timed(path: str, headers: dict[str, str], expect: str) -> list[float]:
-                        return time_gets(collector.port, path, headers, args.requests,
-                                         args.warmups, expect, args.request_timeout)  # fmt: skip
-
-                    html = {**bearer, "Accept": "text/html"}
-                    page = timed("/", html, "</table>")
-                    status = timed("/api/v1/status", bearer, '"jobs_by_state"')
-                    failing = timed("/api/v1/jobs?state=failing", bearer, '"jobs"')
-                    job = timed(job_page, html, "</html>")
-                    # /metrics has no target: a process counts every run at its first
-                    # scrape, then only the runs stored since (collector/metrics.py).
-                    scrapes = [time_gets(collector.port, "/metrics", bearer, count, 0,
-                                         "smartcron_runs_total") for count in (1, 20)]  # fmt: skip
-            views = time_views(server, database, args.view_repeats)
+                fill(server, database, args, rng, hosts, now, first)
+            if args.compare:
+                compared = measure(server, database, args, job_page, args.compare)
+                began = time.perf_counter()
+                collector_cli("migrate", "--db", db_url, timeout=3600)
+                migrated_s = time.perf_counter() - began
+                print(f"migrate from {args.compare}'s revision: {migrated_s:.1f} s")
+            figures = measure(server, database, args, job_page, COLLECTOR)
     except (BenchError, OSError) as error:
         print(f"page: {error}", file=sys.stderr)
         return 1
-    gets = (
-        ("GET / (summary page)", page),
-        ("GET /api/v1/status", status),
-        ("GET /api/v1/jobs?state=failing", failing),
-        (f"GET {job_page}", job),
-    )
-    for name, timings in gets:
-        p95 = percentile(timings, 95)
-        rows.append(Row(f"{name} p95 of {len(timings)}", f"{p95 * 1000:.0f} ms",
-                        f"{TARGET_PAGE_S * 1000:.0f} ms", f"{p95 / TARGET_PAGE_S:.2f}",
-                        "<= 1.00", p95 <= TARGET_PAGE_S))  # fmt: skip
-    for view, (timings, _) in views.items():
-        median = statistics.median(timings)
-        rows.append(Row(f"SELECT * FROM {view}, median of {len(timings)}",
-                        f"{median * 1000:.0f} ms", f"{TARGET_VIEW_S * 1000:.0f} ms",
-                        f"{median / TARGET_VIEW_S:.2f}", "<= 1.00",
-                        median <= TARGET_VIEW_S))  # fmt: skip
     print()
-    print(f"{args.jobs:,} jobs on {args.hosts:,} hosts, {args.runs:,} runs asked for")
-    print_table(rows)
-    print("note: p50 " + ", ".join(f"{name.split(' (')[0]} {statistics.median(t) * 1000:.0f} ms"
-                                   for name, t in gets))  # fmt: skip
-    for view, (timings, view_rows) in views.items():
+    print(
+        f"{args.jobs:,} jobs on {args.hosts:,} hosts, {args.runs:,} runs asked for"
+        + (f"; peer: {args.compare} on the same rows before migrate" if compared else "")
+    )
+    print_table(rows_of(figures, compared))
+    for label, got in (("this", figures), ("peer", compared)):
+        if got is not None:
+            notes(label if compared else "", got)
+    print(f"note: load average {os.getloadavg()[0]:.2f}")
+    return 0
+
+
+def rows_of(figures: Figures, compared: Figures | None) -> list[Row]:
+    """A row per GET (p95) and per view (median): against the compared build's figure
+    where there is one (ratio: this build's over it), else against the target."""
+    rows = []
+
+    def row(metric: str, seconds: float, peer: float | None, target: float) -> Row:
+        if peer is None:
+            return Row(metric, f"{seconds * 1000:.0f} ms", f"{target * 1000:.0f} ms",
+                       f"{seconds / target:.2f}", "<= 1.00", seconds <= target)  # fmt: skip
+        return Row(metric, f"{seconds * 1000:.0f} ms", f"{peer * 1000:.0f} ms",
+                   f"{seconds / peer:.3f}", f"<= {target * 1000:.0f} ms",
+                   seconds <= target)  # fmt: skip
+
+    peer_gets = dict(compared.gets) if compared else {}
+    for name, timings in figures.gets:
+        theirs = peer_gets.get(name)
+        rows.append(row(f"{name} p95 of {len(timings)}", percentile(timings, 95),
+                        percentile(theirs, 95) if theirs else None, TARGET_PAGE_S))  # fmt: skip
+    for view, (timings, _) in figures.views.items():
+        theirs = compared.views[view][0] if compared and view in compared.views else None
+        rows.append(row(f"SELECT * FROM {view}, median of {len(timings)}",
+                        statistics.median(timings),
+                        statistics.median(theirs) if theirs else None, TARGET_VIEW_S))  # fmt: skip
+    return rows
+
+
+def notes(label: str, got: Figures) -> None:
+    said = f"note: {label}: " if label else "note: "
+    print(said + "p50 " + ", ".join(f"{name.split(' (')[0]} {statistics.median(t) * 1000:.0f} ms"
+                                    for name, t in got.gets))  # fmt: skip
+    for view, (timings, view_rows) in got.views.items():
         print(
-            f"note: {view}: {view_rows} rows, each time "
+            f"{said}{view}: {view_rows} rows, each time "
             f"{', '.join(f'{t * 1000:.0f}' for t in timings)} ms"
         )
-    print(f"note: load average {os.getloadavg()[0]:.2f}")
-    print(f"note: GET /metrics (no target): first scrape {scrapes[0][0] * 1000:.0f} ms, "
-          f"then p50 {statistics.median(scrapes[1]) * 1000:.0f} ms, p95 "
-          f"{percentile(scrapes[1], 95) * 1000:.0f} ms of {len(scrapes[1])}")  # fmt: skip
-    return 0
+    first, rest = got.scrapes
+    print(f"{said}GET /metrics (no target): first scrape {first[0] * 1000:.0f} ms, "
+          f"then p50 {statistics.median(rest) * 1000:.0f} ms, p95 "
+          f"{percentile(rest, 95) * 1000:.0f} ms of {len(rest)}")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """The evaluation pass, run from `serve`: time alone makes jobs late (and ages
-failures out of "degraded"), with no report to say so. Each worker process runs
+failures out of "degraded"), with no report to say so; and the hourly rollups' rows past
+keeping go (rollups.prune_hourly). Each worker process runs
 its own pass every `evaluate_every_s`; the passes of several workers or replicas
 agree, because each one decides the same state from the same row
 (state_store.evaluate_due)."""
@@ -13,6 +14,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from .ingest import now_utc
+from .rollups import prune_hourly
 from .state_store import evaluate_due
 
 log = logging.getLogger("smartcron.collector")
@@ -37,7 +39,9 @@ class EvaluationLoop:
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                evaluate_due(self.engine, now_utc())
+                now = now_utc()
+                evaluate_due(self.engine, now)
+                prune_hourly(self.engine, now)
             except SQLAlchemyError as error:
                 # The database is away: the next pass catches up (review_at is kept).
                 log.warning("evaluation pass failed: %s", str(error).splitlines()[0][:200])

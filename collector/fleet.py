@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import Engine, and_, desc, func, literal, or_, select
 
-from . import queries
+from . import queries, rollups
 from .db import tables
 from .ingest import now_utc
 
@@ -207,23 +207,18 @@ def count_states(engine: Engine, host: str | None = None) -> dict[str, int]:
 
 def status(engine: Engine) -> dict[str, Any]:
     """The fleet at a glance: jobs per state, runs and failures in 24 h, hosts, alerts."""
-    r = tables.runs.c
-    since = now_utc() - queries.DAY
-    # The last day's runs from ix_runs_started, which holds every column read here.
-    day = select(func.count(), func.sum(queries.failed_flag())).where(
-        r.started_at >= since, r.status.not_in(queries.SKIPPED)
-    )
     with engine.connect() as connection:
         alerts = connection.execute(
             select(func.count()).where(tables.alerts.c.resolved_at.is_(None))
         ).scalar()
-        runs_24h, failures_24h = connection.execute(day).one()
         hosts = connection.execute(
             select(func.count()).select_from(
                 select(tables.jobs.c.host).union(select(tables.hosts.c.host)).subquery()
             )
         ).scalar()
     counts = count_states(engine)
+    # From the hourly rollup per host (rollups.py): the cost follows the hosts, not the runs.
+    runs_24h, failures_24h = rollups.fleet_day_counts(engine, now_utc())
     return {
         "generated_at": queries.iso(now_utc()),
         "jobs": sum(counts.values()),

@@ -17,6 +17,7 @@ from typing import Any
 from smartcron.wrapper.schema import FAILED_STATUSES, SKIPPED_STATUSES
 from sqlalchemy import Engine, Integer, and_, case, desc, func, or_, select, text
 
+from . import rollups
 from .charts import SPARK_SLOTS
 from .clocks import read_clock
 from .db import tables
@@ -221,7 +222,7 @@ def describe_jobs(engine: Engine, rows: list[dict[str, Any]]) -> list[dict[str, 
     """The API's item for each smartcron_jobs row, in the order given: the stored state,
     with the 24-hour counts and recent figures read for these jobs only."""
     keys = [(row["job"], row["host"]) for row in rows]
-    counted = _BESIDE.submit(day_counts, engine, keys)
+    counted = _BESIDE.submit(rollups.job_day_counts, engine, keys, now_utc())
     recent = recent_runs_by_job(engine, keys)
     counts = counted.result()
     result = []
@@ -238,34 +239,6 @@ def describe_jobs(engine: Engine, rows: list[dict[str, Any]]) -> list[dict[str, 
         item |= summarise(recent[(row["job"], row["host"])])
         result.append(item)
     return result
-
-
-def failed_flag() -> Any:
-    """1 for a failed run, 0 for any other: what SUM() counts failures with."""
-    return case((tables.runs.c.status.in_(FAILED), 1), else_=0)
-
-
-def day_counts(
-    engine: Engine, keys: list[tuple[str, str]]
-) -> dict[tuple[str, str], tuple[int, int]]:
-    """Runs and failures of the last 24 hours of each (job, host) in `keys`: a short range
-    of ix_runs_job_started per job, so the cost follows the jobs asked for, not the fleet."""
-    r = tables.runs.c
-    since = now_utc() - DAY
-    found: dict[tuple[str, str], tuple[int, int]] = {}
-    with engine.connect() as connection:
-        for start in range(0, len(keys), KEYS_PER_QUERY):
-            chunk = keys[start : start + KEYS_PER_QUERY]
-            query = (
-                select(r.job, r.host, func.count(), func.sum(failed_flag()))
-                .where(or_(*(and_(r.job == job, r.host == host) for job, host in chunk)),
-                       r.started_at >= since, r.status.not_in(SKIPPED))
-                .group_by(r.job, r.host)
-            )  # fmt: skip
-            for job, host, count, failures in connection.execute(query):
-                # SUM() is DECIMAL on MySQL: numbers for JSON, not strings.
-                found[(job, host)] = (int(count), int(failures or 0))
-    return found
 
 
 def runs(

@@ -92,6 +92,53 @@ run_rollup = Table(
     Index("ix_rollup_job_day", "job", "host", "day"),
 )
 
+# Filled by triggers on smartcron_runs too (revision 0009, migrations/sql/mysql/
+# 0009_rollups.sql): runs (skips are not runs), successes, failures (lost runs among
+# them) and skips per UTC hour, job and host, and per UTC hour and host; epoch_hour is
+# the hour since 1970-01-01 00:00 UTC. collector/rollups.py reads the last 24 hours from
+# them and deletes the hours past keeping.
+run_hourly = Table(
+    "smartcron_run_hourly",
+    metadata,
+    Column("job", String(100), primary_key=True),
+    Column("host", String(255), primary_key=True),
+    Column("epoch_hour", Integer, primary_key=True, autoincrement=False),
+    Column("runs", Integer, nullable=False),
+    Column("successes", Integer, nullable=False),
+    Column("failures", Integer, nullable=False),
+    Column("skips", Integer, nullable=False),
+    Index("ix_run_hourly_hour", "epoch_hour"),
+)
+
+host_hourly = Table(
+    "smartcron_host_hourly",
+    metadata,
+    Column("epoch_hour", Integer, primary_key=True, autoincrement=False),
+    Column("host", String(255), primary_key=True),
+    Column("runs", Integer, nullable=False),
+    Column("successes", Integer, nullable=False),
+    Column("failures", Integer, nullable=False),
+    Column("skips", Integer, nullable=False),
+)
+
+# The same counts per UTC day, job and host, with the real runs' durations (`timed`:
+# those with one) and peak memory: what smartcron_v_daily_trends shows.
+run_daily = Table(
+    "smartcron_run_daily",
+    metadata,
+    Column("day", Date, primary_key=True),
+    Column("job", String(100), primary_key=True),
+    Column("host", String(255), primary_key=True),
+    Column("runs", Integer, nullable=False),
+    Column("successes", Integer, nullable=False),
+    Column("failures", Integer, nullable=False),
+    Column("skips", Integer, nullable=False),
+    Column("timed", Integer, nullable=False),
+    Column("duration_sum", Float, nullable=False),
+    Column("duration_max", Float),
+    Column("rss_max", BigInteger),
+)
+
 run_output = Table(
     "smartcron_run_output",
     metadata,
