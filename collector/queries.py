@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from smartcron.wrapper.schema import FAILED_STATUSES, SKIPPED_STATUSES
-from sqlalchemy import Engine, Integer, and_, case, desc, func, or_, select, text
+from sqlalchemy import Engine, Integer, and_, desc, func, or_, select, text
 
 from . import rollups
 from .charts import SPARK_SLOTS

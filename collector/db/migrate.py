@@ -53,8 +53,9 @@ def head_revision() -> str:
     return head
 
 
-def migrate(engine: Engine, lock_wait_s: int = LOCK_WAIT_S) -> str:
-    """Upgrade the database of `engine` to the newest revision; return that revision.
+def migrate(engine: Engine, lock_wait_s: int = LOCK_WAIT_S, to: str = "head") -> str:
+    """Upgrade the database of `engine` to the newest revision (or to revision `to`, as
+    tests build a database an older collector left); return that revision.
     Idempotent, and safe with several collectors starting at once: each waits up to
     `lock_wait_s` for another's migration to end."""
     migrating = _migration_engine(engine, lock_wait_s)
@@ -67,10 +68,10 @@ def migrate(engine: Engine, lock_wait_s: int = LOCK_WAIT_S) -> str:
                 _require_sqlite_math(connection)
             with connection.begin():  # SQLite: BEGIN IMMEDIATE, the writer's lock
                 _adopt_legacy_schema(connection)
-                command.upgrade(alembic_config(connection=connection), "head")
+                command.upgrade(alembic_config(connection=connection), to)
     finally:
         migrating.dispose()
-    return head_revision()
+    return head_revision() if to == "head" else to
 
 
 def offline_sql(start: str | None, end: str = "head") -> str:
