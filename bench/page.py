@@ -19,6 +19,16 @@ connection with an admin bearer token, --requests GETs each of / (Accept: text/h
 /metrics (its first scrape, then 20 more, with no target); and pymysql times
 SELECT * FROM every smartcron_v_* view, --view-repeats times each. Prints p50/p95 and
 the median; never asserts.
+
+    .venv/bin/python bench/page.py --compare MAIN/.venv/bin/smartcron-collector
+
+measures another build (main's, installed in a virtualenv of its own) on the same rows:
+its init-db makes the schema, the rows are loaded, it answers the same requests and its
+views are timed; then this build's `migrate` brings the database to this revision
+(timed, printed) and this build answers. Each row gives this build's figure, the other's
+and the ratio of the two; the target decides PASS or MISS. With --reuse, the kept
+database must still be at the other build's revision (a database this build migrated
+is past it: reload it).
 """
 
 from __future__ import annotations

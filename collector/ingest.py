@@ -269,14 +269,17 @@ def _latest_time(report: RunReport) -> tuple[str, dt.datetime]:
 
 
 def _lock_order(report: RunReport) -> tuple[Any, ...]:
-    """Runs in the order of the rollup rows their insert locks (the trigger on
-    smartcron_runs adds each to the row of its UTC day, job, host and duration bucket;
-    buckets follow durations), then of run_id. Batches of one busy job, on one host, on
-    one day, would otherwise lock its few rollup rows in opposite orders and deadlock."""
+    """Runs in the order of the rollup rows their insert locks, then of run_id: the
+    triggers on smartcron_runs add each to the rows of its UTC day, host and job (and
+    duration bucket: buckets follow durations), and to its host's row of the hour,
+    which every run of that host and hour shares. Host before job: a group of batches
+    from several hosts then takes the hosts' rows in one order. Batches of one busy job,
+    on one host, on one day, would otherwise lock its few rollup rows in opposite orders
+    and deadlock."""
     day = utc_naive(report.started_at).date()
     # A lost run has no duration: the trigger counts it in the lowest bucket (-32768).
     duration = -1.0 if report.duration_s is None else report.duration_s
-    return (day, report.job, report.host, duration, str(report.run_id))
+    return (day, report.host, report.job, duration, str(report.run_id))
 
 
 # ---------------------------------------------------------------- the statements

@@ -151,41 +151,42 @@ UNLOCK TABLES;
 ANALYZE TABLE smartcron_run_hourly, smartcron_host_hourly, smartcron_run_daily;
 
 CREATE OR REPLACE VIEW smartcron_v_job_health AS
-WITH win AS (
-    SELECT UTC_TIMESTAMP(6) - INTERVAL 1 DAY AS since,
-           TIMESTAMPDIFF(HOUR, '1970-01-01 00:00:00', UTC_TIMESTAMP(6) - INTERVAL 1 DAY) + 1
-               AS first_hour
-), edge AS (
-    SELECT since, first_hour,
-           TIMESTAMP('1970-01-01 00:00:00') + INTERVAL first_hour HOUR AS first_hour_at
-    FROM win
-)
-SELECT j.job,
-       j.host,
-       j.state,
-       j.state_reason AS reason,
-       j.last_status,
-       j.last_started_at,
-       j.last_success_at,
-       j.next_expected_at,
-       j.late_after_at,
-       j.missed_at,
-       j.timezone,
-       j.breaker_state,
-       (SELECT COALESCE(SUM(h.runs), 0) FROM smartcron_run_hourly h
-        WHERE h.job = j.job AND h.host = j.host AND h.epoch_hour >= e.first_hour)
-       + (SELECT COUNT(*) FROM smartcron_runs r FORCE INDEX (ix_runs_job_started)
-          WHERE r.job = j.job AND r.host = j.host
-            AND r.started_at >= e.since AND r.started_at < e.first_hour_at
-            AND r.status NOT IN ('skipped_locked', 'skipped_breaker', 'skipped_paused')) AS runs_24h,
-       (SELECT COALESCE(SUM(h.failures), 0) FROM smartcron_run_hourly h
-        WHERE h.job = j.job AND h.host = j.host AND h.epoch_hour >= e.first_hour)
-       + (SELECT COUNT(*) FROM smartcron_runs r FORCE INDEX (ix_runs_job_started)
-          WHERE r.job = j.job AND r.host = j.host
-            AND r.started_at >= e.since AND r.started_at < e.first_hour_at
-            AND r.status IN ('failed', 'timeout', 'killed_memory', 'error', 'lost')) AS failures_24h
-FROM smartcron_jobs j
-CROSS JOIN edge e;
+SELECT u.job,
+       u.host,
+       MAX(u.state)            AS state,
+       MAX(u.reason)           AS reason,
+       MAX(u.last_status)      AS last_status,
+       MAX(u.last_started_at)  AS last_started_at,
+       MAX(u.last_success_at)  AS last_success_at,
+       MAX(u.next_expected_at) AS next_expected_at,
+       MAX(u.late_after_at)    AS late_after_at,
+       MAX(u.missed_at)        AS missed_at,
+       MAX(u.timezone)         AS timezone,
+       MAX(u.breaker_state)    AS breaker_state,
+       SUM(u.runs)             AS runs_24h,
+       SUM(u.failures)         AS failures_24h
+FROM (
+    SELECT j.job, j.host, 1 AS known, j.state, j.state_reason AS reason, j.last_status,
+           j.last_started_at, j.last_success_at, j.next_expected_at, j.late_after_at,
+           j.missed_at, j.timezone, j.breaker_state, 0 AS runs, 0 AS failures
+    FROM smartcron_jobs j
+    UNION ALL
+    SELECT h.job, h.host, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+           h.runs, h.failures
+    FROM smartcron_run_hourly h
+    WHERE h.epoch_hour
+          >= TIMESTAMPDIFF(HOUR, '1970-01-01 00:00:00', UTC_TIMESTAMP(6) - INTERVAL 1 DAY) + 1
+    UNION ALL
+    SELECT r.job, r.host, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+           r.status NOT IN ('skipped_locked', 'skipped_breaker', 'skipped_paused'),
+           r.status IN ('failed', 'timeout', 'killed_memory', 'error', 'lost')
+    FROM smartcron_runs r FORCE INDEX (ix_runs_started)
+    WHERE r.started_at >= UTC_TIMESTAMP(6) - INTERVAL 1 DAY
+      AND r.started_at
+          < DATE_FORMAT(UTC_TIMESTAMP(6) - INTERVAL 1 DAY, '%Y-%m-%d %H:00:00') + INTERVAL 1 HOUR
+) u
+GROUP BY u.job, u.host
+HAVING MAX(u.known) = 1;
 
 CREATE OR REPLACE VIEW smartcron_v_daily_trends AS
 SELECT day,

@@ -33,9 +33,13 @@ class Clock:
         self.now += metrics.SETTLE_S + 1
 
 
-def reports(job: str, durations: list[float], status: str = "success") -> list[RunReport]:
+def reports(
+    job: str, durations: list[float], status: str = "success", host: str = "web1"
+) -> list[RunReport]:
     return [
-        RunReport.model_validate(make_report(job, status=status, duration_s=d, schedule=None))
+        RunReport.model_validate(
+            make_report(job, host=host, status=status, duration_s=d, schedule=None)
+        )
         for d in durations
     ]
 
@@ -128,7 +132,10 @@ def test_a_run_committed_after_a_later_one_is_counted(
         transaction = open_transaction.begin()
         open_transaction.execute(tables.runs.insert(), [run_row(slow, now_utc())])
         open_transaction.execute(tables.run_output.insert(), [output_row(slow)])
-        store(engine, reports("fast", [2.0]))  # a larger id, committed first
+        # A larger id, committed first; from another host: a run of the same host and
+        # hour would wait for the open transaction, which holds that host's row of the
+        # hourly rollup (smartcron_host_hourly) until it commits.
+        store(engine, reports("fast", [2.0], host="web2"))
         assert read(engine, totals) == everything(engine)  # "fast" only, for now
         transaction.commit()
     metrics_clock.pass_settle_time()
