@@ -347,7 +347,7 @@ class Figures:
     20 more) and each view's timings and row count."""
 
     gets: list[tuple[str, list[float]]]
-    scrapes: list[list[float]]
+    scrapes: list[list[float]] | str  # or what went wrong
     views: dict[str, tuple[list[float], int]]
 
 
@@ -374,10 +374,17 @@ def measure(server: Server, database: str, args: argparse.Namespace, job_page: s
                 (f"GET {job_page}", timed(job_page, html, "</html>")),
             ]  # fmt: skip
             # /metrics has no target: a process counts every run at its first
-            # scrape, then only the runs stored since (collector/metrics.py).
-            scrapes = [time_gets(collector.port, "/metrics", bearer, count, 0,
-                                 "smartcron_runs_total", args.request_timeout)
-                       for count in (1, 20)]  # fmt: skip
+            # scrape, then only the runs stored since (collector/metrics.py). A first
+            # scrape past the collector's 30 s read timeout is noted, not fatal.
+            began = time.perf_counter()
+            try:
+                scrapes: list[list[float]] | str = [
+                    time_gets(collector.port, "/metrics", bearer, count, 0,
+                              "smartcron_runs_total", args.request_timeout)
+                    for count in (1, 20)
+                ]  # fmt: skip
+            except BenchError as error:
+                scrapes = f"{error} after {time.perf_counter() - began:.1f} s"
     return Figures(gets, scrapes, time_views(server, database, args.view_repeats))
 
 
@@ -520,6 +527,9 @@ def notes(label: str, got: Figures) -> None:
             f"{said}{view}: {view_rows} rows, each time "
             f"{', '.join(f'{t * 1000:.0f}' for t in timings)} ms"
         )
+    if isinstance(got.scrapes, str):
+        print(f"{said}GET /metrics (no target): {got.scrapes}")
+        return
     first, rest = got.scrapes
     print(f"{said}GET /metrics (no target): first scrape {first[0] * 1000:.0f} ms, "
           f"then p50 {statistics.median(rest) * 1000:.0f} ms, p95 "

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 
 from smartcron.wrapper.schema import FAILED_STATUSES, SKIPPED_STATUSES
-from sqlalchemy import Engine, and_, case, delete, func, or_, select
+from sqlalchemy import Engine, Select, Table, case, delete, func, select, tuple_
 
 from .db import tables
 
@@ -57,6 +58,12 @@ def last_day(now: dt.datetime) -> Window:
     return Window(since, epoch_hour(since) + 1)
 
 
+def _hinted(query: Select[Any], table: Table, index: str) -> Select[Any]:
+    for dialect in ("mysql", "mariadb"):
+        query = query.with_hint(table, f"FORCE INDEX ({index})", dialect_name=dialect)
+    return query
+
+
 def _failed(status: object) -> object:
     return case((status.in_(FAILED_STATUSES), 1), else_=0)  # type: ignore[attr-defined]
 
@@ -71,18 +78,20 @@ def job_day_counts(engine: Engine, keys: list[Key], now: dt.datetime) -> dict[Ke
     with engine.connect() as connection:
         for start in range(0, len(keys), KEYS_PER_QUERY):
             chunk = keys[start : start + KEYS_PER_QUERY]
-            hours = (
+            # (job, host) IN (...) with the index named: for 100 jobs MariaDB took
+            # 30-40 ms to plan an OR of pairs over the candidate indexes, 10-15 ms this way.
+            hours = _hinted(
                 select(h.job, h.host, func.sum(h.runs), func.sum(h.failures))
-                .where(or_(*(and_(h.job == job, h.host == host) for job, host in chunk)),
-                       h.epoch_hour >= window.first_hour)
-                .group_by(h.job, h.host)
+                .where(tuple_(h.job, h.host).in_(chunk), h.epoch_hour >= window.first_hour)
+                .group_by(h.job, h.host),
+                tables.run_hourly, "PRIMARY",
             )  # fmt: skip
-            edge = (
+            edge = _hinted(
                 select(r.job, r.host, func.count(), func.sum(_failed(r.status)))
-                .where(or_(*(and_(r.job == job, r.host == host) for job, host in chunk)),
-                       r.started_at >= window.since, r.started_at < window.first_hour_at,
-                       r.status.not_in(SKIPPED_STATUSES))
-                .group_by(r.job, r.host)
+                .where(tuple_(r.job, r.host).in_(chunk), r.started_at >= window.since,
+                       r.started_at < window.first_hour_at, r.status.not_in(SKIPPED_STATUSES))
+                .group_by(r.job, r.host),
+                tables.runs, "ix_runs_job_started",
             )  # fmt: skip
             for query in (hours, edge):
                 for job, host, runs, failures in connection.execute(query):
