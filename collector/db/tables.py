@@ -97,16 +97,19 @@ run_rollup = Table(
 # them) and skips per UTC hour, job and host, and per UTC hour and host; epoch_hour is
 # the hour since 1970-01-01 00:00 UTC. collector/rollups.py reads the last 24 hours from
 # them and deletes the hours past keeping.
+def _outcome_counts() -> list[Column[int]]:
+    # Real runs (skips are not), successes, failures (lost runs among them) and skips.
+    return [Column(name, Integer, nullable=False)
+            for name in ("runs", "successes", "failures", "skips")]  # fmt: skip
+
+
 run_hourly = Table(
     "smartcron_run_hourly",
     metadata,
     Column("job", String(100), primary_key=True),
     Column("host", String(255), primary_key=True),
     Column("epoch_hour", Integer, primary_key=True, autoincrement=False),
-    Column("runs", Integer, nullable=False),
-    Column("successes", Integer, nullable=False),
-    Column("failures", Integer, nullable=False),
-    Column("skips", Integer, nullable=False),
+    *_outcome_counts(),
     Index("ix_run_hourly_hour", "epoch_hour"),
 )
 
@@ -115,10 +118,7 @@ host_hourly = Table(
     metadata,
     Column("epoch_hour", Integer, primary_key=True, autoincrement=False),
     Column("host", String(255), primary_key=True),
-    Column("runs", Integer, nullable=False),
-    Column("successes", Integer, nullable=False),
-    Column("failures", Integer, nullable=False),
-    Column("skips", Integer, nullable=False),
+    *_outcome_counts(),
 )
 
 # The same counts per UTC day, job and host, with the real runs' durations (`timed`:
@@ -129,10 +129,7 @@ run_daily = Table(
     Column("day", Date, primary_key=True),
     Column("job", String(100), primary_key=True),
     Column("host", String(255), primary_key=True),
-    Column("runs", Integer, nullable=False),
-    Column("successes", Integer, nullable=False),
-    Column("failures", Integer, nullable=False),
-    Column("skips", Integer, nullable=False),
+    *_outcome_counts(),
     Column("timed", Integer, nullable=False),
     Column("duration_sum", Float, nullable=False),
     Column("duration_max", Float),
