@@ -248,6 +248,10 @@ def load(server: Server, database: str, generated: Generated, runs_path: Path,
         rows = []
         for n, job in enumerate(generated.jobs):
             key = (job.name, job.host)
+            if key not in generated.latest:
+                # No run among the newest --runs (a daily job, with a short history):
+                # it never reported, so it has no row.
+                continue
             run_id, status, started, finished, duration = generated.latest[key]
             paused = n == 7
             breaker = "open" if n == 11 else "closed"
@@ -282,7 +286,8 @@ def load(server: Server, database: str, generated: Generated, runs_path: Path,
             [(h, now - dt.timedelta(days=90), now - dt.timedelta(seconds=20), health)
              for h in hosts],
         )  # fmt: skip
-        failing = [j for j in generated.jobs if generated.latest[(j.name, j.host)][1] != "success"]
+        failing = [j for j in generated.jobs
+                   if generated.latest.get((j.name, j.host), ("", "success"))[1] != "success"]  # fmt: skip
         cursor.executemany(
             "INSERT INTO smartcron_alerts (job, host, kind, severity, message, opened_at)"
             " VALUES (%s, %s, 'failed', 'high', 'the last run failed', %s)",

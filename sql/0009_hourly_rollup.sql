@@ -4,7 +4,7 @@
 --   mysql smartcron < sql/0009_hourly_rollup.sql
 -- or let `smartcron-collector migrate` do it all, rollup rebuild included.
 
--- Running upgrade 0007 -> 0009
+-- Running upgrade 0008 -> 0009
 
 CREATE TABLE smartcron_run_hourly (
     job VARCHAR(100) NOT NULL, 
@@ -219,5 +219,5 @@ WHERE r.started_at >= UTC_TIMESTAMP(6) - INTERVAL 1 DAY
   AND r.status IN ('failed', 'timeout', 'killed_memory', 'error', 'lost')
 ORDER BY r.started_at DESC;
 
-UPDATE smartcron_alembic_version SET version_num='0009' WHERE smartcron_alembic_version.version_num = '0007';
+UPDATE smartcron_alembic_version SET version_num='0009' WHERE smartcron_alembic_version.version_num = '0008';
 

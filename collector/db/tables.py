@@ -92,6 +92,7 @@ run_rollup = Table(
     Index("ix_rollup_job_day", "job", "host", "day"),
 )
 
+
 # Filled by triggers on smartcron_runs too (revision 0009, migrations/sql/mysql/
 # 0009_rollups.sql): runs (skips are not runs), successes, failures (lost runs among
 # them) and skips per UTC hour, job and host, and per UTC hour and host; epoch_hour is

@@ -4,7 +4,7 @@ the runs, so that what a page or a view costs follows the jobs it shows. The rec
 failures view finds its runs with ix_runs_status_started.
 
 Revision ID: 0009
-Revises: 0007
+Revises: 0008
 Create Date: 2026-12-01
 """
 
@@ -16,7 +16,7 @@ from smartcron.collector.db.migrations.sql_ops import apply_sql
 from smartcron.collector.db.migrations.types import TABLE_OPTIONS, Double
 
 revision = "0009"
-down_revision = "0007"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
