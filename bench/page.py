@@ -286,8 +286,8 @@ def load(server: Server, database: str, generated: Generated, runs_path: Path,
             [(h, now - dt.timedelta(days=90), now - dt.timedelta(seconds=20), health)
              for h in hosts],
         )  # fmt: skip
-        failing = [j for j in generated.jobs
-                   if generated.latest.get((j.name, j.host), ("", "success"))[1] != "success"]  # fmt: skip
+        last = {key: run[1] for key, run in generated.latest.items()}
+        failing = [j for j in generated.jobs if last.get((j.name, j.host), "success") != "success"]
         cursor.executemany(
             "INSERT INTO smartcron_alerts (job, host, kind, severity, message, opened_at)"
             " VALUES (%s, %s, 'failed', 'high', 'the last run failed', %s)",
