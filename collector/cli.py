@@ -15,6 +15,8 @@ if TYPE_CHECKING:
     from fastapi import FastAPI
     from sqlalchemy import Engine
 
+    from .alerting.config import CollectorTable, DeliveryConfig
+
 T = TypeVar("T")
 GUARDED_HTTP = "smartcron.collector.connections:GuardedHttpToolsProtocol"
 
@@ -36,6 +38,41 @@ db_option = click.option(
     help="sqlite:///PATH (default: collector/collector.db in the state dir) or "
     "mysql+pymysql://USER:PW@HOST/DB",
 )
+
+
+config_option = click.option(
+    "--config",
+    "config_file",
+    envvar="SMARTCRON_CONFIG",
+    default=None,
+    metavar="FILE",
+    help="the TOML file whose [collector] table holds these settings, channels and routes "
+    "(default: /etc/smartcron/smartcron.toml if present); flags and environment win over it",
+)
+
+
+class ConfigProblem(click.ClickException):
+    """A bad config file or value: one line, exit 2 (as a bad flag)."""
+
+    exit_code = 2
+
+
+def _load_config(config_file: str | None) -> CollectorTable:
+    from .alerting.config import ConfigError, config_path, load_config
+
+    try:
+        return load_config(config_path(config_file, os.environ))
+    except ConfigError as error:
+        raise ConfigProblem(str(error)) from None
+
+
+def _from_file(ctx: click.Context, name: str, given: T, in_file: T | None) -> T:
+    """A flag's value, or the file's when the flag was neither given nor in the environment."""
+    from click.core import ParameterSource
+
+    if in_file is not None and ctx.get_parameter_source(name) == ParameterSource.DEFAULT:
+        return in_file
+    return given
 
 
 def _engine(db_url: str | None) -> Engine:
@@ -119,6 +156,7 @@ def hash_password_command(password: str) -> None:
 
 @main.command()
 @db_option
+@config_option
 @click.option("--listen", default="127.0.0.1:8080", show_default=True, metavar="HOST:PORT",
               envvar="SMARTCRON_COLLECTOR_LISTEN")  # fmt: skip
 @click.option("--admin-user", default="admin", show_default=True, envvar="SMARTCRON_ADMIN_USER")
@@ -141,8 +179,11 @@ def hash_password_command(password: str) -> None:
               type=click.FloatRange(0, 86400), envvar="SMARTCRON_ALERT_EVERY",
               help="seconds between alert passes, run by one replica at a time (0: off; "
                    "`smartcron-collector alerts` runs them alone)")  # fmt: skip
+@click.pass_context
 def serve(
+    ctx: click.Context,
     db_url: str | None,
+    config_file: str | None,
     listen: str,
     admin_user: str,
     admin_password_hash: str | None,
@@ -157,6 +198,17 @@ def serve(
 
     from . import serving
 
+    table = _load_config(config_file)
+    db_url = db_url or table.db
+    listen = _from_file(ctx, "listen", listen, table.listen)
+    admin_user = _from_file(ctx, "admin_user", admin_user, table.admin_user)
+    admin_password_hash = admin_password_hash or table.admin_password_hash
+    secure_cookies = _from_file(ctx, "secure_cookies", secure_cookies, table.secure_cookies)
+    workers = _from_file(ctx, "workers", workers, table.workers)
+    request_timeout = _from_file(ctx, "request_timeout", request_timeout, table.request_timeout)
+    evaluate_every = _from_file(ctx, "evaluate_every", evaluate_every, table.evaluate_every)
+    alert_every = _from_file(ctx, "alert_every", alert_every, table.alert_every)
+    delivery = _check_delivery(table)
     host, port = _parse_listen(listen)
     if admin_password_hash is not None:
         from .password_hash import HINT, PasswordHashError, resolve_password_hash
@@ -175,7 +227,8 @@ def serve(
                                  secure_cookies=secure_cookies,
                                  request_timeout_s=request_timeout,
                                  evaluate_every_s=evaluate_every,
-                                 alert_every_s=alert_every)  # fmt: skip
+                                 alert_every_s=alert_every,
+                                 delivery=delivery)  # fmt: skip
     if admin_password_hash is None:
         click.echo("smartcron-collector: warning: no --admin-password-hash; the page cannot be "
                    "logged into (admin tokens still work)", err=True)  # fmt: skip
@@ -241,6 +294,38 @@ def alerts_command(db_url: str | None, every: float, once: bool) -> None:
         pass
     finally:
         loop.stop()
+def _check_delivery(table: CollectorTable) -> DeliveryConfig:
+    """The file's delivery settings, once every channel's URL is known to be usable."""
+    from .alerting.channels import make_senders
+
+    delivery = table.delivery()
+    try:
+        make_senders(delivery.channels)
+    except ValueError as error:
+        raise ConfigProblem(str(error)) from None
+    return delivery
+
+
+@main.command("test-alert")
+@config_option
+@click.argument("channel")
+def test_alert_command(config_file: str | None, channel: str) -> None:
+    """Send one test message to CHANNEL (a [collector.channels.NAME]) and say what happened."""
+    from .alerting.channels import SendFailed, make_sender
+    from .alerting.messages import test_message
+    from .alerting.redact import shown_url
+
+    delivery = _check_delivery(_load_config(config_file))
+    if channel not in delivery.channels:
+        known = ", ".join(delivery.channels) or "none is configured"
+        raise ConfigProblem(f"no channel {channel!r} in [collector.channels]; known: {known}")
+    config = delivery.channels[channel]
+    where = f"{channel} ({config.kind}, {shown_url(config.url)})"
+    try:
+        make_sender(channel, config).send(test_message(channel))
+    except SendFailed as error:
+        raise click.ClickException(f"{where}: the test message was not sent: {error}") from None
+    click.echo(f"{where}: the test message was sent")
 
 
 def _url_host(host: str) -> str:

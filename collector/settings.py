@@ -8,6 +8,8 @@ import os
 
 from pydantic import BaseModel, Field
 
+from .alerting.config import DeliveryConfig
+
 ENV_SETTINGS = "SMARTCRON_COLLECTOR_SETTINGS_JSON"  # hands settings to uvicorn's workers
 
 
@@ -34,6 +36,8 @@ class CollectorSettings(BaseModel):
     evaluate_every_s: float = Field(default=30.0, ge=0, le=86400)
     # How often the alert pass runs (collector/alerting/; one replica at a time; 0: never).
     alert_every_s: float = Field(default=30.0, ge=0, le=86400)
+    # Channels, routes, digest, reminders, the daily summary ([collector] of the config).
+    delivery: DeliveryConfig = Field(default_factory=DeliveryConfig)
 
     @property
     def loopback(self) -> bool:

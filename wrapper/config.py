@@ -70,6 +70,9 @@ class ConfigFile(BaseModel):
     jobs: dict[str, dict[str, Any]] = Field(default_factory=dict)
     # smartcron-agent's own table: the agent validates it (agent/settings.py).
     agent: dict[str, Any] = Field(default_factory=dict)
+    # smartcron-collector's own table, in the same file on a host that runs both: the
+    # collector validates it (collector/alerting/config.py).
+    collector: dict[str, Any] = Field(default_factory=dict)
 
 
 def load_tables(path: str, job: str) -> tuple[dict[str, object], dict[str, object]]:
@@ -133,7 +136,7 @@ def _read(path: str) -> ConfigFile:
         key = _printable(".".join(str(part) for part in first["loc"]))
         raise SettingError(
             f"config {path}: [{key}] is not allowed; "
-            "use only [defaults], [jobs.NAME] and [agent] tables"
+            "use only [defaults], [jobs.NAME], [agent] and [collector] tables"
         ) from None
     return document
 

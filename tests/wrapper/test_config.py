@@ -180,7 +180,17 @@ def test_unknown_table_is_refused(wrap: Wrap, state: StateDir, tmp_path):
     path = config(tmp_path, '[job.t]\ntimeout = "1s"\n')
     ran = tmp_path / "ran"
     result = wrap("--config", path, "--name", "t", "--", *touch_job(ran))
-    assert_refused(result, ran, state, "[job]", "[defaults], [jobs.NAME] and [agent]")
+    assert_refused(result, ran, state, "[job]", "[defaults], [jobs.NAME], [agent] and [collector]")
+
+
+def test_the_collector_table_of_a_shared_file_is_left_to_the_collector(tmp_path):
+    """One smartcron.toml on a host that runs the collector too: its [collector] table
+    (channels, routes) is the collector's to validate, and no reason to refuse a job."""
+    path = config(tmp_path, '[defaults]\ntimeout = "1s"\n[collector.channels.hook]\n'
+                            'kind = "webhook"\nurl = "http://127.0.0.1:1/"\n')  # fmt: skip
+    assert check_file(str(path)) == []
+    defaults, _ = load_tables(str(path), "t")
+    assert defaults == {"timeout": 1.0}
 
 
 @pytest.mark.parametrize(
