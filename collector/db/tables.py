@@ -324,3 +324,53 @@ audit = Table(
     Column("detail", Text),
     Index("ix_audit_at", "at"),
 )
+
+# Alert delivery (collector/alerting/, revision 0011). One row per message owed to one
+# channel: an alert event's (key "event:ID") or a daily summary's ("summary:DAY"), unique
+# per channel so that two replicas fanning out the same event owe it once. A sender
+# claims a row (claim, claimed_until) with a conditional UPDATE before it sends.
+deliveries = Table(
+    "smartcron_deliveries",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("delivery_key", String(64), nullable=False),
+    Column("channel", String(100), nullable=False),
+    Column("event_id", BigInteger),  # null for a summary
+    Column("status", String(16), nullable=False),  # pending | sent | expired
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_attempt_at", Micro, nullable=False),
+    Column("last_error", String(512)),
+    Column("created_at", Micro, nullable=False),
+    Column("sent_at", Micro),
+    Column("claim", String(36)),
+    Column("claimed_until", Micro),
+    Column("attempt_id", BigInteger),  # the attempt that sent it
+    Column("payload", Text),  # a summary's message, made once, sent as made
+    UniqueConstraint("delivery_key", "channel", name="uq_deliveries_key"),
+    Index("ix_deliveries_due", "status", "channel", "next_attempt_at"),
+)
+
+# Every send to a channel, successful or not: one message (an alert, a digest of many, a
+# summary). The rate limit counts them; a channel's health is its latest ones.
+delivery_attempts = Table(
+    "smartcron_delivery_attempts",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("channel", String(100), nullable=False),
+    Column("at", Micro, nullable=False),
+    Column("ok", Boolean, nullable=False),
+    Column("kind", String(16), nullable=False),  # alert | digest | summary
+    Column("deliveries", Integer, nullable=False),
+    Column("error", String(512)),
+    Index("ix_delivery_attempts_channel", "channel", "at"),
+)
+
+# How many reminders an open alert has had: the next one is written by whichever
+# replica moves `sent` on with a conditional UPDATE (the row count says who did).
+alert_reminders = Table(
+    "smartcron_alert_reminders",
+    metadata,
+    Column("alert_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("sent", Integer, nullable=False),
+    Column("last_at", Micro, nullable=False),
+)
