@@ -23,6 +23,8 @@ from starlette.requests import ClientDisconnect
 from . import __version__, api, metrics, pages
 from .access import require_reader
 from .alerting.loop import AlertLoop
+from .alerting.channel_health import failing_channels
+from .alerting.delivery import Delivery
 from .api_docs import render_api_docs
 from .auth import TokenCache
 from .errors import ApiError
@@ -47,10 +49,13 @@ UNAVAILABLE = (
 def create_app(settings: CollectorSettings, engine: Engine) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        evaluation = EvaluationLoop(engine, settings.evaluate_every_s)
+        # Alert delivery runs after each evaluation pass, in every worker of every
+        # replica: its claims make that safe (collector/alerting/dispatch.py).
+        evaluation = EvaluationLoop(engine, settings.evaluate_every_s, after=delivery.run_pass)
         evaluation.start()
-        # after=: delivery's pass, once it exists, runs right after detection here.
-        alerts = AlertLoop(engine, settings.alert_every_s)
+        # And right after detection, so an alert opened by this pass goes out now, not
+        # at the next evaluation pass.
+        alerts = AlertLoop(engine, settings.alert_every_s, after=delivery.run_pass)
         alerts.start()
         try:
             yield
@@ -69,6 +74,8 @@ def create_app(settings: CollectorSettings, engine: Engine) -> FastAPI:
     )
     app.state.settings = settings
     app.state.engine = engine
+    delivery = Delivery(settings.delivery)
+    app.state.delivery = delivery
     app.state.tokens = TokenCache(engine, settings.token_cache_s)
     app.state.writer = GroupWriter(engine)
     run_totals = metrics.RunTotals()
@@ -100,7 +107,19 @@ def create_app(settings: CollectorSettings, engine: Engine) -> FastAPI:
                 {"status": "degraded", "database": "unreachable", "error": _short(error)},
                 status_code=503,
             )
-        return {"status": "ok", "database": "ok", "version": __version__}
+        answer = {"status": "ok", "database": "ok", "version": __version__}
+        if not settings.delivery.channels:
+            return answer
+        # Names only: /healthz answers without credentials. A failing channel does not
+        # make it 503: a load balancer would then take ingest away too.
+        try:
+            failing = failing_channels(engine, settings.delivery)
+        except SQLAlchemyError as error:
+            return answer | {"channels": "unknown", "error": _short(error)}
+        if failing:
+            return answer | {"status": "degraded", "channels": "failing",
+                             "channels_failing": failing}  # fmt: skip
+        return answer | {"channels": "ok"}
 
     @app.get("/api/openapi.json", include_in_schema=False)
     def openapi_document(request: Request) -> Any:

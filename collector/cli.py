@@ -239,6 +239,9 @@ def serve(
             f"cannot listen on {listen}: {error.strerror or error}; choose another --listen"
         ) from None
     port = sockets[0].getsockname()[1]  # the one the kernel chose for --listen HOST:0
+    if settings.delivery.url is None:  # links in alerts: the page where serve listens
+        page = f"http://{_url_host(host)}:{port}"
+        settings.delivery = settings.delivery.model_copy(update={"url": page})
     os.environ[ENV_SETTINGS] = settings.model_dump_json()
     click.echo(f"smartcron-collector listening on http://{_url_host(host)}:{port}/ "
                f"({engine.url.render_as_string(hide_password=True)})", err=True)  # fmt: skip

@@ -7,8 +7,10 @@ agree, because each one decides the same state from the same row
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import threading
+from collections.abc import Callable
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
@@ -21,9 +23,16 @@ log = logging.getLogger("smartcron.collector")
 
 
 class EvaluationLoop:
-    def __init__(self, engine: Engine, interval_s: float) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        interval_s: float,
+        after: Callable[[Engine, dt.datetime], object] | None = None,
+    ) -> None:
         self.engine = engine
         self.interval_s = interval_s
+        # What runs after each pass, at the pass's moment: alert delivery.
+        self.after = after
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="smartcron-evaluate", daemon=True)
 
@@ -38,11 +47,14 @@ class EvaluationLoop:
 
     def _run(self) -> None:
         while not self._stop.is_set():
+            now = now_utc()
             try:
-                now = now_utc()
                 evaluate_due(self.engine, now)
                 prune_hourly(self.engine, now)
+                if self.after is not None:
+                    self.after(self.engine, now)
             except SQLAlchemyError as error:
-                # The database is away: the next pass catches up (review_at is kept).
+                # The database is away: the next pass catches up (review_at is kept, and
+                # deliveries stay owed).
                 log.warning("evaluation pass failed: %s", str(error).splitlines()[0][:200])
             self._stop.wait(self.interval_s)

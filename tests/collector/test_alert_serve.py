@@ -1,0 +1,152 @@
+"""Delivery in the real `serve` (its pass after each evaluation pass) and the real
+`test-alert`: what the receivers get, and what /healthz says of a failing channel."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import requests
+from smartcron.collector.db import tables
+from sqlalchemy import Engine
+
+from tests.support.receivers import MailReceiver, WebhookReceiver
+from tests.support.service import collector_bin, start_collector
+
+WAIT_S = 60.0  # a deadline for what the service does on its own, never a figure
+
+
+def wait_for(condition: Callable[[], object], what: str) -> None:
+    deadline = time.monotonic() + WAIT_S
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"not within {WAIT_S:.0f} s: {what}")
+        time.sleep(0.1)
+
+
+@pytest.fixture
+def hook() -> Iterator[WebhookReceiver]:
+    with WebhookReceiver() as receiver:
+        yield receiver
+
+
+@pytest.fixture
+def mail() -> Iterator[MailReceiver]:
+    with MailReceiver() as receiver:
+        yield receiver
+
+
+def write_config(tmp_path: Path, hook: WebhookReceiver, mail: MailReceiver) -> Path:
+    path = tmp_path / "smartcron.toml"
+    path.write_text(
+        "[collector]\n"
+        "evaluate_every = 1\n"
+        'url = "https://cron.example.com"\n'
+        "failing_after = 2\n"
+        "[collector.channels.hook]\n"
+        'kind = "webhook"\n'
+        f'url = "{hook.url}?key=Secret0123456789"\n'
+        "[collector.channels.ops-mail]\n"
+        f'url = "{mail.url()}"\n'
+    )
+    return path
+
+
+def open_alerts(engine: Engine, now: dt.datetime, *jobs: str) -> list[int]:
+    """Alerts and their 'opened' events, in one transaction (as the engine writes them)."""
+    ids = []
+    with engine.begin() as connection:
+        for job in jobs:
+            inserted = connection.execute(
+                tables.alerts.insert().values(
+                    rule="failed",
+                    job=job,
+                    host="web1",
+                    severity="critical",
+                    summary=f"{job} failed (exit 1)",
+                    detail=f"{job} failed (exit 1)",
+                    instant=now,
+                    opened_at=now,
+                    last_seen_at=now,
+                    repeats=0,
+                    open_key=1,
+                )
+            ).inserted_primary_key
+            assert inserted is not None
+            ids.append(int(inserted[0]))
+            connection.execute(
+                tables.alert_events.insert().values(
+                    alert_id=inserted[0], event="opened", created_at=now
+                )
+            )
+    return ids
+
+
+def test_serve_delivers_and_healthz_names_a_failing_channel(
+    engine: Engine, db_url: str, tmp_path: Path, hook: WebhookReceiver, mail: MailReceiver
+) -> None:
+    config = write_config(tmp_path, hook, mail)
+    with start_collector(db_url, tmp_path, extra=("--config", str(config))) as service:
+        now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+        (alert_id,) = open_alerts(engine, now, "backup")
+        wait_for(lambda: hook.alert_ids() and mail.messages, "the alert on both channels")
+        assert hook.bodies[0]["alert"]["id"] == alert_id
+        assert hook.bodies[0]["alert"]["url"] == f"https://cron.example.com/alerts?id={alert_id}"
+        assert mail.subjects() == ["[critical] failed: backup on web1"]
+        assert requests.get(f"{service.url}/healthz", timeout=10).json()["channels"] == "ok"
+
+        hook.refusing = True
+        # Two alerts in one pass: two messages, two failed attempts (failing_after = 2).
+        open_alerts(engine, now, "report", "cleanup")
+        wait_for(
+            lambda: (
+                requests.get(f"{service.url}/healthz", timeout=10).json().get("channels")
+                == "failing"
+            ),
+            "/healthz saying the channel fails",
+        )
+        health = requests.get(f"{service.url}/healthz", timeout=10)
+        assert health.status_code == 200
+        assert health.json()["status"] == "degraded"
+        assert health.json()["channels_failing"] == ["hook"]
+        wait_for(lambda: any("channel_failing" in s for s in mail.subjects()),
+                 "channel_failing on the mail channel")  # fmt: skip
+        log = service.log()
+    assert "Secret0123456789" not in log
+    assert "Secret0123456789" not in health.text
+
+
+def run_test_alert(config: Path, channel: str) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("SMARTCRON_")}
+    command = [collector_bin(), "test-alert", "--config", str(config), channel]
+    return subprocess.run(
+        command, capture_output=True, text=True, env=clean, timeout=60, check=False
+    )
+
+
+def test_test_alert_sends_one_message_and_says_what_happened(
+    tmp_path: Path, hook: WebhookReceiver, mail: MailReceiver
+) -> None:
+    config = write_config(tmp_path, hook, mail)
+    done = run_test_alert(config, "hook")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == (
+        f"hook (webhook, http://127.0.0.1:{hook.port}/…): the test message was sent"
+    )
+    assert hook.events() == ["test"]
+    assert run_test_alert(config, "ops-mail").returncode == 0
+    assert mail.subjects() == ["smartcron: test message to ops-mail"]
+
+    hook.refusing = True
+    refused = run_test_alert(config, "hook")
+    assert refused.returncode == 1
+    assert "the test message was not sent: HTTP 503" in refused.stderr
+    assert "Secret0123456789" not in refused.stderr
+    unknown = run_test_alert(config, "pager")
+    assert unknown.returncode == 2
+    assert "no channel 'pager' in [collector.channels]; known: hook, ops-mail" in unknown.stderr
