@@ -44,6 +44,7 @@ from sqlalchemy import URL, Engine, create_engine, delete, make_url
 from sqlalchemy.pool import NullPool
 
 from tests.support.collector_api import reset_store
+from tests.support.receivers import MailReceiver, WebhookReceiver
 from tests.support.service import Service, start_collector
 
 URL_ENV = "SMARTCRON_TEST_MYSQL_URL"
@@ -361,3 +362,20 @@ def collector(
     """The module's collector over an emptied store."""
     reset_store(schema_engine, clear_tables)
     return service
+
+
+# ---------------------------------------------------------------- alert channels' receivers
+
+
+@pytest.fixture
+def hook() -> Iterator[WebhookReceiver]:
+    """A webhook receiver on loopback that records each JSON body (or refuses: 503)."""
+    with WebhookReceiver() as receiver:
+        yield receiver
+
+
+@pytest.fixture
+def mail() -> Iterator[MailReceiver]:
+    """An SMTP server on loopback (aiosmtpd) that records each message."""
+    with MailReceiver() as receiver:
+        yield receiver

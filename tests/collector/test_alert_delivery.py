@@ -8,11 +8,9 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import uuid
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import pytest
 from smartcron.collector.alerting.channel_health import channel_health
 from smartcron.collector.alerting.config import ChannelConfig, DeliveryConfig, SummaryConfig
 from smartcron.collector.alerting.delivery import Delivery, run_delivery_pass
@@ -20,22 +18,11 @@ from smartcron.collector.db import tables
 from smartcron.collector.db.engine import create_db_engine
 from sqlalchemy import Engine, func, select, update
 
+from tests.support.outbox import open_alerts, resolve_alert
 from tests.support.receivers import MailReceiver, WebhookReceiver
 
 T0 = dt.datetime(2026, 3, 2, 9, 0, 0)
 PASS = dt.timedelta(seconds=30)
-
-
-@pytest.fixture
-def hook() -> Iterator[WebhookReceiver]:
-    with WebhookReceiver() as receiver:
-        yield receiver
-
-
-@pytest.fixture
-def mail() -> Iterator[MailReceiver]:
-    with MailReceiver() as receiver:
-        yield receiver
 
 
 def config_for(hook: WebhookReceiver, mail: MailReceiver, **extra: Any) -> DeliveryConfig:
@@ -46,51 +33,9 @@ def config_for(hook: WebhookReceiver, mail: MailReceiver, **extra: Any) -> Deliv
     return DeliveryConfig(channels=channels, url="https://cron.example.com", **extra)
 
 
-def open_alert(
-    engine: Engine,
-    now: dt.datetime,
-    *,
-    job: str = "backup",
-    host: str = "web1",
-    rule: str = "failed",
-    severity: str = "warning",
-) -> int:
-    """An alert and its 'opened' event in one transaction, as the engine writes them."""
-    with engine.begin() as connection:
-        inserted = connection.execute(
-            tables.alerts.insert().values(
-                rule=rule,
-                job=job,
-                host=host,
-                severity=severity,
-                summary=f"{job} {rule}",
-                detail=f"{job} {rule}\nmore",
-                instant=now,
-                opened_at=now,
-                last_seen_at=now,
-                repeats=0,
-                open_key=1,
-            )
-        ).inserted_primary_key
-        assert inserted is not None
-        connection.execute(
-            tables.alert_events.insert().values(
-                alert_id=inserted[0], event="opened", created_at=now
-            )
-        )
-    return int(inserted[0])
-
-
-def resolve_alert(engine: Engine, alert_id: int, now: dt.datetime) -> None:
-    with engine.begin() as connection:
-        connection.execute(
-            update(tables.alerts)
-            .where(tables.alerts.c.id == alert_id)
-            .values(resolved_at=now, open_key=None)
-        )
-        connection.execute(
-            tables.alert_events.insert().values(alert_id=alert_id, event="resolved", created_at=now)
-        )
+def open_alert(engine: Engine, now: dt.datetime, *, job: str = "backup", **fields: str) -> int:
+    (alert_id,) = open_alerts(engine, now, job, **fields)
+    return alert_id
 
 
 def attempts(engine: Engine, channel: str) -> list[Any]:

@@ -7,14 +7,14 @@ import datetime as dt
 import os
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import requests
-from smartcron.collector.db import tables
 from sqlalchemy import Engine
 
+from tests.support.outbox import open_alerts
 from tests.support.receivers import MailReceiver, WebhookReceiver
 from tests.support.service import collector_bin, start_collector
 
@@ -27,18 +27,6 @@ def wait_for(condition: Callable[[], object], what: str) -> None:
         if time.monotonic() > deadline:
             pytest.fail(f"not within {WAIT_S:.0f} s: {what}")
         time.sleep(0.1)
-
-
-@pytest.fixture
-def hook() -> Iterator[WebhookReceiver]:
-    with WebhookReceiver() as receiver:
-        yield receiver
-
-
-@pytest.fixture
-def mail() -> Iterator[MailReceiver]:
-    with MailReceiver() as receiver:
-        yield receiver
 
 
 def write_config(tmp_path: Path, hook: WebhookReceiver, mail: MailReceiver) -> Path:
@@ -57,43 +45,13 @@ def write_config(tmp_path: Path, hook: WebhookReceiver, mail: MailReceiver) -> P
     return path
 
 
-def open_alerts(engine: Engine, now: dt.datetime, *jobs: str) -> list[int]:
-    """Alerts and their 'opened' events, in one transaction (as the engine writes them)."""
-    ids = []
-    with engine.begin() as connection:
-        for job in jobs:
-            inserted = connection.execute(
-                tables.alerts.insert().values(
-                    rule="failed",
-                    job=job,
-                    host="web1",
-                    severity="critical",
-                    summary=f"{job} failed (exit 1)",
-                    detail=f"{job} failed (exit 1)",
-                    instant=now,
-                    opened_at=now,
-                    last_seen_at=now,
-                    repeats=0,
-                    open_key=1,
-                )
-            ).inserted_primary_key
-            assert inserted is not None
-            ids.append(int(inserted[0]))
-            connection.execute(
-                tables.alert_events.insert().values(
-                    alert_id=inserted[0], event="opened", created_at=now
-                )
-            )
-    return ids
-
-
 def test_serve_delivers_and_healthz_names_a_failing_channel(
     engine: Engine, db_url: str, tmp_path: Path, hook: WebhookReceiver, mail: MailReceiver
 ) -> None:
     config = write_config(tmp_path, hook, mail)
     with start_collector(db_url, tmp_path, extra=("--config", str(config))) as service:
         now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
-        (alert_id,) = open_alerts(engine, now, "backup")
+        (alert_id,) = open_alerts(engine, now, "backup", severity="critical")
         wait_for(lambda: hook.alert_ids() and mail.messages, "the alert on both channels")
         assert hook.bodies[0]["alert"]["id"] == alert_id
         assert hook.bodies[0]["alert"]["url"] == f"https://cron.example.com/alerts?id={alert_id}"
@@ -102,7 +60,7 @@ def test_serve_delivers_and_healthz_names_a_failing_channel(
 
         hook.refusing = True
         # Two alerts in one pass: two messages, two failed attempts (failing_after = 2).
-        open_alerts(engine, now, "report", "cleanup")
+        open_alerts(engine, now, "report", "cleanup", severity="critical")
         wait_for(
             lambda: (
                 requests.get(f"{service.url}/healthz", timeout=10).json().get("channels")
