@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
+import time
 from collections.abc import Callable
 
 from sqlalchemy import Engine
@@ -47,7 +48,7 @@ class EvaluationLoop:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            now = now_utc()
+            now, started = now_utc(), time.monotonic()
             try:
                 evaluate_due(self.engine, now)
                 prune_hourly(self.engine, now)
@@ -57,4 +58,10 @@ class EvaluationLoop:
                 # The database is away: the next pass catches up (review_at is kept, and
                 # deliveries stay owed).
                 log.warning("evaluation pass failed: %s", str(error).splitlines()[0][:200])
-            self._stop.wait(self.interval_s)
+            except Exception:
+                # A bug in one pass must not end every later one (the thread would die
+                # silently, and nothing would be marked late or delivered again).
+                log.exception("evaluation pass failed")
+            # Passes start every interval_s, not interval_s after the last one ended: an
+            # alert waits at most one interval for the pass that sends it.
+            self._stop.wait(max(0.0, self.interval_s - (time.monotonic() - started)))
