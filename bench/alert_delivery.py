@@ -1,4 +1,5 @@
-"""Alert delivery's latency with the real collector: from the moment an alert is opened
+"""Alert delivery's latency with the real collector (issue 11's third figure; bench/alerts.py
+runs it, and it runs alone too): from the moment an alert is opened
 (its 'opened' event committed, as the engine commits it when a missed slot's grace
 ends) to the webhook receiving it, median and max of --samples (20).
 
@@ -10,8 +11,8 @@ figure is bounded by that interval, which is printed as the peer. With the alert
 engine in the loop, detection of a missed run happens in that same pass, right before
 delivery: the whole "grace ended → webhook" figure is this one.
 
-    .venv/bin/python bench/alert_delivery.py              # about 6 minutes at the default 30 s
-    .venv/bin/python bench/alert_delivery.py --evaluate-every 5 --samples 20
+    .venv/bin/python bench/alert_delivery.py      # about 12 minutes at the default 30 s
+    .venv/bin/python bench/alert_delivery.py --evaluate-every 2 --samples 15
 """
 
 from __future__ import annotations
@@ -150,7 +151,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     latencies.append(arrived - committed)
                     print(f"  sample {index + 1}: {latencies[-1]:.2f} s", flush=True)
     except BenchError as error:
-        print(f"bench/alerts.py: {error}", file=sys.stderr)
+        print(f"bench/alert_delivery.py: {error}", file=sys.stderr)
         return 1
     finally:
         receiver.server.shutdown()
