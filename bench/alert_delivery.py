@@ -40,6 +40,7 @@ from bench.table import BenchError, Row
 # Not smartcron_bench_alerts: the alert engine's figures in this file may run beside these.
 DATABASE = "smartcron_bench_delivery"
 TARGET_S = 30.0
+STORM_TARGET_S = 5.0  # the storm's evaluation and digest together (issue 11)
 
 
 class Receiver:
@@ -104,6 +105,49 @@ def open_alert(connection: pymysql.Connection[Any], job: str) -> tuple[int, floa
     return int(alert_id), time.monotonic()
 
 
+def storm(db_url: str, receiver: Receiver, count: int) -> tuple[float, float, int]:
+    """`count` alerts opened at once (a failing database): the seconds to write them and
+    their events in two bulk INSERTs (the peer), the seconds of one delivery pass that
+    dispatches and digests them to the webhook, and how many messages it took."""
+    from smartcron.collector.alerting.config import ChannelConfig, DeliveryConfig
+    from smartcron.collector.alerting.delivery import Delivery, run_delivery_pass
+    from smartcron.collector.db import tables
+    from smartcron.collector.db.engine import create_db_engine
+    from sqlalchemy import select
+
+    engine = create_db_engine(db_url)
+    now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    rows = [
+        {"rule": "missed", "job": f"storm{i:05}", "host": "bench", "severity": "high",
+         "summary": "missed its run", "detail": "missed its run", "instant": now,
+         "opened_at": now, "last_seen_at": now, "repeats": 0, "open_key": 1}
+        for i in range(count)
+    ]  # fmt: skip
+    began = time.perf_counter()
+    with engine.begin() as connection:
+        connection.execute(tables.alerts.insert(), rows)
+        ids = (
+            connection.execute(select(tables.alerts.c.id).where(tables.alerts.c.job.like("storm%")))
+            .scalars()
+            .all()
+        )
+        connection.execute(
+            tables.alert_events.insert(),
+            [{"alert_id": i, "event": "opened", "created_at": now} for i in ids],
+        )
+    written_s = time.perf_counter() - began
+    before = len(receiver.arrived)
+    hook = ChannelConfig(kind="webhook", url=receiver.url, rate_limit=0, timeout=60)
+    delivery = Delivery(DeliveryConfig(channels={"hook": hook}))
+    began = time.perf_counter()
+    result = run_delivery_pass(engine, delivery, now)
+    digested_s = time.perf_counter() - began
+    engine.dispose()
+    if len(receiver.arrived) - before != count:
+        raise BenchError(f"the storm's pass delivered {len(receiver.arrived) - before} of {count}")
+    return written_s, digested_s, result.sent.messages
+
+
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--samples", type=int, default=20, help="alerts timed (20)")
@@ -112,6 +156,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--mysql", default="127.0.0.1:3306", help="HOST:PORT, root, no password")
     parser.add_argument("--database", default=DATABASE, help=f"database name ({DATABASE})")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--storm", type=int, default=10_000,
+                        help="alerts opened at once, digest figure (10000; 0: none)")  # fmt: skip
     return parser.parse_args(argv)
 
 
@@ -150,6 +196,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                                          f"collector's log ends:\n{log[-3000:]}")  # fmt: skip
                     latencies.append(arrived - committed)
                     print(f"  sample {index + 1}: {latencies[-1]:.2f} s", flush=True)
+            # After serve has stopped: the pass timed is this process's alone.
+            stormed = storm(db_url, receiver, args.storm) if args.storm else None
     except BenchError as error:
         print(f"bench/alert_delivery.py: {error}", file=sys.stderr)
         return 1
@@ -157,12 +205,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         receiver.server.shutdown()
     median, worst = statistics.median(latencies), max(latencies)
     interval = f"{args.evaluate_every:g} s pass interval"
-    print_table([
+    rows = [
         Row(f"opened → webhook, median of {len(latencies)}", f"{median:.2f} s", interval,
             f"{median / args.evaluate_every:.2f}", f"≤ {TARGET_S:g} s", median <= TARGET_S),
         Row(f"opened → webhook, max of {len(latencies)}", f"{worst:.2f} s", interval,
             f"{worst / args.evaluate_every:.2f}", f"≤ {TARGET_S:g} s", worst <= TARGET_S),
-    ])  # fmt: skip
+    ]  # fmt: skip
+    if stormed is not None:
+        written_s, digested_s, messages = stormed
+        rows.append(Row(f"storm of {args.storm:,}: dispatched and digested ({messages} messages)",
+                        f"{digested_s:.2f} s", f"{written_s:.2f} s to write them",
+                        f"{digested_s / written_s:.1f}", f"≤ {STORM_TARGET_S:g} s with the "
+                        "engine's evaluation", digested_s <= STORM_TARGET_S))  # fmt: skip
+    print_table(rows)
     return 0
 
 

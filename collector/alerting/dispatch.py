@@ -64,7 +64,10 @@ def send_due(
     """Send every channel's due deliveries (one channel after another)."""
     result = SendResult()
     for name, sender in senders.items():
-        _send_channel(engine, config, name, config.channels[name], sender, now, result)
+        # A storm larger than a claim goes out in digests of CLAIM_BATCH, in this pass,
+        # while the channel takes them and its rate limit allows.
+        while _send_channel(engine, config, name, config.channels[name], sender, now, result):
+            pass
     return result
 
 
@@ -76,14 +79,16 @@ def _send_channel(
     sender: Sender,
     now: dt.datetime,
     result: SendResult,
-) -> None:
+) -> bool:
+    """Send what one claim took of the channel's due deliveries; whether there may be
+    more to send now (a full claim, every message taken)."""
     allowance = _allowance(engine, name, channel, now)
     if allowance == 0:
         result.deferred += _due_count(engine, name, now)
-        return
+        return False
     token = _claim(engine, name, now)
     if token is None:
-        return
+        return False
     rows = _claimed(engine, token)
     summaries = [row for row in rows if row.event_id is None]
     events = [row for row in rows if row.event_id is not None]
@@ -101,11 +106,13 @@ def _send_channel(
                 for (event, view), row in zip(views, events, strict=True)
             ]
     unsent = batches[allowance:] if allowance is not None else []
+    failed_before = result.failed
     for kind, message, owed in batches[: len(batches) - len(unsent)]:
         _send_one(engine, name, sender, kind, message, owed, token, now, result)
     for _, _, owed in unsent:  # over the rate limit: due again next pass, not an attempt
         _release(engine, token, [row.delivery_id for row in owed])
         result.deferred += len(owed)
+    return len(rows) == CLAIM_BATCH and not unsent and result.failed == failed_before
 
 
 def _send_one(

@@ -11,6 +11,8 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import pytest
+from smartcron.collector.alerting import dispatch
 from smartcron.collector.alerting.channel_health import channel_health
 from smartcron.collector.alerting.config import ChannelConfig, DeliveryConfig, SummaryConfig
 from smartcron.collector.alerting.delivery import Delivery, run_delivery_pass
@@ -90,6 +92,19 @@ def test_a_storm_is_one_message_per_channel(
     assert [(row.kind, row.deliveries) for row in attempts(engine, "mail")] == [("digest", 212)]
     run_delivery_pass(engine, delivery, T0 + PASS)
     assert len(hook.bodies) == 1 and len(mail.messages) == 1
+
+
+def test_a_storm_larger_than_a_claim_goes_out_in_the_same_pass(
+    engine: Engine, hook: WebhookReceiver, mail: MailReceiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(dispatch, "CLAIM_BATCH", 50)
+    delivery = Delivery(config_for(hook, mail))
+    ids = open_alerts(engine, T0, *[f"job{i:03}" for i in range(120)])
+    run_delivery_pass(engine, delivery, T0)
+    assert hook.events() == ["digest"] * 3
+    assert [len(body["alerts"]) for body in hook.bodies] == [50, 50, 20]
+    assert hook.alert_ids() == ids
+    assert mail.subjects() == ["smartcron: 50 alert(s)"] * 2 + ["smartcron: 20 alert(s)"]
 
 
 def test_the_rate_limit_holds_alerts_back_then_sends_them_as_one(
