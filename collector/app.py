@@ -22,9 +22,9 @@ from starlette.requests import ClientDisconnect
 
 from . import __version__, api, metrics, pages
 from .access import require_reader
-from .alerting.loop import AlertLoop
 from .alerting.channel_health import failing_channels
 from .alerting.delivery import Delivery
+from .alerting.loop import AlertLoop
 from .api_docs import render_api_docs
 from .auth import TokenCache
 from .errors import ApiError

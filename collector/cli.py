@@ -256,18 +256,22 @@ def serve(
 
 @main.command("alerts")
 @db_option
+@config_option
 @click.option("--every", default=30.0, show_default=True, metavar="SECONDS",
               type=click.FloatRange(1, 86400), envvar="SMARTCRON_ALERT_EVERY",
               help="seconds between passes")  # fmt: skip
 @click.option("--once", is_flag=True, help="run one pass, print what it did, and exit")
-def alerts_command(db_url: str | None, every: float, once: bool) -> None:
+def alerts_command(db_url: str | None, config_file: str | None, every: float, once: bool) -> None:
     """Run the alert engine's passes (missed runs, failures, hosts) without serving HTTP;
     with other collectors against the same database, one at a time holds the lease."""
+    from .alerting.delivery import Delivery
     from .alerting.loop import AlertLoop
 
-    engine = _engine(db_url)
+    table = _load_config(config_file)
+    engine = _engine(db_url or table.db)
     _require_schema(engine)
-    loop = AlertLoop(engine, every)
+    # Each pass's new alerts go out right after it, through the file's channels.
+    loop = AlertLoop(engine, every, after=Delivery(_check_delivery(table)).run_pass)
     if once:
         from .alerting import lease
         from .alerting.loop import LEASE
@@ -297,6 +301,8 @@ def alerts_command(db_url: str | None, every: float, once: bool) -> None:
         pass
     finally:
         loop.stop()
+
+
 def _check_delivery(table: CollectorTable) -> DeliveryConfig:
     """The file's delivery settings, once every channel's URL is known to be usable."""
     from .alerting.channels import make_senders

@@ -33,6 +33,7 @@ from . import (
     state,
 )
 from .access import SESSION_COOKIE, Caller, require_actor, require_reader
+from .alerting.channel_health import channel_health
 from .errors import ApiError
 
 LOGIN_CSRF_COOKIE = "smartcron_login_csrf"
@@ -385,10 +386,22 @@ def alerts_page(
     said = silences.silences_for(engine, [(a["job"], a["host"]) for a in found], _now())
     return render_page(request, "alerts.html", caller, alerts=found, filters=filters,
                        filtered=bool(kept), here=here, silenced=said,
+                       failing_channels=_failing_channels(request),
                        next_link="?" + urlencode(kept | {"cursor": next_cursor})
                        if next_cursor else "", first_link="?" + urlencode(kept) if cursor else "",
                        rules=alert_centre.RULES, severities=alert_centre.SEVERITIES,
                        states=alert_centre.STATES)  # fmt: skip
+
+
+def _failing_channels(request: Request) -> list[dict[str, Any]]:
+    """The channels delivery finds failing, as the alert centre warns of them."""
+    health = channel_health(request.app.state.engine, request.app.state.delivery.config)
+    return [
+        {"name": channel.name, "since": channel.last_ok_at,
+         "error": f"{channel.failures_in_row} attempts in a row failed, the last: "
+                  f"{channel.last_error or 'no answer'}"}
+        for channel in health if channel.failing
+    ]  # fmt: skip
 
 
 @router.post("/alerts/{alert_id}/{action}")

@@ -4,7 +4,7 @@
 --   mysql smartcron < sql/0011_delivery.sql
 -- or let `smartcron-collector migrate` do it all, rollup rebuild included.
 
--- Running upgrade 0008 -> 0011
+-- Running upgrade 0009 -> 0011
 
 CREATE TABLE smartcron_deliveries (
     id BIGINT NOT NULL AUTO_INCREMENT, 
@@ -47,5 +47,5 @@ CREATE TABLE smartcron_alert_reminders (
     PRIMARY KEY (alert_id)
 )ENGINE=InnoDB CHARSET=utf8mb4 COLLATE utf8mb4_bin;
 
-UPDATE smartcron_alembic_version SET version_num='0011' WHERE smartcron_alembic_version.version_num = '0008';
+UPDATE smartcron_alembic_version SET version_num='0011' WHERE smartcron_alembic_version.version_num = '0009';
 

@@ -4,7 +4,7 @@ The messages owed to each channel, every attempt to send one, and the reminders 
 for open critical alerts (collector/alerting/).
 
 Revision ID: 0011
-Revises: 0008
+Revises: 0009
 Create Date: 2026-12-01
 """
 
@@ -15,7 +15,7 @@ from alembic import op
 from smartcron.collector.db.migrations.types import TABLE_OPTIONS, Flag, Id, Micro
 
 revision = "0011"
-down_revision = "0008"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
