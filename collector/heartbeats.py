@@ -13,6 +13,7 @@ holds them.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 from collections.abc import Iterable
@@ -82,7 +83,10 @@ class TooLarge(ValueError):
 
 
 def store_heartbeat(engine: Engine, beat: Heartbeat, now: dt.datetime | None = None) -> None:
-    """Upsert the host's row: last_seen_at now, the health as sent (jobs kept when absent)."""
+    """Upsert the host's row: last_seen_at now, the health as sent (jobs kept when absent);
+    a jobs list that changed registers its wrapped lines as jobs (registry.py)."""
+    from .registry import register_listed_jobs  # registry -> ingest -> state_store -> here
+
     now = now or now_utc()
     h = tables.hosts.c
     health = beat.model_dump(exclude={"host", "agent_version", "jobs"}, mode="json")
@@ -92,7 +96,14 @@ def store_heartbeat(engine: Engine, beat: Heartbeat, now: dt.datetime | None = N
             old = connection.execute(
                 select(h.health).where(h.host == beat.host)
             ).scalar_one_or_none()
-            jobs = beat.jobs if beat.jobs is not None else _stored(old, "jobs")
+            stored_jobs = _stored(old, "jobs")
+            jobs = beat.jobs if beat.jobs is not None else stored_jobs
+            registered: set[Key] = set()
+            if beat.jobs is not None and beat.jobs != stored_jobs:
+                # Jobs rows before the host's row, in the order ingest writes them.
+                registered = register_listed_jobs(
+                    connection, beat.host, stored_jobs, beat.jobs, beat.timezone, now
+                )
             kept = {"jobs": jobs}
             # Ingest's estimate of the host's clock (clocks.py) is the collector's, not
             # the agent's to replace: ingest writes it again only when it moves.
@@ -116,33 +127,32 @@ def store_heartbeat(engine: Engine, beat: Heartbeat, now: dt.datetime | None = N
                     )
                 except IntegrityError:
                     continue
-            _refresh_running_jobs(connection, beat, old, now)
+            _refresh_states(connection, beat, old, registered, now)
             return
 
 
-def _refresh_running_jobs(
-    connection: Connection, beat: Heartbeat, old: str | None, now: dt.datetime
+def _refresh_states(
+    connection: Connection,
+    beat: Heartbeat,
+    old: str | None,
+    registered: set[Key],
+    now: dt.datetime,
 ) -> None:
-    """A job that started or stopped running may change state (late <-> running):
-    decide again for those the last heartbeat or this one lists."""
+    """Decide again the state of the jobs the heartbeat may have changed: those just
+    registered or unlisted, and those that started or stopped running (late <->
+    running), which the last heartbeat or this one lists."""
     from .state_store import refresh_states
 
     # Every job the last heartbeat listed, however old: each may be stored as running.
-    listed = _running_of(beat.host, old, now, fresh_only=False)
-    before = {job for (job, _host), _started in listed}
+    before = {job for job, _started in _listed_runs(_stored_document(old) or {}, now)}
     keys = {(job, beat.host) for job in before | {run.job for run in beat.running}}
-    if keys:
-        refresh_states(connection, keys, now)
+    if keys | registered:
+        refresh_states(connection, keys | registered, now)
 
 
 def _stored(old: str | None, key: str) -> Any:
     """The stored health's `key`; None when there is none (or the health is not JSON)."""
-    if not old:
-        return None
-    try:
-        return json.loads(old).get(key)
-    except (ValueError, AttributeError):
-        return None
+    return (_stored_document(old) or {}).get(key)
 
 
 def control_for(engine: Engine, host: str) -> dict[str, Any]:
@@ -169,45 +179,60 @@ FRESH_FOR = dt.timedelta(minutes=5)
 def running_now(engine: Engine, now: dt.datetime | None = None) -> dict[Key, str]:
     """(job, host) -> started_at of each run in flight, from fresh heartbeats."""
     with engine.connect() as connection:
-        found = running_since_of(connection, None, now or now_utc())
-    return {key: started.isoformat() + "Z" for key, started in found.items()}
+        found = in_flight_of(connection, None, now or now_utc())
+    return {key: seen.since.isoformat() + "Z" for key, seen in found.items()}
 
 
-def running_since_of(
+@dataclasses.dataclass(frozen=True)
+class InFlightSeen:
+    """A job's run in flight as the host's heartbeat lists it (naive UTC): since when,
+    and until when that heartbeat says so (it goes stale then, if no other follows)."""
+
+    since: dt.datetime
+    until: dt.datetime
+
+
+def in_flight_of(
     connection: Connection, hosts: Iterable[str] | None, now: dt.datetime
-) -> dict[Key, dt.datetime]:
-    """(job, host) -> the start (naive UTC) of its longest run in flight, from the
-    fresh heartbeats of `hosts` (None: every host)."""
+) -> dict[Key, InFlightSeen]:
+    """(job, host) -> its longest run in flight, from the fresh heartbeats of `hosts`
+    (None: every host)."""
     h = tables.hosts.c
     query = select(h.host, h.health).where(h.last_seen_at >= now - FRESH_FOR)
     if hosts is not None:
         query = query.where(h.host.in_(sorted(set(hosts))))
-    found: dict[Key, dt.datetime] = {}
+    found: dict[Key, InFlightSeen] = {}
     for row in connection.execute(query):
-        for key, started in _running_of(row.host, row.health, now):
-            found[key] = min(found.get(key, started), started)
+        stored = _stored_document(row.health) or {}
+        # Fresh by the heartbeat's own time: last_seen_at moves with every report too
+        # (ingest notes the host's clock), which would keep a dead agent's runs in
+        # flight for good.
+        received = parse_time(stored.get("received_at"))
+        # Stale from the moment it says so (`until`), when its review comes.
+        if received is None or received + FRESH_FOR <= now:
+            continue
+        for job, started in _listed_runs(stored, now):
+            key = (job, row.host)
+            since = min(found[key].since, started) if key in found else started
+            found[key] = InFlightSeen(since, received + FRESH_FOR)
     return found
 
 
-def _running_of(
-    host: str, health: str | None, now: dt.datetime, fresh_only: bool = True
-) -> list[tuple[Key, dt.datetime]]:
+def _stored_document(health: str | None) -> dict[str, Any] | None:
     try:
         stored = json.loads(health or "{}")
-        running = stored.get("running") or []
-        received = parse_time(stored.get("received_at"))
-    except (ValueError, AttributeError):
-        return []
-    # Fresh by the heartbeat's own time: last_seen_at moves with every report too (ingest
-    # notes the host's clock), which would keep a dead agent's runs in flight for good.
-    if fresh_only and (received is None or received < now - FRESH_FOR):
-        return []
+    except ValueError:
+        return None
+    return stored if isinstance(stored, dict) else None
+
+
+def _listed_runs(stored: dict[str, Any], now: dt.datetime) -> list[tuple[str, dt.datetime]]:
+    """(job, started) of each run in flight a stored heartbeat lists, however old."""
+    running = stored.get("running")
     found = []
     for run in running if isinstance(running, list) else []:
-        if not isinstance(run, dict) or not isinstance(run.get("job"), str):
-            continue
-        started = parse_time(run.get("started_at"))
-        found.append(((run["job"], host), started or now))
+        if isinstance(run, dict) and isinstance(run.get("job"), str):
+            found.append((run["job"], parse_time(run.get("started_at")) or now))
     return found
 
 

@@ -452,7 +452,8 @@ def _upsert_clocks(mysql_dialect: bool) -> Any:
 
 
 @functools.cache
-def _insert_first_rows(mysql_dialect: bool) -> Any:
+def insert_first_rows(mysql_dialect: bool) -> Any:
+    """An INSERT of jobs rows that leaves a row already there as it is."""
     if mysql_dialect:
         return mysql.insert(tables.jobs).prefix_with("IGNORE")
     return sqlite.insert(tables.jobs).on_conflict_do_nothing()
@@ -475,7 +476,7 @@ def _advance_skipped(
     ]  # fmt: skip
     if first_rows:
         mysql_dialect = connection.dialect.name in ("mysql", "mariadb")
-        connection.execute(_insert_first_rows(mysql_dialect), first_rows)
+        connection.execute(insert_first_rows(mysql_dialect), first_rows)
     connection.execute(_ADVANCE_SKIPPED, [
         {"b_job": r.job, "b_host": r.host, "b_started": utc_naive(r.started_at),
          "b_schedule": r.schedule, "b_zone": r.timezone, "b_priority": r.priority,

@@ -23,6 +23,7 @@ from .clocks import read_clock
 from .db import tables
 from .db.engine import is_mysql
 from .ingest import now_utc
+from .registry import crontab_listing
 from .state import local_iso
 
 # Runs per job behind the summary's success rate, p95 and peak memory: the runs its
@@ -355,13 +356,14 @@ def hosts(engine: Engine) -> list[dict[str, Any]]:
     for name in names:
         item = {"host": name, "jobs": 0, "last_run_at": None, "last_seen_at": None,
                 "agent_version": None, "health": None, "clock_ahead_s": None,
-                "clock_checked_at": None}  # fmt: skip
+                "clock_checked_at": None, "crontab": None}  # fmt: skip
         item |= counted.get(name, {})
         item |= {
             k: v for k, v in known.get(name, {}).items() if k in ("last_seen_at", "agent_version")
         }
         health_text = known.get(name, {}).get("health")
         item["health"] = json.loads(health_text) if health_text else None
+        item["crontab"] = crontab_listing(item["health"])
         # How far the host's clock was ahead in its newest reports (clocks.py).
         clock = read_clock(item["health"])
         if clock is not None:

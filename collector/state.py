@@ -42,6 +42,11 @@ class JobFacts:
     paused_at: dt.datetime | None = None
     last_failure_at: dt.datetime | None = None  # the latest failed run within DEGRADED_FOR
     running_since: dt.datetime | None = None  # a run in flight, as a heartbeat reports it
+    # When that heartbeat goes stale: an agent that died (or a host that is gone) stops
+    # beating, and a run it listed must not keep the job "running" past this moment.
+    running_seen_until: dt.datetime | None = None
+    # When the host's crontabs stopped listing the job (collector/registry.py).
+    unlisted_at: dt.datetime | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -154,16 +159,30 @@ def decide_state(facts: JobFacts, now: dt.datetime) -> JobState:
         state, reason = "healthy", "no run reported yet"
     else:
         state, reason = "healthy", "last run succeeded"
-    if facts.schedule and owed_at is None and state in ("healthy", "degraded"):
+    if _unlisted(facts):
+        # Taken out of the crontab: no run is owed, but its history and state stay.
+        reason += (f"; not in the host's crontabs since "
+                   f"{shown(facts.unlisted_at, zone)}, so no run is expected")  # fmt: skip
+    elif facts.schedule and owed_at is None and state in ("healthy", "degraded"):
         # Never late, but not silently: say why lateness is not being checked.
         reason += (f"; lateness not checked: schedule {facts.schedule!r} in zone "
                    f"{facts.timezone or 'UTC'} cannot be read here")  # fmt: skip
 
     reviews = [late_at if not late else None, next_at if late else None]
+    if state == "running":
+        reviews.append(facts.running_seen_until)
     if recent_failure and failed_at is not None:
         reviews.append(failed_at + DEGRADED_FOR)
     review_at = min((m for m in reviews if m is not None and m > now), default=None)
     return JobState(state, reason, next_at, late_at, missed_at, review_at)
+
+
+def _unlisted(facts: JobFacts) -> bool:
+    """Gone from the host's crontabs, and not run since: a run after that (the line
+    moved to a crontab the agent cannot read) shows it is still expected."""
+    unlisted = facts.unlisted_at
+    last = facts.last_started_at
+    return unlisted is not None and (last is None or last < unlisted)
 
 
 def _expectation(
@@ -171,7 +190,7 @@ def _expectation(
 ) -> tuple[dt.datetime | None, dt.datetime | None, dt.datetime | None]:
     """(the run owed since the last one, when its absence is late, the next run not
     in the past). A job that never ran owes the first run after it was first seen."""
-    if not facts.schedule:
+    if not facts.schedule or _unlisted(facts):
         return None, None, None
     since = facts.last_started_at or facts.first_seen_at
     owed_at = slot_after(facts.schedule, facts.timezone, _minute(since))

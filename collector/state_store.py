@@ -18,7 +18,7 @@ from sqlalchemy import Connection, Engine, and_, bindparam, func, or_, select, t
 
 from .db import bulk, tables
 from .db.keys import by_job_key
-from .heartbeats import running_since_of
+from .heartbeats import InFlightSeen, in_flight_of
 from .state import DEGRADED_FOR, JobFacts, JobState, decide_state
 
 Key = tuple[str, str]
@@ -39,7 +39,7 @@ def refresh_states(connection: Connection, keys: Iterable[Key], now: dt.datetime
         chunk = ordered[start : start + KEYS_PER_QUERY]
         rows = _job_rows(connection, chunk)
         failures = _recent_failures(connection, chunk, now)
-        running = running_since_of(connection, {host for _job, host in chunk}, now)
+        running = in_flight_of(connection, {host for _job, host in chunk}, now)
         updates = []
         for row in rows:
             key = (row["job"], row["host"])
@@ -85,7 +85,7 @@ def evaluate_due(engine: Engine, now: dt.datetime, limit: int = PASS_LIMIT) -> i
 
 
 def facts_of(
-    row: Any, last_failure_at: dt.datetime | None, running_since: dt.datetime | None = None
+    row: Any, last_failure_at: dt.datetime | None, in_flight: InFlightSeen | None = None
 ) -> JobFacts:
     return JobFacts(
         schedule=row["schedule"],
@@ -99,7 +99,9 @@ def facts_of(
         paused_by=row["paused_by"],
         paused_at=_naive(row["paused_at"]),
         last_failure_at=last_failure_at,
-        running_since=running_since,
+        running_since=in_flight.since if in_flight else None,
+        running_seen_until=in_flight.until if in_flight else None,
+        unlisted_at=_naive(row["unlisted_at"]),
     )
 
 

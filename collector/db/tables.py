@@ -174,6 +174,9 @@ jobs = Table(
     Column("state_reason", String(512), nullable=False, server_default=""),
     Column("missed_at", Micro),
     Column("review_at", Micro),
+    # Revision 0012: when the host's crontabs stopped listing this wrapped job
+    # (collector/registry.py); null while listed, or never listed.
+    Column("unlisted_at", Micro),
     Index("ix_jobs_review", "review_at"),
     # Revision 0006: a page of the fleet in the order shown, by state or by host.
     Index("ix_jobs_state_order", "state", "priority", "job", "host"),

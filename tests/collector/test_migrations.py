@@ -144,6 +144,7 @@ def expected_after_upgrade() -> dict[str, list[dict[str, Any]]]:
         # Revision 0005's columns: no zone yet (read as UTC), due for review at once.
         job.update(timezone=None, state="healthy", state_reason="", missed_at=None,
                    review_at=dt.datetime(2000, 1, 1))  # fmt: skip
+        job["unlisted_at"] = None  # revision 0012's: no crontab list seen yet
     alerts = []
     for old in rows["smartcron_alerts"]:
         # Revision 0008: kind is the rule, the message the detail and the summary; an

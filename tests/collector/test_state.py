@@ -3,6 +3,7 @@ moment in its own zone, across DST changes, with no false "late" and no slot ski
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import itertools
 from zoneinfo import ZoneInfo
@@ -94,6 +95,18 @@ def test_states_in_order_of_precedence() -> None:
     paused = decide_state(facts(last_started_at=old, paused=True, paused_by="alice"), now)
     assert (paused.state, paused.review_at, paused.next_expected_at) == ("paused", None, None)
     assert paused.reason.startswith("paused by alice")
+
+
+def test_a_running_job_is_reviewed_when_the_heartbeat_saying_so_goes_stale() -> None:
+    now = dt.datetime(2026, 6, 10, 12)
+    stale_at = now + dt.timedelta(minutes=5)
+    job = facts(last_started_at=dt.datetime(2026, 6, 1), running_since=now,
+                running_seen_until=stale_at)  # fmt: skip
+    running = decide_state(job, now)
+    # Time alone changes this decision then (the agent may have died): review it.
+    assert (running.state, running.review_at) == ("running", stale_at)
+    gone = dataclasses.replace(job, running_since=None, running_seen_until=None)
+    assert decide_state(gone, stale_at).state == "late"
 
 
 def test_a_job_that_never_ran_owes_the_first_run_after_it_was_seen() -> None:

@@ -9,6 +9,7 @@ from typing import Any
 
 from smartcron.collector import actions, queries, state_store
 from smartcron.collector.db import tables
+from smartcron.collector.heartbeats import Heartbeat, store_heartbeat
 from smartcron.collector.ingest import ingest_reports
 from smartcron.collector.state import JobState
 from smartcron.collector.state_store import evaluate_due
@@ -101,6 +102,37 @@ def test_the_evaluation_pass_makes_a_job_late_then_a_report_clears_it(engine: En
     stored = row(engine)
     assert (stored["state"], stored["missed_at"]) == ("healthy", None)
     assert stored["next_expected_at"] == dt.datetime(2030, 6, 12, 0, 0)
+
+
+def test_a_run_in_flight_from_an_agent_that_stopped_beating_does_not_stay_running(
+    engine: Engine,
+) -> None:
+    ingest_reports(engine, [report()], received_at=naive(RAN))
+    in_flight = {"job": "nightly", "pid": 4242, "started_at": "2030-06-11T00:00:01Z"}
+
+    def beat(at: dt.datetime) -> None:
+        store_heartbeat(
+            engine, Heartbeat.model_validate({"host": "web1", "running": [in_flight]}), now=at
+        )
+
+    beat(dt.datetime(2030, 6, 11, 0, 1, 30))
+    due = dt.datetime(2030, 6, 11, 0, 2)
+    assert evaluate_due(engine, due) == 1
+    stored = row(engine)
+    assert stored["state"] == "running"
+    # Running only as long as a fresh heartbeat says so: reviewed when it goes stale.
+    assert stored["review_at"] == dt.datetime(2030, 6, 11, 0, 6, 30)
+    beat(dt.datetime(2030, 6, 11, 0, 5))  # the next heartbeat moves the review on
+    assert row(engine)["review_at"] == dt.datetime(2030, 6, 11, 0, 10)
+
+    # Then the agent dies: no heartbeat, no report. Time alone makes the job late again.
+    assert evaluate_due(engine, dt.datetime(2030, 6, 11, 0, 9, 59)) == 0
+    assert row(engine)["state"] == "running"
+    assert evaluate_due(engine, dt.datetime(2030, 6, 11, 0, 10)) == 1
+    stored = row(engine)
+    assert stored["state"] == "late", stored["state_reason"]
+    assert stored["missed_at"] == dt.datetime(2030, 6, 11, 0, 0)
+    assert stored["review_at"] == dt.datetime(2030, 6, 12, 0, 0)
 
 
 def test_a_failure_keeps_a_job_degraded_for_24_hours(engine: Engine) -> None:
