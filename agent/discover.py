@@ -36,6 +36,10 @@ class CronJob(BaseModel):
     line: int
     wrapped: bool
     text: str  # the line as written
+    # A wrapped line's --priority and --tags, when it has them (the collector registers
+    # the job with them before its first report).
+    priority: int | None = None
+    tags: list[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -128,7 +132,34 @@ def _job(line: Line, source: str, owner: str | None, names: dict[int, str]) -> C
         line=line.number,
         wrapped=True,
         text=line.text,
+        priority=_priority(values.get("priority")),
+        tags=_tags(values.get("tags")),
     )
+
+
+def _priority(value: object) -> int | None:
+    """--priority as the wrapper reads it; None when absent or not one it takes."""
+    from smartcron.wrapper import limits
+
+    text = str(value) if value is not None else ""
+    if (
+        text.isascii()
+        and text.isdigit()
+        and limits.PRIORITY_MIN <= int(text) <= limits.PRIORITY_MAX
+    ):
+        return int(text)
+    return None
+
+
+def _tags(value: object) -> list[str] | None:
+    from smartcron.wrapper.validate import SettingError, parse_tags
+
+    if value is None:
+        return None
+    try:
+        return list(parse_tags(value)) or None
+    except SettingError:
+        return None
 
 
 def _read_options_leniently(args: list[str]) -> tuple[dict[str, object], list[str]]:
