@@ -2,22 +2,20 @@
 
 Every request has a connect and a read timeout. An answer that means "not now"
 (no connection, a timeout, 5xx, 429) raises NotNow with the wait the collector
-asked for, if any (Retry-After); the caller backs off. Other answers are returned
-for the caller to read.
+asked for, if any (Retry-After, read by wrapper/answer.py); the caller backs off.
+Other answers are returned for the caller to read.
 """
 
 from __future__ import annotations
 
-import email.utils
 import json
-import time
 from typing import Any
 
 import requests
 from smartcron.wrapper import __version__
+from smartcron.wrapper.answer import is_not_now, retry_after_seconds
 
 USER_AGENT = f"smartcron-agent/{__version__}"
-MAX_RETRY_AFTER_S = 3600.0  # a collector cannot park the agent for longer than an hour
 
 
 class NotNow(Exception):
@@ -72,23 +70,9 @@ class Collector:
         except ValueError:
             document = None
         answer = Answer(response.status_code, document, text)
-        if response.status_code >= 500 or response.status_code == 429:
+        if is_not_now(response.status_code):
             raise NotNow(
                 f"collector answered {response.status_code}: {answer.error_text()}",
                 retry_after_seconds(response.headers.get("Retry-After")),
             )
         return answer
-
-
-def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
-    """Retry-After as seconds from now: a number of seconds or an HTTP date."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isascii() and value.isdigit():  # "²" is a digit to isdigit, not to float
-        return min(float(value), MAX_RETRY_AFTER_S)
-    try:
-        moment = email.utils.parsedate_to_datetime(value).timestamp()
-    except (TypeError, ValueError, IndexError, OverflowError):
-        return None
-    return min(max(0.0, moment - (time.time() if now is None else now)), MAX_RETRY_AFTER_S)

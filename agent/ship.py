@@ -3,10 +3,11 @@
 A spooled file is deleted only once the collector has taken it (accepted, or a
 duplicate of one it already holds); a report it refuses as invalid moves to
 spool/rejected/ with the reason and the rest goes on. The answer is read per
-report (DESIGN.md: `{"accepted", "duplicates", "rejected": [{"index", "run_id",
-"error"}]}`); a collector that refuses a whole batch with one 422 and no list
-(the collector before per-report results) is asked again in halves until the
-bad reports are alone, so one bad report never holds back the others.
+report by wrapper/answer.py, the reader the wrapper's own delivery uses
+(`{"accepted", "duplicates", "rejected": [{"index", "run_id", "error"}]}`); a
+collector that refuses a whole batch with one 422 and no list (the collector
+before per-report results) is asked again in halves until the bad reports are
+alone, so one bad report never holds back the others.
 
 "Not now" (no connection, timeout, 5xx, 429) stops the pass and sets a backoff;
 the files stay, and the next attempt sends them again: at least once, made
@@ -21,10 +22,11 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from smartcron.wrapper.answer import REFUSED_WHOLE, SETTLED, BatchAnswer, read_batch_answer
 from smartcron.wrapper.spool import pending_reports, read_report, reject_report, remove_report
 from smartcron.wrapper.state import StateDir, is_run_id
 
-from .client import Answer, Collector, NotNow
+from .client import Collector, NotNow
 
 INGEST = "/api/v1/runs"
 MAX_BODY = 4 * 1024 * 1024  # under the collector's 5 MiB cap, with room for the envelope
@@ -96,58 +98,35 @@ def _read_item(state: StateDir, path: str, done: Shipment) -> _Item | None:
 def _send(state: StateDir, collector: Collector, batch: list[_Item], done: Shipment) -> None:
     body = b'{"runs":[' + b",".join(item.body for item in batch) + b"]}"
     answer = collector.post(INGEST, body)
-    refused = _refusals(answer, batch)
-    if answer.status == 200 or (answer.status == 422 and refused):
-        _settle(state, batch, refused, answer, done)
-    elif answer.status in (413, 422) and len(batch) > 1:
+    read = read_batch_answer(answer.status, answer.text, [item.run_id for item in batch])
+    if read.kind == SETTLED:
+        _settle(state, batch, read, done)
+    elif read.kind == REFUSED_WHOLE and len(batch) > 1:
         # Refused as a whole, without saying which: ask again in halves.
         middle = len(batch) // 2
         _send(state, collector, batch[:middle], done)
         _send(state, collector, batch[middle:], done)
-    elif answer.status in (413, 422):
-        _reject(state, batch[0].path, answer.error_text(), done)
+    elif read.kind == REFUSED_WHOLE:
+        _reject(state, batch[0].path, read.error, done)
     else:
-        # 400, 401, 403, 404 ...: about the envelope, the token or the URL, not a
-        # report; nothing is rejected, and the operator must hear about it.
+        # 400, 401, 403, 404, a 2xx that is no ingest answer ...: about the envelope,
+        # the token or the URL, not a report; nothing is rejected, and the operator
+        # must hear about it. (5xx and 429 raised NotNow in the client already.)
         hint = "; check --token" if answer.status in (401, 403) else "; check --collector"
-        raise NotNow(f"collector answered {answer.status}: {answer.error_text()}{hint}")
+        raise NotNow(f"collector answered {answer.status}: {read.error}{hint}", read.retry_after)
 
 
-def _settle(
-    state: StateDir, batch: list[_Item], refused: dict[int, str], answer: Answer, done: Shipment
-) -> None:
-    document = answer.document if isinstance(answer.document, dict) else {}
-    duplicates = document.get("duplicates")
-    if isinstance(duplicates, int):
-        done.duplicates += duplicates
+def _settle(state: StateDir, batch: list[_Item], read: BatchAnswer, done: Shipment) -> None:
+    done.duplicates += read.duplicates
     for index, item in enumerate(batch):
-        if index in refused:
-            _reject(state, item.path, refused[index], done)
-        elif answer.status == 200:
+        if read.taken(index):
             remove_report(item.path)
             done.shipped += 1
+        else:
+            _reject(state, item.path, read.rejected[index], done)
     done.answers.append(
-        f"{answer.status}: {len(batch) - len(refused)} taken, {len(refused)} rejected"
+        f"{read.status}: {len(batch) - len(read.rejected)} taken, {len(read.rejected)} rejected"
     )
-
-
-def _refusals(answer: Answer, batch: list[_Item]) -> dict[int, str]:
-    """Index in the batch -> the collector's reason, from the answer's `rejected`."""
-    document = answer.document
-    entries = document.get("rejected") if isinstance(document, dict) else None
-    if not isinstance(entries, list):
-        return {}
-    by_id = {item.run_id: index for index, item in enumerate(batch)}
-    refused: dict[int, str] = {}
-    for entry in entries:
-        if not isinstance(entry, dict):
-            continue
-        index = entry.get("index")
-        if not (isinstance(index, int) and 0 <= index < len(batch)):
-            index = by_id.get(str(entry.get("run_id")))
-        if index is not None:
-            refused[index] = str(entry.get("error") or "rejected without a reason")[:1000]
-    return refused
 
 
 def _reject(state: StateDir, path: str, reason: str, done: Shipment) -> None:

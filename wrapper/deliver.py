@@ -13,7 +13,10 @@ outcome:
 - rejected: the collector refused the report itself as invalid (422, or a 200
   whose `rejected` names it); it must not be sent again as it is;
 - kept: anything else (5xx, 429, a timeout, no connection, and 400/401/403/413,
-  which are about the envelope or the token, not the report): it stays spooled.
+  which are about the envelope or the token, not the report, and a 2xx that is not
+  an ingest answer, which proves nothing was stored): it stays spooled.
+
+answer.py reads the answer, for the agent's batches too.
 
 http.client keeps this off the import bill of runs that have no collector.
 """
@@ -137,42 +140,13 @@ def post_report(
 
 
 def judge_answer(status: int, answer: bytes, run_id: str) -> Outcome:
-    """What an ingest answer means for the one report that was sent."""
-    document = _parse(answer)
-    refusal = _refusal(document, run_id)
-    if status == 422:
-        return Outcome(REJECTED, refusal or _error_text(document, answer))
-    if 200 <= status < 300:
-        return Outcome(REJECTED, refusal) if refusal else Outcome(DELIVERED)
-    return Outcome(KEPT, f"collector answered {status}: {_error_text(document, answer)}")
+    """What an ingest answer means for the one report that was sent (answer.py reads it)."""
+    from .answer import REFUSED_WHOLE, SETTLED, read_batch_answer
 
-
-def _parse(answer: bytes) -> object:
-    try:
-        return json.loads(answer)
-    except ValueError:
-        return None
-
-
-def _refusal(document: object, run_id: str) -> str | None:
-    """The error the answer's `rejected` list gives for our report, if any."""
-    if not isinstance(document, dict):
-        return None
-    rejected = document.get("rejected")
-    if not isinstance(rejected, list):
-        return None
-    for entry in rejected:
-        if not isinstance(entry, dict):
-            continue
-        # One report per POST: ours is the one with our id, or at index 0 when the
-        # collector could not read an id from it.
-        named = entry.get("run_id")
-        if named == run_id or (named is None and entry.get("index") in (0, None)):
-            return str(entry.get("error") or "rejected without a reason")
-    return None
-
-
-def _error_text(document: object, answer: bytes) -> str:
-    if isinstance(document, dict) and "error" in document:
-        return str(document["error"])
-    return answer.decode("utf-8", "replace")[:200] or "no reason given"
+    read = read_batch_answer(status, answer, [run_id])
+    if read.kind == SETTLED:
+        return Outcome(DELIVERED) if read.taken(0) else Outcome(REJECTED, read.rejected[0])
+    if read.kind == REFUSED_WHOLE and status == 422:
+        return Outcome(REJECTED, read.error)  # one report, refused: it is the bad one
+    # 413 too: the agent sends it again alone, and sets it aside if it is refused then.
+    return Outcome(KEPT, f"collector answered {status}: {read.error}")

@@ -7,8 +7,8 @@ import random
 
 from hypothesis import given
 from hypothesis import strategies as st
-from smartcron.agent.client import MAX_RETRY_AFTER_S, retry_after_seconds
 from smartcron.agent.ship import backoff_delay
+from smartcron.wrapper.answer import MAX_RETRY_AFTER_S, retry_after_seconds
 
 durations = st.floats(0.01, 3600)
 

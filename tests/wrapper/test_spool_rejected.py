@@ -155,11 +155,17 @@ OURS = "44444444-4444-4444-8444-444444444444"
     ("status", "body", "result"),
     [
         (200, b'{"accepted": 1, "duplicates": 0, "rejected": []}', "delivered"),
-        (201, b"", "delivered"),  # a 2xx that says nothing more: taken
-        (200, b"not json at all", "delivered"),
-        (200, b'{"rejected": "not a list"}', "delivered"),
-        (200, b'{"rejected": [{"index": 0, "run_id": "' + OURS.encode() + b'"}]}', "rejected"),
-        (200, b'{"rejected": [{"index": 3, "run_id": "other"}]}', "delivered"),
+        # A 2xx that is no ingest answer (a proxy's page) proves nothing was stored.
+        (201, b"", "kept"),
+        (200, b"not json at all", "kept"),
+        (200, b'{"rejected": []}', "kept"),
+        (200, b'{"accepted": 1, "rejected": "not a list"}', "delivered"),
+        (
+            200,
+            b'{"accepted": 0, "rejected": [{"index": 0, "run_id": "' + OURS.encode() + b'"}]}',
+            "rejected",
+        ),
+        (200, b'{"accepted": 1, "rejected": [{"index": 3, "run_id": "other"}]}', "delivered"),
         (422, b'{"error": "runs[0].job: bad"}', "rejected"),
         (422, b"<html>unprocessable</html>", "rejected"),
         (400, b'{"error": "malformed JSON"}', "kept"),
