@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from tests.agent.conftest import Agent
 from tests.conftest import StateDir, Wrap
 from tests.support.service import Service
@@ -67,3 +69,59 @@ def test_control_stays_as_it_was_while_the_collector_is_down(
     finally:
         sqlite_collector.url = real
     assert json.loads((state.path / "control.json").read_text()) == kept
+
+
+@pytest.mark.timeout(600)  # a dozen real processes; slow on a loaded machine
+def test_a_breaker_reset_on_the_page_lets_the_next_run_through(
+    wrap: Wrap, agent: Agent, state: StateDir, sqlite_collector: Service
+) -> None:
+    """Reset on the page (the admin's form, logged in), one agent pass writes
+    control.json, and the wrapper's next run finds its breaker closed and runs."""
+    from tests.support.collector_api import login, session_csrf
+
+    agent.collector = sqlite_collector
+    flaky = ("--name", "flaky", "--breaker-threshold", "2", "--breaker-cooldown", "1h")
+    assert wrap(*flaky, "--", "false").returncode == 1
+    assert wrap(*flaky, "--", "false").returncode == 1  # the second failure opens it
+    assert wrap(*flaky, "--", "true").returncode == 0
+    assert [r["status"] for r in state.reports()] == ["failed", "failed", "skipped_breaker"]
+    host = state.reports()[0]["host"]
+    assert agent("once").returncode == 0  # the collector knows the job, its breaker open
+    job = sqlite_collector.get("/api/v1/jobs/flaky").json()
+    [on_host] = job["hosts"]
+    assert (on_host["breaker_state"], on_host["state"]) == ("open", "failing")
+
+    browser = login(sqlite_collector)
+    csrf = session_csrf(sqlite_collector, browser, "/jobs/flaky")
+    page = browser.get(f"{sqlite_collector.url}/jobs/flaky", headers={"Accept": "text/html"},
+                       timeout=30)  # fmt: skip
+    assert f"Reset breaker on {host}" in page.text
+    answer = browser.post(
+        f"{sqlite_collector.url}/jobs/flaky/action",
+        data={"action": "reset-breaker", "host": host, "csrf_token": csrf},
+        allow_redirects=False,
+        timeout=30,
+    )
+    assert answer.status_code == 303, answer.text
+
+    assert wrap(*flaky, "--", "true").returncode == 0  # no pass yet: still skipped
+    assert state.reports()[-1]["status"] == "skipped_breaker"
+    done = agent("once")
+    assert done.returncode == 0, done.stderr
+    assert list(json.loads((state.path / "control.json").read_text())["breaker_resets"]) == [
+        "flaky"
+    ]
+    ran = wrap(*flaky, "--", "true")
+    assert ran.returncode == 0, ran.stderr
+    [last] = state.reports()
+    assert (last["status"], last["breaker_state"]) == ("success", "closed")
+    # The reset is applied once: the same control.json does not close a breaker that
+    # opens again later.
+    assert wrap(*flaky, "--", "false").returncode == 1
+    assert wrap(*flaky, "--", "false").returncode == 1
+    assert wrap(*flaky, "--", "true").returncode == 0
+    assert state.reports()[-1]["status"] == "skipped_breaker"
+    assert agent("once").returncode == 0
+    job = sqlite_collector.get("/api/v1/jobs/flaky").json()
+    statuses = [run["status"] for run in job["recent_runs"]]  # newest first
+    assert statuses[:5] == ["skipped_breaker", "failed", "failed", "success", "skipped_breaker"]
