@@ -91,6 +91,15 @@ def stored_runs(service: Service, **params: str) -> list[dict[str, Any]]:
             return runs
 
 
+def page_html(service: Service, path: str) -> str:
+    """A page of the collector as the admin sees it (token, as a script would read it)."""
+    page = service.session.get(
+        f"{service.url}{path}", headers=service.headers(service.admin_token), timeout=30
+    )
+    assert page.status_code == 200, page.text[:500]
+    return page.text
+
+
 def spool_names(state: StateDir) -> set[str]:
     spool = state.path / "spool"
     return {p.name for p in spool.glob("*.json")} if spool.is_dir() else set()

@@ -6,7 +6,7 @@ import signal
 import time
 from typing import Any
 
-from tests.agent.conftest import Agent
+from tests.agent.conftest import Agent, page_html
 from tests.conftest import StateDir, Wrap
 from tests.support.service import Service
 
@@ -55,11 +55,7 @@ def test_a_bad_heartbeat_is_one_clear_422(sqlite_collector: Service) -> None:
 
 
 def _summary(service: Service) -> str:
-    page = service.session.get(
-        f"{service.url}/", headers=service.headers(service.admin_token), timeout=30
-    )
-    assert page.status_code == 200
-    return page.text
+    return page_html(service, "/")
 
 
 def test_the_summary_page_shows_a_job_running_now(

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.agent.conftest import Agent
+from tests.agent.conftest import Agent, page_html
 from tests.conftest import StateDir, Wrap, find_wrap
 from tests.support.service import Service
 
@@ -18,11 +18,7 @@ def _jobs(service: Service) -> dict[str, dict[str, Any]]:
 
 
 def _hosts_page(service: Service) -> str:
-    page = service.session.get(
-        f"{service.url}/hosts", headers=service.headers(service.admin_token), timeout=30
-    )
-    assert page.status_code == 200
-    return page.text
+    return page_html(service, "/hosts")
 
 
 def test_a_wrapped_line_is_registered_before_its_first_run(
