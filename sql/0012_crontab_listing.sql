@@ -4,9 +4,9 @@
 --   mysql smartcron < sql/0012_crontab_listing.sql
 -- or let `smartcron-collector migrate` do it all, rollup rebuild included.
 
--- Running upgrade 0008 -> 0012
+-- Running upgrade 0011 -> 0012
 
 ALTER TABLE smartcron_jobs ADD COLUMN unlisted_at DATETIME(6);
 
-UPDATE smartcron_alembic_version SET version_num='0012' WHERE smartcron_alembic_version.version_num = '0008';
+UPDATE smartcron_alembic_version SET version_num='0012' WHERE smartcron_alembic_version.version_num = '0011';
 

@@ -3,7 +3,7 @@ that its agent had listed (collector/registry.py). The row and its runs stay; th
 is no longer expected to run from then on, unless it runs again.
 
 Revision ID: 0012
-Revises: 0008
+Revises: 0011
 Create Date: 2026-12-01
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 from smartcron.collector.db.migrations.types import Micro
 
 revision = "0012"
-down_revision = "0008"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 
