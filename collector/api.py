@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
+from starlette.concurrency import run_in_threadpool
 
 from . import actions, alert_centre, fleet, heartbeats, load_map, queries, schedules, silences
 from .access import Caller, require_actor, require_reader, require_sender
@@ -357,7 +358,10 @@ async def post_heartbeat(request: Request, _: Annotated[Caller, Depends(require_
         field = ".".join(str(part) for part in first["loc"]) or "body"
         raise ApiError(422, f"{field}: {first['msg']}") from None
     try:
-        heartbeats.store_heartbeat(request.app.state.engine, beat)
+        # In the thread pool, as ingest's writes are: storing is a transaction (an fsync
+        # on MySQL), and on the event loop it would stall every other request meanwhile,
+        # the heartbeats of a fleet queueing behind each other's commits.
+        await run_in_threadpool(heartbeats.store_heartbeat, request.app.state.engine, beat)
     except heartbeats.TooLarge as error:
         raise ApiError(413, str(error)) from None
     return {"host": beat.host, "stored": True}
