@@ -93,9 +93,8 @@ def store_heartbeat(engine: Engine, beat: Heartbeat, now: dt.datetime | None = N
     health["received_at"] = now.isoformat() + "Z"
     for _attempt in range(2):  # two replicas inserting the same new host: one wins
         with engine.begin() as connection:
-            old = connection.execute(
-                select(h.health).where(h.host == beat.host)
-            ).scalar_one_or_none()
+            found = connection.execute(select(h.health).where(h.host == beat.host)).one_or_none()
+            old = found.health if found is not None else None
             stored_jobs = _stored(old, "jobs")
             jobs = beat.jobs if beat.jobs is not None else stored_jobs
             registered: set[Key] = set()
@@ -117,16 +116,22 @@ def store_heartbeat(engine: Engine, beat: Heartbeat, now: dt.datetime | None = N
                     f"{MAX_HEALTH_BYTES}; send fewer jobs or shorter values"
                 )
             values = {"last_seen_at": now, "agent_version": beat.agent_version, "health": text}
-            changed = connection.execute(
-                update(tables.hosts).where(h.host == beat.host).values(values)
-            ).rowcount
-            if not changed:
+            if found is None:
+                # A new host is inserted, not first looked for with an UPDATE: on InnoDB an
+                # UPDATE that finds no row locks the gap where it would be, and two new
+                # hosts' transactions each holding that gap and then inserting into it
+                # deadlock (a fleet's agents starting together: most of 2,000 first
+                # heartbeats answered 503). An INSERT locks only its own row.
                 try:
                     connection.execute(
                         tables.hosts.insert().values(host=beat.host, first_seen_at=now, **values)
                     )
                 except IntegrityError:
-                    continue
+                    continue  # inserted meanwhile (another replica): update it, next try
+            elif not connection.execute(
+                update(tables.hosts).where(h.host == beat.host).values(values)
+            ).rowcount:
+                continue  # deleted meanwhile: insert it, next try
             _refresh_states(connection, beat, old, registered, now)
             return
 

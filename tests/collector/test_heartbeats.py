@@ -8,6 +8,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -73,3 +74,19 @@ def test_a_heartbeat_waiting_on_the_database_holds_up_no_other_request(
     finally:
         holder.close()
     assert [answer.status_code for answer in answers] == [200]
+
+
+def test_the_first_heartbeats_of_many_new_hosts_at_once_are_all_stored(
+    mysql_collector: Service, mysql_engine: Engine
+) -> None:
+    """A fleet's agents starting together: each host's first heartbeat inserts its row,
+    and none of them deadlocks with another (which the collector would answer 503)."""
+    hosts = [f"new-{n:03d}" for n in range(120)]
+    with ThreadPoolExecutor(max_workers=40) as pool:
+        statuses = list(pool.map(lambda host: beat(mysql_collector, host).status_code, hosts))
+    assert statuses == [200] * len(hosts)
+    with mysql_engine.connect() as connection:
+        stored = connection.execute(
+            text("SELECT host FROM smartcron_hosts WHERE host LIKE 'new-%' ORDER BY host")
+        ).scalars()
+        assert list(stored) == hosts
