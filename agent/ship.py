@@ -12,6 +12,13 @@ alone, so one bad report never holds back the others.
 "Not now" (no connection, timeout, 5xx, 429) stops the pass and sets a backoff;
 the files stay, and the next attempt sends them again: at least once, made
 exactly once by the collector's duplicate check on run_id.
+
+The files a batch's answer settled are deleted by a few threads at once while
+the next batch is read and sent. One unlink at a time is a wait for the
+filesystem's journal: on ext4 with a database committing beside it, about 4 ms
+each (bench/agent.py), three times what the collector spends on the report.
+Concurrent unlinks share a journal commit. ship_spool returns only once every
+deletion it began is done, so the pass lock still covers them.
 """
 
 from __future__ import annotations
@@ -19,7 +26,9 @@ from __future__ import annotations
 import json
 import os
 import random
+import sys
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from smartcron.wrapper.answer import REFUSED_WHOLE, SETTLED, BatchAnswer, read_batch_answer
@@ -30,6 +39,60 @@ from .client import Collector, NotNow
 
 INGEST = "/api/v1/runs"
 MAX_BODY = 4 * 1024 * 1024  # under the collector's 5 MiB cap, with room for the envelope
+# Threads deleting shipped files: 16 made unlinks 17 times faster than one by one on the
+# benchmark's ext4 (4 ms -> 0.24 ms each); 64 gained little more.
+REMOVERS = 16
+
+
+class Removals:
+    """Deletes the files of a batch the collector took, REMOVERS threads at once, while
+    the next batch is read and sent; the next batch's deletions wait for these (so one
+    batch at most is in flight). A file that cannot be deleted is one warning: it stays,
+    the next pass sends it again, the collector calls it a duplicate, nothing is doubled."""
+
+    def __init__(self) -> None:
+        self._pool: ThreadPoolExecutor | None = None
+        self._in_flight: list[Future[list[OSError]]] = []
+        self._failed: list[OSError] = []
+
+    def remove(self, paths: list[str]) -> None:
+        self._settle()
+        if not paths:
+            return
+        if self._pool is None:  # only a pass that shipped something starts threads
+            self._pool = ThreadPoolExecutor(REMOVERS, thread_name_prefix="smartcron-remove")
+        for share in (paths[n::REMOVERS] for n in range(REMOVERS)):
+            if share:
+                self._in_flight.append(self._pool.submit(_remove_each, share))
+
+    def wait(self) -> None:
+        """Every deletion begun is done, each failure said, the threads gone."""
+        self._settle()
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
+        if self._failed:
+            first, more = self._failed[0], len(self._failed) - 1
+            print(f"smartcron-agent: warning: cannot delete {first.filename} "
+                  f"({first.strerror}){f' and {more} more' if more else ''}, taken by the "
+                  "collector: it stays in the spool, and the next pass sends it again as a "
+                  "duplicate", file=sys.stderr, flush=True)  # fmt: skip
+            self._failed.clear()
+
+    def _settle(self) -> None:
+        for future in self._in_flight:
+            self._failed += future.result()
+        self._in_flight.clear()
+
+
+def _remove_each(paths: list[str]) -> list[OSError]:
+    failed = []
+    for path in paths:
+        try:
+            remove_report(path)
+        except OSError as error:
+            failed.append(error)
+    return failed
 
 
 @dataclass
@@ -38,6 +101,7 @@ class Shipment:
     duplicates: int = 0
     rejected: int = 0
     answers: list[str] = field(default_factory=list)
+    removals: Removals = field(default_factory=Removals)
 
 
 @dataclass
@@ -56,22 +120,52 @@ def ship_spool(
     """Ship everything spooled when the call began. NotNow when the collector cannot
     take reports now; what was shipped before that is gone from the spool."""
     done = Shipment()
-    batch: list[_Item] = []
-    size = 0
-    for path in pending_reports(state):
-        item = _read_item(state, path, done)
-        if item is None:
-            continue
-        if batch and (len(batch) >= batch_size or size + len(item.body) > MAX_BODY):
-            _send(state, collector, batch, done)
-            batch, size = [], 0
-            if should_stop():
-                return done
-        batch.append(item)
-        size += len(item.body) + 1
-    if batch:
-        _send(state, collector, batch, done)
+    paths = pending_reports(state)
+    if not paths:
+        return done  # an idle pass starts no thread
+    batches = _Batches(state, paths, batch_size)
+    try:
+        with ThreadPoolExecutor(1, thread_name_prefix="smartcron-read") as reader:
+            upcoming = reader.submit(batches.read)
+            while batch := upcoming.result():
+                upcoming = reader.submit(batches.read)  # read while this one is sent
+                _send(state, collector, batch, done)
+                if should_stop():
+                    break
+    finally:
+        done.removals.wait()
+        done.rejected += batches.tally.rejected
     return done
+
+
+class _Batches:
+    """The spool's reports in batches of at most `batch_size` and MAX_BODY bytes. One
+    thread reads the next batch while the last is being sent: the agent's reading then
+    overlaps the collector's storing instead of adding to it (read one after the other,
+    the files of a batch took half as long as its POST in bench/agent.py). Only that
+    thread calls read, one call at a time; it counts its rejects in its own tally."""
+
+    def __init__(self, state: StateDir, paths: list[str], batch_size: int) -> None:
+        self.state = state
+        self.paths = iter(paths)
+        self.batch_size = batch_size
+        self.tally = Shipment()
+        self.carried: _Item | None = None  # read, but too much for the batch before
+
+    def read(self) -> list[_Item]:
+        batch = [self.carried] if self.carried else []
+        size = sum(len(item.body) + 1 for item in batch)
+        self.carried = None
+        for path in self.paths:
+            item = _read_item(self.state, path, self.tally)
+            if item is None:
+                continue
+            if batch and (len(batch) >= self.batch_size or size + len(item.body) > MAX_BODY):
+                self.carried = item
+                return batch
+            batch.append(item)
+            size += len(item.body) + 1
+        return batch
 
 
 def _read_item(state: StateDir, path: str, done: Shipment) -> _Item | None:
@@ -118,12 +212,14 @@ def _send(state: StateDir, collector: Collector, batch: list[_Item], done: Shipm
 
 def _settle(state: StateDir, batch: list[_Item], read: BatchAnswer, done: Shipment) -> None:
     done.duplicates += read.duplicates
+    taken = []
     for index, item in enumerate(batch):
         if read.taken(index):
-            remove_report(item.path)
-            done.shipped += 1
+            taken.append(item.path)
         else:
             _reject(state, item.path, read.rejected[index], done)
+    done.removals.remove(taken)
+    done.shipped += len(taken)
     done.answers.append(
         f"{read.status}: {len(batch) - len(read.rejected)} taken, {len(read.rejected)} rejected"
     )

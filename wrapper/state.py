@@ -29,6 +29,7 @@ T = TypeVar("T")
 
 # State files are small; a larger one is not ours (and is not read into memory whole).
 MAX_STATE_BYTES = 1024 * 1024
+READ_CHUNK = 64 * 1024  # beyond the size fstat gave: a heap allocation, not an mmap
 _OPEN_FLAGS = os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NOCTTY | os.O_NONBLOCK
 _UUID_HEX = frozenset("0123456789abcdef")
 DELIVERY_LOGS = os.path.join("logs", "delivery")
@@ -172,8 +173,13 @@ def parse_json_file(path: str, max_bytes: int = MAX_STATE_BYTES) -> object:
     fd = open_state_file(path, os.O_RDONLY)
     chunks, size = [], 0
     try:
+        # Ask for what the file holds (and one byte more, to see its end), not for
+        # max_bytes: os.read allocates what it is asked for, and the agent reading its
+        # spool asked for 4 MiB twice per report of 2 KiB (an mmap and an munmap each).
+        # A file that grows meanwhile is read on, to the cap.
+        expected = os.fstat(fd).st_size
         while size <= max_bytes:
-            chunk = os.read(fd, max_bytes + 1 - size)
+            chunk = os.read(fd, min(max_bytes + 1 - size, max(expected + 1 - size, READ_CHUNK)))
             if not chunk:
                 break
             chunks.append(chunk)

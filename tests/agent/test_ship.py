@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+
+import pytest
 
 from tests.agent.conftest import Agent, spool_names, stored_runs
 from tests.conftest import StateDir, Wrap
@@ -132,3 +135,30 @@ def test_a_batch_refused_whole_is_split_until_the_bad_report_is_alone(
     assert taken == {r["run_id"] for i, r in enumerate(reports) if i != 4}
     assert [p.stem for p in (spool / "rejected").glob("*.json")] == [reports[4]["run_id"]]
     state.checked.update(f"{r['run_id']}.json" for r in reports)
+
+
+def test_a_shipped_report_that_cannot_be_deleted_is_one_warning_and_a_duplicate_next_pass(
+    wrap: Wrap, agent: Agent, state: StateDir, sqlite_collector: Service
+) -> None:
+    for _ in range(40):  # more files than deleting threads
+        assert wrap("--name", "many", "--", "true").returncode == 0
+    stuck = state.spool_files()[7]
+    # Immutable: unlink fails with EPERM even for root, as on a spool gone read-only.
+    made = subprocess.run(["chattr", "+i", str(stuck)], capture_output=True, text=True, check=False)
+    if made.returncode != 0:
+        pytest.skip(f"chattr +i not supported here: {made.stderr.strip()}")
+    agent.collector = sqlite_collector
+    try:
+        done = agent("once", "--batch-size", "15")
+    finally:
+        subprocess.run(["chattr", "-i", str(stuck)], check=True)
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    [warning] = [line for line in done.stderr.splitlines() if "cannot delete" in line]
+    assert str(stuck) in warning and "sends it again as a duplicate" in warning
+    assert spool_names(state) == {stuck.name}  # the other 39 are gone
+    assert len(stored_runs(sqlite_collector)) == 40
+    again = agent("once")
+    assert again.returncode == 0 and "cannot delete" not in again.stderr, again.stderr
+    assert spool_names(state) == set()
+    assert len(stored_runs(sqlite_collector)) == 40
