@@ -15,7 +15,7 @@ benchmark's own (smartcron_bench_agent, dropped at the end):
     brackets the agent's (the tables grow, the machine's load moves);
 (b) `smartcron-agent once --batch-size --batch` over a spool of --reports files: reports
     per second, wall time including start-up (target: at least 0.8 of (a)), its peak RSS
-    (ru_maxrss, target 60 MiB) and CPU seconds per 1,000 reports (ru_utime + ru_stime
+    (VmHWM, target 60 MiB) and CPU seconds per 1,000 reports (ru_utime + ru_stime
     from wait4), against the collector's and MariaDB's CPU per 1,000 meanwhile;
 (c) `smartcron-agent run` (its default --interval, 30 s, unless --idle-interval) on the
     empty spool: CPU over --idle-passes whole intervals, from half an interval after
@@ -36,6 +36,7 @@ import http.client
 import json
 import multiprocessing
 import os
+import resource
 import signal
 import statistics
 import subprocess
@@ -130,6 +131,7 @@ class Drain:
     cpu_per_1000: float  # the agent's CPU seconds per 1,000 reports
     collector_per_1000: float  # the collector's, meanwhile
     database_per_1000: float  # MariaDB's, meanwhile
+    wait4_mib: float  # ru_maxrss, for comparison (see _Peak)
 
 
 def drain(state: Path, collector_pid: int, database_pids: list[int], url: str, bearer: str,
@@ -142,10 +144,12 @@ def drain(state: Path, collector_pid: int, database_pids: list[int], url: str, b
     process = subprocess.Popen(argv, env=clean_env(), stdout=subprocess.DEVNULL)
     guard = threading.Timer(AGENT_LIMIT_S, lambda: process.send_signal(signal.SIGKILL))
     guard.start()
+    peak = _Peak(process.pid)
     try:
         _, status, usage = os.wait4(process.pid, 0)
     finally:
         guard.cancel()
+        peak.stop()
     elapsed = time.perf_counter() - started
     after = cpu.sample()
     process.returncode = os.waitstatus_to_exitcode(status)
@@ -153,9 +157,39 @@ def drain(state: Path, collector_pid: int, database_pids: list[int], url: str, b
     if process.returncode != 0 or left:
         raise BenchError(f"the agent exited {process.returncode} with {left} reports left")
     per_1000 = 1000 / reports
-    return Drain(reports / elapsed, usage.ru_maxrss / 1024,
+    return Drain(reports / elapsed, peak.kib / 1024,
                  (usage.ru_utime + usage.ru_stime) * per_1000,
-                 (after[0] - before[0]) * per_1000, (after[1] - before[1]) * per_1000)  # fmt: skip
+                 (after[0] - before[0]) * per_1000, (after[1] - before[1]) * per_1000,
+                 usage.ru_maxrss / 1024)  # fmt: skip
+
+
+class _Peak:
+    """The agent's peak RSS, VmHWM of /proc/PID/status, read every 50 ms until it exits.
+    Not ru_maxrss: Linux records the RSS high-water mark of the memory a process had
+    before exec (this benchmark's: the spawning shares it), so wait4's figure is at least
+    the benchmark's own; both are printed in a note.
+    VmHWM only grows: the last reading before exit is the peak but for its last 50 ms."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid, self.kib = pid, 0
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._thread.start()
+
+    def _watch(self) -> None:
+        while not self._done.is_set():
+            try:
+                with open(f"/proc/{self.pid}/status") as status:
+                    for line in status:
+                        if line.startswith("VmHWM:"):
+                            self.kib = max(self.kib, int(line.split()[1]))
+            except (OSError, ValueError, IndexError):
+                pass  # exited (or a zombie without memory): the last reading stands
+            self._done.wait(0.05)
+
+    def stop(self) -> None:
+        self._done.set()
+        self._thread.join()
 
 
 @dataclass(frozen=True)
@@ -400,9 +434,15 @@ def print_results(args: argparse.Namespace, peer_before: float, peer_after: floa
         f"collector {drained.collector_per_1000:.3f} s, MariaDB {drained.database_per_1000:.3f} s"
     )
     print(
-        f"note: heartbeats: {beats.answered:,} answered, {beats.failed} failed, "
+        f"note: heartbeats: {beats.answered:,} answered, failed: "
+        f"{', '.join(f'{n} {what}' for what, n in sorted(beats.failed.items())) or 'none'}; "
         f"{beats.late_starts} sent over 50 ms late by the client; ingest meanwhile "
         f"{beats.ingest_rate:,.0f} reports/s"
+    )
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(
+        f"note: agent RSS by wait4's ru_maxrss {drained.wait4_mib:.1f} MiB, the "
+        f"benchmark's own peak {own:.1f} MiB (see _Peak); by VmHWM {drained.rss_mib:.1f} MiB"
     )
     print(f"note: load average at the end {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
