@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
-from sqlalchemy import Connection, Engine, select, update
+from sqlalchemy import Connection, Engine, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from . import clocks
@@ -112,8 +112,29 @@ def store_heartbeat(engine: Engine, beat: Heartbeat, now: dt.datetime | None = N
                     )
                 except IntegrityError:
                     continue
+            _note_runs_seen(connection, beat, now)
             _refresh_running_jobs(connection, beat, old, now)
             return
+
+
+# How often a job's in_flight_seen_at moves on while its runs keep being listed: it
+# only needs to say the agent sees them, not to take a write every heartbeat.
+SEEN_EVERY = dt.timedelta(days=1)
+
+
+def _note_runs_seen(connection: Connection, beat: Heartbeat, now: dt.datetime) -> None:
+    """The jobs listed in flight are ones this host's agent sees running: from now on
+    a run of theirs that it does not list has not started (state.report_allowance)."""
+    listed = sorted({run.job for run in beat.running})
+    if not listed:
+        return
+    j = tables.jobs.c
+    connection.execute(
+        update(tables.jobs)
+        .where(j.host == beat.host, j.job.in_(listed),
+               or_(j.in_flight_seen_at.is_(None), j.in_flight_seen_at < now - SEEN_EVERY))
+        .values(in_flight_seen_at=now)
+    )  # fmt: skip
 
 
 def _refresh_running_jobs(
@@ -127,8 +148,23 @@ def _refresh_running_jobs(
     listed = _running_of(beat.host, old, now, fresh_only=False)
     before = {job for (job, _host), _started in listed}
     keys = {(job, beat.host) for job in before | {run.job for run in beat.running}}
+    if _starts_listing_every_run(beat, old, now):
+        # From now on a run not listed has not started: the jobs whose runs the agent
+        # sees are late at their grace alone, which may be sooner than decided.
+        j = tables.jobs.c
+        seen = select(j.job).where(j.host == beat.host, j.in_flight_seen_at.is_not(None))
+        keys |= {(job, beat.host) for job in connection.execute(seen).scalars()}
     if keys:
         refresh_states(connection, keys, now)
+
+
+def _starts_listing_every_run(beat: Heartbeat, old: str | None, now: dt.datetime) -> bool:
+    """This heartbeat lists every run in flight on its host, and the one before it did
+    not, or is too old to count (the agent was away)."""
+    if beat.running_total is not None and beat.running_total > len(beat.running):
+        return False
+    before = _read_in_flight(beat.host, old, now, fresh_only=True)
+    return before is None or not before[1]
 
 
 def _stored(old: str | None, key: str) -> Any:
@@ -174,37 +210,68 @@ def running_since_of(
 ) -> dict[Key, dt.datetime]:
     """(job, host) -> the start (naive UTC) of its longest run in flight, from the
     fresh heartbeats of `hosts` (None: every host)."""
+    return in_flight_of(connection, hosts, now)[0]
+
+
+def in_flight_of(
+    connection: Connection, hosts: Iterable[str] | None, now: dt.datetime
+) -> tuple[dict[Key, dt.datetime], set[str]]:
+    """running_since_of's runs, and the hosts among `hosts` whose fresh heartbeat lists
+    every run in flight there (not cut at the heartbeat's limit): on those, a job whose
+    runs the agent sees and that is not listed is not running."""
     h = tables.hosts.c
     query = select(h.host, h.health).where(h.last_seen_at >= now - FRESH_FOR)
     if hosts is not None:
         query = query.where(h.host.in_(sorted(set(hosts))))
     found: dict[Key, dt.datetime] = {}
+    complete: set[str] = set()
     for row in connection.execute(query):
-        for key, started in _running_of(row.host, row.health, now):
+        read = _read_in_flight(row.host, row.health, now, fresh_only=True)
+        if read is None:
+            continue
+        runs, every_run = read
+        for key, started in runs:
             found[key] = min(found.get(key, started), started)
-    return found
+        if every_run:
+            complete.add(row.host)
+    return found, complete
 
 
 def _running_of(
     host: str, health: str | None, now: dt.datetime, fresh_only: bool = True
 ) -> list[tuple[Key, dt.datetime]]:
+    read = _read_in_flight(host, health, now, fresh_only)
+    return [] if read is None else read[0]
+
+
+def _read_in_flight(
+    host: str, health: str | None, now: dt.datetime, fresh_only: bool
+) -> tuple[list[tuple[Key, dt.datetime]], bool] | None:
+    """The runs in flight a stored health lists, and whether it lists them all (the
+    agent sends at most 100, and their total); None for no fresh heartbeat."""
     try:
         stored = json.loads(health or "{}")
         running = stored.get("running") or []
         received = _time(stored.get("received_at"))
+        total = stored.get("running_total")
     except (ValueError, AttributeError):
-        return []
+        return None
     # Fresh by the heartbeat's own time: last_seen_at moves with every report too (ingest
     # notes the host's clock), which would keep a dead agent's runs in flight for good.
     if fresh_only and (received is None or received < now - FRESH_FOR):
-        return []
+        return None
     found = []
     for run in running if isinstance(running, list) else []:
         if not isinstance(run, dict) or not isinstance(run.get("job"), str):
             continue
         started = _time(run.get("started_at"))
         found.append(((run["job"], host), started or now))
-    return found
+    every_run = (
+        isinstance(running, list)
+        and len(found) == len(running)
+        and (total is None or (type(total) is int and total <= len(found)))
+    )
+    return found, every_run
 
 
 def _time(value: object) -> dt.datetime | None:

@@ -17,7 +17,7 @@ from smartcron.wrapper.schema import FAILED_STATUSES
 from sqlalchemy import Connection, Engine, and_, bindparam, func, or_, select, tuple_, update
 
 from .db import bulk, tables
-from .heartbeats import running_since_of
+from .heartbeats import in_flight_of
 from .state import DEGRADED_FOR, JobFacts, JobState, decide_state
 
 Key = tuple[str, str]
@@ -38,11 +38,14 @@ def refresh_states(connection: Connection, keys: Iterable[Key], now: dt.datetime
         chunk = ordered[start : start + KEYS_PER_QUERY]
         rows = _job_rows(connection, chunk)
         failures = _recent_failures(connection, chunk, now)
-        running = running_since_of(connection, {host for _job, host in chunk}, now)
+        running, listing = in_flight_of(connection, {host for _job, host in chunk}, now)
         updates = []
         for row in rows:
             key = (row["job"], row["host"])
-            decided = decide_state(facts_of(row, failures.get(key), running.get(key)), now)
+            # The agent lists this job's runs: it has before, and lists all of them now.
+            seen = row["host"] in listing and row["in_flight_seen_at"] is not None
+            facts = facts_of(row, failures.get(key), running.get(key), seen)
+            decided = decide_state(facts, now)
             if _stored(row) != decided:
                 updates.append(_update_values(row, decided))
         if updates:
@@ -84,7 +87,10 @@ def evaluate_due(engine: Engine, now: dt.datetime, limit: int = PASS_LIMIT) -> i
 
 
 def facts_of(
-    row: Any, last_failure_at: dt.datetime | None, running_since: dt.datetime | None = None
+    row: Any,
+    last_failure_at: dt.datetime | None,
+    running_since: dt.datetime | None = None,
+    runs_seen: bool = False,
 ) -> JobFacts:
     return JobFacts(
         schedule=row["schedule"],
@@ -99,6 +105,8 @@ def facts_of(
         paused_at=_naive(row["paused_at"]),
         last_failure_at=last_failure_at,
         running_since=running_since,
+        grace_s=row["grace_s"],
+        runs_seen=runs_seen,
     )
 
 

@@ -10,6 +10,7 @@ from sqlalchemy import (
     Column,
     Date,
     DateTime,
+    Double,
     Float,
     Index,
     Integer,
@@ -129,6 +130,15 @@ jobs = Table(
     Column("state_reason", String(512), nullable=False, server_default=""),
     Column("missed_at", Micro),
     Column("review_at", Micro),
+    # Revision 0010: the report's `expect`, as the job's latest run set it. Null: not
+    # set (the grace then defaults by the schedule, collector/state.py).
+    # DOUBLE, not MySQL's single-precision FLOAT: a minimum of 0.1 s must compare as 0.1.
+    Column("grace_s", Double),
+    Column("min_duration_s", Double),
+    Column("max_duration_s", Double),
+    Column("alert_after", SmallInteger, nullable=False, server_default="3"),
+    # When the host's agent last listed a run of the job in flight (heartbeats.py).
+    Column("in_flight_seen_at", Micro),
     Index("ix_jobs_review", "review_at"),
     # Revision 0006: a page of the fleet in the order shown, by state or by host.
     Index("ix_jobs_state_order", "state", "priority", "job", "host"),

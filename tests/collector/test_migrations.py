@@ -144,6 +144,9 @@ def expected_after_upgrade() -> dict[str, list[dict[str, Any]]]:
         # Revision 0005's columns: no zone yet (read as UTC), due for review at once.
         job.update(timezone=None, state="healthy", state_reason="", missed_at=None,
                    review_at=dt.datetime(2000, 1, 1))  # fmt: skip
+        # Revision 0010's: nothing set, as a report before `expect` leaves a job.
+        job.update(grace_s=None, min_duration_s=None, max_duration_s=None, alert_after=3,
+                   in_flight_seen_at=None)  # fmt: skip
     alerts = []
     for old in rows["smartcron_alerts"]:
         # Revision 0008: kind is the rule, the message the detail and the summary; an

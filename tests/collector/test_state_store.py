@@ -20,6 +20,9 @@ from tests.support.service import make_report
 UTC = dt.timezone.utc
 # 02:00 CEST on 10 June 2030: a Berlin `0 2 * * *` job's run, 00:00 UTC.
 RAN = dt.datetime(2030, 6, 10, 0, 0, 1, tzinfo=UTC)
+# The next day's run is late after its grace (2h24m, a tenth of the day) and the last
+# run's 1.5 s (its report could still be on its way: no agent lists the job's runs).
+LATE = dt.datetime(2030, 6, 11, 2, 24, 1, 500000)
 
 
 def report(started: dt.datetime = RAN, **fields: Any) -> RunReport:
@@ -62,7 +65,7 @@ def test_ingest_stores_the_zone_and_a_state_decided_in_it(engine: Engine) -> Non
     assert (stored["state"], stored["state_reason"]) == ("healthy", "last run succeeded")
     # Read in Berlin, not in UTC: the next run is at 02:00 CEST tomorrow, 00:00 UTC.
     assert stored["next_expected_at"] == dt.datetime(2030, 6, 11, 0, 0)
-    assert stored["late_after_at"] == dt.datetime(2030, 6, 11, 0, 2)
+    assert stored["late_after_at"] == LATE
     assert stored["missed_at"] is None
     assert stored["review_at"] == stored["late_after_at"]
     assert health_view(engine)["state"] == "healthy"
@@ -79,11 +82,11 @@ def test_a_report_without_a_zone_is_read_as_utc(engine: Engine) -> None:
 
 def test_the_evaluation_pass_makes_a_job_late_then_a_report_clears_it(engine: Engine) -> None:
     ingest_reports(engine, [report()], received_at=naive(RAN))
-    before = dt.datetime(2030, 6, 11, 0, 1, 59)
+    before = LATE - dt.timedelta(microseconds=1)
     assert evaluate_due(engine, before) == 0  # nothing is due for review yet
     assert row(engine)["state"] == "healthy"
 
-    due = dt.datetime(2030, 6, 11, 0, 2)
+    due = LATE
     assert evaluate_due(engine, due) == 1
     stored = row(engine)
     assert stored["state"] == "late"
