@@ -397,6 +397,7 @@ def test_discover_json_lists_every_crontab(tmp_path: Path, env: dict[str, str]) 
         "text": (
             "0 9 * * * /opt/bin/smartcron-wrap --name morning --schedule '0 9 * * *' -- mail-report"
         ),
+        "expect": {},  # no alert option on the line
     }
     assert jobs[0]["user"] == "root"
     assert jobs[3]["schedule"] == "@reboot"
