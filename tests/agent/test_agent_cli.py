@@ -397,6 +397,10 @@ def test_discover_json_lists_every_crontab(tmp_path: Path, env: dict[str, str]) 
         "text": (
             "0 9 * * * /opt/bin/smartcron-wrap --name morning --schedule '0 9 * * *' -- mail-report"
         ),
+        # A wrapped line's --priority and --tags (none on this one): the collector
+        # registers the job with them.
+        "priority": None,
+        "tags": None,
     }
     assert jobs[0]["user"] == "root"
     assert jobs[3]["schedule"] == "@reboot"
