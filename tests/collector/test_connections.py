@@ -129,18 +129,26 @@ def test_every_worker_keeps_the_deadline(tmp_path: Path) -> None:
     db = f"sqlite:///{tmp_path / 'c.db'}"
     extra = ("--request-timeout", str(TIMEOUT_S), "--workers", "2")
     with start_collector(db, tmp_path, extra=extra) as service, contextlib.ExitStack() as held:
-        assert len(workers_of(service)) == 2
-        # Enough connections that both workers (SO_REUSEPORT spreads them) get some.
+        workers = workers_of(service)
+        assert len(workers) == 2
+        # Enough connections that both workers (SO_REUSEPORT spreads them) get some. A
+        # connection shows in a worker's table only once its busy event loop accepted it,
+        # so wait for that rather than for a fixed moment; one worker may have closed its
+        # connections (408) before the other accepted, so count every worker seen holding.
         socks = [held.enter_context(connect(service)) for _ in range(12)]
-        time.sleep(0.3)
-        holding = [
-            worker for worker in workers_of(service)
-            if any(c.status == psutil.CONN_ESTABLISHED for c in worker.net_connections("tcp"))
-        ]  # fmt: skip
-        assert len(holding) == 2, holding
+        deadline = time.monotonic() + 20
+        seen_holding: set[int] = set()
+        while len(seen_holding) < 2:
+            assert time.monotonic() < deadline, seen_holding
+            seen_holding |= {w.pid for w in workers if holds_a_connection(w)}
+            time.sleep(0.05)
         for sock in socks:
             received, _ = read_until_closed(sock)
             assert received.startswith(b"HTTP/1.1 408 "), received
+
+
+def holds_a_connection(worker: psutil.Process) -> bool:
+    return any(c.status == psutil.CONN_ESTABLISHED for c in worker.net_connections("tcp"))
 
 
 def test_the_request_deadline_is_10_s_unless_told() -> None:
