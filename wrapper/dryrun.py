@@ -38,13 +38,14 @@ def print_plan(settings: Settings) -> int:
     for option in OPTIONS:
         if option.name in ("name", "dry_run", "reset_breaker"):
             continue
+        source = settings.sources[option.name]
         if option.name == "config":
             value = settings.config or "-"
+        elif option.name == "grace" and source == "default":
+            value = _default_grace(settings, notes)
         else:
             value = describe(settings, option.name)
-        lines.append(
-            f"  {option.name.replace('_', '-'):18s} {value:24s} {settings.sources[option.name]}"
-        )
+        lines.append(f"  {option.name.replace('_', '-'):18s} {value:24s} {source}")
     if settings.config:
         from .config import check_file
 
@@ -68,6 +69,8 @@ def print_plan(settings: Settings) -> int:
             label = ""
     else:
         lines.append(f"  {'next runs':18s} - (give --schedule to check the cron expression)")
+    if settings.sources["grace"] == "default":
+        lines.append(f"  {'default grace':18s} {GRACE_RULE}")
 
     lines.append("")
     lines.extend(f"NOTE: {note}" for note in notes)
@@ -155,6 +158,39 @@ def _writable(path: str) -> str:
     while not os.path.exists(probe):
         probe = os.path.dirname(probe)
     return "writable" if os.access(probe, os.W_OK) else "NOT writable: runs will not be recorded"
+
+
+GRACE_RULE = (
+    "the larger of 5m and 10 % of the interval (from a run to the next), "
+    "applied by the collector; shown: the next run's"
+)
+
+
+def _default_grace(settings: Settings, notes: list[str]) -> str:
+    """The grace the collector gives the next run when the line sets none: the larger
+    of 5m and 10 % of the time from that run to the one after it."""
+    import datetime
+
+    from .expect import default_grace_s
+    from .slots import ScheduleError, load_zone, next_slots
+    from .validate import format_duration
+
+    if not settings.schedule:
+        return "-"  # no schedule: missed runs are not checked
+    try:
+        zone = load_zone(settings.timezone)
+        now = datetime.datetime.now(datetime.timezone.utc)
+        first, second = next_slots(settings.schedule, zone, now, 2)
+    except (ScheduleError, ValueError):
+        return "-"
+    grace = default_grace_s((second - first).total_seconds())
+    if settings.jitter >= grace:
+        notes.append(
+            f"--jitter ({format_duration(settings.jitter)}) is not shorter than the default grace "
+            f"({format_duration(grace)}): a run delayed by its jitter may count as missed; "
+            "give --grace longer than the jitter"
+        )
+    return format_duration(grace)
 
 
 def _next_runs(schedule: str, zone_name: str) -> list[str]:

@@ -42,6 +42,8 @@ PRIORITY_MIN, PRIORITY_MAX = 1, 10
 RETRIES_MAX = 100
 ATTEMPTS_MAX = RETRIES_MAX + 1
 BREAKER_THRESHOLD_MAX = 10_000
+# --alert-after: consecutive failures before an alert; the job row's SMALLINT holds it.
+ALERT_AFTER_MAX = 10_000
 EXIT_CODE_MAX = 255
 SIGNAL_MIN, SIGNAL_MAX = 1, 64
 

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from . import limits
 from . import validate as v
+from .expect import ALERT_AFTER_DEFAULT
 from .zone import parse_timezone
 
 if TYPE_CHECKING:
@@ -161,6 +162,43 @@ OPTIONS: tuple[Option, ...] = (
         5,
         "1 (critical) to 10 (lowest)",
         metavar="N",
+    ),
+    Option(
+        "grace",
+        VALUE,
+        v.parse_duration,
+        None,
+        "how late a run may start before it counts as missed "
+        "(default: the larger of 5m and 10 % of the interval)",
+        metavar="DUR",
+        env="SMARTCRON_GRACE",
+    ),
+    Option(
+        "min_duration",
+        VALUE,
+        v.parse_duration,
+        None,
+        "a successful run shorter than this raises too_fast",
+        metavar="DUR",
+        env="SMARTCRON_MIN_DURATION",
+    ),
+    Option(
+        "max_duration",
+        VALUE,
+        v.parse_duration,
+        None,
+        "a successful run longer than this raises too_slow",
+        metavar="DUR",
+        env="SMARTCRON_MAX_DURATION",
+    ),
+    Option(
+        "alert_after",
+        VALUE,
+        _count(1, limits.ALERT_AFTER_MAX),
+        ALERT_AFTER_DEFAULT,
+        "consecutive failures that raise consecutive_failures",
+        metavar="N",
+        env="SMARTCRON_ALERT_AFTER",
     ),
     Option("tags", VALUE, v.parse_tags, (), "comma-separated tags for the report", metavar="A,B"),
     Option(

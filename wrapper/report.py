@@ -91,6 +91,7 @@ def build_report(
     host: str | None = None,
     timezone: str | None = None,
     lock_error: str | None = None,
+    expect: dict[str, object] | None = None,
 ) -> dict[str, object]:
     report: dict[str, object] = {
         "schema": SCHEMA_VERSION,
@@ -128,4 +129,8 @@ def build_report(
         # Added within schema 1, only when it happened: the run wanted its lock and
         # ran without it (a read-only state directory), so it may have overlapped.
         report["lock_error"] = lock_error
+    if expect is not None:
+        # The alert options the line set (expect.py); absent from a report that does not
+        # know them (a lost run's), so the collector keeps what the job's row holds.
+        report["expect"] = expect
     return report

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from . import breaker as brk
 from .control import Control, read_control
+from .expect import expect_of
 from .guardian import Guardian
 from .lock import JobLock
 from .output import StreamCapture
@@ -76,6 +77,7 @@ class RunContext:
             command=s.command,
             schedule=s.schedule,
             timezone=s.timezone,
+            expect=expect_of(s),
             priority=s.priority,
             tags=s.tags,
             status=status,

@@ -77,6 +77,27 @@ class AttemptReport(BaseModel):
     status: AttemptStatus
 
 
+class Expect(BaseModel):
+    """Added within schema 1 (optional on read): the alert options the line set. Each
+    key is absent (or null) when not set, and the collector applies its default
+    (wrapper/expect.py); the whole object is absent from reports that do not know
+    them, and the job then keeps what it had."""
+
+    model_config = READ_CONFIG
+
+    grace_s: Annotated[float, Field(gt=0, le=limits.SECONDS_MAX)] | None = None
+    min_duration_s: Seconds | None = None
+    max_duration_s: Annotated[float, Field(gt=0, le=limits.SECONDS_MAX)] | None = None
+    alert_after: Annotated[int, Field(ge=1, le=limits.ALERT_AFTER_MAX)] | None = None
+
+    @model_validator(mode="after")
+    def _minimum_within_maximum(self) -> Expect:
+        low, high = self.min_duration_s, self.max_duration_s
+        if low is not None and high is not None and low > high:
+            raise ValueError(f"min_duration_s ({low:g}) is above max_duration_s ({high:g})")
+        return self
+
+
 class RunReport(BaseModel):
     model_config = READ_CONFIG
 
@@ -92,6 +113,7 @@ class RunReport(BaseModel):
     timezone: str | None = Field(
         default=None, pattern=limits.ZONE_REGEX, max_length=limits.ZONE_MAX
     )
+    expect: Expect | None = None
     priority: int = Field(ge=limits.PRIORITY_MIN, le=limits.PRIORITY_MAX)
     tags: Tags
     trigger: Literal["cron", "manual"]

@@ -49,6 +49,10 @@ class Settings:
     schedule: str | None
     timezone: str
     priority: int
+    grace: float | None
+    min_duration: float | None
+    max_duration: float | None
+    alert_after: int
     tags: tuple[str, ...]
     jitter: float
     quiet: bool
@@ -152,6 +156,32 @@ def _check_relations(settings: Settings) -> None:
         )
     if settings.timeout == 0:
         raise SettingError("--timeout: 0 would kill every run at once; give a positive duration")
+    _check_expectations(settings)
+
+
+def _check_expectations(settings: Settings) -> None:
+    """The alert options among themselves: a value that would make every run alert."""
+    if settings.grace == 0:
+        raise SettingError(
+            "--grace: 0 would count every run as missed the moment its minute came; "
+            "give a positive duration, e.g. --grace 10m"
+        )
+    if settings.grace is not None and settings.jitter >= settings.grace:
+        # The run starts after its jitter: a grace within it would miss runs that did run.
+        raise SettingError(
+            f"--grace ({settings.grace:g}s) is not longer than --jitter ({settings.jitter:g}s): "
+            "a run delayed by its jitter would count as missed; raise --grace or lower --jitter"
+        )
+    if settings.max_duration == 0:
+        raise SettingError(
+            "--max-duration: 0 would call every run too slow; give a positive duration"
+        )
+    low, high = settings.min_duration, settings.max_duration
+    if low is not None and high is not None and low > high:
+        raise SettingError(
+            f"--min-duration ({low:g}s) is longer than --max-duration ({high:g}s): every "
+            "successful run would alert; lower the minimum or raise the maximum"
+        )
 
 
 def default_state_dir(environ: os._Environ[str] | dict[str, str]) -> str:
