@@ -152,8 +152,9 @@ def test_dry_run_notes_a_jitter_that_would_outlast_the_default_grace(wrap: Wrap)
 
 
 def test_a_lost_run_reports_no_expect_so_the_job_keeps_its_own():
-    report = lost_run_report({"run_id": "00000000-0000-4000-8000-000000000001", "job": "j",
-                              "command": ["true"], "started_at": "2030-01-01T00:00:00.000000Z"})  # fmt: skip
+    marker: dict[str, object] = {"run_id": "00000000-0000-4000-8000-000000000001", "job": "j",
+              "command": ["true"], "started_at": "2030-01-01T00:00:00.000000Z"}  # fmt: skip
+    report = lost_run_report(marker)
     assert "expect" not in report
     assert RunReport.model_validate_json(json.dumps(report), strict=True).expect is None
 
