@@ -80,11 +80,14 @@ def parse_batch(body: bytes, max_reports: int) -> Batch:
 
 
 def _has_extra(report: RunReport) -> bool:
-    return bool(report.model_extra) or any(attempt.model_extra for attempt in report.attempts)
+    return bool(report.model_extra or (report.expect and report.expect.model_extra)) or any(
+        attempt.model_extra for attempt in report.attempts
+    )
 
 
 def _extras(report: RunReport) -> list[Any]:
-    return [report.model_extra, *(attempt.model_extra for attempt in report.attempts)]
+    expect = report.expect.model_extra if report.expect else None
+    return [report.model_extra, expect, *(attempt.model_extra for attempt in report.attempts)]
 
 
 def _finite_json(value: Any) -> bool:

@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
-from sqlalchemy import Connection, Engine, select, update
+from sqlalchemy import Connection, Engine, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from . import clocks
@@ -132,8 +132,29 @@ def store_heartbeat(engine: Engine, beat: Heartbeat, now: dt.datetime | None = N
                 update(tables.hosts).where(h.host == beat.host).values(values)
             ).rowcount:
                 continue  # deleted meanwhile: insert it, next try
+            _note_runs_seen(connection, beat, now)
             _refresh_states(connection, beat, old, registered, now)
             return
+
+
+# How often a job's in_flight_seen_at moves on while its runs keep being listed: it
+# only needs to say the agent sees them, not to take a write every heartbeat.
+SEEN_EVERY = dt.timedelta(days=1)
+
+
+def _note_runs_seen(connection: Connection, beat: Heartbeat, now: dt.datetime) -> None:
+    """The jobs listed in flight are ones this host's agent sees running: from now on
+    a run of theirs that it does not list has not started (state.report_allowance)."""
+    listed = sorted({run.job for run in beat.running})
+    if not listed:
+        return
+    j = tables.jobs.c
+    connection.execute(
+        update(tables.jobs)
+        .where(j.host == beat.host, j.job.in_(listed),
+               or_(j.in_flight_seen_at.is_(None), j.in_flight_seen_at < now - SEEN_EVERY))
+        .values(in_flight_seen_at=now)
+    )  # fmt: skip
 
 
 def _refresh_states(
@@ -144,13 +165,22 @@ def _refresh_states(
     now: dt.datetime,
 ) -> None:
     """Decide again the state of the jobs the heartbeat may have changed: those just
-    registered or unlisted, and those that started or stopped running (late <->
-    running), which the last heartbeat or this one lists."""
+    registered or unlisted, those that started or stopped running (late <-> running),
+    which the last heartbeat or this one lists, and, when this one starts listing every
+    run on the host, the jobs whose runs the agent sees (late at their grace alone)."""
     from .state_store import refresh_states
 
+    before = read_in_flight(old)
     # Every job the last heartbeat listed, however old: each may be stored as running.
-    before = {job for job, _started in _listed_runs(_stored_document(old) or {}, now)}
-    keys = {(job, beat.host) for job in before | {run.job for run in beat.running}}
+    listed_before = set(before.runs) if before is not None else set()
+    keys = {(job, beat.host) for job in listed_before | {run.job for run in beat.running}}
+    lists_all = beat.running_total is None or beat.running_total <= len(beat.running)
+    if lists_all and (before is None or not before.every_run or before.until <= now):
+        # From now on a run not listed has not started: the jobs whose runs the agent
+        # sees are late at their grace alone, which may be sooner than decided.
+        j = tables.jobs.c
+        seen = select(j.job).where(j.host == beat.host, j.in_flight_seen_at.is_not(None))
+        keys |= {(job, beat.host) for job in connection.execute(seen).scalars()}
     if keys | registered:
         refresh_states(connection, keys | registered, now)
 
@@ -185,42 +215,72 @@ def running_now(engine: Engine, now: dt.datetime | None = None) -> dict[Key, str
     """(job, host) -> started_at of each run in flight, from fresh heartbeats."""
     with engine.connect() as connection:
         found = in_flight_of(connection, None, now or now_utc())
-    return {key: seen.since.isoformat() + "Z" for key, seen in found.items()}
+    return {
+        (job, host): since.isoformat() + "Z"
+        for host, seen in found.items()
+        for job, since in seen.runs.items()
+    }
 
 
 @dataclasses.dataclass(frozen=True)
 class InFlightSeen:
-    """A job's run in flight as the host's heartbeat lists it (naive UTC): since when,
-    and until when that heartbeat says so (it goes stale then, if no other follows)."""
+    """What a host's heartbeat says of its runs in flight (times naive UTC): the start
+    of each job's longest run, whether it lists every run in flight there (the agent
+    sends at most 100, and their total), and until when it says so (it goes stale
+    then, if no other follows). On a host whose heartbeat lists every run, a job
+    whose runs the agent has seen and that it does not list is not running."""
 
-    since: dt.datetime
+    runs: dict[str, dt.datetime]
+    every_run: bool
     until: dt.datetime
+
+    def fresh(self, now: dt.datetime) -> bool:
+        return now < self.until
 
 
 def in_flight_of(
     connection: Connection, hosts: Iterable[str] | None, now: dt.datetime
-) -> dict[Key, InFlightSeen]:
-    """(job, host) -> its longest run in flight, from the fresh heartbeats of `hosts`
-    (None: every host)."""
+) -> dict[str, InFlightSeen]:
+    """host -> its runs in flight, from the fresh heartbeats of `hosts` (None: every
+    host); a host without one is not in the answer."""
     h = tables.hosts.c
     query = select(h.host, h.health).where(h.last_seen_at >= now - FRESH_FOR)
     if hosts is not None:
         query = query.where(h.host.in_(sorted(set(hosts))))
-    found: dict[Key, InFlightSeen] = {}
+    found: dict[str, InFlightSeen] = {}
     for row in connection.execute(query):
-        stored = _stored_document(row.health) or {}
+        seen = read_in_flight(row.health)
         # Fresh by the heartbeat's own time: last_seen_at moves with every report too
         # (ingest notes the host's clock), which would keep a dead agent's runs in
-        # flight for good.
-        received = parse_time(stored.get("received_at"))
-        # Stale from the moment it says so (`until`), when its review comes.
-        if received is None or received + FRESH_FOR <= now:
-            continue
-        for job, started in _listed_runs(stored, now):
-            key = (job, row.host)
-            since = min(found[key].since, started) if key in found else started
-            found[key] = InFlightSeen(since, received + FRESH_FOR)
+        # flight for good. Stale from the moment it says so (`until`), when its
+        # review comes.
+        if seen is not None and seen.fresh(now):
+            found[row.host] = seen
     return found
+
+
+def read_in_flight(health: str | None) -> InFlightSeen | None:
+    """The runs in flight a stored health lists, however old; None when it is not a
+    heartbeat's (not JSON, or no time received)."""
+    stored = _stored_document(health)
+    received = parse_time(stored.get("received_at")) if stored is not None else None
+    if stored is None or received is None:
+        return None
+    running = stored.get("running")
+    listed = running if isinstance(running, list) else []
+    runs: dict[str, dt.datetime] = {}
+    for run in listed:
+        if isinstance(run, dict) and isinstance(run.get("job"), str):
+            # A run without a readable start has run since at least the heartbeat.
+            started = parse_time(run.get("started_at")) or received
+            runs[run["job"]] = min(runs.get(run["job"], started), started)
+    total = stored.get("running_total")
+    every_run = (
+        isinstance(running, list)
+        and all(isinstance(run, dict) and isinstance(run.get("job"), str) for run in listed)
+        and (total is None or (type(total) is int and total <= len(listed)))
+    )
+    return InFlightSeen(runs, every_run, received + FRESH_FOR)
 
 
 def _stored_document(health: str | None) -> dict[str, Any] | None:
@@ -229,16 +289,6 @@ def _stored_document(health: str | None) -> dict[str, Any] | None:
     except ValueError:
         return None
     return stored if isinstance(stored, dict) else None
-
-
-def _listed_runs(stored: dict[str, Any], now: dt.datetime) -> list[tuple[str, dt.datetime]]:
-    """(job, started) of each run in flight a stored heartbeat lists, however old."""
-    running = stored.get("running")
-    found = []
-    for run in running if isinstance(running, list) else []:
-        if isinstance(run, dict) and isinstance(run.get("job"), str):
-            found.append((run["job"], parse_time(run.get("started_at")) or now))
-    return found
 
 
 def parse_time(value: object) -> dt.datetime | None:

@@ -36,8 +36,10 @@ from typing import Any
 
 import pymysql
 from pydantic import TypeAdapter
-from smartcron.wrapper.schema import SKIPPED_STATUSES, AttemptReport, RunReport
+from smartcron.wrapper.expect import ALERT_AFTER_DEFAULT
+from smartcron.wrapper.schema import SKIPPED_STATUSES, AttemptReport, Expect, RunReport
 from sqlalchemy import (
+    Boolean,
     Connection,
     Engine,
     and_,
@@ -295,10 +297,13 @@ def write_plan(connection: Connection, plan: Plan, now: dt.datetime) -> None:
         bulk.insert_rows(connection, _INSERT_RUNS, RUN_COLUMNS, runs)
         outputs = [output_values(report) for report in plan.new]
         bulk.insert_rows(connection, _INSERT_OUTPUT, OUTPUT_COLUMNS, outputs)
-        jobs, skips = _job_changes(plan.new, now)
-        bulk.insert_rows(connection, _upsert_jobs(mysql_dialect), JOB_COLUMNS, jobs)
+        jobs, jobs_kept, skips = _job_changes(plan.new, now)
+        bulk.insert_rows(connection, _upsert_jobs(mysql_dialect, True), JOB_EXPECT_COLUMNS, jobs)
+        # Rare: a report without `expect` (an older wrapper's, a lost run's) keeps the
+        # job's stored values. Its own statement, after the other: rows in key order each.
+        bulk.insert_rows(connection, _upsert_jobs(mysql_dialect, False), JOB_COLUMNS, jobs_kept)
         if skips:
-            _advance_skipped(connection, skips, jobs, now)
+            _advance_skipped(connection, skips, jobs + jobs_kept, now)
         # The state of the jobs whose rows the new runs moved, as collector/state.py
         # decides it (a duplicate changed no row, so it refreshes none).
         refresh_states(connection, {(r.job, r.host) for r in plan.new}, now)
@@ -321,6 +326,9 @@ JOB_COLUMNS = (
     "paused", "last_run_id", "last_status", "last_started_at", "last_finished_at",
     "last_duration_s", "last_success_at", "timezone",
 )  # fmt: skip
+# The report's `expect`, replaced by a newer run that carries one (absent: kept).
+EXPECT_COLUMNS = ("grace_s", "min_duration_s", "max_duration_s", "alert_after")
+JOB_EXPECT_COLUMNS = JOB_COLUMNS + EXPECT_COLUMNS
 CLOCK_COLUMNS = ("host", "first_seen_at", "last_seen_at", "health")
 _INSERT_RUNS = tables.runs.insert()
 _INSERT_OUTPUT = tables.run_output.insert()
@@ -356,11 +364,19 @@ def output_row(report: RunReport) -> dict[str, Any]:
     return dict(zip(OUTPUT_COLUMNS, output_values(report), strict=True))
 
 
+def expect_values(expect: Expect) -> tuple[Any, ...]:
+    """A report's `expect` in EXPECT_COLUMNS order: null where not set, the default
+    number of consecutive failures (3) where that is not set."""
+    alert_after = ALERT_AFTER_DEFAULT if expect.alert_after is None else expect.alert_after
+    return (expect.grace_s, expect.min_duration_s, expect.max_duration_s, alert_after)
+
+
 def _job_changes(
     reports: Iterable[RunReport], now: dt.datetime
-) -> tuple[list[tuple[Any, ...]], list[RunReport]]:
+) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], list[RunReport]]:
     """How the new runs move each (job, host) row forward: rows for the upsert (the
-    latest real run of each, with its latest success), and the reports of the jobs
+    latest real run of each, with its latest success; in JOB_EXPECT_COLUMNS order when
+    the run carries `expect`, else in JOB_COLUMNS order), and the reports of the jobs
     whose latest report is a skip.
 
     The upsert replaces a row's last run only with one that is not older than the
@@ -384,16 +400,20 @@ def _job_changes(
             finished = utc_naive(report.finished_at)
             latest_success[key] = max(latest_success.get(key, finished), finished)
 
-    rows = []
+    rows, rows_kept = [], []
     for key in sorted(latest_real):  # a fixed lock order, as for the runs
         r = latest_real[key]
-        rows.append((
+        row = (
             r.job, r.host, r.schedule, r.priority, r.command, now, r.breaker_state, False,
             str(r.run_id), r.status, utc_naive(r.started_at), _naive_or_none(r.finished_at),
             r.duration_s, latest_success.get(key), r.timezone,
-        ))  # fmt: skip
+        )  # fmt: skip
+        if r.expect is None:
+            rows_kept.append(row)
+        else:
+            rows.append(row + expect_values(r.expect))
     skips = [latest[key] for key in sorted(latest) if latest[key].status in SKIPPED]
-    return rows, skips
+    return rows, rows_kept, skips
 
 
 # Replaced by a newer real run; last_started_at comes last because MySQL evaluates
@@ -403,9 +423,10 @@ _FROM_RUN = ("schedule", "timezone", "priority", "command", "breaker_state", "la
 
 
 @functools.cache
-def _upsert_jobs(mysql_dialect: bool) -> Any:
+def _upsert_jobs(mysql_dialect: bool, with_expect: bool) -> Any:
     """The jobs upsert, built once per backend (SQLAlchemy then finds its compiled form
-    by identity instead of building and keying a new construct for every batch)."""
+    by identity instead of building and keying a new construct for every batch); with
+    the `expect` columns, or leaving them as they are."""
     j = tables.jobs
     if mysql_dialect:
         statement: Any = mysql.insert(j)
@@ -421,7 +442,8 @@ def _upsert_jobs(mysql_dialect: bool) -> Any:
     assignments = [
         ("last_success_at", case((success_newer, new.last_success_at), else_=j.c.last_success_at))
     ]
-    assignments += [(name, case((newer, new[name]), else_=j.c[name])) for name in _FROM_RUN]
+    replaced = (EXPECT_COLUMNS if with_expect else ()) + _FROM_RUN
+    assignments += [(name, case((newer, new[name]), else_=j.c[name])) for name in replaced]
     if mysql_dialect:
         return statement.on_duplicate_key_update(assignments)
     # SQLite evaluates every SET expression against the old row, as standard SQL does.
@@ -470,7 +492,8 @@ def _advance_skipped(
     first_rows = [
         {"job": r.job, "host": r.host, "schedule": r.schedule, "timezone": r.timezone,
          "priority": r.priority, "command": r.command, "first_seen_at": now,
-         "breaker_state": r.breaker_state, "paused": False}
+         "breaker_state": r.breaker_state, "paused": False,
+         **dict(zip(EXPECT_COLUMNS, expect_values(r.expect or Expect()), strict=True))}
         for r in skips
         if (r.job, r.host) not in upserted
     ]  # fmt: skip
@@ -480,19 +503,26 @@ def _advance_skipped(
     connection.execute(_ADVANCE_SKIPPED, [
         {"b_job": r.job, "b_host": r.host, "b_started": utc_naive(r.started_at),
          "b_schedule": r.schedule, "b_zone": r.timezone, "b_priority": r.priority,
-         "b_command": r.command, "b_breaker": r.breaker_state}
+         "b_command": r.command, "b_breaker": r.breaker_state,
+         "b_expect": r.expect is not None,
+         **dict(zip(_B_EXPECT, expect_values(r.expect or Expect()), strict=True))}
         for r in skips
     ])  # fmt: skip
 
 
 _J = tables.jobs.c
+_B_EXPECT = tuple(f"b_{name}" for name in EXPECT_COLUMNS)
 _ADVANCE_SKIPPED = (
     update(tables.jobs)
     .where(_J.job == bindparam("b_job"), _J.host == bindparam("b_host"),
            or_(_J.last_started_at.is_(None), _J.last_started_at <= bindparam("b_started")))
     .values(schedule=bindparam("b_schedule"), timezone=bindparam("b_zone"),
             priority=bindparam("b_priority"), command=bindparam("b_command"),
-            breaker_state=bindparam("b_breaker"))
+            breaker_state=bindparam("b_breaker"),
+            # A skip without `expect` (an older wrapper's) keeps the stored values.
+            **{name: case((bindparam("b_expect", type_=Boolean()), bindparam(f"b_{name}")),
+                          else_=_J[name])
+               for name in EXPECT_COLUMNS})
 )  # fmt: skip
 
 

@@ -18,6 +18,7 @@ from fastapi import APIRouter, Depends, Form, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, PackageLoader, select_autoescape
+from smartcron.wrapper.validate import format_duration
 
 from . import (
     actions,
@@ -132,6 +133,11 @@ def duration(value: Any) -> str:
     return "-" if value is None else charts.seconds(float(value))
 
 
+def setting(value: Any) -> str:
+    """A duration the line set (--grace 10m), as smartcron-wrap --dry-run writes it."""
+    return "-" if value is None else format_duration(float(value))
+
+
 def size(value: Any) -> str:
     if value is None:
         return "-"
@@ -148,7 +154,8 @@ def when(value: Any) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S UTC") if moment else "-"
 
 
-_env.filters.update(ago=ago, clock_ahead=clock_ahead, duration=duration, size=size, when=when,
+_env.filters.update(ago=ago, clock_ahead=clock_ahead, duration=duration, setting=setting,
+                    size=size, when=when,
                     readable=readable, short_time=charts.short_time, plural=charts.plural,
                     last_runs=charts.last_runs, zoned=zoned)  # fmt: skip
 _env.globals.update(

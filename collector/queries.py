@@ -24,7 +24,7 @@ from .db import tables
 from .db.engine import is_mysql
 from .ingest import now_utc
 from .registry import crontab_listing
-from .state import local_iso
+from .state import grace, local_iso
 
 # Runs per job behind the summary's success rate, p95 and peak memory: the runs its
 # sparkline draws, so that the figures and the bars beside them tell of the same runs.
@@ -234,12 +234,29 @@ def describe_jobs(engine: Engine, rows: list[dict[str, Any]]) -> list[dict[str, 
         item["reason"] = item.pop("state_reason")
         del item["review_at"]
         item["timezone"] = row["timezone"] or "UTC"
+        item["expect"] = expectations(row, item)
         for name in ZONED_TIMES:
             item[f"{name}_local"] = local_iso(_naive_or_none(row[name]), row["timezone"])
         item["runs_24h"], item["failures_24h"] = counts.get((row["job"], row["host"]), (0, 0))
         item |= summarise(recent[(row["job"], row["host"])])
         result.append(item)
     return result
+
+
+EXPECT_FIELDS = ("grace_s", "min_duration_s", "max_duration_s", "alert_after")
+
+
+def expectations(row: Any, item: dict[str, Any]) -> dict[str, Any]:
+    """The job's `expect` as its latest run set it (null: not set), moved out of `item`,
+    with the grace the run owed now has (the line's, or the default by the schedule)."""
+    found = {name: item.pop(name) for name in EXPECT_FIELDS}
+    owed = _naive_or_none(row["missed_at"]) or _naive_or_none(row["next_expected_at"])
+    applied = None
+    if row["schedule"] and owed is not None:
+        applied = grace(row["schedule"], row["timezone"], row["grace_s"], owed).total_seconds()
+    found["grace_default"] = row["grace_s"] is None
+    found["grace_applied_s"] = applied
+    return found
 
 
 def runs(

@@ -7,6 +7,14 @@ jobs whose review moment has come, and the alert engine will call it too. The
 page, the API, /metrics and the SQL views only read what it stored on the job's
 row. Schedules are read in the job's own zone, with cron's rules at clock changes
 (smartcron.wrapper.slots).
+
+Late (a missed run): no run started by its slot plus its grace (grace()). A run is
+known to have started by its report, which comes when it ends, or by the agent's
+heartbeat listing it in flight (a late job with a run in flight is "running"). So
+a job whose host's agent lists its runs is late once the grace is out; without that
+knowledge the run's report may still be on its way for about its last duration,
+which is added (report_allowance()): a job that did not start is caught after its
+grace (plus its last duration where no agent watches), a long run is not.
 """
 
 from __future__ import annotations
@@ -15,6 +23,7 @@ import dataclasses
 import datetime as dt
 import functools
 
+from smartcron.wrapper.expect import default_grace_s
 from smartcron.wrapper.schema import FAILED_STATUSES
 from smartcron.wrapper.slots import ScheduleError, load_zone, next_slot
 
@@ -22,7 +31,6 @@ UTC = dt.timezone.utc
 STATES = ("failing", "late", "running", "degraded", "paused", "healthy")
 # A failure keeps a job degraded for this long after it, when later runs succeed.
 DEGRADED_FOR = dt.timedelta(hours=24)
-MIN_GRACE = dt.timedelta(minutes=2)
 FAILED = frozenset(FAILED_STATUSES)
 
 
@@ -47,6 +55,11 @@ class JobFacts:
     running_seen_until: dt.datetime | None = None
     # When the host's crontabs stopped listing the job (collector/registry.py).
     unlisted_at: dt.datetime | None = None
+    grace_s: float | None = None  # --grace as the line set it; None: the default
+    # The host's agent would list a run of this job in flight: its heartbeat is fresh
+    # and complete, and it has listed this job's runs before (the wrapper and the agent
+    # share a state directory). Then a run not listed has not started.
+    runs_seen: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,12 +77,29 @@ class JobState:
     review_at: dt.datetime | None  # when time alone changes this decision
 
 
-def grace(last_duration_s: float | None) -> dt.timedelta:
-    """How long after its slot a run may report: reports arrive when a run ends, so
-    a three-hour job must not look late while it runs. Twice the last duration, at
-    least two minutes."""
-    seconds = 2 * (last_duration_s or 0.0)
-    return max(dt.timedelta(seconds=min(seconds, 1e9)), MIN_GRACE)
+def grace(
+    schedule: str | None, zone_name: str | None, grace_s: float | None, slot: dt.datetime
+) -> dt.timedelta:
+    """How late the run of `slot` may start: the line's --grace, else the larger of five
+    minutes and a tenth of the interval, which for a slot is the time from it to the
+    schedule's next slot (so `0 9,17 * * *` gives the 09:00 run 48 minutes, the 17:00
+    run 1h36m, and a grace never reaches past the next run unless five minutes do)."""
+    if grace_s is not None:
+        return dt.timedelta(seconds=grace_s)
+    after = slot_after(schedule, zone_name, slot) if schedule else None
+    interval = (after - slot).total_seconds() if after is not None else 0.0
+    return dt.timedelta(seconds=default_grace_s(interval))
+
+
+def report_allowance(facts: JobFacts) -> dt.timedelta:
+    """How long after its grace a run that did start may still be unheard of. A report
+    arrives when the run ends: when the host's agent lists the job's runs in flight,
+    a run it does not list has not started, and nothing is added; otherwise the run's
+    report may be on its way for about its last duration, so a long job is not called
+    missed while it runs."""
+    if facts.runs_seen or not facts.last_duration_s:
+        return dt.timedelta(0)
+    return dt.timedelta(seconds=min(facts.last_duration_s, 1e9))
 
 
 @functools.lru_cache(maxsize=4096)
@@ -197,7 +227,8 @@ def _expectation(
     if owed_at is None:
         return None, None, None
     try:
-        late_at = owed_at + grace(facts.last_duration_s)
+        late_at = owed_at + grace(facts.schedule, facts.timezone, facts.grace_s, owed_at)
+        late_at += report_allowance(facts)
     except OverflowError:
         late_at = None
     next_at: dt.datetime | None = owed_at

@@ -39,11 +39,12 @@ def refresh_states(connection: Connection, keys: Iterable[Key], now: dt.datetime
         chunk = ordered[start : start + KEYS_PER_QUERY]
         rows = _job_rows(connection, chunk)
         failures = _recent_failures(connection, chunk, now)
-        running = in_flight_of(connection, {host for _job, host in chunk}, now)
+        in_flight = in_flight_of(connection, {host for _job, host in chunk}, now)
         updates = []
         for row in rows:
             key = (row["job"], row["host"])
-            decided = decide_state(facts_of(row, failures.get(key), running.get(key)), now)
+            facts = facts_of(row, failures.get(key), in_flight.get(row["host"]))
+            decided = decide_state(facts, now)
             if _stored(row) != decided:
                 updates.append(_update_values(row, decided))
         if updates:
@@ -85,8 +86,14 @@ def evaluate_due(engine: Engine, now: dt.datetime, limit: int = PASS_LIMIT) -> i
 
 
 def facts_of(
-    row: Any, last_failure_at: dt.datetime | None, in_flight: InFlightSeen | None = None
+    row: Any, last_failure_at: dt.datetime | None, host_in_flight: InFlightSeen | None = None
 ) -> JobFacts:
+    """The job's facts from its row, its latest failure and what the fresh heartbeat of
+    its host (if any) lists in flight there."""
+    seen = host_in_flight
+    since = seen.runs.get(row["job"]) if seen is not None else None
+    until = seen.until if seen is not None and since is not None else None
+    every_run = seen is not None and seen.every_run
     return JobFacts(
         schedule=row["schedule"],
         timezone=row["timezone"],
@@ -99,9 +106,12 @@ def facts_of(
         paused_by=row["paused_by"],
         paused_at=_naive(row["paused_at"]),
         last_failure_at=last_failure_at,
-        running_since=in_flight.since if in_flight else None,
-        running_seen_until=in_flight.until if in_flight else None,
+        running_since=since,
+        running_seen_until=until,
         unlisted_at=_naive(row["unlisted_at"]),
+        grace_s=row["grace_s"],
+        # The agent lists this job's runs: it has before, and lists all of them now.
+        runs_seen=every_run and row["in_flight_seen_at"] is not None,
     )
 
 

@@ -10,6 +10,7 @@ from sqlalchemy import (
     Column,
     Date,
     DateTime,
+    Double,
     Float,
     Index,
     Integer,
@@ -177,6 +178,15 @@ jobs = Table(
     # Revision 0012: when the host's crontabs stopped listing this wrapped job
     # (collector/registry.py); null while listed, or never listed.
     Column("unlisted_at", Micro),
+    # Revision 0013: the report's `expect`, as the job's latest run set it. Null: not
+    # set (the grace then defaults by the schedule, collector/state.py).
+    # DOUBLE, not MySQL's single-precision FLOAT: a minimum of 0.1 s must compare as 0.1.
+    Column("grace_s", Double),
+    Column("min_duration_s", Double),
+    Column("max_duration_s", Double),
+    Column("alert_after", SmallInteger, nullable=False, server_default="3"),
+    # When the host's agent last listed a run of the job in flight (heartbeats.py).
+    Column("in_flight_seen_at", Micro),
     Index("ix_jobs_review", "review_at"),
     # Revision 0006: a page of the fleet in the order shown, by state or by host.
     Index("ix_jobs_state_order", "state", "priority", "job", "host"),

@@ -145,6 +145,9 @@ def expected_after_upgrade() -> dict[str, list[dict[str, Any]]]:
         job.update(timezone=None, state="healthy", state_reason="", missed_at=None,
                    review_at=dt.datetime(2000, 1, 1))  # fmt: skip
         job["unlisted_at"] = None  # revision 0012's: no crontab list seen yet
+        # Revision 0013's: nothing set, as a report before `expect` leaves a job.
+        job.update(grace_s=None, min_duration_s=None, max_duration_s=None, alert_after=3,
+                   in_flight_seen_at=None)  # fmt: skip
     alerts = []
     for old in rows["smartcron_alerts"]:
         # Revision 0008: kind is the rule, the message the detail and the summary; an

@@ -1,20 +1,23 @@
 """state.decide_state on an injected clock: a job's state, next expected run and late
-moment in its own zone, across DST changes, with no false "late" and no slot skipped."""
+moment in its own zone, across DST changes, with no false "late" and no slot skipped;
+the grace (the line's, or the larger of 5 minutes and 10 % of the interval) and the
+allowance for a run whose report is still on its way."""
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import itertools
 from zoneinfo import ZoneInfo
 
 import pytest
-from smartcron.collector.state import DEGRADED_FOR, JobFacts, decide_state, grace, shown
+from smartcron.collector.state import DEGRADED_FOR, JobFacts, decide_state, shown
 
 from tests.support.cronie import SCHEDULES, ZONES, cronie_runs
 
 UTC = dt.timezone.utc
 SECOND = dt.timedelta(seconds=1)
+MINUTE = dt.timedelta(minutes=1)
+LAST_DURATION = dt.timedelta(seconds=30)  # facts()'s: no agent lists runs, so it is added
 
 
 def naive(moment: dt.datetime) -> dt.datetime:
@@ -39,7 +42,10 @@ def test_a_berlin_2am_job_is_not_late_all_day() -> None:
         decided = decide_state(job, now)
         assert decided.state == "healthy", (now, decided)
         assert decided.next_expected_at == dt.datetime(2026, 6, 11, 0, 0)
-    late = decide_state(job, dt.datetime(2026, 6, 11, 0, 2, 1))
+    # A daily job's grace: a tenth of the day, 2h24m, and the last run's 30 seconds.
+    late_at = dt.datetime(2026, 6, 11, 2, 24, 30)
+    assert decide_state(job, late_at - SECOND).state == "healthy"
+    late = decide_state(job, late_at)
     assert (late.state, late.missed_at) == ("late", dt.datetime(2026, 6, 11, 0, 0))
 
 
@@ -50,13 +56,15 @@ def test_across_dst_changes_no_false_late_and_no_skipped_slot(
 ) -> None:
     """Walk every run cron makes across each change: after each run the job is healthy
     until the grace of the next real run is out, and late the moment it is, owing
-    exactly that run."""
+    exactly that run. The grace is a tenth of the time from that run to cron's run
+    after it (at least 5 minutes), as cronie makes them: across the change too."""
     zone = ZoneInfo(zone_name)
     for start in (spring, fall):
-        runs = [naive(r) for r in cronie_runs(schedule, zone, start, hours=30)]
-        for ran, following in itertools.pairwise(runs):
+        runs = [naive(r) for r in cronie_runs(schedule, zone, start, hours=56)]
+        walked = [r for r in runs if r < naive(start) + dt.timedelta(hours=30)]
+        for ran, following, after in zip(walked, runs[1:], runs[2:], strict=False):
             job = facts(schedule=schedule, timezone=zone_name, last_started_at=ran + SECOND)
-            late_at = following + grace(30.0)
+            late_at = following + max(5 * MINUTE, (after - following) / 10) + LAST_DURATION
             for now in (ran + 2 * SECOND, following, late_at - SECOND):
                 decided = decide_state(job, now)
                 assert decided.state == "healthy", (schedule, zone_name, ran, now, decided)
@@ -113,7 +121,8 @@ def test_a_job_that_never_ran_owes_the_first_run_after_it_was_seen() -> None:
     job = facts(last_status=None, last_started_at=None, last_duration_s=None,
                 first_seen_at=dt.datetime(2026, 6, 10, 9))  # fmt: skip
     assert decide_state(job, dt.datetime(2026, 6, 10, 12)).state == "healthy"
-    late = decide_state(job, dt.datetime(2026, 6, 11, 0, 3))
+    assert decide_state(job, dt.datetime(2026, 6, 11, 2, 23, 59)).state == "healthy"
+    late = decide_state(job, dt.datetime(2026, 6, 11, 2, 24))  # no last duration to add
     assert late.state == "late" and late.reason.startswith("never ran; one was due at")
 
 
@@ -133,12 +142,64 @@ def test_an_unreadable_schedule_or_zone_is_never_late() -> None:
     assert decide_state(facts(schedule=None), now).reason == "last run succeeded"
 
 
-def test_a_long_job_has_a_longer_grace() -> None:
+def test_without_an_agent_a_long_job_is_not_missed_while_its_report_may_be_on_the_way() -> None:
+    # Hourly, the last run took 30 minutes: the 11:00 run's report may come at 11:30
+    # and later; late after the grace (6 minutes, a tenth of the hour) and those 30.
     job = facts(
         schedule="0 * * * *", last_started_at=dt.datetime(2026, 6, 10, 10), last_duration_s=1800
     )
-    assert decide_state(job, dt.datetime(2026, 6, 10, 11, 59)).state == "healthy"
-    assert decide_state(job, dt.datetime(2026, 6, 10, 12, 0)).state == "late"
+    late_at = dt.datetime(2026, 6, 10, 11, 36)
+    assert decide_state(job, late_at - SECOND).state == "healthy"
+    late = decide_state(job, late_at)
+    assert (late.state, late.missed_at) == ("late", dt.datetime(2026, 6, 10, 11))
+
+
+def test_where_the_agent_lists_runs_a_job_that_did_not_start_is_late_after_its_grace() -> None:
+    start = dt.datetime(2026, 6, 10, 10)
+    watched = facts(schedule="0 * * * *", last_started_at=start, last_duration_s=1800,
+                    runs_seen=True)  # fmt: skip
+    due = dt.datetime(2026, 6, 10, 11)
+    assert decide_state(watched, due + 6 * MINUTE - SECOND).state == "healthy"
+    missed = decide_state(watched, due + 6 * MINUTE)
+    assert (missed.state, missed.missed_at, missed.late_after_at) == (
+        "late", due, due + 6 * MINUTE
+    )  # fmt: skip
+    # ... and the same job with its 11:00 run in flight, three hours long, is running.
+    running = dataclasses.replace(watched, running_since=due + SECOND)
+    for now in (due + 6 * MINUTE, due + dt.timedelta(hours=3)):
+        decided = decide_state(running, now)
+        assert decided.state == "running", (now, decided)
+        assert "running since 2026-06-10 13:00 CEST (11:00 UTC)" in decided.reason
+
+
+def test_the_default_grace_is_a_tenth_of_the_time_to_the_next_run_at_least_5_minutes() -> None:
+    # 09:00 and 17:00 in Berlin (07:00, 15:00 UTC): 8 hours to the next run from 09:00,
+    # 16 from 17:00. Every minute: five minutes, not six seconds.
+    cases = [
+        ("0 9,17 * * *", dt.datetime(2026, 6, 10, 6), dt.datetime(2026, 6, 10, 7), 48 * MINUTE),
+        ("0 9,17 * * *", dt.datetime(2026, 6, 10, 8), dt.datetime(2026, 6, 10, 15), 96 * MINUTE),
+        ("* * * * *", dt.datetime(2026, 6, 10, 8), dt.datetime(2026, 6, 10, 8, 1), 5 * MINUTE),
+        (
+            "0 0 1 * *",
+            dt.datetime(2026, 6, 10),
+            dt.datetime(2026, 6, 30, 22),
+            dt.timedelta(days=31) / 10,
+        ),
+    ]
+    for schedule, last, due, expected in cases:
+        job = facts(schedule=schedule, last_started_at=last, last_duration_s=None)
+        decided = decide_state(job, last + SECOND)
+        assert (decided.next_expected_at, decided.late_after_at) == (due, due + expected), schedule
+
+
+def test_the_lines_grace_replaces_the_default() -> None:
+    job = facts(schedule="0 2 * * *", grace_s=600.0, runs_seen=True)
+    due = dt.datetime(2026, 6, 11, 0, 0)
+    assert decide_state(job, due).late_after_at == due + 10 * MINUTE
+    assert decide_state(job, due + 10 * MINUTE).state == "late"
+    # A grace as long as the design's largest still gives a time (or none), never an error.
+    endless = decide_state(facts(grace_s=1e9), dt.datetime(2030, 1, 1))
+    assert endless.state == "healthy"
 
 
 def test_times_are_shown_in_the_zone_and_in_utc() -> None:

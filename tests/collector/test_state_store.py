@@ -21,6 +21,9 @@ from tests.support.service import make_report
 UTC = dt.timezone.utc
 # 02:00 CEST on 10 June 2030: a Berlin `0 2 * * *` job's run, 00:00 UTC.
 RAN = dt.datetime(2030, 6, 10, 0, 0, 1, tzinfo=UTC)
+# The next day's run is late after its grace (2h24m, a tenth of the day) and the last
+# run's 1.5 s (its report could still be on its way: no agent lists the job's runs).
+LATE = dt.datetime(2030, 6, 11, 2, 24, 1, 500000)
 
 
 def report(started: dt.datetime = RAN, **fields: Any) -> RunReport:
@@ -63,7 +66,7 @@ def test_ingest_stores_the_zone_and_a_state_decided_in_it(engine: Engine) -> Non
     assert (stored["state"], stored["state_reason"]) == ("healthy", "last run succeeded")
     # Read in Berlin, not in UTC: the next run is at 02:00 CEST tomorrow, 00:00 UTC.
     assert stored["next_expected_at"] == dt.datetime(2030, 6, 11, 0, 0)
-    assert stored["late_after_at"] == dt.datetime(2030, 6, 11, 0, 2)
+    assert stored["late_after_at"] == LATE
     assert stored["missed_at"] is None
     assert stored["review_at"] == stored["late_after_at"]
     assert health_view(engine)["state"] == "healthy"
@@ -80,11 +83,11 @@ def test_a_report_without_a_zone_is_read_as_utc(engine: Engine) -> None:
 
 def test_the_evaluation_pass_makes_a_job_late_then_a_report_clears_it(engine: Engine) -> None:
     ingest_reports(engine, [report()], received_at=naive(RAN))
-    before = dt.datetime(2030, 6, 11, 0, 1, 59)
+    before = LATE - dt.timedelta(microseconds=1)
     assert evaluate_due(engine, before) == 0  # nothing is due for review yet
     assert row(engine)["state"] == "healthy"
 
-    due = dt.datetime(2030, 6, 11, 0, 2)
+    due = LATE
     assert evaluate_due(engine, due) == 1
     stored = row(engine)
     assert stored["state"] == "late"
@@ -115,20 +118,22 @@ def test_a_run_in_flight_from_an_agent_that_stopped_beating_does_not_stay_runnin
             engine, Heartbeat.model_validate({"host": "web1", "running": [in_flight]}), now=at
         )
 
-    beat(dt.datetime(2030, 6, 11, 0, 1, 30))
-    due = dt.datetime(2030, 6, 11, 0, 2)
+    # The agent lists every run on the host, this job's among them: its grace alone
+    # counts (2h24m, no allowance for a report on its way).
+    beat(dt.datetime(2030, 6, 11, 2, 23, 30))
+    due = dt.datetime(2030, 6, 11, 2, 24)
     assert evaluate_due(engine, due) == 1
     stored = row(engine)
     assert stored["state"] == "running"
     # Running only as long as a fresh heartbeat says so: reviewed when it goes stale.
-    assert stored["review_at"] == dt.datetime(2030, 6, 11, 0, 6, 30)
-    beat(dt.datetime(2030, 6, 11, 0, 5))  # the next heartbeat moves the review on
-    assert row(engine)["review_at"] == dt.datetime(2030, 6, 11, 0, 10)
+    assert stored["review_at"] == dt.datetime(2030, 6, 11, 2, 28, 30)
+    beat(dt.datetime(2030, 6, 11, 2, 27))  # the next heartbeat moves the review on
+    assert row(engine)["review_at"] == dt.datetime(2030, 6, 11, 2, 32)
 
     # Then the agent dies: no heartbeat, no report. Time alone makes the job late again.
-    assert evaluate_due(engine, dt.datetime(2030, 6, 11, 0, 9, 59)) == 0
+    assert evaluate_due(engine, dt.datetime(2030, 6, 11, 2, 31, 59)) == 0
     assert row(engine)["state"] == "running"
-    assert evaluate_due(engine, dt.datetime(2030, 6, 11, 0, 10)) == 1
+    assert evaluate_due(engine, dt.datetime(2030, 6, 11, 2, 32)) == 1
     stored = row(engine)
     assert stored["state"] == "late", stored["state_reason"]
     assert stored["missed_at"] == dt.datetime(2030, 6, 11, 0, 0)
