@@ -3,9 +3,11 @@
 `discover_jobs` is what the heartbeat sends the collector (so it knows what to
 expect, and when, before a job's first run reports) and what `smartcron-agent
 discover --json` prints. A line behind smartcron-wrap is described by the
-wrapper's own options on it (--name, --schedule, --timezone), read the way the
-shell reads the line; a plain line by what wrap-crontab would give it, and
-`wrapped` false, which the hosts page shows as "not wrapped yet".
+wrapper's own options on it (--name, --schedule, --timezone, and in `expect` the
+alert options --grace, --min-duration, --max-duration and --alert-after it sets,
+under the run report's keys), read the way the shell reads the line; a plain line
+by what wrap-crontab would give it, and `wrapped` false, which the hosts page shows
+as "not wrapped yet".
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from .cronpercent import split_cron_command
 from .crontab import Crontab, CrontabError, Line, parse_crontab
@@ -40,6 +42,9 @@ class CronJob(BaseModel):
     # the job with them before its first report).
     priority: int | None = None
     tags: list[str] | None = None
+    # The alert options the wrapped line sets, as the run report's `expect` holds them
+    # (grace_s, min_duration_s, max_duration_s, alert_after); empty when it sets none.
+    expect: dict[str, float | int] = Field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -134,6 +139,7 @@ def _job(line: Line, source: str, owner: str | None, names: dict[int, str]) -> C
         text=line.text,
         priority=_priority(values.get("priority")),
         tags=_tags(values.get("tags")),
+        expect=_expect_of(values),
     )
 
 
@@ -162,17 +168,42 @@ def _tags(value: object) -> list[str] | None:
         return None
 
 
+def _expect_of(values: dict[str, object]) -> dict[str, float | int]:
+    """The alert options of the line, each read by the wrapper's own validator; one it
+    refuses is left out (the wrapper refuses the line, and `--dry-run` says why)."""
+    from smartcron.wrapper.expect import EXPECT_KEYS
+    from smartcron.wrapper.options import BY_NAME
+    from smartcron.wrapper.validate import SettingError
+
+    expect: dict[str, float | int] = {}
+    for name, key in EXPECT_KEYS.items():
+        option = BY_NAME[name]
+        if name not in values or option.parse is None:
+            continue
+        try:
+            value = option.parse(values[name], option.flag)
+        except SettingError:
+            continue
+        if isinstance(value, (int, float)):
+            expect[key] = value
+    return expect
+
+
+_LENIENT = {"--name": "name", "--schedule": "schedule", "--timezone": "timezone",
+            "--grace": "grace", "--min-duration": "min_duration",
+            "--max-duration": "max_duration", "--alert-after": "alert_after"}  # fmt: skip
+
+
 def _read_options_leniently(args: list[str]) -> tuple[dict[str, object], list[str]]:
     values: dict[str, object] = {}
-    wanted = {"--name": "name", "--schedule": "schedule", "--timezone": "timezone"}
     index = 0
     while index < len(args) and args[index] != "--":
         flag, has_value, value = args[index].partition("=")
-        if flag in wanted:
+        if flag in _LENIENT:
             if not has_value and index + 1 < len(args):
                 index += 1
                 value = args[index]
-            values[wanted[flag]] = value
+            values[_LENIENT[flag]] = value
         index += 1
     return values, args[index + 1 :]
 

@@ -401,6 +401,7 @@ def test_discover_json_lists_every_crontab(tmp_path: Path, env: dict[str, str]) 
         # registers the job with them.
         "priority": None,
         "tags": None,
+        "expect": {},  # no alert option on the line
     }
     assert jobs[0]["user"] == "root"
     assert jobs[3]["schedule"] == "@reboot"
