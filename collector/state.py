@@ -91,6 +91,44 @@ def grace(
     return dt.timedelta(seconds=default_grace_s(interval))
 
 
+# How far back run_grace() looks for the slot a run started at: a minute first (a run
+# starts at its slot, or within its --jitter after it), then further for sparse schedules.
+_SLOT_LOOK_BACK = tuple(dt.timedelta(days=d) for d in (1 / 1440, 1 / 24, 1, 32, 366))
+_SLOT_WALK = 2000  # slots walked forward to the last one at or before the start, at most
+
+
+def run_grace(
+    schedule: str | None, zone_name: str | None, grace_s: float | None, started: dt.datetime
+) -> dt.timedelta:
+    """The grace of a run that started at `started` (naive UTC): grace() of its slot,
+    the schedule's last slot at or before the start. The alert engine adds it to a run
+    in flight's timeout (still_running), so that rule and `missed` grant one grace."""
+    if grace_s is not None or not schedule:
+        return grace(schedule, zone_name, grace_s, started)
+    slot = slot_of_run(schedule, zone_name, started)
+    return grace(schedule if slot else None, zone_name, None, slot or started)
+
+
+def slot_of_run(schedule: str, zone_name: str | None, started: dt.datetime) -> dt.datetime | None:
+    """The schedule's last slot at or before `started` (naive UTC); None when there is
+    none within a year, or the schedule or zone cannot be read here."""
+    slot = None
+    for back in _SLOT_LOOK_BACK:
+        slot = slot_after(schedule, zone_name, _minute(started - back))
+        if slot is None:
+            return None
+        if slot <= started:
+            break
+    if slot is None or slot > started:
+        return None
+    for _ in range(_SLOT_WALK):
+        after = slot_after(schedule, zone_name, slot)
+        if after is None or after > started:
+            break
+        slot = after
+    return slot
+
+
 def report_allowance(facts: JobFacts) -> dt.timedelta:
     """How long after its grace a run that did start may still be unheard of. A report
     arrives when the run ends: when the host's agent lists the job's runs in flight,

@@ -19,7 +19,7 @@ from .. import clocks
 from ..db import tables
 from ..db.keys import by_job_key
 from ..heartbeats import FRESH_FOR, parse_time
-from ..state import shown
+from ..state import run_grace, shown
 from .rules import HOST_RULES, HOST_SEVERITY, NO_JOB, Occurrence, severity_of
 from .silence import Silencer
 from .store import KEYS_PER_QUERY, AlertKey, Transitions, open_alerts_by_rule
@@ -29,7 +29,6 @@ SILENT_AFTER = 3 * HEARTBEAT_INTERVAL
 DISK_LOW_PCT = 10.0
 SPOOL_STUCK = dt.timedelta(minutes=10)  # a report waiting this long: the spool is not draining
 MAX_SKEW = dt.timedelta(minutes=1)
-RUNNING_GRACE = dt.timedelta(minutes=5)  # after its timeout, when the job sets no grace
 
 _h, _j = tables.hosts.c, tables.jobs.c
 
@@ -143,18 +142,22 @@ def _still_running(changes: Transitions, silencer: Silencer, rows: list[Any]) ->
     open_now = {a.key: a for a in open_alerts_by_rule(changes.connection, ("still_running",))}
     jobs = _jobs_of(changes, sorted(in_flight))
     for (job, host), (started, run) in in_flight.items():
+        timeout = dt.timedelta(seconds=float(run["timeout_s"]))
+        if now <= started + timeout:
+            continue  # within its timeout: no grace to work out
         info = jobs.get((job, host))
-        grace_s = info.get("grace_s") if info is not None else None
-        grace = dt.timedelta(seconds=grace_s) if grace_s is not None else RUNNING_GRACE
-        limit = started + dt.timedelta(seconds=float(run["timeout_s"])) + grace
-        if now <= limit:
-            continue
         zone = info["timezone"] if info is not None else None
+        # The job's grace as the state module grants it (its --grace, else the default
+        # of the run's slot): the same grace `missed` waits for.
+        grace = run_grace(info["schedule"] if info is not None else None, zone,
+                          info["grace_s"] if info is not None else None, started)  # fmt: skip
+        if now <= started + timeout + grace:
+            continue
         seen = Occurrence("still_running", job, host, started, started,
                           severity_of(info["priority"] if info is not None else None),
                           f"{job} on {host}: still running since {shown(started, zone)}, past "
-                          f"its timeout of {float(run['timeout_s']):g} s", "",
-                          _text(run.get("run_id")))  # fmt: skip
+                          f"its timeout of {timeout.total_seconds():g} s and its grace of "
+                          f"{_duration(grace)}", "", _text(run.get("run_id")))  # fmt: skip
         paused = bool(info["paused"]) if info is not None else False
         silenced = silencer.why(job, host, info["paused_by"] if info else None, paused)
         changes.record(seen, open_now, silenced)
@@ -170,11 +173,18 @@ def _text(value: object) -> str | None:
     return value[:36] if isinstance(value, str) else None
 
 
+def _duration(span: dt.timedelta) -> str:
+    """A grace as the wrapper's --grace would write it: '5m', '2h24m', '90s'."""
+    seconds = int(span.total_seconds())
+    if seconds % 60:
+        return f"{span.total_seconds():g}s"
+    hours, minutes = divmod(seconds // 60, 60)
+    return (f"{hours}h" if hours else "") + (f"{minutes}m" if minutes or not hours else "")
+
+
 def _jobs_of(changes: Transitions, keys: list[tuple[str, str]]) -> dict[Any, Any]:
-    columns = [_j.job, _j.host, _j.priority, _j.timezone, _j.paused, _j.paused_by]
-    grace = tables.jobs.c.get("grace_s")  # revision 0010 (the job's --grace)
-    if grace is not None:
-        columns.append(grace)
+    columns = (_j.job, _j.host, _j.priority, _j.timezone, _j.paused, _j.paused_by,
+               _j.schedule, _j.grace_s)  # fmt: skip
     found = {}
     for start in range(0, len(keys), KEYS_PER_QUERY):
         chunk = keys[start : start + KEYS_PER_QUERY]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from smartcron.collector.alerting.hosts import RUNNING_GRACE, SILENT_AFTER, SPOOL_STUCK
+from smartcron.collector.alerting.hosts import SILENT_AFTER, SPOOL_STUCK
 from smartcron.collector.db import tables
 from sqlalchemy import Engine
 
@@ -60,7 +60,8 @@ def test_a_run_past_its_timeout_and_grace_is_still_running(engine: Engine) -> No
     started = T0 - 20 * MINUTE
     running = [{"job": "backup", "pid": 4242, "started_at": iso(started), "timeout_s": 600,
                 "run_id": "11111111-1111-4111-8111-111111111111"}]  # fmt: skip
-    limit = started + 10 * MINUTE + RUNNING_GRACE  # make_report's jobs run on web1
+    # No schedule, no --grace: the default grace's floor, 5 minutes (state.run_grace).
+    limit = started + 10 * MINUTE + 5 * MINUTE  # make_report's jobs run on web1
     beat(engine, "web1", limit - MINUTE, running=running)
     pass_at(engine, limit)
     assert alerts(engine) == [], "inside timeout plus grace"

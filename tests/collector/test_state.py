@@ -10,7 +10,14 @@ import datetime as dt
 from zoneinfo import ZoneInfo
 
 import pytest
-from smartcron.collector.state import DEGRADED_FOR, JobFacts, decide_state, shown
+from smartcron.collector.state import (
+    DEGRADED_FOR,
+    JobFacts,
+    decide_state,
+    run_grace,
+    shown,
+    slot_of_run,
+)
 
 from tests.support.cronie import SCHEDULES, ZONES, cronie_runs
 
@@ -209,3 +216,41 @@ def test_times_are_shown_in_the_zone_and_in_utc() -> None:
     assert shown(dt.datetime(2026, 3, 28, 23, 30), "Europe/Berlin") == (
         "2026-03-29 00:30 CET (2026-03-28 23:30 UTC)"
     )
+
+
+@pytest.mark.parametrize(
+    ("schedule", "zone", "started", "slot", "expected"),
+    [
+        # Each run has its own slot's grace: 09:00's next run is 8 h on, 17:00's 16 h.
+        ("0 9,17 * * *", None, dt.datetime(2030, 6, 10, 9, 0, 20), dt.datetime(2030, 6, 10, 9, 0),
+         48 * MINUTE),
+        ("0 9,17 * * *", None, dt.datetime(2030, 6, 10, 17, 2), dt.datetime(2030, 6, 10, 17, 0),
+         96 * MINUTE),
+        # A weekly job found a week back; its grace is a tenth of the week.
+        ("0 3 * * 1", None, dt.datetime(2030, 6, 12, 1, 0), dt.datetime(2030, 6, 10, 3, 0),
+         dt.timedelta(hours=16.8)),
+        # Berlin's spring forward: 02:30 does not exist, cron runs it at 03:00 CEST
+        # (01:00 UTC), and the next run is 23 hours later.
+        ("30 2 * * *", "Europe/Berlin", dt.datetime(2030, 3, 31, 1, 0, 5),
+         dt.datetime(2030, 3, 31, 1, 0), dt.timedelta(hours=2.35)),
+        # Every minute: the run's own minute, and the floor of five minutes.
+        ("* * * * *", None, dt.datetime(2030, 6, 10, 9, 0, 59), dt.datetime(2030, 6, 10, 9, 0),
+         5 * MINUTE),
+    ],
+)  # fmt: skip
+def test_a_run_in_flight_has_the_grace_of_its_own_slot(
+    schedule: str, zone: str | None, started: dt.datetime, slot: dt.datetime,
+    expected: dt.timedelta,
+) -> None:  # fmt: skip
+    assert slot_of_run(schedule, zone, started) == slot
+    assert run_grace(schedule, zone, None, started) == expected
+
+
+def test_a_run_in_flight_takes_the_lines_grace_or_the_floor() -> None:
+    started = dt.datetime(2030, 6, 10, 9, 0, 20)
+    assert run_grace("0 9,17 * * *", None, 90.0, started) == 90 * SECOND
+    assert run_grace(None, None, None, started) == 5 * MINUTE, "no schedule: the floor"
+    assert run_grace("61 * * * *", None, None, started) == 5 * MINUTE, "unreadable: the floor"
+    assert slot_of_run("0 9 * * *", None, dt.datetime(2030, 6, 10, 8, 0)) == dt.datetime(
+        2030, 6, 9, 9, 0
+    ), "before today's slot: yesterday's"
