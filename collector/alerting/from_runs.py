@@ -19,6 +19,7 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
+from smartcron.wrapper.expect import ALERT_AFTER_DEFAULT
 from smartcron.wrapper.schema import FAILED_STATUSES, SKIPPED_STATUSES
 from sqlalchemy import Connection, select, tuple_
 
@@ -32,7 +33,6 @@ from .store import KEYS_PER_QUERY, AlertKey, OpenAlert, Transitions, naive, open
 Key = tuple[str, str]
 SETTLE = dt.timedelta(minutes=2)  # longer than any ingest transaction lasts
 RUNS_PER_PASS = 5000  # the rest wait for the next pass (the cursor says where)
-DEFAULT_ALERT_AFTER = 3
 SLOW_SAMPLE = 30  # too_slow: against the p95 of this many successful runs before it
 SLOW_MIN_SAMPLE = 5  # fewer say nothing about what is slow
 SLOW_FACTOR = 2.0
@@ -68,17 +68,11 @@ def read_new_runs(connection: Connection, after: int, now: dt.datetime) -> RunsR
     return RunsRead(rows, position)
 
 
-def _expect_column(name: str) -> Any:
-    """A job's expectation column (revision 0010: grace_s, min_duration_s,
-    max_duration_s, alert_after), or None on a schema without it."""
-    return tables.jobs.c.get(name)
-
-
 def _job_rows(connection: Connection, keys: Sequence[Key]) -> dict[Key, Any]:
-    columns = [_j.job, _j.host, _j.priority, _j.paused, _j.paused_by, _j.last_success_at,
-               _j.timezone]  # fmt: skip
-    columns += [c for c in map(_expect_column, ("min_duration_s", "max_duration_s",
-                                                "alert_after")) if c is not None]  # fmt: skip
+    # The job's own limits (revision 0013, from its runs' `expect`): alert_after for
+    # consecutive_failures, min_duration_s for too_fast, max_duration_s for too_slow.
+    columns = (_j.job, _j.host, _j.priority, _j.paused, _j.paused_by, _j.last_success_at,
+               _j.timezone, _j.min_duration_s, _j.max_duration_s, _j.alert_after)  # fmt: skip
     found = {}
     for start in range(0, len(keys), KEYS_PER_QUERY):
         chunk = keys[start : start + KEYS_PER_QUERY]
@@ -156,7 +150,7 @@ class RunRules:
         return f"{row.job} on {row.host} {what}{tries}{code} (run of {at})"
 
     def _consecutive(self, row: Any, job: Any, open_now: dict[AlertKey, OpenAlert]) -> None:
-        limit = int(job.get("alert_after") or DEFAULT_ALERT_AFTER)
+        limit = int(job.get("alert_after") or ALERT_AFTER_DEFAULT)
         query = (
             select(_r.status, _r.started_at)
             .where(_r.job == row.job, _r.host == row.host, _r.started_at <= row.started_at,

@@ -35,12 +35,17 @@ def store_run(
     received: dt.datetime | None = None,
     zone: str | None = None,
     priority: int = 5,
+    expect: dict[str, Any] | None = None,
     **fields: Any,
 ) -> RunReport:
     """A run of `job` that started at `started` (naive or aware UTC), stored as ingest
-    stores it, received a second after it ended unless `received` says otherwise."""
+    stores it, received a second after it ended unless `received` says otherwise.
+    `expect`: the report's alert options, as the wrapper's --grace, --min-duration,
+    --max-duration and --alert-after put them (none: the line set none)."""
     document = make_report(job, started=aware(started), **fields)
     document["priority"] = priority
+    if expect is not None:
+        document["expect"] = expect
     if zone is not None:
         document["timezone"] = zone
     if document["status"] == "lost":
