@@ -2,18 +2,23 @@
 a run report's `expect` (as the wrapper's --alert-after, --grace, --max-duration and
 --min-duration put it there), stored on the job's row by ingest, read by the engine
 at an injected moment. Beside each job that sets an option runs one that does not, so
-every test shows what the option changed, not only that an alert opened."""
+every test shows what the option changed, not only that an alert opened. The last test
+starts where a user would: options on smartcron-wrap lines, reports delivered to a
+real collector."""
 
 from __future__ import annotations
 
 import datetime as dt
+import socket
+import sys
+from pathlib import Path
 from typing import Any
 
 from smartcron.collector.state import grace
 from sqlalchemy import Engine
 
 from tests.support.alerts import alerts, beat, job_row, one_open, pass_at, store_run
-from tests.support.service import iso
+from tests.support.service import iso, start_collector
 
 T0 = dt.datetime(2030, 6, 10, 10, 0, 0)  # a Monday, UTC
 SECOND = dt.timedelta(seconds=1)
@@ -144,3 +149,53 @@ def test_still_running_waits_for_the_timeout_plus_the_jobs_grace(engine: Engine)
     summaries = {row["job"]: row["summary"] for row in alerts(engine, "still_running")}
     assert summaries["default"].endswith("past its timeout of 600 s and its grace of 6m")
     assert summaries["patient"].endswith("past its timeout of 600 s and its grace of 30m")
+
+
+def test_each_option_on_a_wrapped_line_reaches_its_alert(
+    engine: Engine, wrap: Any, tmp_path: Path
+) -> None:
+    """End to end: the installed smartcron-wrap runs each line and delivers its report
+    to a real collector (its own alert loop off: the passes here have their moments)."""
+    url = engine.url.render_as_string(hide_password=False)
+    (tmp_path / "collector").mkdir()
+    with start_collector(url, tmp_path / "collector", extra=("--alert-every", "0")) as service:
+
+        def line(name: str, *options: str, command: tuple[str, ...]) -> None:
+            done = wrap("--name", name, *options, "--collector", service.url,
+                        "--token", service.ingest_token, "--", *command)  # fmt: skip
+            assert "warning" not in done.stderr, done.stderr
+
+        fail = (sys.executable, "-c", "import sys; sys.exit(3)")
+        for _ in range(2):
+            line("flaky", "--alert-after", "2", command=fail)
+            line("plain", command=fail)  # the default: 3 in a row
+        line("hasty", "--min-duration", "5s", command=("true",))
+        line("slow", "--max-duration", "100ms",
+             command=(sys.executable, "-c", "import time; time.sleep(0.5)"))  # fmt: skip
+        line("nightly", "--schedule", HOURLY, "--grace", "20m", command=("true",))
+
+    rows = {name: job_row(engine, name, host=socket.gethostname()) for name in
+            ("flaky", "plain", "hasty", "slow", "nightly")}  # fmt: skip
+    assert (rows["flaky"]["alert_after"], rows["plain"]["alert_after"]) == (2, 3)
+    assert rows["hasty"]["min_duration_s"] == 5.0 and rows["slow"]["max_duration_s"] == 0.1
+    assert rows["nightly"]["grace_s"] == 1200.0
+
+    last = max(row["last_started_at"] for row in rows.values())
+    now = last + MINUTE
+    pass_at(engine, now)
+    assert open_jobs(engine, "consecutive_failures") == ["flaky"]
+    assert open_jobs(engine, "too_fast") == ["hasty"]
+    assert open_jobs(engine, "too_slow") == ["slow"]
+    assert "its maximum of 0.1 s" in one_open(engine, "too_slow")["summary"]
+
+    # The next hour's run never comes: missed after the line's 20 minutes (and the last
+    # run's duration, which is added while no agent lists the job's runs).
+    nightly = job_row(engine, "nightly", host=socket.gethostname())
+    slot = nightly["next_expected_at"]
+    assert nightly["late_after_at"] == slot + 20 * MINUTE + dt.timedelta(
+        seconds=nightly["last_duration_s"]
+    )
+    pass_at(engine, nightly["late_after_at"] - SECOND)
+    assert open_jobs(engine, "missed") == []
+    pass_at(engine, nightly["late_after_at"] + SECOND)
+    assert open_jobs(engine, "missed") == ["nightly"]
