@@ -5,10 +5,11 @@ sends it only when it changed; store_heartbeat calls register_listed_jobs only
 when it differs from the list stored). A wrapped line is a job that will report:
 
 - without a row yet, it gets one (name, host, schedule, zone, command, priority,
-  first seen now), and state.py decides its state at once, so the page shows its
-  next expected run and it becomes late if that run never comes;
-- a row no report has reached yet follows the crontab (its schedule, zone, command
-  and priority as the line has them now);
+  the alert options of its `expect`, first seen now), and state.py decides its state
+  at once, so the page shows its next expected run and it becomes late if that run
+  never comes (after the line's --grace, if it sets one);
+- a row no report has reached yet follows the crontab (its schedule, zone, command,
+  priority and alert options as the line has them now);
 - a row a report has reached is left as the reports made it: the wrapper says what
   it actually ran, with what options, so a report's fields win;
 - a job the previous list held and this one does not is marked `unlisted_at`
@@ -28,10 +29,11 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from smartcron.wrapper import limits
+from smartcron.wrapper.schema import Expect
 from sqlalchemy import Connection, bindparam, select, update
 
 from .db import tables
-from .ingest import insert_first_rows
+from .ingest import EXPECT_COLUMNS, expect_values, insert_first_rows
 
 log = logging.getLogger("smartcron.collector")
 Key = tuple[str, str]
@@ -54,6 +56,20 @@ class ListedJob(BaseModel):
     timezone: Zone | None = None
     command: Annotated[str, Field(max_length=limits.COMMAND_MAX)] = ""
     priority: Annotated[int, Field(ge=limits.PRIORITY_MIN, le=limits.PRIORITY_MAX)] | None = None
+    # The line's --grace, --min-duration, --max-duration and --alert-after, under the
+    # report's keys; read apart (listed_expect) so that a bad value costs only itself.
+    expect: Any = None
+
+
+def listed_expect(expect: Any) -> dict[str, Any]:
+    """The row's alert-option columns for a listed line's `expect`: the defaults where
+    it sets none, and for all of them if it sets one a report could not carry (the
+    wrapper refuses such a line; its --dry-run says why)."""
+    try:
+        read = Expect.model_validate(expect or {})
+    except ValidationError:
+        read = Expect()
+    return dict(zip(EXPECT_COLUMNS, expect_values(read), strict=True))
 
 
 def wrapped_jobs(entries: Iterable[Any] | None, host_zone: str | None) -> dict[str, dict[str, Any]]:
@@ -77,6 +93,7 @@ def wrapped_jobs(entries: Iterable[Any] | None, host_zone: str | None) -> dict[s
             "timezone": job.timezone or _zone(host_zone),
             "command": job.command,
             "priority": job.priority or DEFAULT_PRIORITY,
+            **listed_expect(job.expect),
         }
     if bad:
         log.warning("heartbeat: %d listed job(s) not readable as job lines; not registered", bad)
@@ -163,5 +180,6 @@ _FOLLOW_CRONTAB = (
     update(tables.jobs)
     .where(_j.job == bindparam("b_job"), _j.host == bindparam("b_host"), _j.last_run_id.is_(None))
     .values(schedule=bindparam("b_schedule"), timezone=bindparam("b_timezone"),
-            command=bindparam("b_command"), priority=bindparam("b_priority"))
+            command=bindparam("b_command"), priority=bindparam("b_priority"),
+            **{name: bindparam(f"b_{name}") for name in EXPECT_COLUMNS})
 )  # fmt: skip

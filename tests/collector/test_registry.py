@@ -54,11 +54,12 @@ def test_a_wrapped_line_is_a_job_with_its_next_run_before_it_reports(engine: Eng
         "0 2 * * *", "Europe/Berlin", "/usr/local/bin/nightly", 2,
     )  # fmt: skip
     assert (job["last_run_id"], job["first_seen_at"], job["unlisted_at"]) == (None, T0, None)
-    # 02:00 CEST on 11 June is 00:00 UTC: expected then, and late once its grace is over.
+    # 02:00 CEST on 11 June is 00:00 UTC: expected then, and late once its grace is over
+    # (a daily job's default, 2h24m; no run yet, so no last duration is added).
     assert (job["state"], job["state_reason"]) == ("healthy", "no run reported yet")
     assert job["next_expected_at"] == dt.datetime(2030, 6, 11, 0, 0)
-    assert evaluate_due(engine, dt.datetime(2030, 6, 11, 0, 1)) == 0
-    assert evaluate_due(engine, dt.datetime(2030, 6, 11, 0, 2)) == 1
+    assert evaluate_due(engine, dt.datetime(2030, 6, 11, 2, 23, 59)) == 0
+    assert evaluate_due(engine, dt.datetime(2030, 6, 11, 2, 24)) == 1
     late = rows(engine)["nightly"]
     assert late["state"] == "late" and late["state_reason"].startswith("never ran; one was due")
     assert late["missed_at"] == dt.datetime(2030, 6, 11, 0, 0)
@@ -141,6 +142,34 @@ def test_a_run_after_the_line_left_the_list_makes_it_expected_again(engine: Engi
         engine, [RunReport.model_validate(document)], received_at=ran.replace(tzinfo=None)
     )
     assert rows(engine)["nightly"]["next_expected_at"] == dt.datetime(2030, 6, 11, 2, 0)
+
+
+def test_a_lines_alert_options_are_the_jobs_until_it_reports(engine: Engine) -> None:
+    expect = {"grace_s": 600.0, "min_duration_s": 1.0, "max_duration_s": 60.0,
+              "alert_after": 2}  # fmt: skip
+    odd = {"grace_s": 0, "alert_after": 2}  # a grace of 0: the wrapper refuses the line
+    beat(engine, [listed("patient", expect=expect), listed("odd", expect=odd),
+                  listed("plain")], T0)  # fmt: skip
+    stored = rows(engine)
+    columns = ("grace_s", "min_duration_s", "max_duration_s", "alert_after")
+    assert tuple(stored["patient"][name] for name in columns) == (600.0, 1.0, 60.0, 2)
+    assert tuple(stored["odd"][name] for name in columns) == (None, None, None, 3)
+    assert tuple(stored["plain"][name] for name in columns) == (None, None, None, 3)
+    # Never run: late after the line's 10 minutes, not the default 2h24m.
+    assert stored["patient"]["late_after_at"] == dt.datetime(2030, 6, 11, 0, 10)
+    assert stored["plain"]["late_after_at"] == dt.datetime(2030, 6, 11, 2, 24)
+
+    beat(engine, [listed("patient", expect={"grace_s": 1200.0})], T0 + dt.timedelta(hours=1))
+    assert rows(engine)["patient"]["grace_s"] == 1200.0, "unreported: it follows the line"
+    ran = dt.datetime(2030, 6, 11, 0, 0, 1, tzinfo=dt.timezone.utc)
+    document = make_report("patient", host=HOST, started=ran, schedule="0 2 * * *")
+    document |= {"timezone": "Europe/Berlin", "expect": {"alert_after": 4}}
+    ingest_reports(
+        engine, [RunReport.model_validate(document)], received_at=ran.replace(tzinfo=None)
+    )
+    beat(engine, [listed("patient", expect=expect)], T0 + dt.timedelta(days=1))
+    reported = rows(engine)["patient"]
+    assert (reported["grace_s"], reported["alert_after"]) == (None, 4), "the report's win"
 
 
 def test_entries_that_are_not_job_lines_are_skipped_not_fatal(engine: Engine) -> None:
