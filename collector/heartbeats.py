@@ -223,13 +223,27 @@ def running_now(engine: Engine, now: dt.datetime | None = None) -> dict[Key, str
 
 
 @dataclasses.dataclass(frozen=True)
-class InFlightSeen:
-    """What a host's heartbeat says of its runs in flight (times naive UTC): the start
-    of each job's longest run, whether it lists every run in flight there (the agent
-    sends at most 100, and their total), and until when it says so (it goes stale
-    then, if no other follows). On a host whose heartbeat lists every run, a job
-    whose runs the agent has seen and that it does not list is not running."""
+class ListedRun:
+    """One run in flight as a heartbeat lists it: its start (naive UTC; None when the
+    agent's is not a time), its timeout and its run_id, when the wrapper gave them."""
 
+    job: str
+    started: dt.datetime | None
+    timeout_s: float | None
+    run_id: str | None
+
+
+@dataclasses.dataclass(frozen=True)
+class InFlightSeen:
+    """What a host's heartbeat says of its runs in flight (times naive UTC): each run
+    listed, the start of each job's longest run, whether it lists every run in flight
+    there (the agent sends at most 100, and their total), and until when it says so
+    (it goes stale then, if no other follows). On a host whose heartbeat lists every
+    run, a job whose runs the agent has seen and that it does not list is not running.
+    The one reading of a heartbeat's runs: the state (state_store) and still_running
+    (alerting/hosts.py) both take it from here."""
+
+    listed: tuple[ListedRun, ...]
     runs: dict[str, dt.datetime]
     every_run: bool
     until: dt.datetime
@@ -267,20 +281,37 @@ def read_in_flight(health: str | None) -> InFlightSeen | None:
     if stored is None or received is None:
         return None
     running = stored.get("running")
-    listed = running if isinstance(running, list) else []
+    entries = running if isinstance(running, list) else []
+    listed = tuple(_listed_run(entry) for entry in entries if _is_run(entry))
     runs: dict[str, dt.datetime] = {}
     for run in listed:
-        if isinstance(run, dict) and isinstance(run.get("job"), str):
-            # A run without a readable start has run since at least the heartbeat.
-            started = parse_time(run.get("started_at")) or received
-            runs[run["job"]] = min(runs.get(run["job"], started), started)
+        # A run without a readable start has run since at least the heartbeat.
+        started = run.started or received
+        runs[run.job] = min(runs.get(run.job, started), started)
     total = stored.get("running_total")
     every_run = (
         isinstance(running, list)
-        and all(isinstance(run, dict) and isinstance(run.get("job"), str) for run in listed)
+        and len(listed) == len(entries)
         and (total is None or (type(total) is int and total <= len(listed)))
     )
-    return InFlightSeen(runs, every_run, received + FRESH_FOR)
+    return InFlightSeen(listed, runs, every_run, received + FRESH_FOR)
+
+
+def _is_run(entry: object) -> bool:
+    return isinstance(entry, dict) and isinstance(entry.get("job"), str)
+
+
+def _listed_run(entry: dict[str, Any]) -> ListedRun:
+    timeout = entry.get("timeout_s")
+    run_id = entry.get("run_id")
+    return ListedRun(
+        job=entry["job"],
+        started=parse_time(entry.get("started_at")),
+        timeout_s=float(timeout)
+        if isinstance(timeout, (int, float)) and not isinstance(timeout, bool)
+        else None,
+        run_id=run_id[:36] if isinstance(run_id, str) else None,
+    )
 
 
 def _stored_document(health: str | None) -> dict[str, Any] | None:

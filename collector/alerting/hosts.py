@@ -18,7 +18,7 @@ from sqlalchemy import select, tuple_
 from .. import clocks
 from ..db import tables
 from ..db.keys import by_job_key
-from ..heartbeats import FRESH_FOR, parse_time
+from ..heartbeats import ListedRun, parse_time, read_in_flight
 from ..state import run_grace, shown
 from .rules import HOST_RULES, HOST_SEVERITY, NO_JOB, Occurrence, severity_of
 from .silence import Silencer
@@ -122,27 +122,24 @@ def apply_host_rules(changes: Transitions, silencer: Silencer, hold: bool) -> No
 def _still_running(changes: Transitions, silencer: Silencer, rows: list[Any]) -> None:
     """A run in flight past its timeout plus grace (the agent lists each run's timeout)."""
     now = changes.now
-    in_flight: dict[tuple[str, str], tuple[dt.datetime, dict[str, Any]]] = {}
+    # (job, host) -> its longest run in flight with a timeout: (start, timeout, run)
+    in_flight: dict[tuple[str, str], tuple[dt.datetime, float, ListedRun]] = {}
     fresh_hosts = set()
     for row in rows:
-        health = _health(row.health)
-        received = parse_time(health.get("received_at"))
-        if received is None or received < now - FRESH_FOR:
+        listing = read_in_flight(row.health)
+        if listing is None or not listing.fresh(now):
             continue  # a stale heartbeat says nothing of what runs now
         fresh_hosts.add(row.host)
-        for run in health.get("running") or []:
-            if not isinstance(run, dict) or not isinstance(run.get("job"), str):
+        for run in listing.listed:
+            if run.started is None or run.timeout_s is None:
                 continue
-            started, timeout = parse_time(run.get("started_at")), run.get("timeout_s")
-            if started is None or not isinstance(timeout, (int, float)):
-                continue
-            key = (run["job"], row.host)
-            if key not in in_flight or started < in_flight[key][0]:
-                in_flight[key] = (started, run)
+            key = (run.job, row.host)
+            if key not in in_flight or run.started < in_flight[key][0]:
+                in_flight[key] = (run.started, run.timeout_s, run)
     open_now = {a.key: a for a in open_alerts_by_rule(changes.connection, ("still_running",))}
     jobs = _jobs_of(changes, sorted(in_flight))
-    for (job, host), (started, run) in in_flight.items():
-        timeout = dt.timedelta(seconds=float(run["timeout_s"]))
+    for (job, host), (started, timeout_s, run) in in_flight.items():
+        timeout = dt.timedelta(seconds=timeout_s)
         if now <= started + timeout:
             continue  # within its timeout: no grace to work out
         info = jobs.get((job, host))
@@ -157,7 +154,7 @@ def _still_running(changes: Transitions, silencer: Silencer, rows: list[Any]) ->
                           severity_of(info["priority"] if info is not None else None),
                           f"{job} on {host}: still running since {shown(started, zone)}, past "
                           f"its timeout of {timeout.total_seconds():g} s and its grace of "
-                          f"{_duration(grace)}", "", _text(run.get("run_id")))  # fmt: skip
+                          f"{_duration(grace)}", "", run.run_id)  # fmt: skip
         paused = bool(info["paused"]) if info is not None else False
         silenced = silencer.why(job, host, info["paused_by"] if info else None, paused)
         changes.record(seen, open_now, silenced)
@@ -167,10 +164,6 @@ def _still_running(changes: Transitions, silencer: Silencer, rows: list[Any]) ->
         current = in_flight.get((alert.job, alert.host))
         if alert.host in fresh_hosts and (current is None or current[0] != alert.instant):
             changes.resolve(alert, open_now)
-
-
-def _text(value: object) -> str | None:
-    return value[:36] if isinstance(value, str) else None
 
 
 def _duration(span: dt.timedelta) -> str:
