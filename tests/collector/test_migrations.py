@@ -243,6 +243,30 @@ def assert_views_after_upgrade(engine: Engine) -> None:
     assert [row["id"] for row in view(engine, "smartcron_v_active_alerts")] == [7]
 
 
+def test_0013_gives_a_0012_job_the_default_alert_options(new_engine: NewEngine) -> None:
+    """A database the previous collector left (at 0012, head of main before the alert
+    options): its job keeps every value, and reads as a line that set no option."""
+    assert head_revision() == "0013"
+    engine = new_engine()
+    assert migrate(engine, to="0012") == "0012"
+    seen = dt.datetime(2030, 6, 10, 9, 0)
+    with engine.begin() as connection:
+        connection.execute(
+            text("INSERT INTO smartcron_jobs (job, host, schedule, priority, command, "
+                 "first_seen_at, breaker_state, paused) VALUES ('nightly', 'web1', "
+                 "'0 2 * * *', 2, 'backup.sh', :seen, 'closed', 0)"),
+            {"seen": seen},
+        )  # fmt: skip
+
+    assert migrate(engine) == "0013"
+
+    [job] = rows_of(engine, "smartcron_jobs")
+    kept = (job["job"], job["schedule"], job["priority"], job["first_seen_at"])
+    assert kept == ("nightly", "0 2 * * *", 2, seen)
+    options = ("grace_s", "min_duration_s", "max_duration_s", "alert_after", "in_flight_seen_at")
+    assert tuple(job[name] for name in options) == (None, None, None, 3, None)
+
+
 def test_a_second_migrate_changes_nothing(new_engine: NewEngine) -> None:
     engine = new_engine()
     v0_1_0.create_schema(engine)
