@@ -15,16 +15,18 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import json
 from collections.abc import Iterable
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from sqlalchemy import Connection, Engine, or_, select, update
-from sqlalchemy.exc import IntegrityError
 
 from . import clocks
 from .db import tables
+from .db.engine import is_mysql
+from .db.upsert import upsert
 
 Text = Annotated[str, StringConstraints(max_length=255)]
 Key = tuple[str, str]
@@ -84,57 +86,65 @@ class TooLarge(ValueError):
 
 def store_heartbeat(engine: Engine, beat: Heartbeat, now: dt.datetime | None = None) -> None:
     """Upsert the host's row: last_seen_at now, the health as sent (jobs kept when absent);
-    a jobs list that changed registers its wrapped lines as jobs (registry.py)."""
+    a jobs list that changed registers its wrapped lines as jobs (registry.py), and the
+    jobs whose runs in flight changed have their state decided again, all in one
+    transaction.
+
+    Lock order, shared with ingest (ingest.write_plan): jobs rows first, in key order,
+    then the host's row. A heartbeat that took the host's row first and then waited for
+    a job's row that a batch of that host held, while the batch waited for the host's
+    row (its clock), deadlocked or waited out the batch.
+
+    Round trips for a heartbeat that changed nothing but the health: one read of the
+    stored health (no lock), the note that its runs in flight are seen (an UPDATE that
+    writes a job's row at most daily; none without runs), and one upsert. The jobs'
+    states are decided again only when the jobs sent differ from those stored, or a
+    run in flight started or stopped."""
     from .registry import register_listed_jobs  # registry -> ingest -> state_store -> here
 
     now = now or now_utc()
     h = tables.hosts.c
     health = beat.model_dump(exclude={"host", "agent_version", "jobs"}, mode="json")
     health["received_at"] = now.isoformat() + "Z"
-    for _attempt in range(2):  # two replicas inserting the same new host: one wins
-        with engine.begin() as connection:
-            found = connection.execute(select(h.health).where(h.host == beat.host)).one_or_none()
-            old = found.health if found is not None else None
-            stored_jobs = _stored(old, "jobs")
-            jobs = beat.jobs if beat.jobs is not None else stored_jobs
-            registered: set[Key] = set()
-            if beat.jobs is not None and beat.jobs != stored_jobs:
-                # Jobs rows before the host's row, in the order ingest writes them.
-                registered = register_listed_jobs(
-                    connection, beat.host, stored_jobs, beat.jobs, beat.timezone, now
-                )
-            kept = {"jobs": jobs}
-            # Ingest's estimate of the host's clock (clocks.py) is the collector's, not
-            # the agent's to replace: ingest writes it again only when it moves.
-            reports_clock = _stored(old, clocks.CLOCK_KEY)
-            if reports_clock is not None:
-                kept[clocks.CLOCK_KEY] = reports_clock
-            text = json.dumps(health | kept, separators=(",", ":"))
-            if len(text.encode()) > MAX_HEALTH_BYTES:
-                raise TooLarge(
-                    f"heartbeat of {len(text.encode())} bytes as stored, over "
-                    f"{MAX_HEALTH_BYTES}; send fewer jobs or shorter values"
-                )
-            values = {"last_seen_at": now, "agent_version": beat.agent_version, "health": text}
-            if found is None:
-                # A new host is inserted, not first looked for with an UPDATE: on InnoDB an
-                # UPDATE that finds no row locks the gap where it would be, and two new
-                # hosts' transactions each holding that gap and then inserting into it
-                # deadlock (a fleet's agents starting together: most of 2,000 first
-                # heartbeats answered 503). An INSERT locks only its own row.
-                try:
-                    connection.execute(
-                        tables.hosts.insert().values(host=beat.host, first_seen_at=now, **values)
-                    )
-                except IntegrityError:
-                    continue  # inserted meanwhile (another replica): update it, next try
-            elif not connection.execute(
-                update(tables.hosts).where(h.host == beat.host).values(values)
-            ).rowcount:
-                continue  # deleted meanwhile: insert it, next try
-            _note_runs_seen(connection, beat, now)
-            _refresh_states(connection, beat, old, registered, now)
-            return
+    with engine.begin() as connection:
+        old = connection.execute(select(h.health).where(h.host == beat.host)).scalar()
+        stored_jobs = _stored(old, "jobs")
+        kept = {"jobs": beat.jobs if beat.jobs is not None else stored_jobs}
+        # Ingest's estimate of the host's clock (clocks.py) is the collector's, not
+        # the agent's to replace: ingest writes it again only when it moves.
+        reports_clock = _stored(old, clocks.CLOCK_KEY)
+        if reports_clock is not None:
+            kept[clocks.CLOCK_KEY] = reports_clock
+        text = json.dumps(health | kept, separators=(",", ":"))
+        if len(text.encode()) > MAX_HEALTH_BYTES:
+            raise TooLarge(
+                f"heartbeat of {len(text.encode())} bytes as stored, over "
+                f"{MAX_HEALTH_BYTES}; send fewer jobs or shorter values"
+            )
+        registered: set[Key] = set()
+        if beat.jobs is not None and beat.jobs != stored_jobs:
+            registered = register_listed_jobs(
+                connection, beat.host, stored_jobs, beat.jobs, beat.timezone, now
+            )
+        _note_runs_seen(connection, beat, now)
+        _refresh_states(connection, beat, old, health, registered, now)
+        # The host's row last (see the lock order above). One upsert, new host or not:
+        # on InnoDB an UPDATE that finds no row would lock the gap where it would be,
+        # and two new hosts' transactions each holding that gap and then inserting into
+        # it deadlock (a fleet's agents starting together); an upsert of the primary key
+        # locks only its own row, and a host inserted meanwhile by another replica is
+        # updated instead of failing the transaction (whose registration would go too).
+        row = {"host": beat.host, "first_seen_at": now, "last_seen_at": now,
+               "agent_version": beat.agent_version, "health": text}  # fmt: skip
+        connection.execute(_upsert_host(is_mysql(engine)), row)
+
+
+@functools.cache
+def _upsert_host(mysql_dialect: bool) -> Any:
+    """INSERT the host's row, or update all but first_seen_at of the one there."""
+    return upsert(tables.hosts, ["host"], mysql_dialect, lambda new: [
+        (name, new[name]) for name in ("last_seen_at", "agent_version", "health")
+    ])  # fmt: skip
 
 
 # How often a job's in_flight_seen_at moves on while its runs keep being listed: it
@@ -161,19 +171,28 @@ def _refresh_states(
     connection: Connection,
     beat: Heartbeat,
     old: str | None,
+    health: dict[str, Any],
     registered: set[Key],
     now: dt.datetime,
 ) -> None:
     """Decide again the state of the jobs the heartbeat may have changed: those just
-    registered or unlisted, those that started or stopped running (late <-> running),
-    which the last heartbeat or this one lists, and, when this one starts listing every
-    run on the host, the jobs whose runs the agent sees (late at their grace alone)."""
+    registered or unlisted; those whose run in flight started or stopped (late <->
+    running) since the last heartbeat, as long as that one was fresh; and, when this one
+    starts listing every run on the host, the jobs whose runs the agent sees (late at
+    their grace alone). A run still in flight needs nothing: its state's review_at is
+    when the last heartbeat goes stale, and the evaluation pass (state_store.evaluate_due)
+    reads the newest one then."""
     from .state_store import refresh_states
 
     before = read_in_flight(old)
-    # Every job the last heartbeat listed, however old: each may be stored as running.
-    listed_before = set(before.runs) if before is not None else set()
-    keys = {(job, beat.host) for job in listed_before | {run.job for run in beat.running}}
+    # This heartbeat's runs, read as they will be stored (its row is written after).
+    listed = {key: health.get(key) for key in ("received_at", "running", "running_total")}
+    after = read_in_flight(json.dumps(listed))  # never None: it has its received_at
+    runs_before = before.runs if before is not None and before.fresh(now) else {}
+    runs_after = after.runs if after is not None else {}
+    moved = {job for job in runs_before.keys() | runs_after.keys()
+             if runs_before.get(job) != runs_after.get(job)}  # fmt: skip
+    keys = {(job, beat.host) for job in moved}
     lists_all = beat.running_total is None or beat.running_total <= len(beat.running)
     if lists_all and (before is None or not before.every_run or before.until <= now):
         # From now on a run not listed has not started: the jobs whose runs the agent
@@ -182,7 +201,8 @@ def _refresh_states(
         seen = select(j.job).where(j.host == beat.host, j.in_flight_seen_at.is_not(None))
         keys |= {(job, beat.host) for job in connection.execute(seen).scalars()}
     if keys | registered:
-        refresh_states(connection, keys | registered, now)
+        refresh_states(connection, keys | registered, now,
+                       {beat.host: after} if after is not None else {})  # fmt: skip
 
 
 def _stored(old: str | None, key: str) -> Any:

@@ -55,6 +55,7 @@ from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalErr
 
 from .clocks import MAX_AHEAD, ClockNotes, ahead_reason, clock_json
 from .db import bulk, tables
+from .db.upsert import Assignments, upsert
 from .state_store import refresh_states
 
 SKIPPED = frozenset(SKIPPED_STATUSES)
@@ -290,7 +291,9 @@ def _lock_order(report: RunReport) -> tuple[Any, ...]:
 def write_plan(connection: Connection, plan: Plan, now: dt.datetime) -> None:
     """The group's rows, in a fixed order of tables and, within each, of keys, so that
     concurrent transactions take their row locks in the same order and wait for each
-    other instead of deadlocking."""
+    other instead of deadlocking: runs (and the rollup rows of their triggers), then
+    jobs, then hosts. A heartbeat takes the same order, jobs rows before its host's
+    row (heartbeats.store_heartbeat): keep them alike."""
     mysql_dialect = connection.dialect.name in ("mysql", "mariadb")
     if plan.new:
         runs = [run_values(report, now) for report in plan.new]
@@ -428,27 +431,20 @@ def _upsert_jobs(mysql_dialect: bool, with_expect: bool) -> Any:
     by identity instead of building and keying a new construct for every batch); with
     the `expect` columns, or leaving them as they are."""
     j = tables.jobs
-    if mysql_dialect:
-        statement: Any = mysql.insert(j)
-        new = statement.inserted
-    else:
-        statement = sqlite.insert(j)
-        new = statement.excluded
-    newer = or_(j.c.last_started_at.is_(None), j.c.last_started_at <= new.last_started_at)
-    success_newer = and_(
-        new.last_success_at.is_not(None),
-        or_(j.c.last_success_at.is_(None), j.c.last_success_at < new.last_success_at),
-    )
-    assignments = [
-        ("last_success_at", case((success_newer, new.last_success_at), else_=j.c.last_success_at))
-    ]
-    replaced = (EXPECT_COLUMNS if with_expect else ()) + _FROM_RUN
-    assignments += [(name, case((newer, new[name]), else_=j.c[name])) for name in replaced]
-    if mysql_dialect:
-        return statement.on_duplicate_key_update(assignments)
-    # SQLite evaluates every SET expression against the old row, as standard SQL does.
-    return statement.on_conflict_do_update(index_elements=["job", "host"],
-                                           set_=dict(assignments))  # fmt: skip
+
+    def assign(new: Any) -> Assignments:
+        newer = or_(j.c.last_started_at.is_(None), j.c.last_started_at <= new.last_started_at)
+        success_newer = and_(
+            new.last_success_at.is_not(None),
+            or_(j.c.last_success_at.is_(None), j.c.last_success_at < new.last_success_at),
+        )
+        latest_success = case((success_newer, new.last_success_at), else_=j.c.last_success_at)
+        replaced = (EXPECT_COLUMNS if with_expect else ()) + _FROM_RUN
+        return [("last_success_at", latest_success)] + [
+            (name, case((newer, new[name]), else_=j.c[name])) for name in replaced
+        ]
+
+    return upsert(j, ["job", "host"], mysql_dialect, assign)
 
 
 @functools.cache
@@ -457,20 +453,14 @@ def _upsert_clocks(mysql_dialect: bool) -> Any:
     agent's heartbeat keeps the rest of it there). A health that is not JSON is
     replaced rather than failing the batch."""
     h = tables.hosts
-    if mysql_dialect:
-        statement: Any = mysql.insert(h)
-        new, merge = statement.inserted, func.json_merge_patch
-    else:
-        statement = sqlite.insert(h)
-        new, merge = statement.excluded, func.json_patch
+    merge = func.json_merge_patch if mysql_dialect else func.json_patch
     # No bound value in here: db/bulk.py renders only the rows, VALUES (...) and nothing
     # after it.
     valid = func.json_valid(h.c.health) == literal_column("1")
     kept = case((valid, h.c.health), else_=literal_column("'{}'"))
-    assignments = {"last_seen_at": new.last_seen_at, "health": merge(kept, new.health)}
-    if mysql_dialect:
-        return statement.on_duplicate_key_update(assignments)
-    return statement.on_conflict_do_update(index_elements=["host"], set_=assignments)
+    return upsert(h, ["host"], mysql_dialect, lambda new: [
+        ("last_seen_at", new.last_seen_at), ("health", merge(kept, new.health))
+    ])  # fmt: skip
 
 
 @functools.cache

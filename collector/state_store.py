@@ -10,7 +10,7 @@ API, /metrics, the SQL views) reads the stored columns.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from smartcron.wrapper.schema import FAILED_STATUSES
@@ -30,20 +30,31 @@ STATE_COLUMNS = ("state", "state_reason", "next_expected_at", "late_after_at", "
                  "review_at")  # fmt: skip
 
 
-def refresh_states(connection: Connection, keys: Iterable[Key], now: dt.datetime) -> int:
+def refresh_states(
+    connection: Connection,
+    keys: Iterable[Key],
+    now: dt.datetime,
+    in_flight: Mapping[str, InFlightSeen] | None = None,
+) -> int:
     """Decide the state of the (job, host) rows in `keys` at `now` (naive UTC) and store
-    what changed. Returns the rows updated."""
+    what changed. Returns the rows updated. `in_flight`: host -> its runs in flight, for
+    the keys' hosts, when the caller has them (a heartbeat, before it writes its host's
+    row); otherwise they are read from the hosts' stored heartbeats."""
     ordered = sorted(set(keys))  # the lock order ingest uses for the same rows
     changed = 0
     for start in range(0, len(ordered), KEYS_PER_QUERY):
         chunk = ordered[start : start + KEYS_PER_QUERY]
         rows = _job_rows(connection, chunk)
+        if not rows:
+            continue  # no such jobs (a run in flight of a job that never reported)
         failures = _recent_failures(connection, chunk, now)
-        in_flight = in_flight_of(connection, {host for _job, host in chunk}, now)
+        seen = in_flight
+        if seen is None:
+            seen = in_flight_of(connection, {host for _job, host in chunk}, now)
         updates = []
         for row in rows:
             key = (row["job"], row["host"])
-            facts = facts_of(row, failures.get(key), in_flight.get(row["host"]))
+            facts = facts_of(row, failures.get(key), seen.get(row["host"]))
             decided = decide_state(facts, now)
             if _stored(row) != decided:
                 updates.append(_update_values(row, decided))
