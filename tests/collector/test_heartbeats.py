@@ -1,19 +1,26 @@
 """POST /api/v1/heartbeat next to the other requests: storing a heartbeat waits for the
 database off the event loop, so a heartbeat stuck behind a row lock holds up neither
-/healthz nor ingest. Real service, real MariaDB; the lock is a real one."""
+/healthz nor ingest; it takes its row locks in ingest's order (jobs, then the host); and
+one that changes nothing but the health costs a read and an upsert. Real service, real
+MariaDB, real locks."""
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
-from sqlalchemy import Engine, text
+from smartcron.collector.db import tables
+from smartcron.collector.heartbeats import Heartbeat, store_heartbeat
+from sqlalchemy import Engine, event, select, text
 
 from tests.support.service import Service, make_report, start_collector
 
@@ -30,18 +37,36 @@ def mysql_collector(
         yield service
 
 
-def beat(service: Service, host: str) -> requests.Response:
-    return requests.post(f"{service.url}/api/v1/heartbeat", json={"host": host},
+def beat(service: Service, host: str, **fields: Any) -> requests.Response:
+    return requests.post(f"{service.url}/api/v1/heartbeat", json={"host": host, **fields},
                          headers=service.headers(service.ingest_token), timeout=120)  # fmt: skip
 
 
-def waiting_for_a_lock(engine: Engine, table: str) -> bool:
-    """Whether an UPDATE of `table` is waiting for a row lock (InnoDB's own view)."""
+def running_now(engine: Engine, statement: str) -> list[str]:
+    """The statements starting with `statement` that another connection to this
+    database is running now (the server may be shared: only this test's database
+    counts). Not InnoDB's lock views: a statement that waits for a row lock while
+    MariaDB's optimizer reads it (an UPDATE ... JOIN's constant row, in state
+    "Statistics") is in neither information_schema.innodb_trx nor innodb_lock_waits,
+    and the test that looked there failed now and then ("never reached the lock")."""
     with engine.connect() as connection:
-        return bool(connection.execute(text(
-            "SELECT COUNT(*) FROM information_schema.innodb_trx "
-            "WHERE trx_state = 'LOCK WAIT' AND trx_query LIKE :update"
-        ), {"update": f"UPDATE {table} %"}).scalar())  # fmt: skip
+        return list(connection.execute(text(
+            "SELECT CONCAT(COALESCE(state, ''), ': ', LEFT(info, 60))"
+            " FROM information_schema.processlist"
+            " WHERE db = DATABASE() AND id <> CONNECTION_ID() AND command = 'Query'"
+            " AND info LIKE :statement"
+        ), {"statement": statement + "%"}).scalars())  # fmt: skip
+
+
+def wait_until_running(engine: Engine, statement: str, answers: list[requests.Response]) -> None:
+    """Until the heartbeat's `statement` runs: held up by the test's lock, it stays
+    running, which the test shows by the heartbeat still being unanswered at its end.
+    One answered meanwhile never waited: said at once. The deadline only bounds the loop."""
+    deadline = time.monotonic() + 60
+    while not running_now(engine, statement):
+        assert not answers, f"the heartbeat was answered without waiting: {answers[0].text}"
+        assert time.monotonic() < deadline, f"the heartbeat never ran {statement!r}"
+        time.sleep(0.05)
 
 
 def test_a_heartbeat_waiting_on_the_database_holds_up_no_other_request(
@@ -52,6 +77,8 @@ def test_a_heartbeat_waiting_on_the_database_holds_up_no_other_request(
     holder = mysql_engine.connect()
     try:
         with holder.begin():
+            # A heartbeat that lists nothing new writes the host's row and nothing else:
+            # that row is the one to hold.
             holder.execute(
                 text("SELECT host FROM smartcron_hosts WHERE host = :h FOR UPDATE"),
                 {"h": LOCKED_HOST},
@@ -59,10 +86,7 @@ def test_a_heartbeat_waiting_on_the_database_holds_up_no_other_request(
             stuck = threading.Thread(target=lambda: answers.append(beat(mysql_collector,
                                                                         LOCKED_HOST)))  # fmt: skip
             stuck.start()
-            deadline = time.monotonic() + 60
-            while not waiting_for_a_lock(mysql_engine, "smartcron_hosts"):
-                assert time.monotonic() < deadline, "the heartbeat never reached the lock"
-                time.sleep(0.05)
+            wait_until_running(mysql_engine, "INSERT INTO smartcron_hosts", answers)
             # While that heartbeat waits for the row: other requests are answered.
             health = requests.get(f"{mysql_collector.url}/healthz", timeout=20)
             assert health.status_code == 200
@@ -74,6 +98,51 @@ def test_a_heartbeat_waiting_on_the_database_holds_up_no_other_request(
     finally:
         holder.close()
     assert [answer.status_code for answer in answers] == [200]
+
+
+def test_a_heartbeat_takes_the_jobs_rows_before_the_hosts_as_ingest_does(
+    mysql_collector: Service, mysql_engine: Engine
+) -> None:
+    """Ingest locks a host's jobs rows, then the host's row (its clock). A heartbeat whose
+    run in flight changes a job's state waits for that job's row while holding nothing
+    the batch needs: the batch takes the host's row and commits, then the heartbeat goes
+    through. (In the other order the two deadlocked: one of them answered 503.)"""
+    # A yearly job that missed its last run: late, until a run is in flight, and not up
+    # for review before next year (so the evaluation pass leaves its row alone).
+    two_years_ago = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=730)
+    job = make_report("nightly", host=LOCKED_HOST, started=two_years_ago,
+                      schedule="0 0 1 1 *")  # fmt: skip
+    assert mysql_collector.post_runs([job]).json()["accepted"] == 1
+    assert beat(mysql_collector, LOCKED_HOST).status_code == 200
+    running = {"job": "nightly", "pid": 4242, "started_at": job["started_at"]}
+    answers: list[requests.Response] = []
+    holder = mysql_engine.connect()
+    try:
+        with holder.begin():  # as a batch of LOCKED_HOST does, jobs first
+            holder.execute(
+                text("SELECT job FROM smartcron_jobs WHERE host = :h FOR UPDATE"),
+                {"h": LOCKED_HOST},
+            ).all()
+            stuck = threading.Thread(target=lambda: answers.append(
+                beat(mysql_collector, LOCKED_HOST, running=[running])))  # fmt: skip
+            stuck.start()
+            # The heartbeat decides the job's state again: it waits for the job's row.
+            wait_until_running(mysql_engine, "UPDATE smartcron_jobs", answers)
+            # Then the host's row: free, since the heartbeat has not taken it yet.
+            holder.execute(
+                text("UPDATE smartcron_hosts SET last_seen_at = last_seen_at WHERE host = :h"),
+                {"h": LOCKED_HOST},
+            )
+            assert stuck.is_alive() and not answers  # it waited for the job's row
+        stuck.join(timeout=60)
+    finally:
+        holder.close()
+    assert [answer.status_code for answer in answers] == [200]
+    with mysql_engine.connect() as connection:
+        health = connection.execute(
+            text("SELECT health FROM smartcron_hosts WHERE host = :h"), {"h": LOCKED_HOST}
+        ).scalar_one()
+    assert json.loads(health)["running"][0]["job"] == "nightly"
 
 
 def test_the_first_heartbeats_of_many_new_hosts_at_once_are_all_stored(
@@ -90,3 +159,54 @@ def test_the_first_heartbeats_of_many_new_hosts_at_once_are_all_stored(
             text("SELECT host FROM smartcron_hosts WHERE host LIKE 'new-%' ORDER BY host")
         ).scalars()
         assert list(stored) == hosts
+
+
+def statements_of(engine: Engine, action: Callable[[], None]) -> list[str]:
+    """The first words of each statement `action` sends through the engine."""
+    sent: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        sent.append(" ".join(statement.split()[:3]))
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        action()
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    return sent
+
+
+def test_a_heartbeat_that_changes_nothing_but_the_health_reads_once_and_writes_once(
+    engine: Engine,
+) -> None:
+    """The same runs in flight and no jobs list (the agent sends it only when it
+    changed): no job's state is decided again; the host's row is read, then upserted,
+    and the runs' jobs noted as seen (an UPDATE that writes a row at most daily). Every
+    heartbeat of a quiet fleet is this one."""
+    running = [{"job": "nightly", "pid": 4242, "started_at": "2030-06-11T00:00:01Z"}]
+    jobs = [{"name": "nightly", "wrapped": True, "schedule": "0 2 * * *"}]
+    at = dt.datetime(2030, 6, 11, 0, 1, 30)
+    store_heartbeat(engine, Heartbeat.model_validate(
+        {"host": "web1", "running": running, "jobs": jobs}), now=at)  # fmt: skip
+    again = Heartbeat.model_validate({"host": "web1", "running": running, "load": [0.5]})
+    sent = statements_of(engine, lambda: store_heartbeat(engine, again, now=at + SECONDS_30))
+    assert sent == ["SELECT smartcron_hosts.health FROM", "UPDATE smartcron_jobs SET",
+                    "INSERT INTO smartcron_hosts"]  # fmt: skip
+    # Without runs in flight (most hosts, most of the time): a read and an upsert.
+    idle = Heartbeat.model_validate({"host": "web2"})
+    store_heartbeat(engine, idle, now=at)
+    sent = statements_of(engine, lambda: store_heartbeat(engine, idle, now=at + SECONDS_30))
+    assert sent == ["SELECT smartcron_hosts.health FROM", "INSERT INTO smartcron_hosts"]
+    with engine.connect() as connection:
+        health = connection.execute(
+            select(tables.hosts.c.health).where(tables.hosts.c.host == "web1")
+        ).scalar_one()
+    assert json.loads(health)["load"] == [0.5]
+    assert json.loads(health)["jobs"] == jobs  # kept from the heartbeat that sent them
+    # A run that stops is a change: its job's state is decided again.
+    stopped = Heartbeat.model_validate({"host": "web1"})
+    sent = statements_of(engine, lambda: store_heartbeat(engine, stopped, now=at + SECONDS_30))
+    assert any(statement.startswith("SELECT smartcron_jobs") for statement in sent), sent
+
+
+SECONDS_30 = dt.timedelta(seconds=30)
