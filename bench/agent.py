@@ -4,7 +4,8 @@ the collector holding heartbeats from many hosts while ingest goes on.
 
     .venv/bin/python bench/agent.py [--reports 100000] [--hosts 2000] [--beat-every 30]
     .venv/bin/python bench/agent.py --reports 2000 --hosts 40 --beat-every 2 \\
-        --idle-interval 2 --beat-seconds 6          # a quick check that it runs
+        --idle-interval 2 --beat-seconds 6 --beat-rounds 1   # a quick check that it runs
+    .venv/bin/python bench/agent.py --only heartbeats   # (d) alone: about 7 minutes
 
 A real `smartcron-collector serve` (1 worker) on a loopback port, over a database of the
 benchmark's own (smartcron_bench_agent, dropped at the end):
@@ -24,7 +25,10 @@ benchmark's own (smartcron_bench_agent, dropped at the end):
 (d) --hosts simulated agents each sending a heartbeat (the fields the agent sends, the
     jobs of its crontabs in its first) every --beat-every seconds for --beat-seconds,
     spread evenly, while one process keeps posting batches of --batch reports: the
-    heartbeats' p99 latency (target 200 ms), the p50 and the ingest rate meanwhile.
+    heartbeats' p99 latency (target 200 ms), the p50, and the ingest requests' rate and
+    latency meanwhile; then the peer, as many other new hosts doing the same with no
+    ingest. --beat-rounds such pairs; the table gives medians over them.
+    `--only heartbeats` runs (d) alone.
 Every loop is bounded by a count or a deadline. Prints figures and PASS/MISS; never
 asserts.
 """
@@ -238,24 +242,30 @@ def idle_cpu(state: Path, url: str, bearer: str, interval: float, passes: int) -
 
 
 def _ingest_load(port: int, bearer: str, batch: int, stop: Any, until: float,
-                 counted: Any) -> None:  # fmt: skip
-    """Batches of fresh reports until `stop` or the deadline `until` (time.time())."""
+                 counted: Any, took: Any) -> None:  # fmt: skip
+    """Batches of fresh reports until `stop` or the deadline `until` (time.time()); each
+    answered request's seconds go in `took` (a shared array, as many as fit)."""
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
     n = 10**9  # other run_ids' numbers than the drain's
     while not stop.is_set() and time.time() < until:
         runs = [report_for(n + i, batch, str(uuid.uuid4())) for i in range(batch)]
         n += batch
-        if post(connection, "/api/v1/runs", json.dumps({"runs": runs}).encode(), bearer) == 200:
+        body = json.dumps({"runs": runs}).encode()
+        started = time.perf_counter()
+        if post(connection, "/api/v1/runs", body, bearer) == 200:
+            seconds = time.perf_counter() - started
             with counted.get_lock():
+                if counted.value // batch < len(took):
+                    took[counted.value // batch] = seconds
                 counted.value += batch
 
 
-def heartbeat_body(host: int, with_jobs: bool) -> bytes:
+def heartbeat_body(host: int, with_jobs: bool, prefix: str = "sim") -> bytes:
     """What the agent sends (agent/heartbeat.py's fields), with the jobs of a host of
     25 crontab lines in the first heartbeat, as after the agent starts."""
     now = time.time()
     body: dict[str, Any] = {
-        "host": f"sim-{host:05d}", "agent_version": "0.2.0",
+        "host": f"{prefix}-{host:05d}", "agent_version": "0.2.0",
         "boot_id": str(uuid.UUID(int=host)), "uptime_s": 864000.0 + host,
         "timezone": "Europe/Berlin", "clock": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)),
         "load": [0.42, 0.35, 0.3],
@@ -284,17 +294,25 @@ class Beats:
     answered: int
     failed: dict[str, int]  # answer (status or error) -> how many
     late_starts: int  # heartbeats the client sent more than 50 ms after they were due
-    ingest_rate: float  # reports per second stored meanwhile
+    ingest_rate: float  # reports per second stored meanwhile (0 without ingest)
+    ingest_p50_ms: float | None  # the ingest requests' latency meanwhile
+    ingest_p99_ms: float | None
+
+
+MAX_INGEST_SAMPLES = 100_000
+KEEP_ALIVE_S = 4.0  # under uvicorn's keep-alive timeout (5 s)
 
 
 def heartbeats(port: int, bearer: str, hosts: int, every: float, seconds: float,
-               batch: int) -> Beats:  # fmt: skip
-    """(d): heartbeat latency with ingest going on."""
+               batch: int, prefix: str = "sim", ingest: bool = True) -> Beats:  # fmt: skip
+    """(d): heartbeat latency with ingest going on (or, without `ingest`, the same
+    heartbeats of other hosts alone: the peer)."""
     stop = multiprocessing.Event()
     counted = multiprocessing.Value("q", 0)
+    took = multiprocessing.Array("d", MAX_INGEST_SAMPLES)
     load = multiprocessing.Process(
         target=_ingest_load,
-        args=(port, bearer, batch, stop, time.time() + seconds + 60, counted),
+        args=(port, bearer, batch, stop, time.time() + seconds + 60, counted, took),
         daemon=True,
     )
     latencies: list[float] = []
@@ -304,8 +322,12 @@ def heartbeats(port: int, bearer: str, hosts: int, every: float, seconds: float,
     local = threading.local()
 
     def beat(host: int, first: bool, due: float) -> None:
-        body = heartbeat_body(host, first)
-        if not hasattr(local, "connection"):
+        body = heartbeat_body(host, first, prefix)
+        # A connection idle for longer than the server keeps one open (uvicorn: 5 s) is
+        # closed at its end: a thread of the pool left idle that long starts a new one.
+        if getattr(local, "used", 0.0) < time.perf_counter() - KEEP_ALIVE_S:
+            if hasattr(local, "connection"):
+                local.connection.close()
             local.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
         started = time.perf_counter()
         try:
@@ -313,16 +335,18 @@ def heartbeats(port: int, bearer: str, hosts: int, every: float, seconds: float,
         except OSError as error:
             local.connection.close()
             status = type(error).__name__
-        took = time.perf_counter() - started
+        elapsed = time.perf_counter() - started
+        local.used = time.perf_counter()
         with lock:
             late[0] += started - due > 0.05
             if status == 200:
-                latencies.append(took)
+                latencies.append(elapsed)
             else:
                 failed[str(status)] = failed.get(str(status), 0) + 1
 
-    load.start()
-    time.sleep(2)  # ingest going on before the first heartbeat
+    if ingest:
+        load.start()
+        time.sleep(2)  # ingest going on before the first heartbeat
     ingest_before, ingest_started = counted.value, time.perf_counter()
     try:
         gap = every / hosts
@@ -334,14 +358,21 @@ def heartbeats(port: int, bearer: str, hosts: int, every: float, seconds: float,
                 pool.submit(beat, n % hosts, n < hosts, due)
                 n += 1
         ingest_rate = (counted.value - ingest_before) / (time.perf_counter() - ingest_started)
+        # The requests answered from the first heartbeat on (as many as were kept).
+        first, last = ingest_before // batch, min(counted.value // batch, MAX_INGEST_SAMPLES)
+        ingest_took = list(took[first:last])
     finally:
         stop.set()
-        load.join(180)
+        if ingest:
+            load.join(180)
     if len(latencies) < 2:
         raise BenchError("too few heartbeats answered to take a p99")
     cuts = statistics.quantiles(latencies, n=100)
+    ingest_cuts = statistics.quantiles(ingest_took, n=100) if len(ingest_took) >= 2 else None
     return Beats(cuts[98] * 1000, statistics.median(latencies) * 1000, len(latencies),
-                 failed, late[0], ingest_rate)  # fmt: skip
+                 failed, late[0], ingest_rate,
+                 statistics.median(ingest_took) * 1000 if ingest_cuts else None,
+                 ingest_cuts[98] * 1000 if ingest_cuts else None)  # fmt: skip
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -350,7 +381,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--batch", type=int, default=500, help="reports per POST (500)")
     parser.add_argument("--hosts", type=int, default=2000, help="simulated hosts (2000)")
     parser.add_argument("--beat-every", type=float, default=30, help="seconds (30)")
-    parser.add_argument("--beat-seconds", type=float, default=60, help="length of (d) (60)")
+    parser.add_argument("--beat-seconds", type=float, default=60,
+                        help="length of each phase of (d) (60)")  # fmt: skip
+    parser.add_argument("--beat-rounds", type=int, default=3,
+                        help="rounds of (d), each with ingest and then without (3)")  # fmt: skip
     parser.add_argument(
         "--idle-interval",
         type=float,
@@ -360,9 +394,20 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--idle-passes", type=int, default=3,
                         help="whole intervals measured in (c) (3)")  # fmt: skip
     parser.add_argument("--mysql", default="127.0.0.1:3306", help="HOST:PORT, user root")
+    parser.add_argument(
+        "--database",
+        default=DATABASE,
+        help=f"the benchmark's own database, dropped at the end ({DATABASE})",
+    )
+    parser.add_argument("--only", choices=["heartbeats"],
+                        help="run only (d), the heartbeats and their peer")  # fmt: skip
     args = parser.parse_args(argv)
-    if min(args.reports, args.batch, args.hosts, args.idle_passes) < 1 or args.batch > 1000:
-        parser.error("--reports, --hosts, --idle-passes >= 1; --batch from 1 to 1000")
+    if not args.database.startswith("smartcron_bench"):
+        parser.error("--database must start with smartcron_bench (it is dropped at the end)")
+    if min(args.reports, args.batch, args.hosts, args.idle_passes, args.beat_rounds) < 1 or (
+        args.batch > 1000
+    ):
+        parser.error("--reports, --hosts, --idle-passes, --beat-rounds >= 1; --batch 1 to 1000")
     if args.reports < 2 or args.idle_interval <= 0:
         parser.error("--reports >= 2 (the peer takes half before, half after); --idle-interval > 0")
     return args
@@ -375,39 +420,55 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} cpus; {args.reports} reports, "
           f"batches of {args.batch}; {args.hosts} hosts every {args.beat_every:g} s; "
           f"load average at start {' '.join(f'{x:.2f}' for x in os.getloadavg())}")  # fmt: skip
+    drained = idle = None
+    peer_before = peer_after = 0.0
     try:
-        with own_database(server, DATABASE) as database, tempfile.TemporaryDirectory() as tmp:
+        with own_database(server, args.database) as database, tempfile.TemporaryDirectory() as tmp:
             url = server.url(database)
             collector_cli("init-db", "--db", url)
             bearer = token(url, "ingest")
             with serve(url, 1, Path(tmp) / "collector.log") as collector:
-                database_pids = server_pids(server.port)
-                half = args.reports // 2
-                peer_before = peer_rate(collector.port, bearer, half, args.batch)
-                state = Path(tmp) / "state"
-                fill_spool(state, args.reports, args.batch)
-                drained = drain(state, collector.process.pid, database_pids, collector.url,
-                                bearer, args.reports, args.batch)  # fmt: skip
-                peer_after = peer_rate(collector.port, bearer, args.reports - half, args.batch,
-                                       first=half)  # fmt: skip
-                idle = idle_cpu(state, collector.url, bearer, args.idle_interval,
-                                args.idle_passes)  # fmt: skip
-                beats = heartbeats(collector.port, bearer, args.hosts, args.beat_every,
-                                   args.beat_seconds, args.batch)  # fmt: skip
+                if args.only is None:
+                    database_pids = server_pids(server.port)
+                    half = args.reports // 2
+                    peer_before = peer_rate(collector.port, bearer, half, args.batch)
+                    state = Path(tmp) / "state"
+                    fill_spool(state, args.reports, args.batch)
+                    drained = drain(state, collector.process.pid, database_pids, collector.url,
+                                    bearer, args.reports, args.batch)  # fmt: skip
+                    peer_after = peer_rate(collector.port, bearer, args.reports - half,
+                                           args.batch, first=half)  # fmt: skip
+                    idle = idle_cpu(state, collector.url, bearer, args.idle_interval,
+                                    args.idle_passes)  # fmt: skip
+                rounds = []
+                for n in range(args.beat_rounds):
+                    beats = heartbeats(collector.port, bearer, args.hosts, args.beat_every,
+                                       args.beat_seconds, args.batch, f"sim{n}")  # fmt: skip
+                    # The peer: as many other new hosts doing the same, with no ingest.
+                    quiet = heartbeats(collector.port, bearer, args.hosts, args.beat_every,
+                                       args.beat_seconds, args.batch, f"quiet{n}",
+                                       ingest=False)  # fmt: skip
+                    rounds.append((beats, quiet))
     except (BenchError, OSError) as error:
         print(f"agent: {error}", file=sys.stderr)
         return 1
-    print_results(args, peer_before, peer_after, drained, idle, beats)
+    rows = []
+    if drained is not None and idle is not None:
+        rows = drain_rows(args, peer_before, peer_after, drained, idle)
+    print_results(args, rows, rounds)
+    if drained is not None:
+        print_drain_notes(peer_before, peer_after, drained)
+    print(f"note: load average at the end {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     return 0
 
 
-def print_results(args: argparse.Namespace, peer_before: float, peer_after: float,
-                  drained: Drain, idle: Idle, beats: Beats) -> None:  # fmt: skip
+def drain_rows(args: argparse.Namespace, peer_before: float, peer_after: float,
+               drained: Drain, idle: Idle) -> list[Row]:  # fmt: skip
     # The peer's time for the same number of reports: half at each rate.
     peer = 2 / (1 / peer_before + 1 / peer_after)
     ratio = drained.rate / peer
     interval = "its default" if idle.interval_s == DEFAULT_INTERVAL_S else "override"
-    rows = [
+    return [
         Row(f"spool of {args.reports:,} drained (reports/s)", f"{drained.rate:,.0f}",
             f"{peer:,.0f} batched ingest", f"{ratio:.2f}", f">= {TARGET_RATIO}",
             ratio >= TARGET_RATIO),
@@ -418,13 +479,52 @@ def print_results(args: argparse.Namespace, peer_before: float, peer_after: floa
         Row(f"idle `run` CPU ({idle.passes} passes in {idle.window_s:.0f} s, --interval "
             f"{idle.interval_s:g}s, {interval})", f"{idle.cpu * 100:.3f} %", "-", "-",
             f"<= {TARGET_IDLE_CPU * 100:g} %", idle.cpu <= TARGET_IDLE_CPU),
-        Row(f"heartbeat p99 ({args.hosts:,} hosts every {args.beat_every:g} s, ingest on)",
-            f"{beats.p99_ms:.1f} ms", f"p50 {beats.p50_ms:.1f} ms", "-",
-            f"<= {TARGET_BEAT_P99_MS:g} ms",
-            beats.p99_ms <= TARGET_BEAT_P99_MS and not beats.failed),
+    ]  # fmt: skip
+
+
+def print_results(args: argparse.Namespace, rows: list[Row],
+                  rounds: list[tuple[Beats, Beats]]) -> None:  # fmt: skip
+    """The heartbeat rows: medians over the rounds, of each figure and of the per-round
+    ratio to the peer (the machine's load moves between rounds, both sides alike)."""
+    p99 = statistics.median(beats.p99_ms for beats, _ in rounds)
+    quiet_p99 = statistics.median(quiet.p99_ms for _, quiet in rounds)
+    p99_ratio = statistics.median(beats.p99_ms / quiet.p99_ms for beats, quiet in rounds)
+    p50 = statistics.median(beats.p50_ms for beats, _ in rounds)
+    quiet_p50 = statistics.median(quiet.p50_ms for _, quiet in rounds)
+    p50_ratio = statistics.median(beats.p50_ms / quiet.p50_ms for beats, quiet in rounds)
+    failed = any(beats.failed for beats, _ in rounds)
+    of = f"median of {len(rounds)}" if len(rounds) > 1 else "one round"
+    rows = [
+        *rows,
+        Row(f"heartbeat p99 ({args.hosts:,} hosts every {args.beat_every:g} s, ingest on; "
+            f"{of})", f"{p99:.1f} ms", f"{quiet_p99:.1f} ms without ingest",
+            f"{p99_ratio:.2f}", f"<= {TARGET_BEAT_P99_MS:g} ms",
+            p99 <= TARGET_BEAT_P99_MS and not failed),
+        Row("heartbeat p50 (the same)", f"{p50:.1f} ms", f"{quiet_p50:.1f} ms without ingest",
+            f"{p50_ratio:.2f}", "-", None),
     ]  # fmt: skip
     print()
     print_table(rows)
+    for n, (beats, quiet) in enumerate(rounds, 1):
+        for name, run in (("ingest on", beats), ("no ingest", quiet)):
+            failures = ", ".join(f"{k} {what}" for what, k in sorted(run.failed.items()))
+            print(
+                f"note: round {n}, heartbeats {name}: p50 {run.p50_ms:.1f} ms, p99 "
+                f"{run.p99_ms:.1f} ms; {run.answered:,} answered, failed: "
+                f"{failures or 'none'}; {run.late_starts} sent over 50 ms late by the client"
+            )
+        ingest = (
+            f"p50 {beats.ingest_p50_ms:.1f} ms, p99 {beats.ingest_p99_ms:.1f} ms"
+            if beats.ingest_p50_ms is not None and beats.ingest_p99_ms is not None
+            else "too few answered for a p99"
+        )
+        print(
+            f"note: round {n}, ingest beside the heartbeats: {beats.ingest_rate:,.0f} "
+            f"reports/s, requests of {args.batch} reports {ingest}"
+        )
+
+
+def print_drain_notes(peer_before: float, peer_after: float, drained: Drain) -> None:
     print(
         f"note: peer (batched ingest, one connection) {peer_before:,.0f}/s before the "
         f"drain, {peer_after:,.0f}/s after; the agent's rate counts its start-up"
@@ -433,18 +533,11 @@ def print_results(args: argparse.Namespace, peer_before: float, peer_after: floa
         f"note: CPU per 1,000 reports during the drain: agent {drained.cpu_per_1000:.3f} s, "
         f"collector {drained.collector_per_1000:.3f} s, MariaDB {drained.database_per_1000:.3f} s"
     )
-    print(
-        f"note: heartbeats: {beats.answered:,} answered, failed: "
-        f"{', '.join(f'{n} {what}' for what, n in sorted(beats.failed.items())) or 'none'}; "
-        f"{beats.late_starts} sent over 50 ms late by the client; ingest meanwhile "
-        f"{beats.ingest_rate:,.0f} reports/s"
-    )
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(
         f"note: agent RSS by wait4's ru_maxrss {drained.wait4_mib:.1f} MiB, the "
         f"benchmark's own peak {own:.1f} MiB (see _Peak); by VmHWM {drained.rss_mib:.1f} MiB"
     )
-    print(f"note: load average at the end {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":
