@@ -7,8 +7,9 @@ hours from the first one after that moment come from the rollup, and the runs be
 that moment and the start of that hour (less than an hour of them) from smartcron_runs.
 The sum is exact: each run is in one hour, and each hour is read from one place.
 
-The hourly rows are kept for KEEP_HOURS; the evaluation pass deletes older ones
-(prune_hourly), which nothing reads.
+The hourly rows are kept for KEEP_HOURS, the days of smartcron_perf_daily (which
+smartcron_v_job_performance sums over 30 days) for KEEP_PERF_DAYS; the evaluation pass
+deletes older ones (prune_hourly), which nothing reads.
 """
 
 from __future__ import annotations
@@ -28,6 +29,9 @@ EPOCH = dt.datetime(1970, 1, 1)
 # What migrate fills (sql/*/0009_rollups.sql) and what the evaluation pass keeps: the
 # 24 hours read, with a day to spare for runs delivered late from a spool.
 KEEP_HOURS = 48
+# The performance view's 30 days (today and the 29 before), and the day before them,
+# which migrate fills too (sql/*/0014_perf_daily.sql).
+KEEP_PERF_DAYS = 31
 # Jobs per statement; SQLite allows 500 parts in a UNION, and a few hundred ORed keys
 # make a short statement either way.
 KEYS_PER_QUERY = 400
@@ -124,10 +128,14 @@ def fleet_day_counts(engine: Engine, now: dt.datetime) -> tuple[int, int]:
 
 
 def prune_hourly(engine: Engine, now: dt.datetime) -> int:
-    """Delete the hourly rows older than KEEP_HOURS; how many went."""
+    """Delete the hourly rows older than KEEP_HOURS and the performance days older than
+    KEEP_PERF_DAYS; how many went."""
     oldest = epoch_hour(now) - KEEP_HOURS
+    oldest_day = now.date() - dt.timedelta(days=KEEP_PERF_DAYS - 1)
     deleted = 0
     with engine.begin() as connection:
         for table in (tables.run_hourly, tables.host_hourly):
             deleted += connection.execute(delete(table).where(table.c.epoch_hour < oldest)).rowcount
+        perf = tables.perf_daily
+        deleted += connection.execute(delete(perf).where(perf.c.day < oldest_day)).rowcount
     return deleted

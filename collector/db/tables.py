@@ -24,6 +24,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import mysql
 
+from .migrations.duration_buckets import COLUMNS as DURATION_COLUMNS
+
 metadata = MetaData()
 # MEDIUMTEXT on MySQL (64 KiB tails, and commands of 65,536 characters, exceed TEXT's
 # 65,535 bytes), TEXT elsewhere.
@@ -136,6 +138,29 @@ run_daily = Table(
     Column("duration_sum", Float, nullable=False),
     Column("duration_max", Float),
     Column("rss_max", BigInteger),
+)
+
+# Per job, host and UTC day, what smartcron_v_job_performance shows (revision 0014, a
+# trigger on smartcron_runs keeps it): the real runs, their durations and memory, and
+# d00..d88, cumulative counts of the timed runs that lasted at most 2^(NN/4 - 6) s
+# (migrations/duration_buckets.py). collector/rollups.py deletes the days past keeping.
+perf_daily = Table(
+    "smartcron_perf_daily",
+    metadata,
+    Column("job", String(100), primary_key=True),
+    Column("host", String(255), primary_key=True),
+    Column("day", Date, primary_key=True),
+    Column("runs", Integer, nullable=False),
+    Column("successes", Integer, nullable=False),
+    Column("timed", Integer, nullable=False),
+    Column("duration_sum", Float, nullable=False),
+    Column("duration_min", Float),
+    Column("duration_max", Float),
+    Column("rss_sum", Numeric(38, 0), nullable=False),
+    Column("rss_count", Integer, nullable=False),
+    Column("rss_max", BigInteger),
+    *(Column(name, Integer, nullable=False) for name in DURATION_COLUMNS),
+    Index("ix_perf_daily_day", "day"),
 )
 
 run_output = Table(

@@ -3,6 +3,8 @@ online or offline, on the dialect at hand."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from alembic import op
 
 from ..scripts import migration_sql, statements
@@ -14,10 +16,15 @@ def dialect() -> str:
     return "mysql" if name in ("mysql", "mariadb") else name
 
 
-def apply_sql(name: str) -> None:
-    """Run sql/DIALECT/NAME statement by statement, as its client would."""
+def apply_sql(name: str, fill: Mapping[str, str] | None = None) -> None:
+    """Run sql/DIALECT/NAME statement by statement, as its client would; with `fill`, its
+    names in braces ({columns}) are replaced first (a file written with them has no other
+    braces)."""
     kind = dialect()
-    for statement in statements(migration_sql(name, kind), kind):
+    script = migration_sql(name, kind)
+    if fill is not None:
+        script = script.format_map(fill)
+    for statement in statements(script, kind):
         if op.get_context().as_sql:
             op.execute(statement)
         else:
