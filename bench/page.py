@@ -288,10 +288,13 @@ def load(server: Server, database: str, generated: Generated, runs_path: Path,
         )  # fmt: skip
         last = {key: run[1] for key, run in generated.latest.items()}
         failing = [j for j in generated.jobs if last.get((j.name, j.host), "success") != "success"]
+        # As the alert engine opens one (revision 0008's columns; open_key 1: open).
+        opened = now - dt.timedelta(minutes=30)
         cursor.executemany(
-            "INSERT INTO smartcron_alerts (job, host, kind, severity, message, opened_at)"
-            " VALUES (%s, %s, 'failed', 'high', 'the last run failed', %s)",
-            [(j.name, j.host, now - dt.timedelta(minutes=30)) for j in failing[:5]],
+            "INSERT INTO smartcron_alerts (job, host, rule, severity, summary, detail,"
+            " opened_at, instant, last_seen_at, open_key)"
+            " VALUES (%s, %s, 'failed', 'high', %s, 'the last run failed', %s, %s, %s, 1)",
+            [(j.name, j.host, f"{j.name}: failed", opened, opened, opened) for j in failing[:5]],
         )
         connection.commit()
         cursor.execute("ANALYZE TABLE smartcron_runs, smartcron_run_output, smartcron_jobs")
