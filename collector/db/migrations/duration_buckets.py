@@ -38,17 +38,20 @@ def fragments(dialect: str) -> dict[str, str]:
     at_most = [_number(edge, dialect) for edge in EDGES]
     # A lost run has no duration: NULL <= x is NULL, counted as 0.
     one_run = [f"COALESCE(NEW.duration_s <= {edge}, 0)" for edge in at_most]
+    # One assignment a line, as indented in the files (SQLite's inside the trigger's body).
     if dialect == "mysql":
-        updates = [f"{c} = {c} + {value}" for c, value in zip(COLUMNS, one_run, strict=True)]
+        updates = ",\n    ".join(
+            f"{c} = {c} + {value}" for c, value in zip(COLUMNS, one_run, strict=True)
+        )
     else:
-        updates = [f"{c} = {c} + excluded.{c}" for c in COLUMNS]
+        updates = ",\n        ".join(f"{c} = {c} + excluded.{c}" for c in COLUMNS)
     cases = [
         f"WHEN {c} >= p95_rank THEN {_number(midpoint(k), dialect)}" for k, c in enumerate(COLUMNS)
     ]
     return {
         "columns": ", ".join(COLUMNS),
         "new_run": joined(one_run),
-        "add_new_run": joined(updates),
+        "add_new_run": updates,
         "count_runs": joined(f"COALESCE(SUM(duration_s <= {edge}), 0)" for edge in at_most),
         "sum_days": joined(f"SUM({c}) AS {c}" for c in COLUMNS),
         "p95_cases": "\n                ".join(cases),
