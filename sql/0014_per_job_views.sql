@@ -4,7 +4,7 @@
 --   mysql smartcron < sql/0014_per_job_views.sql
 -- or let `smartcron-collector migrate` do it all, rollup rebuild included.
 
--- Running upgrade 0012 -> 0014
+-- Running upgrade 0013 -> 0014
 
 CREATE TABLE smartcron_perf_daily (
     job VARCHAR(100) NOT NULL, 
@@ -672,5 +672,5 @@ FROM (
 GROUP BY u.job, u.host
 HAVING MAX(u.known) = 1;
 
-UPDATE smartcron_alembic_version SET version_num='0014' WHERE smartcron_alembic_version.version_num = '0012';
+UPDATE smartcron_alembic_version SET version_num='0014' WHERE smartcron_alembic_version.version_num = '0013';
 

@@ -5,7 +5,7 @@ smartcron_v_job_performance sums a daily row per job with a duration histogram
 smartcron_v_job_health sums the hourly rollup a job at a time before it meets the jobs.
 
 Revision ID: 0014
-Revises: 0012
+Revises: 0013
 Create Date: 2026-12-02
 """
 
@@ -18,7 +18,7 @@ from smartcron.collector.db.migrations.sql_ops import apply_sql, dialect
 from smartcron.collector.db.migrations.types import TABLE_OPTIONS, Double
 
 revision = "0014"
-down_revision = "0012"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 
