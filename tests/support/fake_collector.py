@@ -1,5 +1,8 @@
 """A loopback HTTP server that plays a collector the way a test needs it to: a given
-status and JSON answer, or an answer trickled one byte every `trickle_s` seconds.
+status and JSON answer, or an answer trickled one byte every `trickle_s` seconds, or
+(`endless`) one that never ends: its head trickled on for as long as the test runs, so
+that only the wrapper's own deadline (or a signal) can end its wait, however fast or
+slow the machine.
 
 Raw sockets rather than http.server: a trickled answer must be written by hand, and
 the server records every request it got (method, path, headers, body).
@@ -23,11 +26,13 @@ class FakeCollector:
         answer: Any = None,
         trickle_s: float = 0.0,
         headers: dict[str, str] | None = None,
+        endless: bool = False,
     ) -> None:
         self.status = status
         self.headers = headers or {}
         self.answer = {"accepted": 1, "duplicates": 0, "rejected": []} if answer is None else answer
         self.trickle_s = trickle_s
+        self.endless = endless
         self.requests: list[dict[str, Any]] = []
         self.received = threading.Event()  # set once a whole request has arrived
         self._stop = threading.Event()
@@ -59,9 +64,10 @@ class FakeCollector:
             lines = head.decode("latin-1").split("\r\n")
             method, path, _ = lines[0].split(" ", 2)
             headers = dict(line.split(": ", 1) for line in lines[1:] if ": " in line)
-            self.requests.append(
-                {"method": method, "path": path, "headers": headers, "body": json.loads(body)}
-            )
+            self.requests.append({
+                "method": method, "path": path, "headers": headers, "body": json.loads(body),
+                "at": time.time(),  # the wall clock, as a report's times and a log's `at`
+            })  # fmt: skip
             self.received.set()
             payload = json.dumps(self.answer).encode()
             extra = "".join(f"{name}: {value}\r\n" for name, value in self.headers.items())
@@ -70,6 +76,9 @@ class FakeCollector:
                 f"Content-Length: {len(payload)}\r\nConnection: close\r\n\r\n"
             ).encode() + payload
             try:
+                if self.endless:
+                    self._trickle_forever(connection)
+                    return
                 if not self.trickle_s:
                     connection.sendall(response)
                     return
@@ -79,6 +88,14 @@ class FakeCollector:
                     connection.sendall(response[index : index + 1])
             except OSError:
                 return  # the wrapper gave up and hung up: what this test wants
+
+    def _trickle_forever(self, connection: socket.socket) -> None:
+        # A header line that never ends (http.client reads up to 64 KiB of one): every
+        # byte arrives within any socket timeout, so only a deadline on the whole
+        # request ends the wait.
+        connection.sendall(b"HTTP/1.1 200 OK\r\nX-Trickle: ")
+        while not self._stop.wait(self.trickle_s or 0.2):
+            connection.sendall(b".")
 
     @staticmethod
     def _read_request(connection: socket.socket) -> tuple[bytes, bytes]:
