@@ -12,7 +12,6 @@ import os
 import re
 import shutil
 import subprocess
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -162,10 +161,9 @@ def test_the_collector_without_its_extra_says_what_to_install(
 def test_scripts_venv_installs_again_only_when_the_tree_changed(tree: Tree) -> None:
     marker = tree.installed("wrapper/__init__.py")
     before = marker.stat().st_mtime_ns
-    started = time.monotonic()
     again = tree.venv()
+    # pip was not run: it would have said "installing", and rewritten the module.
     assert again.returncode == 0 and again.stdout + again.stderr == "", again.stderr
-    assert time.monotonic() - started < 5  # pip was not run: no build, no resolve
     assert marker.stat().st_mtime_ns == before
 
     # A docs or tests change is not in the package: still nothing to do.

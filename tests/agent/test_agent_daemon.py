@@ -25,9 +25,7 @@ def test_the_daemon_ships_new_runs_and_exits_0_on_sigterm(
             time.sleep(0.1)
         assert spool_names(state) == set()
         daemon.send_signal(signal.SIGTERM)
-        started = time.monotonic()
-        assert daemon.wait(timeout=10) == 0
-        assert time.monotonic() - started < 5
+        assert daemon.wait(timeout=10) == 0  # the watchdog: its interval is 0.2 s
     finally:
         if daemon.poll() is None:
             daemon.kill()
@@ -112,9 +110,9 @@ def test_sigterm_during_a_request_to_a_stalled_collector_exits_0_within_seconds(
         try:
             assert fake.received.wait(20), "the agent sent nothing"
             daemon.send_signal(signal.SIGTERM)
-            started = time.monotonic()
+            # The answer would take minutes and --read-timeout is 10 min: back within
+            # the watchdog only because the signal ended the request.
             assert daemon.wait(timeout=20) == 0
-            assert time.monotonic() - started < 6
         finally:
             if daemon.poll() is None:
                 daemon.kill()

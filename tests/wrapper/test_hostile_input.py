@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import re
-import time
 from typing import TYPE_CHECKING
 
 import psutil
@@ -37,9 +36,8 @@ def assert_refused(result, ran: Path, state: StateDir, *words: str) -> None:
 
 def test_a_config_on_dev_zero_is_refused_at_once(wrap: Wrap, state: StateDir, tmp_path):
     ran = tmp_path / "ran"
-    began = time.monotonic()
+    # /dev/zero never ends: a wrapper that read it would not be back within the watchdog.
     result = wrap("--config", "/dev/zero", "--", "touch", ran, timeout=10)
-    assert time.monotonic() - began < 5, "the wrapper read /dev/zero"
     assert_refused(result, ran, state, "config /dev/zero", "character device")
 
 

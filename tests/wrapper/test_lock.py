@@ -78,6 +78,7 @@ def test_lock_wait_waits_then_skips(wrap, state, tree, tmp_path, wait_for):
     try:
         assert state.lock_path("locked").exists()
         began = time.monotonic()
+        # The holder holds until told: only --lock-wait running out ends this wait.
         second = wrap("--name", "locked", "--lock-wait", "1500ms", "--", "touch", ran)
         waited = time.monotonic() - began
         assert holder.poll() is None, "the holder must still hold the lock"
@@ -89,7 +90,6 @@ def test_lock_wait_waits_then_skips(wrap, state, tree, tmp_path, wait_for):
     assert (second.stdout, second.stderr) == ("", "")
     assert not ran.exists(), "the second run must not have run its job"
     assert waited >= 1.4, f"gave up after {waited:.2f}s, before --lock-wait 1500ms"
-    assert waited < 10
     statuses = sorted(report["status"] for report in state.reports())
     assert statuses == ["skipped_locked", "success"]
 

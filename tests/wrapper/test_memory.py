@@ -42,12 +42,11 @@ def in_grandchild(tree: JobTree, code: str, *args: str, shell: str = "") -> list
 
 
 def test_a_tree_over_the_cap_is_killed(wrap: Wrap, state: StateDir, tree: JobTree):
-    began = time.monotonic()
+    # The hog holds its memory for 300 s, ten times wrap()'s watchdog: the wrapper is
+    # back only because it killed the tree.
     result = wrap("--name", "hog", "--max-memory", "50M", "--",
-                  *in_grandchild(tree, HOG, "200", "30"))  # fmt: skip
-    elapsed = time.monotonic() - began
+                  *in_grandchild(tree, HOG, "200", "300"))  # fmt: skip
     assert result.returncode in (128 + signal.SIGKILL, 128 + signal.SIGTERM), result
-    assert elapsed < 10, f"the hog lived {elapsed:.1f}s"
     tree.assert_gone()
     report = state.report()
     assert report["status"] == "killed_memory"
@@ -70,10 +69,10 @@ def test_a_hog_that_left_the_session_is_killed_too(wrap: Wrap, state: StateDir, 
 def test_a_hog_deaf_to_sigterm_gets_sigkill_after_the_grace(
     wrap: Wrap, state: StateDir, tree: JobTree
 ):
-    began = time.monotonic()
+    # Deaf to SIGTERM and holding for 300 s: only the SIGKILL after the grace can end it
+    # within wrap()'s 30 s watchdog.
     result = wrap("--name", "deafhog", "--max-memory", "50M", "--kill-after", "300ms", "--",
-                  *in_grandchild(tree, HOG, "200", "30", shell="trap '' TERM; "))  # fmt: skip
-    assert time.monotonic() - began < 10
+                  *in_grandchild(tree, HOG, "200", "300", shell="trap '' TERM; "))  # fmt: skip
     assert result.returncode == 128 + signal.SIGKILL, result
     tree.assert_gone()
     report = state.report()

@@ -40,7 +40,6 @@ def test_timeout_kills_a_tree_that_ignores_sigterm(wrap, state, tree, tmp_path):
     assert result.returncode == 124, result.stderr
     tree.assert_gone(within=2.0)
     assert elapsed >= timeout + kill_after - 0.05, "SIGKILL came before the grace ran out"
-    assert elapsed < timeout + kill_after + 8
 
     report = state.report()
     assert report["status"] == "timeout"
@@ -52,17 +51,16 @@ def test_timeout_kills_a_tree_that_ignores_sigterm(wrap, state, tree, tmp_path):
 def test_a_job_that_exits_on_sigterm_is_not_sigkilled(wrap, state, tmp_path):
     termed, started = tmp_path / "got-term", tmp_path / "started"
     graceful = 'trap \'touch "$1"; exit 5\' TERM; touch "$2"; while :; do sleep 0.05; done'
-    began = time.monotonic()
+    # A grace of 300 s, ten times wrap()'s watchdog: the wrapper is back only because it
+    # saw the job end, not because it waited the grace out.
     result = wrap(
-        "--name", "graceful", "--timeout", "1s", "--kill-after", "30s", "--",
+        "--name", "graceful", "--timeout", "1s", "--kill-after", "300s", "--",
         "sh", "-c", graceful, "graceful", termed, started,
     )  # fmt: skip
-    elapsed = time.monotonic() - began
 
     assert started.exists()
     assert result.returncode == 124, result.stderr
     assert termed.exists(), "the job's SIGTERM trap never ran"
-    assert elapsed < 10, f"took {elapsed:.1f}s: the wrapper waited out the 30s grace"
     report = state.report()
     assert report["status"] == "timeout"
     assert report["signal"] != signal.SIGKILL
@@ -87,10 +85,8 @@ def test_group_members_left_after_the_main_process_obeys_sigterm_are_killed(
 
 
 def test_a_job_within_its_timeout_is_left_alone(wrap, state):
-    began = time.monotonic()
     result = wrap("--name", "quick", "--timeout", "10s", "--", "sh", "-c", "sleep 0.2; exit 0")
     assert result.returncode == 0, result.stderr
-    assert time.monotonic() - began < 10
     report = state.report()
     assert report["status"] == "success"
     assert report["exit_code"] == 0 and report["signal"] is None
