@@ -16,8 +16,7 @@ from .clock import iso
 from .redact import redact
 
 SCHEMA_VERSION = 1
-# The report schema's limit for the command: a longer one would be refused by the
-# collector on every delivery, so the report keeps its start and says it is cut.
+# The report schema's limit for the command (cut_to says why it is cut to it).
 MAX_COMMAND_CHARS = limits.COMMAND_MAX
 CUT = " …[cut]"
 
@@ -57,10 +56,13 @@ def as_text(value: str) -> str:
 def command_text(command: list[str]) -> str:
     """The command line as the report shows it: quoted, secrets redacted, valid text,
     and within the schema's length."""
-    text = redact(shlex.join(as_text(arg) for arg in command))
-    if len(text) > MAX_COMMAND_CHARS:
-        text = text[: MAX_COMMAND_CHARS - len(CUT)] + CUT
-    return text
+    return cut_to(redact(shlex.join(as_text(arg) for arg in command)), MAX_COMMAND_CHARS)
+
+
+def cut_to(text: str, limit: int) -> str:
+    """`text` within the schema's `limit`: a longer one would be refused by the collector
+    on every delivery, so its start is kept and it says it is cut."""
+    return text if len(text) <= limit else text[: limit - len(CUT)] + CUT
 
 
 def build_report(
@@ -128,7 +130,8 @@ def build_report(
     if lock_error is not None:
         # Added within schema 1, only when it happened: the run wanted its lock and
         # ran without it (a read-only state directory), so it may have overlapped.
-        report["lock_error"] = lock_error
+        # The path in it may be any bytes, and any length.
+        report["lock_error"] = cut_to(as_text(lock_error) or "unknown", limits.LOCK_ERROR_MAX)
     if expect is not None:
         # The alert options the line set (expect.py); absent from a report that does not
         # know them (a lost run's), so the collector keeps what the job's row holds.

@@ -138,6 +138,9 @@ class RunReport(BaseModel):
     # Added within schema 1: the kernel refused the wrapper's signals to the job
     # (EPERM: a setuid program such as sudo under a non-root wrapper).
     signal_denied: bool = False
+    # Added within schema 1, present only when it happened: the run wanted its lock and
+    # ran without it (why: an OS error and a path), so it may have overlapped another.
+    lock_error: str | None = Field(default=None, min_length=1, max_length=limits.LOCK_ERROR_MAX)
     breaker_state: Literal["closed", "open", "half_open"]
     wrapper_version: str = Field(min_length=1, max_length=limits.WRAPPER_VERSION_MAX)
 

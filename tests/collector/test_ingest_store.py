@@ -165,6 +165,27 @@ def test_a_lost_run_is_stored_without_an_end_or_a_duration(engine: Engine) -> No
     )  # fmt: skip
 
 
+def test_every_field_of_a_report_is_stored_or_knowingly_not(engine: Engine) -> None:
+    # A field the model gains must be stored, or named in ingest.NOT_STORED: never
+    # dropped by oversight. Each field here has a value that is not its default.
+    sent = make_report("sync", started=T0) | {
+        "timezone": "Europe/Berlin", "output_dropped_bytes": 5, "signal_denied": True,
+        "lock_error": "Read-only file system: /var/lib/smartcron/locks/sync.lock",
+    }  # fmt: skip
+    fields = {field.alias or name for name, field in RunReport.model_fields.items()}
+    assert set(sent) == fields, "the report here lacks a field of the model"
+    assert ingest_reports(engine, [RunReport.model_validate(sent)]) == (1, 0)
+
+    read = queries.run(engine, sent["run_id"])
+    assert read is not None
+    assert job_row(engine)["timezone"] == "Europe/Berlin"  # the job's, not the run's
+    assert fields - set(read) == ingest.NOT_STORED | {"timezone"}
+    assert fields >= ingest.NOT_STORED, "NOT_STORED names a field the model lacks"
+    # What is read back is what was sent (the plain fields; times have their own tests).
+    plain = ("job", "host", "user", "command", "trigger", "status", "exit_code", "output_bytes")
+    assert {key: read[key] for key in plain} == {key: sent[key] for key in plain}
+
+
 @pytest.mark.parametrize("field", ["finished_at", "duration_s"])
 @pytest.mark.parametrize("status", ["success", "failed", "timeout", "skipped_locked"])
 def test_only_a_lost_run_may_lack_an_end_and_a_duration(field: str, status: str) -> None:

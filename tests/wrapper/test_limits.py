@@ -10,10 +10,11 @@ from typing import TYPE_CHECKING
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+from pydantic import ValidationError
 from smartcron.wrapper import limits
 from smartcron.wrapper import validate as v
 from smartcron.wrapper.options import parse_argv
-from smartcron.wrapper.report import build_report, new_run_id
+from smartcron.wrapper.report import CUT, build_report, new_run_id
 from smartcron.wrapper.schema import RunReport
 from smartcron.wrapper.settings import resolve
 from smartcron.wrapper.validate import SettingError
@@ -104,6 +105,45 @@ def test_the_joined_tags_must_fit_the_collectors_column():
     assert v.parse_tags(",".join(fits)) == fits
     with pytest.raises(SettingError, match="1039 characters joined by commas"):
         v.parse_tags(",".join(["t" * 64] * 16))
+
+
+@given(lock_error=st.text(max_size=3 * limits.LOCK_ERROR_MAX) | st.just("\udcff" * 5000))
+@settings(max_examples=200, deadline=None)
+def test_whatever_lock_error_the_wrapper_writes_the_report_model_takes(lock_error):
+    # An OS error and a path: the path may be 4 KiB and any bytes (lone surrogates).
+    now = time.time()
+    report = build_report(
+        run_id=new_run_id(), job="j", command=["true"], schedule=None, priority=5, tags=(),
+        status="success", started_at=now, finished_at=now + 1, exit_code=0,
+        lock_error=lock_error,
+    )  # fmt: skip
+    taken = RunReport.model_validate(report).lock_error
+    assert taken is not None and 1 <= len(taken) <= limits.LOCK_ERROR_MAX
+    if lock_error and lock_error.encode("utf-8", "surrogatepass") == lock_error.encode(
+        "utf-8", "ignore"
+    ):  # valid text: kept as it is, or its start with a note that it is cut
+        kept = lock_error if len(lock_error) <= limits.LOCK_ERROR_MAX else (
+            lock_error[: limits.LOCK_ERROR_MAX - len(CUT)] + CUT)  # fmt: skip
+        assert taken == kept
+    assert "lock_error" not in build_report(
+        run_id=new_run_id(), job="j", command=["true"], schedule=None, priority=5, tags=(),
+        status="success", started_at=now, finished_at=now + 1, exit_code=0,
+    ), "present only when the run went without its lock"  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("value", "words"),
+    [("x" * (limits.LOCK_ERROR_MAX + 1), "at most 1024"), ("", "at least 1"),
+     (13, "valid string")],
+)  # fmt: skip
+def test_the_report_model_refuses_a_lock_error_it_cannot_store(value, words):
+    now = time.time()
+    report = build_report(
+        run_id=new_run_id(), job="j", command=["true"], schedule=None, priority=5, tags=(),
+        status="success", started_at=now, finished_at=now + 1, exit_code=0,
+    )  # fmt: skip
+    with pytest.raises(ValidationError, match=rf"lock_error\n.*{words}"):
+        RunReport.model_validate({**report, "lock_error": value})
 
 
 def test_the_wrapper_run_path_does_not_import_pydantic():
