@@ -361,7 +361,11 @@ def run_values(report: RunReport, received_at: dt.datetime) -> tuple[Any, ...]:
 
 def output_values(report: RunReport) -> tuple[Any, ...]:
     """A smartcron_run_output row, in OUTPUT_COLUMNS order; the attempts as compact JSON."""
-    attempts = _ATTEMPTS.dump_json(report.attempts, include=_KNOWN_ATTEMPT_FIELDS).decode()
+    # Without exclude_defaults every attempt would carry "error": null, which only an
+    # attempt that could not start has.
+    attempts = _ATTEMPTS.dump_json(
+        report.attempts, include=_KNOWN_ATTEMPT_FIELDS, exclude_defaults=True
+    ).decode()
     return (str(report.run_id), attempts, report.stdout_tail, report.stderr_tail)
 
 

@@ -36,9 +36,10 @@ COMMAND_MAX = 65_536
 HOST_MAX = 255
 USER_MAX = 255
 WRAPPER_VERSION_MAX = 32
-# A report's lock_error: an OS error and the path it names (a path may be 4 KiB); the
-# wrapper cuts a longer one to this (report.py) rather than write what would be refused.
-LOCK_ERROR_MAX = 1024
+# A reason a report gives in words (lock_error; an attempt's error): an OS error and the
+# path or command it names (either may be kilobytes); the wrapper cuts a longer one to
+# this (report.py's cut_to) rather than write what would be refused.
+REASON_MAX = 1024
 TAIL_MAX = 131_072  # characters of a stdout or stderr tail
 
 PRIORITY_MIN, PRIORITY_MAX = 1, 10

@@ -131,7 +131,7 @@ def build_report(
         # Added within schema 1, only when it happened: the run wanted its lock and
         # ran without it (a read-only state directory), so it may have overlapped.
         # The path in it may be any bytes, and any length.
-        report["lock_error"] = cut_to(as_text(lock_error) or "unknown", limits.LOCK_ERROR_MAX)
+        report["lock_error"] = cut_to(as_text(lock_error) or "unknown", limits.REASON_MAX)
     if expect is not None:
         # The alert options the line set (expect.py); absent from a report that does not
         # know them (a lost run's), so the collector keeps what the job's row holds.

@@ -21,10 +21,11 @@ from . import breaker as brk
 from .control import Control, read_control
 from .expect import expect_of
 from .guardian import Guardian
+from .limits import REASON_MAX
 from .lock import JobLock
 from .output import StreamCapture
 from .passthrough import finish_passthrough, reserve_standard_fds
-from .report import build_report, new_run_id
+from .report import as_text, build_report, cut_to, new_run_id
 from .retry import retry_delay, should_retry
 from .runlog import append_delivery, append_run
 from .running import RUN_ID_ENV, RunMarker, find_lost_runs, leftover_processes, lost_run_report
@@ -370,16 +371,18 @@ def _run_attempts(ctx: RunContext, store: brk.BreakerStore | None) -> Result:
     signals = ctx.hold_signals()  # restored by ctx.finish(), after the delivery
     become_subreaper()
     attempts: list[Attempt] = []
-    exec_error: OSError | None = None
     # Every process of the job carries the run's id: what proves, after a crash, that a
     # process is a leftover of this run (running.leftover_processes).
     env = {**os.environ, RUN_ID_ENV: ctx.run_id}
     try:
         while True:
+            tried_at = time.time()
             try:
                 job = spawn_job(s.command, env)
             except OSError as error:
-                exec_error = error
+                # An attempt too (a retry's command may vanish, or fork meet EAGAIN):
+                # the attempts before it keep their own outcomes, and this one says why.
+                attempts.append(_failed_spawn(s.command[0], error, tried_at))
                 break
             guardian.watch(job.pid)
             if marker is not None:
@@ -404,12 +407,11 @@ def _run_attempts(ctx: RunContext, store: brk.BreakerStore | None) -> Result:
         guardian.stop()
 
     finished = time.time()
-    if exec_error is not None:
-        status, code = "error", _exec_exit_code(exec_error)
-        _say(f"cannot run {s.command[0]!r}: {_exec_problem(exec_error)}")
-    else:
-        last = attempts[-1]
-        status, code = last.status, _exit_code(last)
+    last_attempt = attempts[-1]
+    status, code = last_attempt.status, _exit_code(last_attempt)
+    if last_attempt.error is not None:
+        _say(last_attempt.error)
+    ran = [a for a in attempts if a.error is None]  # the attempts that measured a job
     failed = status != "success"
     if s.quiet:
         for capture in (out, err):
@@ -420,16 +422,15 @@ def _run_attempts(ctx: RunContext, store: brk.BreakerStore | None) -> Result:
 
     if store is not None:
         _record_breaker(ctx, store, status)
-    last_attempt = attempts[-1] if attempts else None
     report = ctx.report(
         status,
         finished_at=finished,
         attempts=[a.as_report() for a in attempts],
-        exit_code=last_attempt.exit_code if last_attempt else code,
-        signal=last_attempt.signal if last_attempt else None,
-        peak_rss_bytes=max((a.peak_rss for a in attempts), default=0) or None,
-        cpu_user_s=sum(a.cpu_user for a in attempts) if attempts else None,
-        cpu_system_s=sum(a.cpu_system for a in attempts) if attempts else None,
+        exit_code=last_attempt.exit_code,
+        signal=last_attempt.signal,
+        peak_rss_bytes=max((a.peak_rss for a in ran), default=0) or None,
+        cpu_user_s=sum(a.cpu_user for a in ran) if ran else None,
+        cpu_system_s=sum(a.cpu_system for a in ran) if ran else None,
         stdout_tail=out.tail_text(),
         stderr_tail=err.tail_text(),
         output_bytes=out.total + err.total,
@@ -441,7 +442,7 @@ def _run_attempts(ctx: RunContext, store: brk.BreakerStore | None) -> Result:
     if marker is not None:
         marker.remove()
 
-    if last_attempt is not None and last_attempt.interrupted_by and last_attempt.signal:
+    if last_attempt.interrupted_by and last_attempt.signal:
         return Result(code, reraise=last_attempt.signal)
     return Result(code)
 
@@ -491,6 +492,17 @@ def _exit_code(attempt: Attempt) -> int:
     if attempt.status == "killed_memory" and not attempt.exit_code:
         return 128 + 9
     return attempt.exit_code or 0
+
+
+def _failed_spawn(program: str, error: OSError, tried_at: float) -> Attempt:
+    """The attempt whose command could not be started: status error, the exit code the
+    wrapper gives for it (127 not found, 126 not runnable), and why in words."""
+    attempt = Attempt(tried_at)
+    attempt.finished_at = time.time()
+    attempt.exit_code = _exec_exit_code(error)
+    message = f"cannot run {program!r}: {_exec_problem(error)}"
+    attempt.error = cut_to(as_text(message), REASON_MAX)
+    return attempt
 
 
 def _exec_exit_code(error: OSError) -> int:

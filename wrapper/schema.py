@@ -75,6 +75,9 @@ class AttemptReport(BaseModel):
     exit_code: ExitCode | None
     signal: Signal | None
     status: AttemptStatus
+    # Added within schema 1, present only on an attempt whose command could not be
+    # started (exec failed: not found, not executable, EAGAIN): why, in words.
+    error: str | None = Field(default=None, min_length=1, max_length=limits.REASON_MAX)
 
 
 class Expect(BaseModel):
@@ -140,7 +143,7 @@ class RunReport(BaseModel):
     signal_denied: bool = False
     # Added within schema 1, present only when it happened: the run wanted its lock and
     # ran without it (why: an OS error and a path), so it may have overlapped another.
-    lock_error: str | None = Field(default=None, min_length=1, max_length=limits.LOCK_ERROR_MAX)
+    lock_error: str | None = Field(default=None, min_length=1, max_length=limits.REASON_MAX)
     breaker_state: Literal["closed", "open", "half_open"]
     wrapper_version: str = Field(min_length=1, max_length=limits.WRAPPER_VERSION_MAX)
 

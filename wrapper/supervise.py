@@ -36,17 +36,21 @@ class Attempt:
         self.cpu_system = 0.0
         self.interrupted_by: int | None = None  # a signal the wrapper received and forwarded
         self.signal_denied = False  # the kernel refused our signals (EPERM: a setuid job)
+        self.error: str | None = None  # set when the command could not be started at all
 
     def as_report(self) -> dict[str, object]:
         from .clock import iso
 
-        return {
+        attempt: dict[str, object] = {
             "started_at": iso(self.started_at),
             "finished_at": iso(self.finished_at),
             "exit_code": self.exit_code,
             "signal": self.signal,
             "status": self.status,
         }
+        if self.error is not None:
+            attempt["error"] = self.error
+        return attempt
 
 
 class Limits:

@@ -172,6 +172,10 @@ def test_every_field_of_a_report_is_stored_or_knowingly_not(engine: Engine) -> N
         "timezone": "Europe/Berlin", "output_dropped_bytes": 5, "signal_denied": True,
         "lock_error": "Read-only file system: /var/lib/smartcron/locks/sync.lock",
     }  # fmt: skip
+    # And an attempt that could not start (the wrapper's retry of a vanished command).
+    why = "cannot run './sync.sh': command not found; check the path, or PATH in the crontab"
+    sent["attempts"].append(sent["attempts"][0] | {"status": "error", "exit_code": 127,
+                                                   "signal": None, "error": why})  # fmt: skip
     fields = {field.alias or name for name, field in RunReport.model_fields.items()}
     assert set(sent) == fields, "the report here lacks a field of the model"
     assert ingest_reports(engine, [RunReport.model_validate(sent)]) == (1, 0)
@@ -181,6 +185,9 @@ def test_every_field_of_a_report_is_stored_or_knowingly_not(engine: Engine) -> N
     assert job_row(engine)["timezone"] == "Europe/Berlin"  # the job's, not the run's
     assert fields - set(read) == ingest.NOT_STORED | {"timezone"}
     assert fields >= ingest.NOT_STORED, "NOT_STORED names a field the model lacks"
+    # Every field of an attempt is kept, the error only where there is one.
+    assert [set(attempt) for attempt in read["attempts"]] == [set(a) for a in sent["attempts"]]
+    assert read["attempts"][1]["error"] == why
     # What is read back is what was sent (the plain fields; times have their own tests).
     plain = ("job", "host", "user", "command", "trigger", "status", "exit_code", "output_bytes")
     assert {key: read[key] for key in plain} == {key: sent[key] for key in plain}

@@ -107,7 +107,7 @@ def test_the_joined_tags_must_fit_the_collectors_column():
         v.parse_tags(",".join(["t" * 64] * 16))
 
 
-@given(lock_error=st.text(max_size=3 * limits.LOCK_ERROR_MAX) | st.just("\udcff" * 5000))
+@given(lock_error=st.text(max_size=3 * limits.REASON_MAX) | st.just("\udcff" * 5000))
 @settings(max_examples=200, deadline=None)
 def test_whatever_lock_error_the_wrapper_writes_the_report_model_takes(lock_error):
     # An OS error and a path: the path may be 4 KiB and any bytes (lone surrogates).
@@ -118,12 +118,12 @@ def test_whatever_lock_error_the_wrapper_writes_the_report_model_takes(lock_erro
         lock_error=lock_error,
     )  # fmt: skip
     taken = RunReport.model_validate(report).lock_error
-    assert taken is not None and 1 <= len(taken) <= limits.LOCK_ERROR_MAX
+    assert taken is not None and 1 <= len(taken) <= limits.REASON_MAX
     if lock_error and lock_error.encode("utf-8", "surrogatepass") == lock_error.encode(
         "utf-8", "ignore"
     ):  # valid text: kept as it is, or its start with a note that it is cut
-        kept = lock_error if len(lock_error) <= limits.LOCK_ERROR_MAX else (
-            lock_error[: limits.LOCK_ERROR_MAX - len(CUT)] + CUT)  # fmt: skip
+        kept = lock_error if len(lock_error) <= limits.REASON_MAX else (
+            lock_error[: limits.REASON_MAX - len(CUT)] + CUT)  # fmt: skip
         assert taken == kept
     assert "lock_error" not in build_report(
         run_id=new_run_id(), job="j", command=["true"], schedule=None, priority=5, tags=(),
@@ -133,7 +133,7 @@ def test_whatever_lock_error_the_wrapper_writes_the_report_model_takes(lock_erro
 
 @pytest.mark.parametrize(
     ("value", "words"),
-    [("x" * (limits.LOCK_ERROR_MAX + 1), "at most 1024"), ("", "at least 1"),
+    [("x" * (limits.REASON_MAX + 1), "at most 1024"), ("", "at least 1"),
      (13, "valid string")],
 )  # fmt: skip
 def test_the_report_model_refuses_a_lock_error_it_cannot_store(value, words):

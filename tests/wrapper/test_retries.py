@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 from smartcron.wrapper.retry import JITTER, retry_delay, should_retry
+from smartcron.wrapper.schema import RunReport
 
 if TYPE_CHECKING:
     from tests.conftest import StateDir, Wrap
@@ -216,5 +217,41 @@ def test_a_command_not_found_is_not_retried(wrap: Wrap, state: StateDir, tmp_pat
                   "--", str(tmp_path / "no-such-program"))  # fmt: skip
     assert result.returncode == 127
     report = state.report()
-    assert report["status"] == "error"
-    assert len(report["attempts"]) <= 1
+    assert (report["status"], report["exit_code"], report["signal"]) == ("error", 127, None)
+    [attempt] = report["attempts"]  # the one try, and why it never started
+    assert (attempt["status"], attempt["exit_code"], attempt["signal"]) == ("error", 127, None)
+    assert attempt["error"] == f"cannot run {str(tmp_path / 'no-such-program')!r}: command " \
+        "not found; check the path, or PATH in the crontab"  # fmt: skip
+    assert report["cpu_user_s"] is None and report["peak_rss_bytes"] is None, "nothing ran"
+    assert RunReport.model_validate(report).attempts[0].error == attempt["error"]
+
+
+@pytest.mark.parametrize(("mode", "code", "words"), [
+    ("rm", 127, "command not found"), ("chmod", 126, "permission denied"),
+])  # fmt: skip
+def test_a_retry_whose_command_is_gone_keeps_the_attempts_before_it(
+    wrap: Wrap, state: StateDir, tmp_path: Path, mode: str, code: int, words: str
+):
+    # The job fails (exit 3) and takes its own script away (deletes it, or makes it
+    # not executable): the retry cannot start it. The report keeps the first attempt as
+    # it was, and the failed start as the last attempt, with the wrapper's exit code.
+    script = tmp_path / "vanishing.sh"
+    undo = 'rm -- "$0"' if mode == "rm" else 'chmod 644 -- "$0"'
+    script.write_text(f'#!/bin/sh\necho "ran once"\n{undo}\nexit 3\n')
+    script.chmod(0o755)
+    result = wrap("--name", "vanish", "--retries", "2", "--retry-delay", "0", "--", script)
+    assert result.returncode == code, result.stderr
+    assert result.stdout == "ran once\n"
+    [line] = result.stderr.splitlines()
+    assert line.startswith(f"smartcron-wrap: error: cannot run {str(script)!r}: {words}"), line
+    report = state.report()
+    assert (report["status"], report["exit_code"], report["signal"]) == ("error", code, None)
+    first, last = report["attempts"]
+    assert (first["status"], first["exit_code"], first["signal"]) == ("failed", 3, None)
+    assert "error" not in first
+    assert (last["status"], last["exit_code"], last["signal"]) == ("error", code, None)
+    assert last["error"] == line.removeprefix("smartcron-wrap: error: ")
+    assert at(first["finished_at"]) <= at(last["started_at"]) <= at(last["finished_at"])
+    # What ran is measured (the first attempt); the failed start adds nothing to it.
+    assert report["cpu_user_s"] is not None and report["stdout_tail"] == "ran once\n"
+    RunReport.model_validate(report)
