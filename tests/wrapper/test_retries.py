@@ -192,9 +192,11 @@ def test_timeouts_are_retried_with_retry_timeouts(wrap: Wrap, state: StateDir, t
     report = state.report()
     assert report["status"] == "timeout"
     assert [a["status"] for a in report["attempts"]] == ["timeout"] * 3
+    # Each attempt was ended by the timeout (its status says so), none before it; how
+    # soon after it is the machine's speed, not asserted.
     for attempt in report["attempts"]:
         seconds = (at(attempt["finished_at"]) - at(attempt["started_at"])).total_seconds()
-        assert 0.25 <= seconds < 3.0, attempt
+        assert seconds >= 0.25, attempt
 
 
 def test_a_timed_out_attempt_then_a_success(wrap: Wrap, state: StateDir, tmp_path):
