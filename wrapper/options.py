@@ -211,6 +211,16 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option("quiet", FLAG, v.parse_bool, False, "print the job's output only when the run fails"),
     Option(
+        "output_stall",
+        VALUE,
+        v.parse_duration,
+        2.0,
+        "a reader of the output that takes nothing this long has stalled: the output "
+        "is dropped (counted, kept in the report) until it reads again",
+        metavar="DUR",
+        env="SMARTCRON_OUTPUT_STALL",
+    ),
+    Option(
         "collector",
         VALUE,
         v.parse_url,

@@ -11,7 +11,7 @@ import os
 from collections.abc import Callable
 from typing import IO
 
-from .passthrough import BUFFER_BYTES, Passthrough, finish_passthrough
+from .passthrough import BUFFER_BYTES, STALL_S, Passthrough, finish_passthrough
 
 TAIL_BYTES = 64 * 1024
 
@@ -23,6 +23,7 @@ class StreamCapture:
         *,
         quiet: bool,
         on_trouble: Callable[[OSError], None] | None = None,
+        stall_s: float = STALL_S,
     ) -> None:
         self.quiet = quiet
         self.total = 0
@@ -30,7 +31,7 @@ class StreamCapture:
         self._held: IO[bytes] | None = None
         self._unheld = 0  # bytes --quiet could not hold (a full or unusable $TMPDIR)
         self._on_trouble = on_trouble
-        self.passthrough = Passthrough(target_fd)
+        self.passthrough = Passthrough(target_fd, stall_s)
 
     def feed(self, data: bytes) -> None:
         self.total += len(data)

@@ -11,7 +11,8 @@ clock, and with it the timeout, the memory cap and signal forwarding. So:
 - a bounded buffer holds what the reader has not taken yet. While it is full
   the wrapper stops reading from the job, so a slow reader slows the job down as
   it would without the wrapper, and nothing is lost;
-- a reader that takes nothing for STALL_S seconds has stalled: from then on the
+- a reader that takes nothing for `stall_s` seconds (--output-stall, STALL_S by
+  default) has stalled: from then on the
   job's output is dropped from the passthrough (counted, and still kept in the
   report's tail) until the reader takes bytes again.
 """
@@ -31,8 +32,9 @@ _CHUNK = 1 << 16
 
 
 class Passthrough:
-    def __init__(self, target_fd: int) -> None:
+    def __init__(self, target_fd: int, stall_s: float = STALL_S) -> None:
         self.fd, self._private, self._guarded = _open_target(target_fd)
+        self.stall_s = stall_s
         self.pending = bytearray()
         self.dropped = 0  # bytes of the job's output the reader never got
         self.broken = False  # the reader is gone for good (EPIPE, closed fd)
@@ -68,7 +70,7 @@ class Passthrough:
             self._progress_at = time.monotonic()
 
     def stalled(self, now: float) -> bool:
-        return bool(self.pending) and now - self._progress_at >= STALL_S
+        return bool(self.pending) and now - self._progress_at >= self.stall_s
 
     def accepts_input(self, now: float) -> bool:
         """False while a reader that still reads is behind: the job waits for it."""
@@ -80,7 +82,7 @@ class Passthrough:
         past is nothing to wake up for (poll would return at once, again and again)."""
         if not self.pending or self.broken or self.stalled(now):
             return None
-        return self._progress_at + STALL_S
+        return self._progress_at + self.stall_s
 
     def wants_write(self) -> bool:
         return bool(self.pending) and not self.broken

@@ -363,8 +363,8 @@ def _run_attempts(ctx: RunContext, store: brk.BreakerStore | None) -> Result:
     s = ctx.settings
     ctx.started_at = time.time()  # the run's time excludes jitter and waiting for the lock
     marker = _create_marker(ctx)
-    out = StreamCapture(1, quiet=s.quiet, on_trouble=ctx.output_trouble)
-    err = StreamCapture(2, quiet=s.quiet, on_trouble=ctx.output_trouble)
+    out = StreamCapture(1, quiet=s.quiet, on_trouble=ctx.output_trouble, stall_s=s.output_stall)
+    err = StreamCapture(2, quiet=s.quiet, on_trouble=ctx.output_trouble, stall_s=s.output_stall)
     limits = Limits(s.timeout, s.kill_after, s.max_memory)
     guardian = Guardian()
     guardian.start()

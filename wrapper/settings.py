@@ -56,6 +56,7 @@ class Settings:
     tags: tuple[str, ...]
     jitter: float
     quiet: bool
+    output_stall: float
     collector: str | None
     token: str | None
     delivery_timeout: float
@@ -153,6 +154,11 @@ def _check_relations(settings: Settings) -> None:
     if settings.delivery_timeout == 0:
         raise SettingError(
             "--delivery-timeout: 0 would give up on every delivery; give a positive duration"
+        )
+    if settings.output_stall == 0:
+        raise SettingError(
+            "--output-stall: 0 would drop the output whenever the reader is a moment "
+            "behind; give a positive duration"
         )
     if settings.timeout == 0:
         raise SettingError("--timeout: 0 would kill every run at once; give a positive duration")

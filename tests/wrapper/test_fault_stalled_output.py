@@ -19,7 +19,11 @@ from typing import Any
 
 import pytest
 
-STALL_S = 2.0  # wrapper/passthrough.py: a reader that takes nothing this long has stalled
+from tests.wrapper.test_hostile_input import assert_refused
+
+# --output-stall: a reader that takes nothing this long has stalled. Short here, so no
+# test waits out the default (2 s, wrapper/passthrough.py's STALL_S) for a stall.
+STALL, STALL_S = "300ms", 0.3
 YES = [sys.executable, "-c", "import sys\nwhile True: sys.stdout.write('y\\n' * 4096)"]
 
 
@@ -46,11 +50,16 @@ def drain(fd: int) -> int:
         got += len(chunk)
 
 
-def run_into(wrap: Any, out_fd: int, *args: str, err_fd: int | None = None) -> int:
+def run_into(
+    wrap: Any, out_fd: int, *args: str, err_fd: int | None = None, stall: str | None = STALL
+) -> int:
     """Run the wrapper with stdout (and stderr) on fds the test does not read; its exit
     code. The reader never reads and the jobs here write (or run) for ever: a wrapper
     that waited on the reader would never be back, and the watchdog fails the test.
-    How soon it is back is not asserted: that is the machine's speed."""
+    How soon it is back is not asserted: that is the machine's speed. `stall`: the
+    --output-stall given (None: the default's)."""
+    if stall is not None:
+        args = ("--output-stall", stall, *args)
     proc = wrap.popen(*args, stdout=out_fd, stderr=err_fd if err_fd is not None else out_fd)
     try:
         code: int = proc.wait(timeout=30)
@@ -62,12 +71,12 @@ def run_into(wrap: Any, out_fd: int, *args: str, err_fd: int | None = None) -> i
 
 def test_the_timeout_acts_on_time_when_the_reader_stalls(wrap: Any, state: Any, stalled_pipe):
     read_end, write_end = stalled_pipe
-    code = run_into(wrap, write_end, "--name", "yes", "--timeout", "2", "--kill-after", "1",
+    code = run_into(wrap, write_end, "--name", "yes", "--timeout", "1", "--kill-after", "1",
                     "--", *YES)  # fmt: skip
     assert code == 124
     report = state.report()
     assert report["status"] == "timeout"
-    assert report["duration_s"] >= 2, report["duration_s"]
+    assert report["duration_s"] >= 1, report["duration_s"]
     passed = drain(read_end)
     assert report["output_dropped_bytes"] > 0
     # Every byte is either in the pipe for the reader or counted as dropped, and the
@@ -98,7 +107,7 @@ def test_the_memory_cap_acts_when_the_reader_stalls(wrap: Any, state: Any, stall
 
 def test_a_slow_reader_that_keeps_reading_gets_every_byte(wrap: Any, state: Any, tmp_path):
     # Back-pressure, not loss: a reader slower than the job but never stalled for
-    # STALL_S gets all of the output, as it would without the wrapper.
+    # the stall time gets all of the output, as it would without the wrapper.
     size = 3 * 1024 * 1024
     job = [sys.executable, "-c", f"import sys; sys.stdout.buffer.write(b'z' * {size})"]
     reader = subprocess.Popen(
@@ -110,7 +119,8 @@ def test_a_slow_reader_that_keeps_reading_gets_every_byte(wrap: Any, state: Any,
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
     assert reader.stdin is not None and reader.stdout is not None
-    code = run_into(wrap, reader.stdin.fileno(), "--name", "bulk", "--", *job)
+    # The default stall: a reader this slow must never count as stalled by it.
+    code = run_into(wrap, reader.stdin.fileno(), "--name", "bulk", "--", *job, stall=None)
     reader.stdin.close()
     got = reader.stdout.read()
     reader.stdout.close()
@@ -141,7 +151,7 @@ def test_stdout_and_stderr_on_one_stalled_socket(wrap: Any, state: Any):
         both = [sys.executable, "-c",
                 "import sys\nwhile True:\n"
                 "    sys.stdout.write('o' * 9000); sys.stderr.write('e' * 9000)"]  # fmt: skip
-        code = run_into(wrap, theirs.fileno(), "--name", "both", "--timeout", "2",
+        code = run_into(wrap, theirs.fileno(), "--name", "both", "--timeout", "1",
                         "--kill-after", "1", "--", *both)  # fmt: skip
     assert code == 124
     report = state.report()
@@ -183,7 +193,7 @@ def test_the_wrappers_own_warnings_do_not_wait_for_a_stalled_reader(
     read_end, write_end = stalled_pipe
     state.path.parent.mkdir(parents=True, exist_ok=True)
     state.path.write_text("a file where the state directory should be")  # warnings to give
-    code = run_into(wrap, write_end, "--name", "yes", "--timeout", "2", "--kill-after", "1",
+    code = run_into(wrap, write_end, "--name", "yes", "--timeout", "1", "--kill-after", "1",
                     "--", *YES)  # fmt: skip
     assert code == 124
     # The first warnings came while the pipe had room; the later ones (the report,
@@ -202,7 +212,8 @@ def test_a_stalled_reader_costs_no_cpu_while_the_job_sleeps(wrap: Any, state: An
     job = [sys.executable, "-c",
            "import sys, time\nsys.stdout.buffer.write(b's' * (1 << 20)); sys.stdout.flush()\n"
            "time.sleep(STALL + 2.5)".replace("STALL", str(STALL_S))]  # fmt: skip
-    proc = wrap.popen("--name", "sleepy", "--", *job, stdout=write_end, stderr=write_end)
+    proc = wrap.popen("--name", "sleepy", "--output-stall", STALL, "--", *job,
+                      stdout=write_end, stderr=write_end)  # fmt: skip
     wrapper = psutil.Process(proc.pid)
     time.sleep(STALL_S + 0.5)  # the job's own sleep: the stall has begun by now
     before = wrapper.cpu_times()
@@ -213,3 +224,15 @@ def test_a_stalled_reader_costs_no_cpu_while_the_job_sleeps(wrap: Any, state: An
     assert used < 0.1, f"the wrapper used {used:.2f}s of CPU in 1.5s of a job's sleep"
     report = state.report()
     assert report["status"] == "success" and report["output_dropped_bytes"] > 0
+
+
+def test_the_stall_is_a_setting_of_2s_by_default_and_never_0(wrap: Any, state: Any, tmp_path):
+    plan = wrap("--name", "plan", "--dry-run", "--", "true")
+    [line] = [line.split() for line in plan.stdout.splitlines() if "output-stall" in line]
+    assert line == ["output-stall", "2s", "default"], plan.stdout
+    plan = wrap("--name", "plan", "--dry-run", "--", "true", env={"SMARTCRON_OUTPUT_STALL": STALL})
+    [line] = [line.split() for line in plan.stdout.splitlines() if "output-stall" in line]
+    assert line == ["output-stall", STALL, "env", "SMARTCRON_OUTPUT_STALL"], plan.stdout
+    ran = tmp_path / "ran"
+    done = wrap("--name", "never", "--output-stall", "0", "--", "touch", str(ran))
+    assert_refused(done, ran, state, "error: --output-stall: 0 would drop")
