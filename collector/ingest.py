@@ -327,7 +327,7 @@ OUTPUT_COLUMNS = ("run_id", "attempts", "stdout_tail", "stderr_tail")
 # `schema` (every stored run is schema 1), and notes about one run that nothing here
 # reads yet (output the wrapper's reader never got, signals the kernel refused, the
 # lock the run went without). Every other field is stored: the run's row, its output
-# row, or (timezone) the job's row. tests/collector/test_ingest_store.py holds a new
+# row, or (timezone, expect) the job's row. tests/collector/test_ingest_store.py holds a new
 # field of the model to one or the other.
 NOT_STORED = frozenset({"schema", "output_dropped_bytes", "signal_denied", "lock_error"})
 # A job's row as a real run leaves it; _FROM_RUN lists what a newer run may replace.

@@ -171,6 +171,7 @@ def test_every_field_of_a_report_is_stored_or_knowingly_not(engine: Engine) -> N
     sent = make_report("sync", started=T0) | {
         "timezone": "Europe/Berlin", "output_dropped_bytes": 5, "signal_denied": True,
         "lock_error": "Read-only file system: /var/lib/smartcron/locks/sync.lock",
+        "expect": {"grace_s": 90.0, "alert_after": 2},
     }  # fmt: skip
     # And an attempt that could not start (the wrapper's retry of a vanished command).
     why = "cannot run './sync.sh': command not found; check the path, or PATH in the crontab"
@@ -182,8 +183,9 @@ def test_every_field_of_a_report_is_stored_or_knowingly_not(engine: Engine) -> N
 
     read = queries.run(engine, sent["run_id"])
     assert read is not None
-    assert job_row(engine)["timezone"] == "Europe/Berlin"  # the job's, not the run's
-    assert fields - set(read) == ingest.NOT_STORED | {"timezone"}
+    job = job_row(engine)  # timezone and expect are the job's, not the run's
+    assert (job["timezone"], job["grace_s"], job["alert_after"]) == ("Europe/Berlin", 90.0, 2)
+    assert fields - set(read) == ingest.NOT_STORED | {"timezone", "expect"}
     assert fields >= ingest.NOT_STORED, "NOT_STORED names a field the model lacks"
     # Every field of an attempt is kept, the error only where there is one.
     assert [set(attempt) for attempt in read["attempts"]] == [set(a) for a in sent["attempts"]]
