@@ -18,12 +18,11 @@ from typing import Any
 from smartcron.wrapper import __version__
 from smartcron.wrapper.clock import iso
 from smartcron.wrapper.running import boot_id
-from smartcron.wrapper.spool import count_rejected
+from smartcron.wrapper.spool import count_rejected, spool_depth
 from smartcron.wrapper.state import StateDir
 
 from .client import Collector
 from .lost import runs_in_flight
-from .ship import spool_depth
 
 HEARTBEAT = "/api/v1/heartbeat"
 # The host's row keeps the health in a TEXT column (64 KiB on MySQL): a bounded list.

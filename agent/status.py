@@ -12,14 +12,13 @@ from typing import Any
 
 from smartcron.wrapper.clock import iso
 from smartcron.wrapper.running import find_lost_runs
-from smartcron.wrapper.spool import count_rejected
+from smartcron.wrapper.spool import count_rejected, spool_depth
 from smartcron.wrapper.state import StateDir
 
 from .client import Collector, NotNow
 from .journal import read_journal
 from .lost import runs_in_flight
 from .settings import AgentSettings
-from .ship import spool_depth
 
 
 def gather_status(settings: AgentSettings, state: StateDir) -> dict[str, Any]:
