@@ -7,7 +7,16 @@ report by wrapper/answer.py, the reader the wrapper's own delivery uses
 (`{"accepted", "duplicates", "rejected": [{"index", "run_id", "error"}]}`); a
 collector that refuses a whole batch with one 422 and no list (the collector
 before per-report results) is asked again in halves until the bad reports are
-alone, so one bad report never holds back the others.
+alone, so one bad report never holds back the others. So is a batch refused with
+400, a body the collector could not read as JSON (a report holding a lone
+surrogate, say), once a POST of no reports has shown that the URL and the token
+are right: a wrong URL answering 400 to everything must not empty the spool into
+spool/rejected/. A report holding NaN or Infinity, which JSON has not, is set
+aside as it is read, before it can spoil a batch.
+
+The spool is read oldest first in windows (wrapper/spool.py's oldest_reports),
+never as a list of every file: a spool grows without bound while the collector is
+away, and the agent must stay small on the host whatever it finds there.
 
 "Not now" (no connection, timeout, 5xx, 429) stops the pass and sets a backoff;
 the files stay, and the next attempt sends them again: at least once, made
@@ -23,21 +32,28 @@ deletion it began is done, so the pass lock still covers them.
 
 from __future__ import annotations
 
+import itertools
 import json
-import os
 import random
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from smartcron.wrapper.answer import REFUSED_WHOLE, SETTLED, BatchAnswer, read_batch_answer
-from smartcron.wrapper.spool import pending_reports, read_report, reject_report, remove_report
+from smartcron.wrapper.answer import (
+    REFUSED_WHOLE,
+    SETTLED,
+    UNREADABLE,
+    BatchAnswer,
+    read_batch_answer,
+)
+from smartcron.wrapper.spool import oldest_reports, read_report, reject_report, remove_report
 from smartcron.wrapper.state import StateDir, is_run_id
 
 from .client import Collector, NotNow
 
 INGEST = "/api/v1/runs"
+NO_REPORTS = b'{"runs":[]}'  # a body any collector reads: proves the URL and the token
 MAX_BODY = 4 * 1024 * 1024  # under the collector's 5 MiB cap, with room for the envelope
 # Threads deleting shipped files: 16 made unlinks 17 times faster than one by one on the
 # benchmark's ext4 (4 ms -> 0.24 ms each); 64 gained little more.
@@ -120,16 +136,18 @@ def ship_spool(
     """Ship everything spooled when the call began. NotNow when the collector cannot
     take reports now; what was shipped before that is gone from the spool."""
     done = Shipment()
-    paths = pending_reports(state)
-    if not paths:
+    paths = oldest_reports(state)
+    first = next(paths, None)
+    if first is None:
         return done  # an idle pass starts no thread
-    batches = _Batches(state, paths, batch_size)
+    batches = _Batches(state, itertools.chain([first], paths), batch_size)
+    sender = _Sender(state, collector, done)
     try:
         with ThreadPoolExecutor(1, thread_name_prefix="smartcron-read") as reader:
             upcoming = reader.submit(batches.read)
             while batch := upcoming.result():
                 upcoming = reader.submit(batches.read)  # read while this one is sent
-                _send(state, collector, batch, done)
+                sender.send(batch)
                 if should_stop():
                     break
     finally:
@@ -145,9 +163,9 @@ class _Batches:
     the files of a batch took half as long as its POST in bench/agent.py). Only that
     thread calls read, one call at a time; it counts its rejects in its own tally."""
 
-    def __init__(self, state: StateDir, paths: list[str], batch_size: int) -> None:
+    def __init__(self, state: StateDir, paths: Iterator[str], batch_size: int) -> None:
         self.state = state
-        self.paths = iter(paths)
+        self.paths = paths
         self.batch_size = batch_size
         self.tally = Shipment()
         self.carried: _Item | None = None  # read, but too much for the batch before
@@ -186,28 +204,61 @@ def _read_item(state: StateDir, path: str, done: Shipment) -> _Item | None:
     if not isinstance(run_id, str) or not is_run_id(run_id):
         _reject(state, path, "not a run report (no run_id that is a UUID)", done)
         return None
-    return _Item(path, run_id, json.dumps(document, separators=(",", ":")).encode())
+    try:
+        body = json.dumps(document, separators=(",", ":"), allow_nan=False)
+    except ValueError:
+        # json.loads takes NaN, Infinity and 1e400 (an infinity); JSON has no such
+        # number, and the collector would refuse the whole batch that carries one.
+        _reject(state, path, "holds NaN or Infinity (or a number too large for a "
+                "double), which JSON has not", done)  # fmt: skip
+        return None
+    return _Item(path, run_id, body.encode())
 
 
-def _send(state: StateDir, collector: Collector, batch: list[_Item], done: Shipment) -> None:
-    body = b'{"runs":[' + b",".join(item.body for item in batch) + b"]}"
-    answer = collector.post(INGEST, body)
-    read = read_batch_answer(answer.status, answer.text, [item.run_id for item in batch])
-    if read.kind == SETTLED:
-        _settle(state, batch, read, done)
-    elif read.kind == REFUSED_WHOLE and len(batch) > 1:
-        # Refused as a whole, without saying which: ask again in halves.
+class _Sender:
+    """POSTs batches and settles each report by the answer, splitting a batch refused
+    whole until the bad reports are alone."""
+
+    def __init__(self, state: StateDir, collector: Collector, done: Shipment) -> None:
+        self.state, self.collector, self.done = state, collector, done
+        self.reads_envelopes: bool | None = None  # NO_REPORTS answered (asked once)
+
+    def send(self, batch: list[_Item]) -> None:
+        body = b'{"runs":[' + b",".join(item.body for item in batch) + b"]}"
+        answer = self.collector.post(INGEST, body)
+        read = read_batch_answer(answer.status, answer.text, [item.run_id for item in batch])
+        if read.kind == SETTLED:
+            _settle(self.state, batch, read, self.done)
+        elif read.kind == REFUSED_WHOLE or (read.kind == UNREADABLE and self._reads_envelopes()):
+            self._split(batch, read)
+        else:
+            # 400 where even no reports are read, 401, 403, 404, a 2xx that is no ingest
+            # answer ...: about the URL or the token, not a report; nothing is rejected,
+            # and the operator must hear about it. (5xx and 429 raised NotNow already.)
+            hint = "; check --token" if answer.status in (401, 403) else "; check --collector"
+            raise NotNow(
+                f"collector answered {answer.status}: {read.error}{hint}", read.retry_after
+            )
+
+    def _split(self, batch: list[_Item], read: BatchAnswer) -> None:
+        """Refused as a whole, without saying which report: ask again in halves; a
+        report refused alone is the bad one."""
+        if len(batch) == 1:
+            why = "could not read it" if read.kind == UNREADABLE else "refused it whole"
+            _reject(self.state, batch[0].path,
+                    f"the collector {why} ({read.status}: {read.error})", self.done)  # fmt: skip
+            return
         middle = len(batch) // 2
-        _send(state, collector, batch[:middle], done)
-        _send(state, collector, batch[middle:], done)
-    elif read.kind == REFUSED_WHOLE:
-        _reject(state, batch[0].path, read.error, done)
-    else:
-        # 400, 401, 403, 404, a 2xx that is no ingest answer ...: about the envelope,
-        # the token or the URL, not a report; nothing is rejected, and the operator
-        # must hear about it. (5xx and 429 raised NotNow in the client already.)
-        hint = "; check --token" if answer.status in (401, 403) else "; check --collector"
-        raise NotNow(f"collector answered {answer.status}: {read.error}{hint}", read.retry_after)
+        self.send(batch[:middle])
+        self.send(batch[middle:])
+
+    def _reads_envelopes(self) -> bool:
+        """Whether the collector reads a body of no reports: then a 400 is about what
+        the reports hold, not the URL or the token."""
+        if self.reads_envelopes is None:
+            answer = self.collector.post(INGEST, NO_REPORTS)
+            self.reads_envelopes = read_batch_answer(answer.status, answer.text, []).kind == SETTLED
+        return self.reads_envelopes
 
 
 def _settle(state: StateDir, batch: list[_Item], read: BatchAnswer, done: Shipment) -> None:
@@ -241,15 +292,3 @@ def backoff_delay(
     ceiling = min(high, low * 2 ** min(max(failures - 1, 0), 30))
     delay = rng.uniform(ceiling / 2, ceiling)
     return max(delay, retry_after or 0.0)
-
-
-def spool_depth(state: StateDir) -> tuple[int, float | None]:
-    """How many reports wait in the spool, and the mtime of the oldest."""
-    paths = pending_reports(state)
-    oldest = None
-    for path in paths[:1]:
-        try:
-            oldest = os.stat(path).st_mtime
-        except OSError:
-            oldest = None
-    return len(paths), oldest

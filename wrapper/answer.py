@@ -12,8 +12,14 @@ answer is one of:
 - REFUSED_WHOLE: 413, or 422 without a list: the batch was refused without saying
   which report; a batch of one is that report's fault, a bigger one is sent again
   in halves;
+- UNREADABLE: 400, the collector could not read the body as JSON. The sender's
+  envelope is always JSON, so a report in it holds what strict JSON has not (a lone
+  surrogate, nesting too deep): a report's fault, found by halves as for
+  REFUSED_WHOLE. Or the URL is wrong and whatever answers there says 400 to
+  everything: the agent tells the two apart by a POST of no reports (ship.py), and
+  the wrapper, with one report and no such probe, keeps it for the agent;
 - NOT_NOW: 5xx or 429: send it all again later, no sooner than Retry-After;
-- WRONG_REQUEST: any other answer (400, 401, 403, 404, 3xx) is about the envelope,
+- WRONG_REQUEST: any other answer (401, 403, 404, 3xx) is about the envelope,
   the token or the URL, never a report; and a 2xx that is not an ingest answer (a
   proxy's page) proves nothing was stored. Nothing is rejected, nothing deleted.
 
@@ -27,7 +33,8 @@ import json
 import time
 from collections.abc import Sequence
 
-SETTLED, REFUSED_WHOLE, NOT_NOW, WRONG_REQUEST = "settled", "refused_whole", "not_now", "wrong"
+SETTLED, REFUSED_WHOLE, UNREADABLE = "settled", "refused_whole", "unreadable"
+NOT_NOW, WRONG_REQUEST = "not_now", "wrong"
 MAX_RETRY_AFTER_S = 3600.0  # a collector cannot park a sender for longer than an hour
 MAX_REASON = 1000
 
@@ -86,6 +93,8 @@ def read_batch_answer(
         )  # fmt: skip
     if status in (413, 422):
         return BatchAnswer(status, REFUSED_WHOLE, error)
+    if status == 400:
+        return BatchAnswer(status, UNREADABLE, error)
     return BatchAnswer(status, WRONG_REQUEST, error)
 
 

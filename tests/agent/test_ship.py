@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
+from typing import Any
 
 import pytest
 
@@ -162,3 +164,93 @@ def test_a_shipped_report_that_cannot_be_deleted_is_one_warning_and_a_duplicate_
     assert again.returncode == 0 and "cannot delete" not in again.stderr, again.stderr
     assert spool_names(state) == set()
     assert len(stored_runs(sqlite_collector)) == 40
+
+
+def plant(state: StateDir, files: list[tuple[dict[str, Any], str]]) -> None:
+    """Spool files (a report, the text written for it), oldest first by mtime."""
+    spool = state.path / "spool"
+    spool.mkdir(parents=True, exist_ok=True)
+    state.path.chmod(0o750)
+    for age, (report, text) in enumerate(files):
+        path = spool / f"{report['run_id']}.json"
+        path.write_text(text)
+        os.utime(path, ns=(10**18 + age * 10**9,) * 2)
+        state.checked.add(path.name)
+
+
+def with_field(report: dict[str, Any], raw: str) -> str:
+    """The report's JSON with `"note": raw` spliced in as written, not as json.dumps
+    would write it: NaN, Infinity, 1e400 and a lone surrogate are the point."""
+    return json.dumps(report)[:-1] + f', "note": {raw}}}'
+
+
+def reason_of(state: StateDir, run_id: str) -> str:
+    reason = state.path / "spool" / "rejected" / f"{run_id}.reason"
+    return str(json.loads(reason.read_text())["reason"])
+
+
+def test_a_report_holding_nan_or_infinity_is_set_aside_and_the_rest_ships(
+    agent: Agent, state: StateDir, sqlite_collector: Service
+) -> None:
+    """Python reads NaN, Infinity and 1e400 as floats; JSON has none of them, and a
+    batch carrying one is refused whole (400): each is set aside before it is sent."""
+    good = [make_report("poisoned", host="h") for _ in range(6)]
+    bad = [make_report("poisoned", host="h") for _ in range(3)]
+    files = [(report, json.dumps(report)) for report in good]
+    files.insert(1, (bad[0], with_field(bad[0], "NaN")))
+    files.insert(4, (bad[1], with_field(bad[1], "-Infinity")))
+    files.append((bad[2], json.dumps(bad[2]).replace('"duration_s": 1.5', '"duration_s": 1e400')))
+    plant(state, files)
+    agent.collector = sqlite_collector
+    done = agent("once", "--batch-size", "4")
+    assert done.returncode == 0, done.stderr
+    assert spool_names(state) == set()
+    assert {r["run_id"] for r in stored_runs(sqlite_collector)} == {r["run_id"] for r in good}
+    for report in bad:
+        assert "NaN or Infinity" in reason_of(state, report["run_id"])
+    journal = json.loads((state.path / "agent" / "agent.json").read_text())
+    assert journal["rejected"] == 3 and journal["failures"] == 0
+
+
+def test_a_batch_the_collector_cannot_read_is_split_and_the_bad_report_set_aside(
+    agent: Agent, state: StateDir, sqlite_collector: Service
+) -> None:
+    """A lone surrogate is JSON to Python but not to the collector's strict reader:
+    the whole batch is answered 400. The agent asks again in halves, sets the report
+    the collector cannot read aside, and ships the rest in the same pass."""
+    good = [make_report("surrogate", host="h") for _ in range(9)]
+    bad = make_report("surrogate", host="h")
+    premise = sqlite_collector.post_runs([json.loads(with_field(bad, '"\\ud800"'))])
+    assert premise.status_code == 400, premise.text
+    files = [(report, json.dumps(report)) for report in good]
+    files.insert(6, (bad, with_field(bad, '"\\ud800"')))
+    plant(state, files)
+    agent.collector = sqlite_collector
+    done = agent("once")  # one batch of 10, refused whole
+    assert done.returncode == 0, done.stderr
+    assert spool_names(state) == set()
+    assert {r["run_id"] for r in stored_runs(sqlite_collector)} == {r["run_id"] for r in good}
+    reason = reason_of(state, bad["run_id"])
+    assert reason.startswith("the collector could not read it (400: body is not valid JSON")
+    again = agent("once")
+    assert again.returncode == 0 and again.stderr == "", again.stderr
+
+
+def test_a_url_that_answers_400_to_everything_rejects_nothing(
+    wrap: Wrap, agent: Agent, state: StateDir
+) -> None:
+    """Something else on the URL, answering 400 even to a body of no reports: the
+    fault is the URL's, not the reports'. Nothing is set aside; the operator hears."""
+    from tests.support.fake_collector import fake_collector
+
+    for _ in range(3):
+        assert wrap("--name", "kept", "--", "true").returncode == 0
+    before = spool_names(state)
+    with fake_collector(status=400, answer={"error": "bad request"}) as fake:
+        done = agent("once", "--collector", fake.url, "--token", "t")
+    assert done.returncode == 0
+    assert "collector answered 400: bad request; check --collector" in done.stderr
+    bodies = [request["body"] for request in fake.requests if request["path"] == "/api/v1/runs"]
+    assert [len(body["runs"]) for body in bodies] == [3, 0], "the batch, then the probe"
+    assert spool_names(state) == before
+    assert not (state.path / "spool" / "rejected").exists()

@@ -13,6 +13,7 @@ from smartcron.wrapper.answer import (
     NOT_NOW,
     REFUSED_WHOLE,
     SETTLED,
+    UNREADABLE,
     WRONG_REQUEST,
     read_batch_answer,
 )
@@ -102,7 +103,14 @@ def test_a_bad_duplicates_count_is_not_believed() -> None:
         assert answer.kind == SETTLED and answer.duplicates == 0
 
 
-@pytest.mark.parametrize("status", [400, 401, 403, 404, 301, 302, 409, 418])
+def test_400_is_a_body_the_collector_could_not_read() -> None:
+    # A report's fault (found by halves) or a wrong URL's: the sender tells them apart.
+    answer = read_batch_answer(400, body(error="body is not valid JSON: x"), IDS)
+    assert (answer.kind, answer.error) == (UNREADABLE, "body is not valid JSON: x")
+    assert not answer.taken(0) and answer.rejected == {}
+
+
+@pytest.mark.parametrize("status", [401, 403, 404, 301, 302, 409, 418])
 def test_other_4xx_are_about_the_request_and_reject_nothing(status: int) -> None:
     answer = read_batch_answer(status, body(error="invalid token"), IDS)
     assert (answer.kind, answer.error, answer.rejected) == (WRONG_REQUEST, "invalid token", {})
