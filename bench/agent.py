@@ -16,12 +16,14 @@ benchmark's own (smartcron_bench_agent, dropped at the end):
     brackets the agent's (the tables grow, the machine's load moves);
 (b) `smartcron-agent once --batch-size --batch` over a spool of --reports files: reports
     per second, wall time including start-up (target: at least 0.8 of (a)), its peak RSS
-    (VmHWM, target 60 MiB) and CPU seconds per 1,000 reports (ru_utime + ru_stime
-    from wait4), against the collector's and MariaDB's CPU per 1,000 meanwhile;
+    (VmHWM, target 60 MiB) against the peak of a bare `python -c "import requests"`
+    on the same interpreter (the floor of any agent built on requests), and CPU
+    seconds per 1,000 reports (ru_utime + ru_stime from wait4), against the
+    collector's and MariaDB's CPU per 1,000 meanwhile;
 (c) `smartcron-agent run` (its default --interval, 30 s, unless --idle-interval) on the
     empty spool: CPU over --idle-passes whole intervals, from half an interval after
     its first pass ended, so the window holds that many passes and no start-up
-    (target 0.2 % of a core);
+    (target 0.2 % of a core), and its VmHWM after those passes (a note);
 (d) --hosts simulated agents each sending a heartbeat (the fields the agent sends, the
     jobs of its crontabs in its first) every --beat-every seconds for --beat-seconds,
     spread evenly, while one process keeps posting batches of --batch reports: the
@@ -36,6 +38,7 @@ asserts.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import json
 import multiprocessing
@@ -123,6 +126,32 @@ def fill_spool(state: Path, reports: int, batch: int) -> None:
             future.result()
 
 
+def vm_hwm_kib(pid: int | str) -> int:
+    """VmHWM of /proc/PID/status (or 'self'): the peak RSS since exec, in KiB."""
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    raise BenchError(f"no VmHWM in /proc/{pid}/status")
+
+
+PEER_RSS = (
+    "import requests\n"
+    "for line in open('/proc/self/status'):\n"
+    "    if line.startswith('VmHWM:'): print(line.split()[1])"
+)
+
+
+def peer_rss_mib() -> float:
+    """The peak RSS of a bare `import requests` on the agent's interpreter, read by
+    the process itself at its end (VmHWM starts again at exec, unlike ru_maxrss)."""
+    done = subprocess.run([str(BIN / "python"), "-c", PEER_RSS], env=clean_env(),
+                          capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+    if done.returncode != 0 or not done.stdout.strip().isdigit():
+        raise BenchError(f"the RSS peer failed: {done.stderr.strip()[-300:]}")
+    return int(done.stdout) / 1024
+
+
 def agent_argv(command: str, state: Path, url: str, bearer: str, *extra: str) -> list[str]:
     return [str(BIN / "smartcron-agent"), command, "--state-dir", str(state),
             "--collector", url, "--token", bearer, *extra]  # fmt: skip
@@ -136,12 +165,14 @@ class Drain:
     collector_per_1000: float  # the collector's, meanwhile
     database_per_1000: float  # MariaDB's, meanwhile
     wait4_mib: float  # ru_maxrss, for comparison (see _Peak)
+    peer_rss_mib: float  # a bare `import requests`, median of 3 just before the agent
 
 
 def drain(state: Path, collector_pid: int, database_pids: list[int], url: str, bearer: str,
           reports: int, batch: int) -> Drain:  # fmt: skip
     """(b): the agent's rate, peak RSS and CPU, and what the collector and MariaDB spent."""
     argv = agent_argv("once", state, url, bearer, "--batch-size", str(batch))
+    peer_rss = statistics.median(peer_rss_mib() for _ in range(3))
     cpu = Cpu(collector_pid, database_pids)
     before = cpu.sample()
     started = time.perf_counter()
@@ -164,7 +195,7 @@ def drain(state: Path, collector_pid: int, database_pids: list[int], url: str, b
     return Drain(reports / elapsed, peak.kib / 1024,
                  (usage.ru_utime + usage.ru_stime) * per_1000,
                  (after[0] - before[0]) * per_1000, (after[1] - before[1]) * per_1000,
-                 usage.ru_maxrss / 1024)  # fmt: skip
+                 usage.ru_maxrss / 1024, peer_rss)  # fmt: skip
 
 
 class _Peak:
@@ -182,13 +213,9 @@ class _Peak:
 
     def _watch(self) -> None:
         while not self._done.is_set():
-            try:
-                with open(f"/proc/{self.pid}/status") as status:
-                    for line in status:
-                        if line.startswith("VmHWM:"):
-                            self.kib = max(self.kib, int(line.split()[1]))
-            except (OSError, ValueError, IndexError):
-                pass  # exited (or a zombie without memory): the last reading stands
+            # Exited (or a zombie without memory): the last reading stands.
+            with contextlib.suppress(OSError, ValueError, IndexError, BenchError):
+                self.kib = max(self.kib, vm_hwm_kib(self.pid))
             self._done.wait(0.05)
 
     def stop(self) -> None:
@@ -202,6 +229,7 @@ class Idle:
     window_s: float
     passes: int  # passes that ended inside the window (by the agent's journal)
     interval_s: float
+    rss_mib: float  # its VmHWM after the window: start-up and every pass so far
 
 
 def _last_pass(state: Path) -> float | None:
@@ -235,7 +263,9 @@ def idle_cpu(state: Path, url: str, bearer: str, interval: float, passes: int) -
         after, elapsed = process.cpu_times(), time.perf_counter() - wall
         last = _last_pass(state) or first
         used = (after.user + after.system) - (before.user + before.system)
-        return Idle(used / elapsed, elapsed, round((last - first) / interval), interval)
+        rss_mib = vm_hwm_kib(process.pid) / 1024
+        return Idle(used / elapsed, elapsed, round((last - first) / interval), interval,
+                    rss_mib)  # fmt: skip
     finally:
         process.terminate()
         process.wait(30)
@@ -456,8 +486,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if drained is not None and idle is not None:
         rows = drain_rows(args, peer_before, peer_after, drained, idle)
     print_results(args, rows, rounds)
-    if drained is not None:
-        print_drain_notes(peer_before, peer_after, drained)
+    if drained is not None and idle is not None:
+        print_drain_notes(peer_before, peer_after, drained, idle)
     print(f"note: load average at the end {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     return 0
 
@@ -472,7 +502,9 @@ def drain_rows(args: argparse.Namespace, peer_before: float, peer_after: float,
         Row(f"spool of {args.reports:,} drained (reports/s)", f"{drained.rate:,.0f}",
             f"{peer:,.0f} batched ingest", f"{ratio:.2f}", f">= {TARGET_RATIO}",
             ratio >= TARGET_RATIO),
-        Row("agent peak RSS", f"{drained.rss_mib:.1f} MiB", "-", "-",
+        Row(f"agent peak RSS draining {args.reports:,}", f"{drained.rss_mib:.1f} MiB",
+            f"{drained.peer_rss_mib:.1f} MiB `import requests`",
+            f"{drained.rss_mib / drained.peer_rss_mib:.2f}",
             f"<= {TARGET_RSS_MIB:g} MiB", drained.rss_mib <= TARGET_RSS_MIB),
         Row("agent CPU per 1,000 reports", f"{drained.cpu_per_1000:.3f} s",
             f"collector {drained.collector_per_1000:.3f} s", "-", "-", None),
@@ -524,7 +556,7 @@ def print_results(args: argparse.Namespace, rows: list[Row],
         )
 
 
-def print_drain_notes(peer_before: float, peer_after: float, drained: Drain) -> None:
+def print_drain_notes(peer_before: float, peer_after: float, drained: Drain, idle: Idle) -> None:
     print(
         f"note: peer (batched ingest, one connection) {peer_before:,.0f}/s before the "
         f"drain, {peer_after:,.0f}/s after; the agent's rate counts its start-up"
@@ -536,7 +568,9 @@ def print_drain_notes(peer_before: float, peer_after: float, drained: Drain) -> 
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(
         f"note: agent RSS by wait4's ru_maxrss {drained.wait4_mib:.1f} MiB, the "
-        f"benchmark's own peak {own:.1f} MiB (see _Peak); by VmHWM {drained.rss_mib:.1f} MiB"
+        f"benchmark's own peak {own:.1f} MiB (see _Peak); by VmHWM {drained.rss_mib:.1f} MiB; "
+        f"the idle daemon's VmHWM after {idle.passes} passes {idle.rss_mib:.1f} MiB; the "
+        f"peer, a bare `python -c 'import requests'`, median of 3: {drained.peer_rss_mib:.1f} MiB"
     )
 
 
