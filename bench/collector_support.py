@@ -41,9 +41,16 @@ class Server:
     def connect(
         self, database: str | None = None, *, autocommit: bool = False, local_infile: bool = False
     ) -> pymysql.Connection[Any]:
-        return pymysql.connect(host=self.host, port=self.port, user=self.user,
-                               password=self.password, database=database, charset="utf8mb4",
-                               autocommit=autocommit, local_infile=local_infile)  # fmt: skip
+        try:
+            return pymysql.connect(host=self.host, port=self.port, user=self.user,
+                                   password=self.password, database=database, charset="utf8mb4",
+                                   autocommit=autocommit, local_infile=local_infile)  # fmt: skip
+        except pymysql.err.OperationalError as error:
+            # Every benchmark's first step: one line naming the server and the fix, no traceback.
+            raise BenchError(
+                f"cannot reach MariaDB/MySQL at {self.host}:{self.port} as {self.user} "
+                f"({error.args[-1]}); start one there or pass --mysql HOST:PORT"
+            ) from error
 
     def url(self, database: str) -> str:
         auth = self.user + (f":{self.password}" if self.password else "")
