@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from fastapi import Request
+from starlette.concurrency import run_in_threadpool
 
 from . import auth
 from .errors import ApiError
@@ -38,11 +39,15 @@ def _state(request: Request):  # type: ignore[no-untyped-def]
 
 
 async def require_sender(request: Request) -> Caller:
-    # async: a cached token check should not cost a hop through the thread pool.
+    # async: a cached token check should not cost a hop through the thread pool; an
+    # uncached one queries the database, which waits in the pool, not on the loop.
     token = _bearer(request)
     if token is None:
         raise ApiError(401, "missing bearer token; send Authorization: Bearer <ingest token>")
-    kind = _state(request).tokens.kind_of(token)
+    tokens = _state(request).tokens
+    known, kind = tokens.cached(token)
+    if not known:
+        kind = await run_in_threadpool(tokens.kind_of, token)
     if kind not in (auth.INGEST, auth.ADMIN):
         raise ApiError(401, "unknown or revoked token")
     return Caller(name=f"{kind} token", via="token")
@@ -60,6 +65,8 @@ def find_reader(request: Request) -> Caller | None:
 
 
 def require_reader(request: Request) -> Caller:
+    """Sync on purpose: FastAPI runs it in its thread pool, off the event loop, as
+    require_actor does; it reads sessions and tokens from the database."""
     caller = find_reader(request)
     if caller is None:
         token = _bearer(request)
@@ -74,7 +81,10 @@ def require_reader(request: Request) -> Caller:
 
 
 async def require_actor(request: Request) -> Caller:
-    caller = require_reader(request)
+    # async for the form's CSRF field (reading the body is async); the caller, though,
+    # comes from the database (a session, an uncached token): in the thread pool, as
+    # require_reader runs, so that a slow database stalls this request alone.
+    caller = await run_in_threadpool(require_reader, request)
     if caller.via == "session":
         assert caller.session is not None
         given = request.headers.get("x-csrf-token")

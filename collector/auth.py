@@ -95,13 +95,22 @@ class TokenCache:
         self._known: dict[str, tuple[str | None, float]] = {}
         self._lock = threading.Lock()
 
+    def cached(self, token: str) -> tuple[bool, str | None]:
+        """(known, kind) from memory alone: no query, so async code may ask it."""
+        with self._lock:
+            cached = self._known.get(digest(token))
+        if cached is not None and cached[1] > time.monotonic():
+            return True, cached[0]
+        return False, None
+
     def kind_of(self, token: str) -> str | None:
+        """The token's kind (None: unknown or revoked); a query when not cached, so
+        call it from sync code (FastAPI's thread pool), never on the event loop."""
+        known, kind = self.cached(token)
+        if known:
+            return kind
         key = digest(token)
         now = time.monotonic()
-        with self._lock:
-            cached = self._known.get(key)
-        if cached is not None and cached[1] > now:
-            return cached[0]
         t = tables.tokens.c
         with self.engine.connect() as connection:
             kind = connection.execute(

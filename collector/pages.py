@@ -19,6 +19,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, PackageLoader, select_autoescape
 from smartcron.wrapper.validate import format_duration
+from starlette.concurrency import run_in_threadpool
 
 from . import (
     actions,
@@ -243,7 +244,10 @@ def login(
 
 @router.post("/logout")
 async def logout(request: Request, caller: Annotated[Caller, Depends(require_actor)]) -> Response:
-    auth.end_session(request.app.state.engine, request.cookies.get(SESSION_COOKIE))
+    # async for require_actor's form read; the database waits in the thread pool.
+    await run_in_threadpool(
+        auth.end_session, request.app.state.engine, request.cookies.get(SESSION_COOKIE)
+    )
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE)
     return response
@@ -422,9 +426,9 @@ async def alert_action(
     form = await request.form()
     engine = request.app.state.engine
     if action == "ack":
-        alert_centre.acknowledge(engine, alert_id, caller.name)
+        await run_in_threadpool(alert_centre.acknowledge, engine, alert_id, caller.name)
     elif action == "resolve":
-        alert_centre.resolve(engine, alert_id, caller.name)
+        await run_in_threadpool(alert_centre.resolve, engine, alert_id, caller.name)
     else:
         raise ApiError(404, f"no action {action!r}; use ack or resolve")
     back = str(form.get("next", "/alerts"))
@@ -440,5 +444,5 @@ async def job_action(
     form = await request.form()
     action = str(form.get("action", ""))
     host = str(form.get("host", "")) or None
-    actions.apply(request.app.state.engine, job, action, caller.name, host)
+    await run_in_threadpool(actions.apply, request.app.state.engine, job, action, caller.name, host)
     return RedirectResponse(f"/jobs/{job}", status_code=303)
