@@ -364,6 +364,18 @@ def collector(
     return service
 
 
+@pytest.fixture
+def mysql_collector(
+    mysql_engine: Engine, clear_tables: Callable[[Engine], None], tmp_path: Path
+) -> Iterator[Service]:
+    """A collector of its own on MariaDB, for tests that hold a lock in the database
+    (the module's `service` may be on SQLite)."""
+    clear_tables(mysql_engine)
+    url = mysql_engine.url.render_as_string(hide_password=False)
+    with start_collector(url, tmp_path) as running:
+        yield running
+
+
 # ---------------------------------------------------------------- alert channels' receivers
 
 

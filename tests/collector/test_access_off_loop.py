@@ -7,25 +7,13 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 
-import pytest
 import requests
 from sqlalchemy import Engine, text
 
 from tests.support.collector_api import login, session_csrf
-from tests.support.service import Service, make_report, start_collector
-
-
-@pytest.fixture
-def mysql_collector(
-    mysql_engine: Engine, clear_tables: Callable[[Engine], None], tmp_path: Path
-) -> Iterator[Service]:
-    clear_tables(mysql_engine)
-    url = mysql_engine.url.render_as_string(hide_password=False)
-    with start_collector(url, tmp_path) as service:
-        yield service
+from tests.support.service import Service, make_report
 
 
 def waiting_for_table(engine: Engine, table: str) -> bool:

@@ -11,30 +11,17 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
-import pytest
 import requests
 from smartcron.collector.db import tables
 from smartcron.collector.heartbeats import Heartbeat, store_heartbeat
 from sqlalchemy import Engine, event, select, text
 
-from tests.support.service import Service, make_report, start_collector
+from tests.support.service import Service, make_report
 
 LOCKED_HOST = "locked-host"
-
-
-@pytest.fixture
-def mysql_collector(
-    mysql_engine: Engine, clear_tables: Callable[[Engine], None], tmp_path: Path
-) -> Iterator[Service]:
-    clear_tables(mysql_engine)
-    url = mysql_engine.url.render_as_string(hide_password=False)
-    with start_collector(url, tmp_path) as service:
-        yield service
 
 
 def beat(service: Service, host: str, **fields: Any) -> requests.Response:
