@@ -10,11 +10,12 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from . import actions, alert_centre, fleet, heartbeats, load_map, queries, schedules, silences
+from . import actions, alert_centre, fleet, heartbeats, load_map, queries, schedules
 from .access import Caller, require_actor, require_reader, require_sender
 from .batch import STRICT, Envelope, Rejection, parse_batch
 from .errors import ApiError
 from .ingest import now_utc
+from .listings import AlertQuery, JobQuery
 from .state import local_iso
 
 
@@ -150,18 +151,12 @@ def get_status(request: Request, _: Reader) -> Any:
 def get_jobs(
     request: Request,
     _: Reader,
-    state: Annotated[str | None, Query(max_length=100)] = None,
-    host: Annotated[str | None, Query(max_length=255)] = None,
-    tag: Annotated[str | None, Query(max_length=100)] = None,
-    q: Annotated[str | None, Query(max_length=100)] = None,
-    cursor: Annotated[str | None, Query(max_length=1000)] = None,
+    listing: JobQuery,
     limit: Annotated[int, Query(ge=1, le=fleet.MAX_PAGE)] = fleet.PAGE,
 ) -> Any:
-    try:
-        wanted = fleet.JobFilter(fleet.parse_states(state), host or None, q or None, tag or None)
-        page = fleet.list_jobs(request.app.state.engine, wanted, limit, cursor)
-    except fleet.FilterError as error:
-        raise ApiError(422, str(error)) from None
+    """Jobs worst first, filtered by `state` (one or several), `host`, `tag` and `q` (a
+    part of the name); `next_cursor` → `cursor`."""
+    page = listing.page(request.app.state.engine, limit)
     return {"jobs": page.jobs, "next_cursor": page.next_cursor}
 
 
@@ -296,27 +291,16 @@ def post_action(
 def get_alerts(
     request: Request,
     _: Reader,
-    state: Annotated[str | None, Query(max_length=100)] = None,
-    rule: Annotated[str | None, Query(max_length=400)] = None,
-    severity: Annotated[str | None, Query(max_length=100)] = None,
-    host: Annotated[str | None, Query(max_length=255)] = None,
-    job: Annotated[str | None, Query(max_length=100)] = None,
-    cursor: Annotated[str | None, Query(max_length=100)] = None,
+    listing: AlertQuery,
     limit: Annotated[int, Query(ge=1, le=alert_centre.MAX_PAGE)] = alert_centre.PAGE,
 ) -> Any:
     """Alerts, newest first, a page at a time: `state` (open, acknowledged, resolved; one
     or several, `open,acknowledged`; none: all), `rule`, `severity`, `host`, `job`;
     `next_cursor` → `cursor`. `silenced_now` says what silences each one now."""
-    engine = request.app.state.engine
-    try:
-        wanted = alert_centre.parse_filter(state, rule, severity, host, job)
-        found, next_cursor = alert_centre.list_alerts(engine, wanted, limit, cursor)
-    except alert_centre.FilterError as error:
-        raise ApiError(422, str(error)) from None
-    said = silences.silences_for(engine, [(a["job"], a["host"]) for a in found], now_utc())
-    for item in found:
-        item["silenced_now"] = [s.text for s in said.get((item["job"], item["host"]), [])]
-    return {"alerts": found, "next_cursor": next_cursor}
+    page = listing.page(request.app.state.engine, limit, now_utc())
+    for item in page.alerts:
+        item["silenced_now"] = [s.text for s in page.silenced.get((item["job"], item["host"]), [])]
+    return {"alerts": page.alerts, "next_cursor": page.next_cursor}
 
 
 AlertId = Annotated[int, Path(ge=1, le=2**63 - 1)]

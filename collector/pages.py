@@ -31,12 +31,13 @@ from . import (
     load_map,
     queries,
     schedules,
-    silences,
     state,
 )
 from .access import SESSION_COOKIE, Caller, require_actor, require_reader
 from .alerting.channel_health import channel_health
+from .alerting.silence import silences_for
 from .errors import ApiError
+from .listings import AlertQuery, JobQuery
 
 LOGIN_CSRF_COOKIE = "smartcron_login_csrf"
 REFRESH_SECONDS = 30
@@ -257,22 +258,14 @@ async def logout(request: Request, caller: Annotated[Caller, Depends(require_act
 def summary(
     request: Request,
     caller: Reader,
-    state: Annotated[str | None, Query(max_length=100)] = None,
-    host: Annotated[str | None, Query(max_length=255)] = None,
-    tag: Annotated[str | None, Query(max_length=100)] = None,
-    q: Annotated[str | None, Query(max_length=100)] = None,
-    cursor: Annotated[str | None, Query(max_length=1000)] = None,
+    listing: JobQuery,
     before: Annotated[str | None, Query(max_length=1000)] = None,
 ) -> Response:
     """The counts for the whole fleet, then a page of the jobs that match the filters,
     worst first (so problems lead), SUMMARY_PAGE at a time with next and previous."""
     engine = request.app.state.engine
-    filters = {"state": state or "", "host": host or "", "tag": tag or "", "q": q or ""}
-    try:
-        wanted = fleet.JobFilter(fleet.parse_states(state), host or None, q or None, tag or None)
-        page = fleet.list_jobs(engine, wanted, SUMMARY_PAGE, cursor or None, before=before or None)
-    except fleet.FilterError as error:
-        raise ApiError(422, str(error)) from None
+    page = listing.page(engine, SUMMARY_PAGE, before=before or None)
+    filters = listing.filters()
     kept = {name: value for name, value in filters.items() if value}
     links = {
         "next": "?" + urlencode(kept | {"cursor": page.next_cursor}) if page.next_cursor else "",
@@ -315,7 +308,7 @@ def job_page(
     return render_page(request, "job.html", caller, job=job, hosts=per_host, runs=history,
                    next_cursor=next_cursor, cursor=cursor, host=host or "", status=status or "",
                    chart=charts.duration_memory_chart(chart_runs), tags=tags,
-                   plans=plans, silenced=silences.silences_for(engine, keys, now),
+                   plans=plans, silenced=silences_for(engine, keys, now),
                    open_alerts=alert_centre.open_counts(engine, job))  # fmt: skip
 
 
@@ -371,32 +364,17 @@ ALERT_PAGE = 100  # alerts a page of the alert centre shows
 
 
 @router.get("/alerts")
-def alerts_page(
-    request: Request,
-    caller: Reader,
-    state: Annotated[str | None, Query(max_length=100)] = None,
-    rule: Annotated[str | None, Query(max_length=400)] = None,
-    severity: Annotated[str | None, Query(max_length=100)] = None,
-    host: Annotated[str | None, Query(max_length=255)] = None,
-    job: Annotated[str | None, Query(max_length=100)] = None,
-    cursor: Annotated[str | None, Query(max_length=100)] = None,
-) -> Response:
+def alerts_page(request: Request, caller: Reader, listing: AlertQuery) -> Response:
     """The alert centre: open and acknowledged alerts by default (`state=all` for every
     one), newest first, with acknowledge and resolve buttons."""
-    engine = request.app.state.engine
-    filters = {"state": state or "", "rule": rule or "", "severity": severity or "",
-               "host": host or "", "job": job or ""}  # fmt: skip
-    try:
-        wanted = alert_centre.parse_filter(state, rule, severity, host, job, alert_centre.ACTIVE)
-        found, next_cursor = alert_centre.list_alerts(engine, wanted, ALERT_PAGE, cursor)
-    except alert_centre.FilterError as error:
-        raise ApiError(422, str(error)) from None
+    page = listing.page(request.app.state.engine, ALERT_PAGE, _now(), alert_centre.ACTIVE)
+    found, next_cursor, cursor = page.alerts, page.next_cursor, listing.cursor
+    filters = listing.filters()
     kept = {name: value for name, value in filters.items() if value}
     here = "/alerts" + ("?" + urlencode(kept | {"cursor": cursor}) if cursor else
                         "?" + urlencode(kept) if kept else "")  # fmt: skip
-    said = silences.silences_for(engine, [(a["job"], a["host"]) for a in found], _now())
     return render_page(request, "alerts.html", caller, alerts=found, filters=filters,
-                       filtered=bool(kept), here=here, silenced=said,
+                       filtered=bool(kept), here=here, silenced=page.silenced,
                        failing_channels=_failing_channels(request),
                        next_link="?" + urlencode(kept | {"cursor": next_cursor})
                        if next_cursor else "", first_link="?" + urlencode(kept) if cursor else "",
