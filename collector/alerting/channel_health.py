@@ -4,9 +4,9 @@
 `channel_health(engine, config)` is the query the page and /healthz call. A channel is
 failing when its last `failing_after` attempts all failed. Its alert is rule
 channel_failing, job = the channel's name, host '' (a channel belongs to no host),
-severity high; it opens once (the engine's identity and open_key rules, so replicas
-racing open it once) and resolves when an attempt succeeds again, each with its outbox
-event in the same transaction."""
+severity high, instant the first failed attempt of the streak; it opens once (the
+engine's identity and open_key rules, so replicas racing open it once) and resolves
+when an attempt succeeds again, each with its outbox event in the same transaction."""
 
 from __future__ import annotations
 
@@ -14,16 +14,18 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, and_, func, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Connection, Engine, func, select
 
 from ..db import tables
 from .config import DeliveryConfig
 from .outbox import PENDING
 from .redact import shown_url
 from .routing import CHANNEL_FAILING
+from .rules import Occurrence
+from .store import AlertKey, OpenAlert, Transitions, naive, open_alerts_of
 
 SEVERITY = "high"
+NO_JOB_HOST = ""  # a channel belongs to no host
 
 
 @dataclass(frozen=True)
@@ -96,76 +98,64 @@ def sync_channel_alerts(
     engine: Engine, config: DeliveryConfig, now: dt.datetime
 ) -> tuple[list[str], list[str]]:
     """Open channel_failing for each failing channel, resolve it for each that recovered;
-    the channels whose alert this call opened and resolved."""
+    the channels whose alert this call opened and resolved. Through store.py's
+    Transitions, as every alert: one way to open (INSERT IGNORE against the identity and
+    the open key) and to resolve (a conditional UPDATE), each with its outbox event."""
     opened, resolved = [], []
     for health in channel_health(engine, config):
-        if health.failing and _open(engine, health, now):
-            opened.append(health.name)
-        elif not health.failing and health.failures_in_row == 0 and _resolve(engine, health, now):
+        if health.failing:
+            if _open(engine, health, now):
+                opened.append(health.name)
+        elif health.failures_in_row == 0 and _resolve(engine, health, now):
             resolved.append(health.name)
     return opened, resolved
 
 
-def _open_alert_id(connection: Any, name: str) -> int | None:
-    al = tables.alerts.c
-    found: int | None = connection.execute(
-        select(al.id).where(
-            and_(al.open_key == 1, al.rule == CHANNEL_FAILING, al.job == name, al.host == "")
-        )
-    ).scalar_one_or_none()
-    return found
+def _open_alert(connection: Connection, name: str) -> OpenAlert | None:
+    return open_alerts_of(connection, [(name, NO_JOB_HOST)]).get(
+        (CHANNEL_FAILING, name, NO_JOB_HOST)
+    )
+
+
+def _failing_since(connection: Connection, health: ChannelHealth) -> dt.datetime | None:
+    """The first failed attempt of the channel's current streak: the alert's instant,
+    so that the streak is one alert however long it lasts (resolved by hand, it does
+    not open again until the channel has worked and failed anew)."""
+    a = tables.delivery_attempts.c
+    query = select(func.min(a.at)).where(a.channel == health.name)
+    if health.last_ok_at is not None:
+        query = query.where(a.at > health.last_ok_at)
+    since: dt.datetime | None = naive(connection.execute(query).scalar_one())
+    return since
 
 
 def _open(engine: Engine, health: ChannelHealth, now: dt.datetime) -> bool:
     summary = (
         f"channel {health.name} failed {health.failures_in_row} times in a row: "
         f"{health.last_error or 'no reason given'}"
-    )[:255]
-    try:
-        with engine.begin() as connection:
-            if _open_alert_id(connection, health.name) is not None:
-                return False
-            alert_id = connection.execute(
-                tables.alerts.insert().values(
-                    rule=CHANNEL_FAILING,
-                    job=health.name,
-                    host="",
-                    severity=SEVERITY,
-                    summary=summary,
-                    detail=f"{summary}\nchannel {health.name} ({health.kind}, "
-                    f"{health.shown_url}); last success: {_iso(health.last_ok_at) or 'never'}",
-                    instant=health.last_attempt_at or now,
-                    opened_at=now,
-                    last_seen_at=now,
-                    repeats=0,
-                    open_key=1,
-                )
-            ).inserted_primary_key
-            assert alert_id is not None
-            connection.execute(
-                tables.alert_events.insert().values(
-                    alert_id=alert_id[0], event="opened", created_at=now
-                )
-            )
-    except IntegrityError:
-        return False  # open already (this pass's earlier call, or another replica's)
-    return True
+    )
+    detail = (f"{summary}\nchannel {health.name} ({health.kind}, {health.shown_url}); "
+              f"last success: {_iso(health.last_ok_at) or 'never'}")  # fmt: skip
+    with engine.begin() as connection:
+        changes = Transitions(connection, now)
+        open_now: dict[AlertKey, OpenAlert] = {}
+        current = _open_alert(connection, health.name)
+        if current is not None:
+            open_now[current.key] = current
+        instant = _failing_since(connection, health) or health.last_attempt_at or now
+        seen = Occurrence(CHANNEL_FAILING, health.name, NO_JOB_HOST, instant, now, SEVERITY,
+                          summary, detail)  # fmt: skip
+        changes.record(seen, open_now)
+        changes.flush()
+    return changes.counts["opened"] == 1
 
 
 def _resolve(engine: Engine, health: ChannelHealth, now: dt.datetime) -> bool:
-    al = tables.alerts.c
     with engine.begin() as connection:
-        alert_id = _open_alert_id(connection, health.name)
-        if alert_id is None:
+        alert = _open_alert(connection, health.name)
+        if alert is None:
             return False
-        changed = connection.execute(
-            update(tables.alerts)
-            .where(and_(al.id == alert_id, al.open_key == 1))
-            .values(resolved_at=now, open_key=None, last_seen_at=now)
-        ).rowcount
-        if changed != 1:
-            return False  # another replica resolved it
-        connection.execute(
-            tables.alert_events.insert().values(alert_id=alert_id, event="resolved", created_at=now)
-        )
-    return True
+        changes = Transitions(connection, now)
+        done = changes.resolve(alert)  # False: another replica resolved it
+        changes.flush()
+    return done

@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
+from smartcron.collector import alert_centre
 from smartcron.collector.alerting import dispatch
 from smartcron.collector.alerting.channel_health import channel_health
 from smartcron.collector.alerting.config import ChannelConfig, DeliveryConfig, SummaryConfig
@@ -307,3 +308,54 @@ def test_the_daily_summary_is_sent_once_at_its_time(
     # the next day's comes the next day
     run_delivery_pass(engine, delivery, day + dt.timedelta(days=1, hours=7, minutes=1))
     assert len([b for b in hook.bodies if b["event"] == "digest"]) == 2
+
+
+def channel_failing_alerts(engine: Engine) -> list[Any]:
+    a = tables.alerts.c
+    with engine.connect() as connection:
+        query = select(a.id, a.instant, a.resolved_by).where(a.rule == "channel_failing")
+        return list(connection.execute(query.order_by(a.id)))
+
+
+def test_channel_failing_resolved_by_hand_stays_resolved_until_a_new_streak(
+    engine: Engine, hook: WebhookReceiver, mail: MailReceiver
+) -> None:
+    delivery = Delivery(config_for(hook, mail, digest_threshold=50))
+    now = T0
+
+    def passes(count: int) -> None:
+        nonlocal now
+        for step in range(count):
+            now += PASS
+            if step % 4 == 0:  # something for the channel to send (and fail to)
+                open_alert(engine, now, job=f"job-{uuid.uuid4().hex[:8]}")
+            run_delivery_pass(engine, delivery, now)
+
+    hook.refusing = True
+    passes(10)
+    (first,) = channel_failing_alerts(engine)
+    a = tables.delivery_attempts.c
+    with engine.connect() as connection:
+        streak_start = connection.execute(select(func.min(a.at)).where(a.channel == "hook"))
+        assert first.instant == streak_start.scalar_one()  # the streak's first failure
+    alert_centre.resolve(engine, first.id, "ops")
+    passes(6)  # still failing: the streak is the alert resolved by hand
+    assert [row.id for row in channel_failing_alerts(engine)] == [first.id]
+
+    hook.refusing = False
+    passes(22)  # the backoff is at most ten minutes: the channel works again
+    assert not {h.name: h for h in channel_health(engine, delivery.config)}["hook"].failing
+    hook.refusing = True
+    passes(10)  # a new streak: a new alert
+    alerts = channel_failing_alerts(engine)
+    assert len(alerts) == 2 and alerts[1].instant > first.instant and alerts[1].resolved_by is None
+    e = tables.alert_events.c
+    with engine.connect() as connection:
+        told = connection.execute(select(e.alert_id, e.event).where(
+            e.alert_id.in_([row.id for row in alerts])).order_by(e.id)).all()  # fmt: skip
+    # opened, resolved by hand (its notice), and the new streak's opened
+    assert [tuple(row) for row in told] == [
+        (first.id, "opened"),
+        (first.id, "resolved"),
+        (alerts[1].id, "opened"),
+    ]
