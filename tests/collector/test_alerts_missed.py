@@ -9,7 +9,7 @@ import datetime as dt
 from zoneinfo import ZoneInfo
 
 import pytest
-from smartcron.collector import actions
+from smartcron.collector import actions, alert_centre
 from smartcron.collector.alerting import engine as alert_engine
 from smartcron.collector.alerting.engine import CATCH_UP, DOWN_AFTER
 from smartcron.collector.db import tables
@@ -40,6 +40,31 @@ def test_a_missed_run_alerts_once_and_a_run_resolves_it(engine: Engine) -> None:
     store_run(engine, "hourly", T0 + 6 * 60 * MINUTE, schedule=HOURLY)
     assert pass_at(engine, T0 + 6 * 60 * MINUTE + 2 * MINUTE).resolved == 1
     assert events(engine) == [(alert["id"], "opened"), (alert["id"], "resolved")]
+
+
+def test_a_missed_run_resolved_by_hand_pages_once_and_its_next_miss_again(engine: Engine) -> None:
+    """What users expect of a manual resolve: the missed slot it closed does not page
+    again while the job stays late (the identity is the slot), a later missed slot is a
+    new alert."""
+    store_run(engine, "hourly", T0, schedule=HOURLY)
+    late_at = job_row(engine, "hourly")["late_after_at"]
+    assert pass_at(engine, late_at + dt.timedelta(seconds=1)).opened == 1
+    first = one_open(engine, "missed")
+    assert alert_centre.resolve(engine, first["id"], "ops")["changed"]
+    for minutes in (1, 11, 25, 120):  # passes and sweeps, the job still late on that slot
+        result = pass_at(engine, late_at + minutes * MINUTE)
+        assert result.opened == result.silenced == 0
+    assert [a["id"] for a in alerts(engine, "missed")] == [first["id"]]
+    assert events(engine) == [(first["id"], "opened"), (first["id"], "resolved")]
+
+    store_run(engine, "hourly", T0 + 3 * 60 * MINUTE, schedule=HOURLY)  # it runs again
+    pass_at(engine, T0 + 3 * 60 * MINUTE + 2 * MINUTE)
+    next_late = job_row(engine, "hourly")["late_after_at"]
+    pass_at(engine, next_late + dt.timedelta(seconds=1))  # (and the passes before it)
+    first_again, second = alerts(engine, "missed")
+    assert first_again["resolved_by"] == "ops" and second["resolved_at"] is None
+    assert second["id"] != first["id"] and second["instant"] == T0 + 4 * 60 * MINUTE
+    assert events(engine)[-1] == (second["id"], "opened")
 
 
 def test_a_late_run_inside_the_grace_does_not_alert(engine: Engine) -> None:
