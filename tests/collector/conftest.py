@@ -349,9 +349,13 @@ def mysql_private(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateM
 
 @pytest.fixture(scope="module")
 def service(schema_engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
-    """A real `smartcron-collector serve` per test module, on the backend in hand."""
+    """A real `smartcron-collector serve` per test module, on the backend in hand. Its
+    alert loop is off: the tests write and read the alert tables themselves, and a pass
+    firing mid-test would resolve or open alerts under them (tests of the loop start a
+    collector of their own)."""
     url = schema_engine.url.render_as_string(hide_password=False)
-    with start_collector(url, tmp_path_factory.mktemp("collector")) as running:
+    extra = ("--alert-every", "0")
+    with start_collector(url, tmp_path_factory.mktemp("collector"), extra=extra) as running:
         yield running
 
 
