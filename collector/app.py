@@ -24,12 +24,12 @@ from . import __version__, api, metrics, pages
 from .access import require_reader
 from .alerting.channel_health import failing_channels
 from .alerting.delivery import Delivery
-from .alerting.loop import AlertLoop
+from .alerting.loop import CollectorTick
 from .api_docs import render_api_docs
 from .auth import TokenCache
 from .errors import ApiError
-from .evaluator import EvaluationLoop
 from .ingest import is_request_fault
+from .periodic import PeriodicLoop
 from .settings import CollectorSettings
 from .writer import GroupWriter
 
@@ -49,19 +49,16 @@ UNAVAILABLE = (
 def create_app(settings: CollectorSettings, engine: Engine) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        # Alert delivery runs after each evaluation pass, in every worker of every
-        # replica: its claims make that safe (collector/alerting/dispatch.py).
-        evaluation = EvaluationLoop(engine, settings.evaluate_every_s, after=delivery.run_pass)
-        evaluation.start()
-        # And right after detection, so an alert opened by this pass goes out now, not
-        # at the next evaluation pass.
-        alerts = AlertLoop(engine, settings.alert_every_s, after=delivery.run_pass)
-        alerts.start()
+        # One timer: evaluation, then (by lease, one replica's one worker) the alert
+        # pass and delivery, so a job found late in a tick is alerted and delivered in
+        # it (collector/alerting/loop.py).
+        tick = CollectorTick(engine, settings.alert_every_s, deliver=delivery.run_pass)
+        loop = PeriodicLoop("collector tick", settings.evaluate_every_s, tick, tick.release)
+        loop.start()
         try:
             yield
         finally:
-            alerts.stop()
-            evaluation.stop()
+            loop.stop()
 
     app = FastAPI(
         lifespan=lifespan,

@@ -265,19 +265,19 @@ def alerts_command(db_url: str | None, config_file: str | None, every: float, on
     """Run the alert engine's passes (missed runs, failures, hosts) without serving HTTP;
     with other collectors against the same database, one at a time holds the lease."""
     from .alerting.delivery import Delivery
-    from .alerting.loop import AlertLoop
+    from .alerting.loop import CollectorTick
+    from .periodic import PeriodicLoop
 
     table = _load_config(config_file)
     engine = _engine(db_url or table.db)
     _require_schema(engine)
     # Each pass's new alerts go out right after it, through the file's channels.
-    loop = AlertLoop(engine, every, after=Delivery(_check_delivery(table)).run_pass)
+    deliver = Delivery(_check_delivery(table)).run_pass
+    tick = CollectorTick(engine, every, deliver=deliver, prune=False)
     if once:
-        from .alerting import lease
-        from .alerting.loop import LEASE
-
-        result = _database_call(loop.tick)
-        _database_call(lambda: lease.release(engine, LEASE, loop.holder))  # done: free it
+        ticked = _database_call(tick)
+        _database_call(tick.release)  # done: free it
+        result = ticked.alerts
         if result is None:
             click.echo("another collector holds the alert lease: no pass run", err=True)
             return
@@ -292,6 +292,7 @@ def alerts_command(db_url: str | None, config_file: str | None, every: float, on
     import signal
     import threading
 
+    loop = PeriodicLoop("alert tick", every, tick, tick.release)
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())
     loop.start()

@@ -36,8 +36,8 @@ CATCH_UP = dt.timedelta(minutes=10)
 SWEEP_EVERY = dt.timedelta(minutes=10)
 EVALUATION_ROUNDS = 100  # of state_store.PASS_LIMIT jobs each: a storm of 200,000
 
-# What runs after detection in the same pass: delivery's pass (branch alert-delivery)
-# is given here, as run_pass(..., after=deliver), by serve and `alerts` alike.
+# What runs after detection: delivery's pass (the collector's tick, loop.py, runs it
+# after run_pass under the same lease; run_pass(..., after=deliver) still takes one).
 AfterDetection = Callable[[Engine, dt.datetime], object]
 
 
@@ -71,7 +71,7 @@ def run_pass(
     loop with a longer interval gives three of its intervals)."""
     started = time.perf_counter()
     result = PassResult()
-    evaluated = _evaluate_states(engine, now)
+    evaluated = evaluate_states(engine, now)
     mark = result.step("states", started)
     with _pass_connection(engine) as connection, connection.begin():
         marks = cursors.read_cursors(connection)
@@ -124,7 +124,7 @@ def _pass_connection(engine: Engine) -> Connection:
     return connection
 
 
-def _evaluate_states(engine: Engine, now: dt.datetime) -> bool:
+def evaluate_states(engine: Engine, now: dt.datetime) -> bool:
     """Bring every job's stored state to `now` (the state module decides; the engine
     only reads). False if a storm left some for the next pass: lateness then waits."""
     j = tables.jobs.c

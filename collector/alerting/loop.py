@@ -1,26 +1,33 @@
-"""The alert pass on a timer: in `serve` (a thread in each worker, of which the lease
-lets one replica's one worker run at a time) and in `smartcron-collector alerts`.
+"""The collector's tick: evaluation -> alert pass -> delivery, in that order, on one timer
+(collector/periodic.py), in `serve` (a thread in each worker) and in
+`smartcron-collector alerts`.
 
-Each tick takes (or keeps) the lease "alerts" for three ticks, runs one pass if it holds
-it, and on a clean stop gives it up, so another replica takes over within a tick rather
-than when the lease expires.
+One tick at `now` (injected; the clock otherwise):
+1. evaluation: every due job's state brought to `now` by the state module
+   (state_store.evaluate_due, safe on every worker of every replica at once), and in
+   serve the hourly rollups' rows past keeping pruned;
+2. the alert pass (engine.run_pass), by the lease "alerts" (three alert intervals long):
+   one replica's one worker at a time;
+3. delivery (delivery.py), under the same lease, right after the pass: an alert the pass
+   opened for a job that step 1 found late goes out in this very tick, not a timer later.
+
+On a clean stop the lease is given up, so another replica takes over within a tick
+rather than when the lease expires.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
-import logging
-import threading
 from collections.abc import Callable
 
 from sqlalchemy import Engine
-from sqlalchemy.exc import SQLAlchemyError
 
 from ..heartbeats import now_utc
+from ..rollups import prune_hourly
 from . import lease
-from .engine import DOWN_AFTER, AfterDetection, PassResult, run_pass
+from .engine import DOWN_AFTER, AfterDetection, PassResult, evaluate_states, run_pass
 
-log = logging.getLogger("smartcron.collector")
 LEASE = "alerts"
 MIN_LEASE = dt.timedelta(seconds=60)
 
@@ -29,63 +36,63 @@ def lease_for(every_s: float) -> dt.timedelta:
     return max(dt.timedelta(seconds=3 * every_s), MIN_LEASE)
 
 
-def run_once(
-    engine: Engine,
-    holder: str,
-    every_s: float,
-    now: dt.datetime,
-    after: AfterDetection | None = None,
-) -> PassResult | None:
-    """One tick: the pass if this holder has the lease, else None (another replica's)."""
-    if not lease.take(engine, LEASE, holder, now, lease_for(every_s)):
-        return None
-    # Passes further apart than DOWN_AFTER by design are no outage: three missed are.
-    down_after = max(DOWN_AFTER, dt.timedelta(seconds=3 * every_s))
-    return run_pass(engine, now, after, down_after)
+@dataclasses.dataclass
+class TickResult:
+    now: dt.datetime
+    evaluated: bool = False  # every due state decided (False: a storm left some)
+    alerts: PassResult | None = None  # None: not this tick's, or another replica's lease
+    delivered: object = None  # what delivery returned, None when it did not run
 
 
-class AlertLoop:
+class CollectorTick:
+    """What one tick does; called by the loop with no argument, by tests with `now`."""
+
     def __init__(
         self,
         engine: Engine,
-        every_s: float,
-        after: AfterDetection | None = None,
+        alert_every_s: float,
+        deliver: AfterDetection | None = None,
+        prune: bool = True,
         clock: Callable[[], dt.datetime] = now_utc,
     ) -> None:
+        """`alert_every_s`: the alert and delivery steps run in ticks at least this far
+        apart (0: never, where `smartcron-collector alerts` runs them); `prune`: serve's
+        duty, not the alert engine's."""
         self.engine = engine
-        self.every_s = every_s
-        self.after = after
+        self.alert_every_s = alert_every_s
+        self.deliver = deliver
+        self.prune = prune
         self.clock = clock
         self.holder = lease.holder_id()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="smartcron-alerts", daemon=True)
+        self._last_alert: dt.datetime | None = None
 
-    def start(self) -> None:
-        if self.every_s > 0:
-            self._thread.start()
+    def __call__(self, now: dt.datetime | None = None) -> TickResult:
+        result = TickResult(now if now is not None else self.clock())
+        now = result.now
+        result.evaluated = evaluate_states(self.engine, now)
+        if self.prune:
+            prune_hourly(self.engine, now)
+        if not self._alert_step_due(now):
+            return result
+        if not lease.take(self.engine, LEASE, self.holder, now, lease_for(self.alert_every_s)):
+            return result
+        self._last_alert = now
+        # Passes further apart than DOWN_AFTER by design are no outage: three missed are.
+        down_after = max(DOWN_AFTER, dt.timedelta(seconds=3 * self.alert_every_s))
+        result.alerts = run_pass(self.engine, now, None, down_after)
+        if self.deliver is not None:
+            result.delivered = self.deliver(self.engine, now)
+        return result
 
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=30)
-            try:
-                lease.release(self.engine, LEASE, self.holder)
-            except SQLAlchemyError as error:
-                log.warning("alert lease not released: %s", _first_line(error))
+    def _alert_step_due(self, now: dt.datetime) -> bool:
+        if self.alert_every_s <= 0:
+            return False
+        last = self._last_alert
+        # Half a second of slack: ticks a timer starts every alert_every_s arrive a hair
+        # early as often as late, and must not skip every other one.
+        every = dt.timedelta(seconds=max(0.0, self.alert_every_s - 0.5))
+        return last is None or now < last or now - last >= every
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.tick()
-            self._stop.wait(self.every_s)
-
-    def tick(self) -> PassResult | None:
-        try:
-            return run_once(self.engine, self.holder, self.every_s, self.clock(), self.after)
-        except SQLAlchemyError as error:
-            # The database is away: the next tick does it all (the cursors did not move).
-            log.warning("alert pass failed: %s", _first_line(error))
-            return None
-
-
-def _first_line(error: Exception) -> str:
-    return str(error).splitlines()[0][:200]
+    def release(self) -> bool:
+        """Give the lease up (a clean stop), so another replica takes it at once."""
+        return lease.release(self.engine, LEASE, self.holder)

@@ -359,3 +359,63 @@ def test_channel_failing_resolved_by_hand_stays_resolved_until_a_new_streak(
         (first.id, "resolved"),
         (alerts[1].id, "opened"),
     ]
+
+
+def ticks_until(tick: Any, since: dt.datetime, until: dt.datetime) -> None:
+    """The ticks a loop would have run in (since, until), 30 s apart: a longer gap
+    reads as the collector's own outage (engine.DOWN_AFTER), and a lease outlives it."""
+    at = since + PASS
+    while at < until:
+        assert tick(at).alerts is not None
+        at += PASS
+
+
+def test_the_tick_delivers_a_missed_run_in_the_tick_that_found_it(
+    engine: Engine, hook: WebhookReceiver, mail: MailReceiver
+) -> None:
+    """evaluation -> alert pass -> delivery, in one tick at an injected moment: the tick
+    at which the job's grace has ended marks it late, opens its alert and sends it."""
+    from smartcron.collector.alerting.loop import CollectorTick
+
+    from tests.support.alerts import job_row, store_run
+
+    store_run(engine, "hourly", T0, schedule="0 * * * *")
+    tick = CollectorTick(engine, 1, deliver=Delivery(config_for(hook, mail)).run_pass)
+    tick(T0 + dt.timedelta(minutes=1))
+    late_at = job_row(engine, "hourly")["late_after_at"]
+    ticks_until(tick, T0 + dt.timedelta(minutes=1), late_at - dt.timedelta(seconds=1))
+    before = tick(late_at - dt.timedelta(seconds=1))
+    assert before.alerts is not None and before.alerts.opened == 0 and hook.bodies == []
+
+    found = tick(late_at + dt.timedelta(seconds=1))
+    assert found.evaluated and job_row(engine, "hourly")["state"] == "late"
+    assert found.alerts is not None and found.alerts.opened == 1
+    assert hook.events() == ["opened"], "delivered by the same tick"
+    assert hook.bodies[0]["alert"]["rule"] == "missed"
+    assert mail.subjects() and "hourly" in mail.subjects()[0]
+    assert tick(late_at + dt.timedelta(seconds=31)).alerts.opened == 0  # type: ignore[union-attr]
+    assert hook.events() == ["opened"], "sent once"
+
+
+def test_the_tick_of_a_replica_without_the_lease_evaluates_but_neither_alerts_nor_sends(
+    engine: Engine, hook: WebhookReceiver, mail: MailReceiver
+) -> None:
+    from smartcron.collector.alerting.loop import CollectorTick
+
+    from tests.support.alerts import job_row, store_run
+
+    store_run(engine, "hourly", T0, schedule="0 * * * *")
+    config = config_for(hook, mail)
+    ticks = [CollectorTick(engine, 1, deliver=Delivery(config).run_pass) for _ in range(2)]
+    assert ticks[0](T0 + dt.timedelta(minutes=1)).alerts is not None, "the first takes the lease"
+    late_at = job_row(engine, "hourly")["late_after_at"]
+    ticks_until(ticks[0], T0 + dt.timedelta(minutes=1), late_at - dt.timedelta(seconds=1))
+    other = ticks[1](late_at + dt.timedelta(seconds=1))
+    assert other.evaluated and job_row(engine, "hourly")["state"] == "late", "states: every one"
+    assert other.alerts is None and other.delivered is None and hook.bodies == []
+    holder = ticks[0](late_at + dt.timedelta(seconds=2))
+    assert holder.alerts is not None and holder.alerts.opened == 1
+    assert hook.events() == ["opened"]
+    assert ticks[0].release()
+    assert ticks[1](late_at + dt.timedelta(seconds=40)).alerts is not None, "released: taken"
+    assert hook.events() == ["opened"], "sent once by the two"

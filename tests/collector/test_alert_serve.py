@@ -34,6 +34,7 @@ def write_config(tmp_path: Path, hook: WebhookReceiver, mail: MailReceiver) -> P
     path.write_text(
         "[collector]\n"
         "evaluate_every = 1\n"
+        "alert_every = 1\n"
         'url = "https://cron.example.com"\n'
         "failing_after = 2\n"
         "[collector.channels.hook]\n"
