@@ -180,6 +180,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             config = Path(tmp) / "smartcron.toml"
             config.write_text(
                 f"[collector]\nevaluate_every = {args.evaluate_every}\n"
+                f"alert_every = {args.evaluate_every}\n"
                 f'[collector.channels.hook]\nkind = "webhook"\nurl = "{receiver.url}"\n'
                 "rate_limit = 0\n"
             )
