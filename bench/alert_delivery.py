@@ -84,6 +84,17 @@ class Receiver:
             return self.arrived[alert_id]
 
 
+def webhook_config(folder: Path, every: float, url: str) -> Path:
+    """serve's config: its tick every `every` s, alerts and delivery in each, one webhook
+    channel without a rate limit."""
+    config = folder / "smartcron.toml"
+    config.write_text(
+        f"[collector]\nevaluate_every = {every}\nalert_every = {every}\n"
+        f'[collector.channels.hook]\nkind = "webhook"\nurl = "{url}"\nrate_limit = 0\n'
+    )
+    return config
+
+
 def open_alert(connection: pymysql.Connection[Any], job: str) -> tuple[int, float]:
     """An alert and its 'opened' event in one transaction; its id and the monotonic time
     of the commit."""
@@ -177,13 +188,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ):
             db_url = server.url(database)
             collector_cli("migrate", "--db", db_url)
-            config = Path(tmp) / "smartcron.toml"
-            config.write_text(
-                f"[collector]\nevaluate_every = {args.evaluate_every}\n"
-                f"alert_every = {args.evaluate_every}\n"
-                f'[collector.channels.hook]\nkind = "webhook"\nurl = "{receiver.url}"\n'
-                "rate_limit = 0\n"
-            )
+            config = webhook_config(Path(tmp), args.evaluate_every, receiver.url)
             with serve(db_url, 1, Path(tmp) / "collector.log", "--config", str(config)), \
                     server.connect(database) as connection:  # fmt: skip
                 for index in range(args.samples):

@@ -48,7 +48,7 @@ from smartcron.collector.db.migrate import migrate
 from smartcron.collector.state import JobFacts, decide_state
 from sqlalchemy import Engine, delete, func, select, text
 
-from bench.alert_delivery import Receiver
+from bench.alert_delivery import Receiver, webhook_config
 from bench.collector_support import Server, collector_cli, own_database, print_table, serve
 from bench.table import BenchError, Row
 
@@ -161,12 +161,7 @@ def grace_to_webhook(server: Server, samples: int, every: float, seed: int) -> l
                 tempfile.TemporaryDirectory(prefix="smartcron-bench-") as tmp:  # fmt: skip
             url = server.url(database)
             collector_cli("migrate", "--db", url)
-            config = Path(tmp) / "smartcron.toml"
-            config.write_text(
-                f"[collector]\nevaluate_every = {every}\nalert_every = {every}\n"
-                f'[collector.channels.hook]\nkind = "webhook"\nurl = "{receiver.url}"\n'
-                "rate_limit = 0\n"
-            )
+            config = webhook_config(Path(tmp), every, receiver.url)
             with serve(url, 1, Path(tmp) / "collector.log", "--config", str(config)):
                 engine = create_db_engine(url)
                 now = wall_now()
