@@ -19,7 +19,7 @@ with an injected clock, run_pass (collector/alerting/engine.py) as serve runs it
 - grace end -> webhook, with the real collector: `smartcron-collector serve` (its tick
   every --every s, the default 30) in a database of its own, --samples jobs whose grace
   ends at random wall-clock moments of the next few intervals (serve takes no injected
-  clock: each job's data puts its grace's end there, a last duration of half the grace,
+  clock: each job's data puts its grace's end there, by its --grace, `grace_s`,
   checked against the state module), and the webhook's receipt of each job's alert;
   median and max, against the tick interval, which bounds the wait.
 
@@ -126,14 +126,21 @@ def wall_now() -> dt.datetime:
 
 def due_row(n: int, grace_ends: dt.datetime, now: dt.datetime) -> dict[str, Any]:
     """A job that ran every minute until its last slot before `grace_ends`, whose next
-    slot's grace (twice its last duration, state.grace) ends at `grace_ends` exactly."""
+    slot's grace (the line's --grace, `grace_s`, as the state module adds it) ends at
+    `grace_ends` exactly."""
     slot = (grace_ends - dt.timedelta(seconds=130)).replace(second=0, microsecond=0)
-    duration = (grace_ends - slot).total_seconds() / 2
-    last = slot - dt.timedelta(minutes=1)
-    facts = JobFacts(schedule="* * * * *", timezone="UTC", first_seen_at=last,
-                     last_status="success", last_started_at=last,
-                     last_duration_s=duration)  # fmt: skip
-    state = decide_state(facts, now)
+    last, duration = slot - dt.timedelta(minutes=1), 1.0
+
+    def decided(grace_s: float) -> Any:
+        return decide_state(JobFacts(schedule="* * * * *", timezone="UTC", first_seen_at=last,
+                                     last_status="success", last_started_at=last,
+                                     last_duration_s=duration, grace_s=grace_s), now)  # fmt: skip
+
+    # What the state module adds to the grace (a last duration where no agent watches).
+    probe = decided(60.0).late_after_at
+    extra = (probe - slot).total_seconds() - 60.0 if probe is not None else 0.0
+    grace_s = (grace_ends - slot).total_seconds() - extra
+    state = decided(grace_s)
     if state.late_after_at != grace_ends or state.review_at != grace_ends:
         raise BenchError(f"the state module puts job {n}'s grace end at "
                          f"{state.late_after_at}, not {grace_ends}: this benchmark's data "
@@ -143,7 +150,8 @@ def due_row(n: int, grace_ends: dt.datetime, now: dt.datetime) -> dict[str, Any]
         "command": "true", "first_seen_at": last, "last_run_id": None,
         "last_status": "success", "last_started_at": last,
         "last_finished_at": last + dt.timedelta(seconds=duration), "last_success_at": last,
-        "last_duration_s": duration, "breaker_state": "closed", "paused": False,
+        "last_duration_s": duration, "grace_s": grace_s, "breaker_state": "closed",
+        "paused": False,
         "timezone": "UTC", "state": state.state, "state_reason": state.reason,
         "next_expected_at": state.next_expected_at, "late_after_at": state.late_after_at,
         "missed_at": state.missed_at, "review_at": state.review_at,
