@@ -5,6 +5,8 @@ Hosts are few beside jobs (one agent each), so every pass reads each host's row 
 A host that never sent a heartbeat (reports only, no agent) has nothing to be silent
 about. Right after the collector itself was down no host is called silent: their
 heartbeats could not arrive; the engine holds these rules until the agents had time.
+A host alert's instant is when its condition began (episodes.py), so one episode is one
+alert, even after a manual resolve.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from ..db import tables
 from ..db.keys import by_job_key
 from ..heartbeats import ListedRun, parse_time, read_in_flight
 from ..state import run_grace, shown
+from .episodes import Episodes
 from .rules import HOST_RULES, HOST_SEVERITY, NO_JOB, Occurrence, severity_of
 from .silence import Silencer
 from .store import KEYS_PER_QUERY, AlertKey, Transitions, open_alerts_by_rule
@@ -106,13 +109,19 @@ def apply_host_rules(changes: Transitions, silencer: Silencer, hold: bool) -> No
     """Open what each host's heartbeat shows, resolve what it no longer shows. `hold`:
     the collector is just back from its own outage; open nothing yet."""
     open_now = {a.key: a for a in open_alerts_by_rule(changes.connection, HOST_RULES)}
+    episodes = Episodes(changes.connection)
     rows = list(changes.connection.execute(select(_h.host, _h.health)))
     present: set[AlertKey] = set()
     for row in rows:
-        for seen in host_conditions(row.host, _health(row.health), changes.now):
-            present.add((seen.rule, seen.job, seen.host))
+        for found in host_conditions(row.host, _health(row.health), changes.now):
+            present.add((found.rule, found.job, found.host))
+            # The episode's start, not this heartbeat's: an alert resolved by hand is
+            # that identity already, and does not reopen while the condition holds.
+            seen = episodes.dated(found)
             if not hold or (seen.rule, seen.job, seen.host) in open_now:
                 changes.record(seen, open_now, silencer.why(NO_JOB, row.host))
+    if not hold:
+        episodes.end_all_but((rule, host) for rule, _job, host in present)
     for key, alert in list(open_now.items()):
         if key not in present and not hold:
             changes.resolve(alert, open_now)

@@ -263,6 +263,16 @@ alerts = Table(
     UniqueConstraint("open_key", "rule", "job", "host", name="uq_alerts_open"),
 )
 
+# When each condition a host's heartbeat shows began (revision 0015): the instant of
+# its alert for the whole episode; the row goes when a fresh heartbeat no longer shows it.
+host_conditions = Table(
+    "smartcron_host_conditions",
+    metadata,
+    Column("rule", String(32), primary_key=True),
+    Column("host", String(255), primary_key=True),
+    Column("since", Micro, nullable=False),
+)
+
 # The outbox: each transition of an alert, written in the transaction that makes it;
 # delivery fans an event out to its channels and sets dispatched_at.
 alert_events = Table(

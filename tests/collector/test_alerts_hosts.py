@@ -4,7 +4,10 @@ heartbeats stored as the collector stores them, at injected moments."""
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
+import pytest
+from smartcron.collector.alert_centre import resolve
 from smartcron.collector.alerting.hosts import SILENT_AFTER, SPOOL_STUCK
 from smartcron.collector.db import tables
 from sqlalchemy import Engine
@@ -98,3 +101,79 @@ def test_a_host_window_silences_its_host_alerts(engine: Engine) -> None:
     pass_at(engine, T0 + 75 * MINUTE)  # the window ended at 09:00: this one is announced
     assert [row["silenced"] for row in alerts(engine)] == [silent["silenced"], None]
     assert [event for _id, event in events(engine)] == ["opened"]
+
+
+# Each host rule's condition as a heartbeat shows it; without it, the heartbeat is fine.
+LOW_DISK = {"disk_free_pct": {"state_dir": 4.5}}
+EPISODE_RULES = ("clock_skew", "host_disk_low")
+
+
+def health_of(rule: str, at: dt.datetime, holds: bool) -> dict[str, Any]:
+    if not holds:
+        return {"disk_free_pct": {"state_dir": 50.0}}  # and beat()'s clock is right
+    if rule == "clock_skew":
+        return {"clock": iso(at + 2 * MINUTE)}
+    return LOW_DISK
+
+
+@pytest.mark.parametrize("rule", EPISODE_RULES)
+def test_one_episode_is_one_alert_even_after_a_manual_resolve(engine: Engine, rule: str) -> None:
+    beat(engine, "db1", T0, **health_of(rule, T0, True))
+    pass_at(engine, T0 + SECOND)
+    first = one_open(engine, rule)
+    assert first["instant"] == T0.replace(tzinfo=None), "the episode began at this heartbeat"
+    assert resolve(engine, first["id"], "ops")["changed"] is True
+    for step in range(1, 5):  # the condition holds through four more heartbeats
+        at = T0 + step * 30 * SECOND
+        beat(engine, "db1", at, **health_of(rule, at, True))
+        pass_at(engine, at + SECOND)
+    [still] = alerts(engine, rule)
+    assert (still["id"], still["resolved_by"]) == (first["id"], "ops"), "it did not reopen"
+
+    ended = T0 + 150 * SECOND
+    beat(engine, "db1", ended, **health_of(rule, ended, False))
+    pass_at(engine, ended + SECOND)
+    again = T0 + 180 * SECOND
+    beat(engine, "db1", again, **health_of(rule, again, True))
+    pass_at(engine, again + SECOND)
+    second = one_open(engine, rule)
+    assert second["id"] != first["id"] and second["instant"] == again.replace(tzinfo=None)
+    assert events(engine) == [(first["id"], "opened"), (first["id"], "resolved"),
+                              (second["id"], "opened")]  # fmt: skip
+
+
+def test_an_open_host_alert_keeps_the_instant_its_condition_began(engine: Engine) -> None:
+    for step in range(3):
+        at = T0 + step * 30 * SECOND
+        beat(engine, "db1", at, **LOW_DISK)
+        pass_at(engine, at + SECOND)
+    alert = one_open(engine, "host_disk_low")
+    assert (alert["instant"], alert["repeats"]) == (T0.replace(tzinfo=None), 2)
+
+
+def test_a_draining_spool_backlog_stays_one_episode(engine: Engine) -> None:
+    """The oldest report changes as the spool drains; the backlog is the same one."""
+    oldest = T0 - SPOOL_STUCK - 5 * MINUTE
+    beat(engine, "db1", T0, spool={"depth": 9, "oldest_at": iso(oldest)})
+    pass_at(engine, T0 + SECOND)
+    first = one_open(engine, "spool_backlog")
+    assert first["instant"] == oldest.replace(tzinfo=None)
+    resolve(engine, first["id"], "ops")
+    later = T0 + 30 * SECOND
+    beat(engine, "db1", later, spool={"depth": 8, "oldest_at": iso(oldest + MINUTE)})
+    pass_at(engine, later + SECOND)
+    assert [row["id"] for row in alerts(engine, "spool_backlog")] == [first["id"]]
+
+
+def test_a_silent_host_resolved_by_hand_stays_resolved_until_it_beats(engine: Engine) -> None:
+    beat(engine, "db1", T0)
+    pass_at(engine, T0 + SILENT_AFTER + SECOND)
+    silent = one_open(engine, "host_silent")
+    resolve(engine, silent["id"], "ops")
+    pass_at(engine, T0 + 10 * MINUTE)
+    assert [row["id"] for row in alerts(engine, "host_silent")] == [silent["id"]]
+    beat(engine, "db1", T0 + 11 * MINUTE)
+    pass_at(engine, T0 + 11 * MINUTE + SECOND)
+    pass_at(engine, T0 + 11 * MINUTE + SILENT_AFTER + 2 * SECOND)  # silent again: new episode
+    assert len(alerts(engine, "host_silent")) == 2
+    assert one_open(engine, "host_silent")["instant"] == (T0 + 11 * MINUTE).replace(tzinfo=None)
