@@ -3,9 +3,10 @@ person does to one, acknowledge it (its reminders stop) and resolve it.
 
 Both are a conditional UPDATE whose row count says whether this request made the
 change, so two replicas or two clicks cannot do it twice; each is audited in
-smartcron_audit (who, when, which alert) in the same transaction. A resolve also
-writes the `resolved` event to the outbox, as the engine does when a condition ends,
-so the channels hear of it.
+smartcron_audit (who, when, which alert) in the same transaction. A resolve goes
+through the engine's own Transitions.resolve, so it writes the `resolved` event to the
+outbox exactly when the engine would: the channels hear an alert ended only if they
+heard it opened (a silenced one opened without a notice, and ends without one).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 
 from sqlalchemy import Engine, and_, desc, func, or_, select, update
 
+from .alerting.store import Transitions, open_alert
 from .db import tables
 from .errors import ApiError
 from .ingest import now_utc
@@ -184,18 +186,17 @@ def acknowledge(engine: Engine, alert_id: int, actor: str) -> dict[str, Any]:
 def resolve(engine: Engine, alert_id: int, actor: str) -> dict[str, Any]:
     """Resolve an open alert by hand (resolved_by names who). Resolving one resolved
     already changes nothing (changed: false)."""
-    a = tables.alerts.c
     now = now_utc()
     with engine.begin() as connection:
-        changed = connection.execute(
-            update(tables.alerts)
-            .where(a.id == alert_id, a.resolved_at.is_(None))
-            .values(resolved_at=now, resolved_by=actor, open_key=None)
-        ).rowcount
+        _find(connection, alert_id)  # 404 before anything
+        # The engine's own path (alerting/store.py): the same conditional UPDATE, and a
+        # `resolved` notice only for an alert whose opening was announced (not silenced).
+        changes = Transitions(connection, now)
+        alert = open_alert(connection, alert_id)
+        changed = alert is not None and changes.resolve(alert, by=actor)
+        changes.flush()
         row = _find(connection, alert_id)
         if changed:
-            connection.execute(tables.alert_events.insert().values(
-                alert_id=alert_id, event="resolved", created_at=now))  # fmt: skip
             _audit(connection, row, "alert-resolve", actor, now)
     return {"alert": alert_item(dict(row)), "changed": bool(changed)}
 

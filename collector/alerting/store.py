@@ -72,6 +72,13 @@ def open_alerts_of(connection: Connection, keys: Iterable[Key]) -> dict[AlertKey
     return found
 
 
+def open_alert(connection: Connection, alert_id: int) -> OpenAlert | None:
+    """Alert `alert_id` if it is open (the alert centre's resolve goes through
+    Transitions.resolve with it, as the engine's does)."""
+    row = connection.execute(_OPEN.where(_a.id == alert_id, _a.open_key == 1)).first()
+    return _open_of(row) if row is not None else None
+
+
 def open_alerts_by_rule(connection: Connection, rules: Sequence[str]) -> list[OpenAlert]:
     """Every open alert of these rules, from uq_alerts_open (open_key, rule, ...)."""
     query = _OPEN.where(_a.open_key == 1, _a.rule.in_(list(rules))).order_by(_a.id)

@@ -144,6 +144,21 @@ def test_acknowledge_and_resolve_with_the_admin_token(
     assert_error(refused, 403)
 
 
+def test_a_silenced_alert_resolved_by_hand_sends_no_notice(
+    collector: Service, schema_engine: Engine
+) -> None:
+    """The engine's rule (alerting/store.py): nobody was told it opened, so nobody is
+    told it ended; the resolve itself is still made and audited."""
+    alert = add_alert(schema_engine, silenced="maintenance window 3: nightly reboot")
+    headers = collector.headers(collector.admin_token)
+    url = f"{collector.url}/api/v1/alerts/{alert}/resolve"
+    done = collector.session.post(url, headers=headers, timeout=30)
+    assert done.status_code == 200 and done.json()["changed"] is True
+    assert done.json()["alert"]["resolved_by"] == "admin token"
+    assert events(schema_engine, alert) == []
+    assert [r["action"] for r in audit_rows(schema_engine)] == ["alert-resolve"]
+
+
 def test_a_session_acts_only_with_its_csrf_token(collector: Service, schema_engine: Engine) -> None:
     alert = add_alert(schema_engine)
     client = login(collector)
