@@ -6,27 +6,14 @@ from __future__ import annotations
 import datetime as dt
 import os
 import subprocess
-import time
-from collections.abc import Callable
 from pathlib import Path
 
-import pytest
 import requests
 from sqlalchemy import Engine
 
 from tests.support.outbox import open_alerts
 from tests.support.receivers import MailReceiver, WebhookReceiver
-from tests.support.service import collector_bin, start_collector
-
-WAIT_S = 60.0  # a deadline for what the service does on its own, never a figure
-
-
-def wait_for(condition: Callable[[], object], what: str) -> None:
-    deadline = time.monotonic() + WAIT_S
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"not within {WAIT_S:.0f} s: {what}")
-        time.sleep(0.1)
+from tests.support.service import collector_bin, start_collector, wait_for
 
 
 def write_config(tmp_path: Path, hook: WebhookReceiver, mail: MailReceiver) -> Path:

@@ -17,17 +17,28 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import psutil
+import pytest
 import requests
 
 BIN = Path(sys.executable).parent
 ADMIN_PASSWORD = "correct horse battery staple"
 ATTEMPT_STATUSES = ("success", "failed", "timeout", "killed_memory", "error")
+
+
+def wait_for(condition: Callable[[], object], what: str, limit_s: float = 60.0) -> None:
+    """Until `condition` holds, for what the service does on its own; the limit is a
+    deadline, never a figure."""
+    deadline = time.monotonic() + limit_s
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"not within {limit_s:.0f} s: {what}")
+        time.sleep(0.1)
 
 
 def collector_bin() -> str:
