@@ -208,7 +208,7 @@ def serve(
     request_timeout = _from_file(ctx, "request_timeout", request_timeout, table.request_timeout)
     evaluate_every = _from_file(ctx, "evaluate_every", evaluate_every, table.evaluate_every)
     alert_every = _from_file(ctx, "alert_every", alert_every, table.alert_every)
-    delivery = _check_delivery(table)
+    delivery = _check_delivery(table, config_file)
     host, port = _parse_listen(listen)
     if admin_password_hash is not None:
         from .password_hash import HINT, PasswordHashError, resolve_password_hash
@@ -272,7 +272,7 @@ def alerts_command(db_url: str | None, config_file: str | None, every: float, on
     engine = _engine(db_url or table.db)
     _require_schema(engine)
     # Each pass's new alerts go out right after it, through the file's channels.
-    deliver = Delivery(_check_delivery(table)).run_pass
+    deliver = Delivery(_check_delivery(table, config_file)).run_pass
     tick = CollectorTick(engine, every, deliver=deliver, prune=False)
     if once:
         ticked = _database_call(tick)
@@ -304,7 +304,7 @@ def alerts_command(db_url: str | None, config_file: str | None, every: float, on
         loop.stop()
 
 
-def _check_delivery(table: CollectorTable) -> DeliveryConfig:
+def _check_delivery(table: CollectorTable, config_file: str | None) -> DeliveryConfig:
     """The file's delivery settings, once every channel's URL is known to be usable."""
     from .alerting.channels import make_senders
 
@@ -312,8 +312,16 @@ def _check_delivery(table: CollectorTable) -> DeliveryConfig:
     try:
         make_senders(delivery.channels)
     except ValueError as error:
-        raise ConfigProblem(str(error)) from None
+        raise ConfigProblem(f"{_config_where(config_file)}{error}") from None
     return delivery
+
+
+def _config_where(config_file: str | None) -> str:
+    """'config FILE: [collector] ', as the file's other problems begin, to name the file."""
+    from .alerting.config import config_path
+
+    path = config_path(config_file, os.environ)
+    return f"config {path}: [collector] " if path else "[collector] "
 
 
 @main.command("test-alert")
@@ -325,10 +333,13 @@ def test_alert_command(config_file: str | None, channel: str) -> None:
     from .alerting.messages import test_message
     from .alerting.redact import shown_url
 
-    delivery = _check_delivery(_load_config(config_file))
+    delivery = _check_delivery(_load_config(config_file), config_file)
     if channel not in delivery.channels:
         known = ", ".join(delivery.channels) or "none is configured"
-        raise ConfigProblem(f"no channel {channel!r} in [collector.channels]; known: {known}")
+        raise ConfigProblem(
+            f"{_config_where(config_file)}no channel {channel!r} in [collector.channels]; "
+            f"known: {known}"
+        )
     config = delivery.channels[channel]
     where = f"{channel} ({config.kind}, {shown_url(config.url)})"
     try:

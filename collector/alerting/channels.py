@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import requests
 
@@ -58,6 +59,10 @@ class WebhookSender:
                 timeout=self.config.timeout,
                 allow_redirects=False,
             )
+        except requests.Timeout:
+            raise SendFailed(f"no answer within {self.config.timeout:g} s") from None
+        except requests.ConnectionError as error:
+            raise SendFailed(self._reason(unreachable(error))) from None
         except requests.RequestException as error:
             raise SendFailed(self._reason(f"{type(error).__name__}: {error}")) from None
         if not 200 <= answer.status_code < 300:
@@ -65,6 +70,17 @@ class WebhookSender:
 
     def _reason(self, text: str) -> str:
         return self._redactor.scrub(text)[:_ERROR_MAX]
+
+
+_OS_ERROR = re.compile(r"\[Errno -?\d+\] [^'\")]+|Name or service not known|Connection refused")
+
+
+def unreachable(error: requests.ConnectionError) -> str:
+    """requests' text for a failed connection is urllib3's pool, retries and URL, with the
+    cause at the end: keep the cause and say what to check."""
+    found = _OS_ERROR.findall(str(error))
+    cause = found[-1].strip() if found else f"{type(error).__name__}: {error}"
+    return f"cannot connect ({cause}); check that the receiver runs and the URL's host and port"
 
 
 class AppriseSender:
@@ -77,12 +93,13 @@ class AppriseSender:
         self.config = config
         self._redactor = Redactor([config.url])
         self._apprise = apprise
-        self._service = apprise.Apprise.instantiate(config.url)
+        # Apprise says why it refused a URL only in its log: catch the lines (its LogCapture
+        # has no annotations, which mypy would refuse in this typed call).
+        capture: Any = apprise.LogCapture
+        with capture(level=logging.WARNING, fmt="%(levelname)s %(message)s") as log_:
+            self._service = apprise.Apprise.instantiate(config.url)
         if self._service is None:
-            raise ValueError(
-                f"channels.{name}.url: Apprise does not know this URL ({shown_url(config.url)}); "
-                'see Apprise\'s list of URLs, or set kind = "webhook" for an http(s) receiver'
-            )
+            raise ValueError(refused_url(name, config.url, log_.getvalue(), self._redactor))
 
     def send(self, message: Message) -> None:
         apprise = self._apprise
@@ -96,6 +113,35 @@ class AppriseSender:
             lines = [line for line in captured.getvalue().splitlines() if line.strip()]
             reason = "; ".join(lines[-3:]) or "Apprise reported a failure"
             raise SendFailed(self._redactor.scrub(reason)[:_ERROR_MAX])
+
+
+def refused_url(name: str, url: str, apprise_log: str, redactor: Redactor) -> str:
+    """Why Apprise took no service from the URL, as one line naming the fix. Apprise logs
+    "Unparseable URL" for a scheme it has no plugin for, and a WARNING with the reason
+    when a plugin refused the rest (mailto:// to a bare IP without ?from=, say)."""
+    where = f"channels.{name}.url"
+    reasons = [
+        line.removeprefix("WARNING ").strip()
+        for line in apprise_log.splitlines()
+        if line.startswith("WARNING ") and line.removeprefix("WARNING ").strip()
+    ]
+    if not reasons:
+        return (
+            f"{where}: Apprise does not know this URL ({shown_url(url)}); "
+            'see Apprise\'s list of URLs, or set kind = "webhook" for an http(s) receiver'
+        )
+    scheme = url.partition("://")[0].lower()
+    hint = (
+        "; a mail server given by IP or a host without a domain needs "
+        "?to=ADDRESS&from=ADDRESS (full addresses)"
+        if scheme in ("mailto", "mailtos")
+        else ""
+    )
+    reason = redactor.scrub(reasons[-1]).rstrip(" .:")[:_ERROR_MAX]
+    return (
+        f"{where}: Apprise refused this URL ({shown_url(url)}): {reason}; "
+        f"fix it as Apprise's page for {scheme}:// says{hint}"
+    )
 
 
 def make_sender(name: str, config: ChannelConfig) -> Sender:

@@ -274,12 +274,17 @@ def _underscored(value: Any, keep_keys_of: set[str], parent: str = "") -> Any:
     }
 
 
+KEYS_DOC = 'docs/delivery.md ("Every key")'
+
+
 def _first_problem(error: ValidationError) -> str:
     first = error.errors()[0]
     where = ".".join(str(part) for part in first["loc"])
     key = f"[collector] {where}" if where else "[collector]"
     if first["type"] == "extra_forbidden":
-        return f"{key}: unknown key; see docs/collector.md for the keys of [collector]"
+        return f"{key}: unknown key; see {KEYS_DOC} for the keys of [collector]"
+    if first["type"] == "missing":
+        return f"{key}: missing; this key is required ({KEYS_DOC})"
     cause = first.get("ctx", {}).get("error")
     if isinstance(cause, SettingError):
         message = str(cause)

@@ -121,7 +121,10 @@ def test_a_failing_channel_is_told_on_the_others(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("[collector]\nchanels = {}\n", "[collector] chanels: unknown key"),
+        ("[collector]\nchanels = {}\n",
+         '[collector] chanels: unknown key; see docs/delivery.md ("Every key")'),
+        ("[collector.channels.x]\nkind = 'webhook'\n",
+         "[collector] channels.x.url: missing; this key is required"),
         ("[collector.channels.x]\nurl = 'ntfy://t'\nrate_limt = 3\n",
          "[collector] channels.x.rate_limt: unknown key"),
         ("[collector.channels.x]\nkind = 'webhook'\nurl = 'ftp://h/p'\n",
@@ -204,9 +207,35 @@ def test_serve_refuses_an_unknown_apprise_url_without_its_secret(tmp_path: Path)
     )
     done = run_collector("serve", "--config", path, env={"SMARTCRON_CONFIG": "/nonexistent"})
     assert done.returncode == 2
-    assert "channels.x.url: Apprise does not know this URL (nosuchservice://…)" in done.stderr
+    assert (
+        f"config {path}: [collector] channels.x.url: Apprise does not know this URL "
+        "(nosuchservice://…)" in done.stderr
+    )
     assert "Hunter2Secret" not in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_a_url_apprise_refuses_says_why_and_names_the_file(tmp_path: Path) -> None:
+    # A new user's first mail channel: a local SMTP server by IP, no addresses given.
+    # Apprise knows mailto://, so "does not know this URL" would send them the wrong way.
+    path = write(tmp_path, "[collector.channels.mail]\nurl = 'mailto://127.0.0.1:8025'\n")
+    done = run_collector("test-alert", "mail", "--config", path)
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith(f"Error: config {path}: [collector] channels.mail.url: ")
+    assert "Apprise refused this URL (mailto://127.0.0.1:8025/…): Invalid ~From~ email" in lines[0]
+    assert "?to=ADDRESS&from=ADDRESS" in lines[0]
+    assert "does not know" not in lines[0]
+
+
+def test_an_unknown_channel_names_the_file(tmp_path: Path) -> None:
+    path = write(tmp_path, "[collector.channels.x]\nkind = 'webhook'\nurl = 'http://h/'\n")
+    done = run_collector("test-alert", "pager", "--config", path)
+    assert done.returncode == 2
+    assert done.stderr.strip() == (
+        f"Error: config {path}: [collector] no channel 'pager' in [collector.channels]; known: x"
+    )
 
 
 def test_env_names_the_file_and_a_missing_one_is_one_line(tmp_path: Path) -> None:
