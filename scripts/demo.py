@@ -153,6 +153,7 @@ def _show_next_steps(url: str, token: str, state: Path) -> None:
     print("  - wrap your crontab lines: docs/wrapper.md (lines to copy: crontab.example)")
     print("  - install on a cron host: docs/install.md; run the collector for real: "
           "docs/collector.md")  # fmt: skip
+    print("  - get alerts by mail or webhook (try it on loopback first): docs/delivery.md")
 
 
 def _shown(path: Path) -> str:

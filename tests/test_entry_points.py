@@ -139,6 +139,6 @@ def test_the_demo_says_where_smartcron_wrap_is_and_what_to_read(tmp_path: Path) 
     assert (tried.returncode, tried.stdout) == (0, "hello\n"), tried.stderr
     for doc in re.findall(r"docs/\w+\.md|crontab\.example", after):
         assert (ROOT / doc).is_file(), doc
-    assert {"docs/wrapper.md", "docs/install.md", "docs/collector.md"} <= set(
+    assert {"docs/wrapper.md", "docs/install.md", "docs/collector.md", "docs/delivery.md"} <= set(
         re.findall(r"docs/\w+\.md", after)
     )
