@@ -6,7 +6,7 @@ ends) to the webhook receiving it, median and max of --samples (20).
 A real `smartcron-collector serve --config` on MariaDB, with a webhook channel pointing
 at a ThreadingHTTPServer in this process; each sample commits one alert and its event
 at a random moment of the evaluation interval and waits for the webhook. The delivery
-pass runs after each evaluation pass (--evaluate-every, serve's default 30 s), so the
+pass runs after each evaluation pass (--evaluate-every, serve's default 15 s), so the
 figure is bounded by that interval, which is printed as the peer. With the alert
 engine in the loop, detection of a missed run happens in that same pass, right before
 delivery: the whole "grace ended → webhook" figure is this one.
@@ -162,8 +162,8 @@ def storm(db_url: str, receiver: Receiver, count: int) -> tuple[float, float, in
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--samples", type=int, default=20, help="alerts timed (20)")
-    parser.add_argument("--evaluate-every", type=float, default=30.0,
-                        help="serve's --evaluate-every, seconds (30, its default)")  # fmt: skip
+    parser.add_argument("--evaluate-every", type=float, default=15.0,
+                        help="serve's --evaluate-every, seconds (15, its default)")  # fmt: skip
     parser.add_argument("--mysql", default="127.0.0.1:3306", help="HOST:PORT, root, no password")
     parser.add_argument("--database", default=DATABASE, help=f"database name ({DATABASE})")
     parser.add_argument("--seed", type=int, default=1)

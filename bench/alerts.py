@@ -1,7 +1,7 @@
 """The alert engine over a large fleet, on MariaDB (issue 11's three figures).
 
     .venv/bin/python bench/alerts.py [--jobs 100000] [--storm 10000] [--quiet-passes 5]
-                                     [--samples 20] [--every 30]
+                                     [--samples 20] [--every 15]
 
 Loads a database of its own (smartcron_bench_alert_pass; dropped at the end unless --keep)
 with --jobs jobs, their state rows as the state module decides them at the start: most
@@ -17,7 +17,7 @@ with an injected clock, run_pass (collector/alerting/engine.py) as serve runs it
   serve's tick runs the two); against a peer: the same number of alert rows and events
   written by two bulk INSERTs, with no detection at all;
 - grace end -> webhook, with the real collector: `smartcron-collector serve` (its tick
-  every --every s, the default 30) in a database of its own, --samples jobs whose grace
+  every --every s, the default 15, as serve's) in a database of its own, --samples jobs whose grace
   ends at random wall-clock moments of the next few intervals (serve takes no injected
   clock: each job's data puts its grace's end there, by its --grace, `grace_s`,
   checked against the state module), and the webhook's receipt of each job's alert;
@@ -235,7 +235,7 @@ def main() -> int:
     parser.add_argument("--keep", action="store_true")
     parser.add_argument("--samples", type=int, default=20,
                         help="grace end -> webhook samples (0: skip that figure)")  # fmt: skip
-    parser.add_argument("--every", type=float, default=30.0,
+    parser.add_argument("--every", type=float, default=15.0,
                         help="serve's tick (--evaluate-every, --alert-every), seconds")  # fmt: skip
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()

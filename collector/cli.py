@@ -172,10 +172,10 @@ def hash_password_command(password: str) -> None:
 @click.option("--request-timeout", default=10.0, show_default=True, metavar="SECONDS",
               type=click.FloatRange(0, min_open=True), envvar="SMARTCRON_COLLECTOR_REQUEST_TIMEOUT",
               help="close a connection that has not sent a whole request within this")  # fmt: skip
-@click.option("--evaluate-every", "evaluate_every", default=30.0, show_default=True,
+@click.option("--evaluate-every", "evaluate_every", default=15.0, show_default=True,
               type=click.FloatRange(0, 86400), envvar="SMARTCRON_EVALUATE_EVERY",
               help="seconds between passes that mark jobs late (0: off)")  # fmt: skip
-@click.option("--alert-every", "alert_every", default=30.0, show_default=True,
+@click.option("--alert-every", "alert_every", default=15.0, show_default=True,
               type=click.FloatRange(0, 86400), envvar="SMARTCRON_ALERT_EVERY",
               help="seconds between alert passes, run by one replica at a time (0: off; "
                    "`smartcron-collector alerts` runs them alone)")  # fmt: skip
@@ -257,7 +257,7 @@ def serve(
 @main.command("alerts")
 @db_option
 @config_option
-@click.option("--every", default=30.0, show_default=True, metavar="SECONDS",
+@click.option("--every", default=15.0, show_default=True, metavar="SECONDS",
               type=click.FloatRange(1, 86400), envvar="SMARTCRON_ALERT_EVERY",
               help="seconds between passes")  # fmt: skip
 @click.option("--once", is_flag=True, help="run one pass, print what it did, and exit")

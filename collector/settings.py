@@ -33,9 +33,9 @@ class CollectorSettings(BaseModel):
     # None: as many as the process's file-descriptor limit leaves room for.
     max_connections: int | None = Field(default=None, ge=1)
     # How often the evaluation pass looks for jobs that time made late (0: never).
-    evaluate_every_s: float = Field(default=30.0, ge=0, le=86400)
+    evaluate_every_s: float = Field(default=15.0, ge=0, le=86400)
     # How often the alert pass runs (collector/alerting/; one replica at a time; 0: never).
-    alert_every_s: float = Field(default=30.0, ge=0, le=86400)
+    alert_every_s: float = Field(default=15.0, ge=0, le=86400)
     # Channels, routes, digest, reminders, the daily summary ([collector] of the config).
     delivery: DeliveryConfig = Field(default_factory=DeliveryConfig)
 
