@@ -8,8 +8,9 @@ that moment and the start of that hour (less than an hour of them) from smartcro
 The sum is exact: each run is in one hour, and each hour is read from one place.
 
 The hourly rows are kept for KEEP_HOURS, the days of smartcron_perf_daily (which
-smartcron_v_job_performance sums over 30 days) for KEEP_PERF_DAYS; the evaluation pass
-deletes older ones (prune_hourly), which nothing reads.
+smartcron_v_job_performance sums over 30 days) for KEEP_PERF_DAYS, the failed runs of
+smartcron_recent_failures (which smartcron_v_recent_failures reads for 24 hours) for
+KEEP_HOURS; the evaluation pass deletes older ones (prune_hourly), which nothing reads.
 """
 
 from __future__ import annotations
@@ -128,8 +129,8 @@ def fleet_day_counts(engine: Engine, now: dt.datetime) -> tuple[int, int]:
 
 
 def prune_hourly(engine: Engine, now: dt.datetime) -> int:
-    """Delete the hourly rows older than KEEP_HOURS and the performance days older than
-    KEEP_PERF_DAYS; how many went."""
+    """Delete the hourly rows and the recent failures older than KEEP_HOURS and the
+    performance days older than KEEP_PERF_DAYS; how many went."""
     oldest = epoch_hour(now) - KEEP_HOURS
     oldest_day = now.date() - dt.timedelta(days=KEEP_PERF_DAYS - 1)
     deleted = 0
@@ -138,4 +139,8 @@ def prune_hourly(engine: Engine, now: dt.datetime) -> int:
             deleted += connection.execute(delete(table).where(table.c.epoch_hour < oldest)).rowcount
         perf = tables.perf_daily
         deleted += connection.execute(delete(perf).where(perf.c.day < oldest_day)).rowcount
+        failures = tables.recent_failures
+        deleted += connection.execute(
+            delete(failures).where(failures.c.started_at < now - KEEP_HOURS * HOUR)
+        ).rowcount
     return deleted

@@ -172,6 +172,25 @@ run_output = Table(
     Column("stderr_tail", LongText, nullable=False),
 )
 
+# Filled by triggers on smartcron_runs and smartcron_run_output, never by the collector's
+# code: the failed runs of the last KEEP_HOURS (collector/rollups.py) with the end of their
+# stderr, for smartcron_v_recent_failures (migrations/sql/mysql/0016_recent_failures.sql).
+recent_failures = Table(
+    "smartcron_recent_failures",
+    metadata,
+    Column("started_at", Micro, primary_key=True),
+    Column("run_id", String(36), primary_key=True),
+    Column("job", String(100), nullable=False),
+    Column("host", String(255), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("exit_code", Integer),
+    Column("signal_number", Integer),
+    Column("duration_s", Float),
+    Column("attempt_count", Integer, nullable=False),
+    Column("stderr_end", String(300)),
+    Index("ix_recent_failures_run", "run_id", unique=True),
+)
+
 jobs = Table(
     "smartcron_jobs",
     metadata,

@@ -380,3 +380,23 @@ def test_pruning_deletes_only_the_hours_past_keeping(engine: Engine) -> None:
         before
     )
     assert rollups.prune_hourly(engine, now) == 0
+
+
+def test_pruning_deletes_the_failures_past_keeping(engine: Engine) -> None:
+    """smartcron_recent_failures keeps KEEP_HOURS of failed runs, of which the view
+    shows 24; older ones go, and the view's rows stay."""
+    now = utc_now()
+    ingest(engine, reports(300, now, seed=14, hours=24 * 4))
+    failures = tables.recent_failures
+    with engine.connect() as connection:
+        before = connection.execute(select(failures.c.run_id, failures.c.started_at)).all()
+        shown = connection.execute(text("SELECT run_id FROM smartcron_v_recent_failures")).all()
+    oldest = now - dt.timedelta(hours=rollups.KEEP_HOURS)
+    assert min(started for _, started in before) < oldest, "the reports span four days"
+    assert shown, "some failed in the last day"
+    assert rollups.prune_hourly(engine, now) > 0
+    with engine.connect() as connection:
+        after = connection.execute(select(failures.c.run_id, failures.c.started_at)).all()
+        still = connection.execute(text("SELECT run_id FROM smartcron_v_recent_failures")).all()
+    assert sorted(after) == sorted(row for row in before if row[1] >= oldest)
+    assert sorted(still) == sorted(shown)
