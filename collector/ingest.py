@@ -291,15 +291,17 @@ def _lock_order(report: RunReport) -> tuple[Any, ...]:
 def write_plan(connection: Connection, plan: Plan, now: dt.datetime) -> None:
     """The group's rows, in a fixed order of tables and, within each, of keys, so that
     concurrent transactions take their row locks in the same order and wait for each
-    other instead of deadlocking: runs (and the rollup rows of their triggers), then
+    other instead of deadlocking: output rows, runs (and the rows of their triggers), then
     jobs, then hosts. A heartbeat takes the same order, jobs rows before its host's
     row (heartbeats.store_heartbeat): keep them alike."""
     mysql_dialect = connection.dialect.name in ("mysql", "mariadb")
     if plan.new:
-        runs = [run_values(report, now) for report in plan.new]
-        bulk.insert_rows(connection, _INSERT_RUNS, RUN_COLUMNS, runs)
+        # Output rows first: the runs' trigger copies a failure's stderr into
+        # smartcron_recent_failures (migrations/sql/mysql/0016_recent_failures.sql).
         outputs = [output_values(report) for report in plan.new]
         bulk.insert_rows(connection, _INSERT_OUTPUT, OUTPUT_COLUMNS, outputs)
+        runs = [run_values(report, now) for report in plan.new]
+        bulk.insert_rows(connection, _INSERT_RUNS, RUN_COLUMNS, runs)
         jobs, jobs_kept, skips = _job_changes(plan.new, now)
         bulk.insert_rows(connection, _upsert_jobs(mysql_dialect, True), JOB_EXPECT_COLUMNS, jobs)
         # Rare: a report without `expect` (an older wrapper's, a lost run's) keeps the

@@ -26,8 +26,6 @@ LOCK TABLES smartcron_runs WRITE, smartcron_run_output WRITE, smartcron_recent_f
 
 DROP TRIGGER IF EXISTS smartcron_runs_recent_failures;
 
-DROP TRIGGER IF EXISTS smartcron_run_output_recent_failures;
-
 CREATE TRIGGER smartcron_runs_recent_failures AFTER INSERT ON smartcron_runs FOR EACH ROW
 INSERT INTO smartcron_recent_failures
        (started_at, run_id, job, host, status, exit_code, signal_number, duration_s,
@@ -38,11 +36,6 @@ SELECT NEW.started_at, NEW.run_id, NEW.job, NEW.host, NEW.status, NEW.exit_code,
         WHERE smartcron_run_output.run_id = NEW.run_id)
 FROM DUAL
 WHERE NEW.status IN ('failed', 'timeout', 'killed_memory', 'error', 'lost');
-
-CREATE TRIGGER smartcron_run_output_recent_failures AFTER INSERT ON smartcron_run_output
-FOR EACH ROW
-UPDATE smartcron_recent_failures SET stderr_end = RIGHT(NEW.stderr_tail, 300)
-WHERE run_id = NEW.run_id;
 
 DELETE FROM smartcron_recent_failures;
 

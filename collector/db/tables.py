@@ -172,9 +172,10 @@ run_output = Table(
     Column("stderr_tail", LongText, nullable=False),
 )
 
-# Filled by triggers on smartcron_runs and smartcron_run_output, never by the collector's
-# code: the failed runs of the last KEEP_HOURS (collector/rollups.py) with the end of their
-# stderr, for smartcron_v_recent_failures (migrations/sql/mysql/0016_recent_failures.sql).
+# Filled by a trigger on smartcron_runs, never by the collector's code: the failed runs of
+# the last KEEP_HOURS (collector/rollups.py) with the end of their stderr, read from the
+# output row that ingest writes just before the run, for smartcron_v_recent_failures
+# (migrations/sql/mysql/0016_recent_failures.sql).
 recent_failures = Table(
     "smartcron_recent_failures",
     metadata,

@@ -20,9 +20,13 @@ from typing import Any
 import pytest
 from smartcron.collector.db import tables
 from smartcron.collector.db.migrations.duration_buckets import EDGES, RELATIVE_ERROR
+from smartcron.collector.ingest import ingest_reports
 from smartcron.collector.state import shown, slot_after
 from smartcron.collector.state_store import refresh_states
+from smartcron.wrapper.schema import RunReport
 from sqlalchemy import Engine, text
+
+from tests.support.service import make_report
 
 MiB = 2**20
 # What the wrapper reports by default for each status (killed_memory and lost: none).
@@ -117,7 +121,8 @@ def add_run(
     stderr: str | None = "",
     attempts: int = 1,
 ) -> str:
-    """One run (and, unless stderr is None, its output row); returns its run_id."""
+    """One run (and, unless stderr is None, its output row, written first as ingest
+    does); returns its run_id."""
     row = run_row(
         job,
         status,
@@ -130,13 +135,13 @@ def add_run(
         attempts=attempts,
     )
     with engine.begin() as connection:
-        connection.execute(tables.runs.insert().values(**row))
         if stderr is not None:
             connection.execute(
                 tables.run_output.insert().values(
                     run_id=row["run_id"], attempts="[]", stdout_tail="", stderr_tail=stderr
                 )
             )
+        connection.execute(tables.runs.insert().values(**row))
     return str(row["run_id"])
 
 
@@ -636,24 +641,20 @@ def test_recent_failures(engine: Engine) -> None:
     assert rows[3]["stderr_end"] is None, "a lost run has no output row"
 
 
-def test_recent_failures_takes_stderr_written_before_the_run(engine: Engine) -> None:
-    """Ingest writes a run's output row after the run; the output's trigger fills the
-    stderr in. Written the other way round, the run's trigger finds the output row."""
-    row = run_row("vend_sync", "error", utc_now() - dt.timedelta(minutes=5), 0.5, exit_code=127)
-    with engine.begin() as connection:
-        connection.execute(
-            tables.run_output.insert().values(
-                run_id=row["run_id"], attempts="[]", stdout_tail="", stderr_tail="not found\n"
-            )
-        )
-        connection.execute(tables.runs.insert().values(**row))
-    # A success's output row finds no failure to fill.
-    add_run(engine, "vend_sync", "success", utc_now() - dt.timedelta(minutes=1), 1.0, stderr="ok")
+def test_recent_failures_takes_the_stderr_of_a_report_ingested(engine: Engine) -> None:
+    """Through ingest: its output row goes in before the run, whose trigger copies the
+    stderr; a success's report adds nothing to smartcron_recent_failures."""
+    now = utc_now()
+    failed = make_report(
+        status="error", exit_code=127, started=now - dt.timedelta(minutes=5), stderr="not found\n"
+    )
+    success = make_report(started=now - dt.timedelta(minutes=1), exit_code=0, stderr="ok")
+    ingest_reports(engine, [RunReport.model_validate(r) for r in (failed, success)])
 
     rows = view(engine, "smartcron_v_recent_failures")
 
     assert [(r["run_id"], r["status"], r["stderr_end"]) for r in rows] == [
-        (row["run_id"], "error", "not found\n")
+        (failed["run_id"], "error", "not found\n")
     ]
     with engine.connect() as connection:
         kept = connection.execute(text("SELECT COUNT(*) FROM smartcron_recent_failures")).scalar()

@@ -4,9 +4,10 @@ The view read each failed run of the day through ix_runs_status_started and then
 output row by run_id: a random UUID key, so one page read per failure at the far end of
 a big table (3.8 s for 23,308 failures at 10,000 jobs). smartcron_recent_failures holds
 what the view shows, the last 300 characters of stderr included, clustered by start
-time: the view reads one range of a small table. Triggers on smartcron_runs and
-smartcron_run_output keep it (both are only ever inserted into); the evaluation pass
-deletes rows older than the view reads (collector/rollups.py).
+time: the view reads one range of a small table. A trigger on smartcron_runs (only ever
+inserted into) keeps it, the stderr read from the output row that ingest writes just
+before the run; the evaluation pass deletes rows older than the view reads
+(collector/rollups.py).
 
 Revision ID: 0016
 Revises: 0015

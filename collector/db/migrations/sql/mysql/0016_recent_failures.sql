@@ -3,9 +3,11 @@
 -- reads one range of a small table instead of an output row per failure by its random
 -- run_id (3.8 s for 23,308 failures at 10,000 jobs: docs/queries.md).
 --
--- Two triggers keep it: a failed run's row comes with the run, and its stderr with the
--- output row, which ingest inserts after the run (the run's trigger reads an output
--- row already there, for the other order). Both tables are only inserted into, and an
+-- A trigger on smartcron_runs keeps it: a failed run's row comes with the run, its
+-- stderr from the run's output row, which ingest inserts just before the run, in the
+-- same transaction (collector/ingest.py). No trigger on the output rows: its UPDATE,
+-- finding no failure for a success, took a gap lock on the run_id index, and concurrent
+-- batches deadlocked on it (bench/ingest.py). Runs are only inserted into, and an
 -- AFTER INSERT trigger fires only for rows actually inserted: a replayed report
 -- (INSERT IGNORE) adds nothing.
 --
@@ -15,8 +17,7 @@
 -- deletes older rows.
 LOCK TABLES smartcron_runs WRITE, smartcron_run_output WRITE, smartcron_recent_failures WRITE;
 DROP TRIGGER IF EXISTS smartcron_runs_recent_failures;
-DROP TRIGGER IF EXISTS smartcron_run_output_recent_failures;
--- One statement each, no BEGIN ... END: the file needs no DELIMITER at the mysql client.
+-- One statement, no BEGIN ... END: the file needs no DELIMITER at the mysql client.
 CREATE TRIGGER smartcron_runs_recent_failures AFTER INSERT ON smartcron_runs FOR EACH ROW
 INSERT INTO smartcron_recent_failures
        (started_at, run_id, job, host, status, exit_code, signal_number, duration_s,
@@ -27,10 +28,6 @@ SELECT NEW.started_at, NEW.run_id, NEW.job, NEW.host, NEW.status, NEW.exit_code,
         WHERE smartcron_run_output.run_id = NEW.run_id)
 FROM DUAL
 WHERE NEW.status IN ('failed', 'timeout', 'killed_memory', 'error', 'lost');
-CREATE TRIGGER smartcron_run_output_recent_failures AFTER INSERT ON smartcron_run_output
-FOR EACH ROW
-UPDATE smartcron_recent_failures SET stderr_end = RIGHT(NEW.stderr_tail, 300)
-WHERE run_id = NEW.run_id;
 DELETE FROM smartcron_recent_failures;
 -- No aliases: under LOCK TABLES a table is locked by the name the statement uses.
 INSERT INTO smartcron_recent_failures

@@ -1,8 +1,7 @@
--- smartcron: smartcron_recent_failures and its triggers (mysql/0016_recent_failures.sql
+-- smartcron: smartcron_recent_failures and its trigger (mysql/0016_recent_failures.sql
 -- says what they hold and why), for SQLite. SQLite has one writer at a time: the
--- triggers and the fill below see the same runs, each added once.
+-- trigger and the fill below see the same runs, each added once.
 DROP TRIGGER IF EXISTS smartcron_runs_recent_failures;
-DROP TRIGGER IF EXISTS smartcron_run_output_recent_failures;
 CREATE TRIGGER smartcron_runs_recent_failures AFTER INSERT ON smartcron_runs
 WHEN NEW.status IN ('failed', 'timeout', 'killed_memory', 'error', 'lost')
 BEGIN
@@ -13,11 +12,6 @@ BEGIN
             NEW.signal_number, NEW.duration_s, NEW.attempt_count,
             (SELECT substr(stderr_tail, -300) FROM smartcron_run_output
              WHERE smartcron_run_output.run_id = NEW.run_id));
-END;
-CREATE TRIGGER smartcron_run_output_recent_failures AFTER INSERT ON smartcron_run_output
-BEGIN
-    UPDATE smartcron_recent_failures SET stderr_end = substr(NEW.stderr_tail, -300)
-    WHERE run_id = NEW.run_id;
 END;
 DELETE FROM smartcron_recent_failures;
 INSERT INTO smartcron_recent_failures
