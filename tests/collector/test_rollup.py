@@ -238,9 +238,9 @@ def test_upgrade_fills_the_rollup_from_the_runs_once(empty_engine: Engine) -> No
     filled = stored_rollup(empty_engine)
     assert migrate(empty_engine) == head_revision()
     assert stored_rollup(empty_engine) == filled, "a second migrate rebuilt or re-counted"
-    # The run rollup's, the hourly, host-hourly and daily rollups' (0009) and the
-    # performance days' (0014).
-    assert (revision(empty_engine), triggers(empty_engine)) == ([head_revision()], 5)
+    # The run rollup's, the hourly, host-hourly and daily rollups' (0009), the
+    # performance days' (0014) and the recent failures' (0016).
+    assert (revision(empty_engine), triggers(empty_engine)) == ([head_revision()], 6)
     new = mixed_reports(50, seed=3)
     ingest(empty_engine, new)
     assert_counted_once(empty_engine, runs_of(old + new))

@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import resource
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -28,10 +29,17 @@ pytestmark = pytest.mark.timeout(90)
 def starve_of_descriptors(pid: int) -> None:
     """No new descriptor for `pid`: its soft limit becomes its lowest free number (a new
     descriptor always takes the lowest; those above it that it holds stay usable)."""
-    held = {int(fd) for fd in os.listdir(f"/proc/{pid}/fd")}
-    lowest_free = min(set(range(max(held) + 2)) - held)
     _soft, hard = resource.prlimit(pid, resource.RLIMIT_NOFILE)
-    resource.prlimit(pid, resource.RLIMIT_NOFILE, (lowest_free, hard))
+    limit = None
+    # A descriptor the process holds for a moment (a /proc read of its supervision loop)
+    # hides a free number below it from one look: look again and keep the lowest seen.
+    for _ in range(20):
+        held = {int(fd) for fd in os.listdir(f"/proc/{pid}/fd")}
+        lowest_free = min(set(range(max(held) + 2)) - held)
+        if limit is None or lowest_free < limit:
+            limit = lowest_free
+            resource.prlimit(pid, resource.RLIMIT_NOFILE, (limit, hard))
+        time.sleep(0.01)
 
 
 def warnings_in(stderr: str) -> list[str]:
