@@ -25,6 +25,7 @@ from smartcron.collector.ingest import ingest_reports
 from smartcron.wrapper.schema import SKIPPED_STATUSES, RunReport
 from sqlalchemy import Engine, func, select, text
 
+from tests.support.collector_api import stored_runs
 from tests.support.service import make_report
 
 STATUSES = ["success"] * 6 + ["failed", "timeout", "lost", "skipped_locked", "skipped_paused"]
@@ -52,17 +53,6 @@ def ingest_spread(engine: Engine, count: int, seed: int, days: int = 35) -> None
             peak_rss_bytes=rng.choice([None, 3 * 2**20, 2**33 + 7]),
         ))  # fmt: skip
     ingest_reports(engine, [RunReport.model_validate(report) for report in reports])
-
-
-def stored_runs(engine: Engine) -> list[dict[str, Any]]:
-    r = tables.runs.c
-    query = select(r.job, r.host, r.status, r.started_at, r.duration_s, r.peak_rss_bytes)
-    with engine.connect() as connection:
-        rows = [dict(row) for row in connection.execute(query).mappings()]
-    for row in rows:
-        if not isinstance(row["started_at"], dt.datetime):
-            row["started_at"] = dt.datetime.fromisoformat(row["started_at"])
-    return rows
 
 
 def shown_p95(durations: list[float]) -> float:

@@ -23,6 +23,7 @@ from smartcron.collector.ingest import ingest_reports
 from smartcron.wrapper.schema import FAILED_STATUSES, SKIPPED_STATUSES, RunReport
 from sqlalchemy import Engine, bindparam, select, text
 
+from tests.support.collector_api import stored_runs
 from tests.support.service import make_report
 
 STATUSES = ["success"] * 5 + ["failed", "timeout", "lost", "error", "skipped_locked",
@@ -57,17 +58,6 @@ def reports(count: int, now: dt.datetime, seed: int = 1, hours: int = 60) -> lis
 
 def ingest(engine: Engine, batch: Iterable[dict[str, Any]]) -> None:
     ingest_reports(engine, [RunReport.model_validate(report) for report in batch])
-
-
-def stored_runs(engine: Engine) -> list[dict[str, Any]]:
-    r = tables.runs.c
-    query = select(r.job, r.host, r.status, r.started_at, r.duration_s, r.peak_rss_bytes)
-    with engine.connect() as connection:
-        rows = [dict(row) for row in connection.execute(query).mappings()]
-    for row in rows:
-        if not isinstance(row["started_at"], dt.datetime):
-            row["started_at"] = dt.datetime.fromisoformat(row["started_at"])
-    return rows
 
 
 def outcome(status: str) -> tuple[int, int, int, int]:

@@ -3,6 +3,7 @@ the login form, and emptying the store between tests while the service keeps its
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Callable
 from typing import Any
@@ -31,6 +32,19 @@ def reset_store(engine: Engine, clear_tables: Callable[[Engine], None]) -> None:
 def count_rows(engine: Engine, table: Any) -> int:
     with engine.connect() as connection:
         return int(connection.execute(select(func.count()).select_from(table)).scalar_one())
+
+
+def stored_runs(engine: Engine) -> list[dict[str, Any]]:
+    """Every stored run's figures that the rollups count, `started_at` as a datetime on
+    both backends (SQLite hands back text)."""
+    r = tables.runs.c
+    query = select(r.job, r.host, r.status, r.started_at, r.duration_s, r.peak_rss_bytes)
+    with engine.connect() as connection:
+        rows = [dict(row) for row in connection.execute(query).mappings()]
+    for row in rows:
+        if not isinstance(row["started_at"], dt.datetime):
+            row["started_at"] = dt.datetime.fromisoformat(row["started_at"])
+    return rows
 
 
 def assert_error(response: requests.Response, status: int, *words: str) -> str:
