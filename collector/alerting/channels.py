@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import requests
 
+from .log_scrub import guard_library_logs, sending_to, without_channel_mark
 from .redact import Redactor, shown_url
 
 if TYPE_CHECKING:
@@ -40,6 +41,7 @@ class WebhookSender:
         self.name = name
         self.config = config
         self._redactor = Redactor([config.url])
+        guard_library_logs([config.url])  # urllib3 logs the request's path at DEBUG
         self._local = threading.local()  # a requests.Session is not for sharing
 
     def _session(self) -> requests.Session:
@@ -52,13 +54,14 @@ class WebhookSender:
     def send(self, message: Message) -> None:
         body = json.dumps(message.payload, separators=(",", ":")).encode()
         try:
-            answer = self._session().post(
-                self.config.url,
-                data=body,
-                headers={"Content-Type": "application/json"},
-                timeout=self.config.timeout,
-                allow_redirects=False,
-            )
+            with sending_to(self.name):
+                answer = self._session().post(
+                    self.config.url,
+                    data=body,
+                    headers={"Content-Type": "application/json"},
+                    timeout=self.config.timeout,
+                    allow_redirects=False,
+                )
         except requests.Timeout:
             raise SendFailed(f"no answer within {self.config.timeout:g} s") from None
         except requests.ConnectionError as error:
@@ -92,14 +95,17 @@ class AppriseSender:
         self.name = name
         self.config = config
         self._redactor = Redactor([config.url])
+        guard_library_logs([config.url])  # before Apprise first logs the URL
         self._apprise = apprise
         # Apprise says why it refused a URL only in its log: catch the lines (its LogCapture
         # has no annotations, which mypy would refuse in this typed call).
         capture: Any = apprise.LogCapture
-        with capture(level=logging.WARNING, fmt="%(levelname)s %(message)s") as log_:
+        fmt = "%(levelname)s %(message)s"
+        with sending_to(name), capture(level=logging.WARNING, fmt=fmt) as log_:
             self._service = apprise.Apprise.instantiate(config.url)
         if self._service is None:
-            raise ValueError(refused_url(name, config.url, log_.getvalue(), self._redactor))
+            apprise_log = without_channel_mark(log_.getvalue(), name)
+            raise ValueError(refused_url(name, config.url, apprise_log, self._redactor))
 
     def send(self, message: Message) -> None:
         apprise = self._apprise
@@ -107,10 +113,15 @@ class AppriseSender:
         notifier = apprise.Apprise()
         notifier.add(self._service)
         # Apprise says why a send failed only in its log: catch this send's lines.
-        with apprise.LogCapture(level=logging.WARNING, fmt="%(message)s") as captured:
+        capture = apprise.LogCapture(level=logging.WARNING, fmt="%(message)s")
+        with sending_to(self.name), capture as captured:
             ok = notifier.notify(body=message.body, title=message.title, body_format=body_format)
         if not ok:
-            lines = [line for line in captured.getvalue().splitlines() if line.strip()]
+            lines = [
+                without_channel_mark(line, self.name)
+                for line in captured.getvalue().splitlines()
+                if line.strip()
+            ]
             reason = "; ".join(lines[-3:]) or "Apprise reported a failure"
             raise SendFailed(self._redactor.scrub(reason)[:_ERROR_MAX])
 
