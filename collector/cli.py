@@ -343,7 +343,7 @@ def test_alert_command(config_file: str | None, channel: str) -> None:
     config = delivery.channels[channel]
     where = f"{channel} ({config.kind}, {shown_url(config.url)})"
     try:
-        make_sender(channel, config).send(test_message(channel))
+        make_sender(channel, config).send(test_message(channel, delivery.url))
     except SendFailed as error:
         raise click.ClickException(f"{where}: the test message was not sent: {error}") from None
     click.echo(f"{where}: the test message was sent")

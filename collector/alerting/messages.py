@@ -116,16 +116,19 @@ def digest_message(events: list[tuple[str, AlertView]], base_url: str | None) ->
     )
 
 
-def test_message(channel: str) -> Message:
-    """What `smartcron-collector test-alert CHANNEL` sends."""
+def test_message(channel: str, base_url: str | None) -> Message:
+    """What `smartcron-collector test-alert CHANNEL` sends. Its `url` follows the rule of
+    real alerts: a link to the page when its address is configured, else null. A test
+    alert has no page of its own, so the link is the alerts page (a digest's link)."""
     now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
     alert = AlertView(
         id=0, rule="test", job="", host="", severity="info",
         summary=f"a test message to channel {channel!r} from smartcron-collector test-alert",
         instant=now, opened_at=now,
     )  # fmt: skip
+    link = f"{base_url.rstrip('/')}/alerts" if base_url else None
     return Message(
         title=f"smartcron: test message to {channel}",
-        body=alert.summary,
-        payload={"event": "test", "alert": alert_json(alert, None)},
+        body="\n".join([alert.summary] + ([link] if link else [])),
+        payload={"event": "test", "alert": alert_json(alert, None) | {"url": link}},
     )

@@ -23,7 +23,7 @@ def test_a_receiver_that_is_not_running_is_named_as_such() -> None:
     url = f"http://127.0.0.1:{closed_port()}/hooks/Secret0123456789"
     sender = WebhookSender("hook", ChannelConfig(kind="webhook", url=url))
     with pytest.raises(SendFailed) as failed:
-        sender.send(a_test_message("hook"))
+        sender.send(a_test_message("hook", None))
     reason = str(failed.value)
     assert reason.startswith("cannot connect (")
     assert "Connection refused" in reason

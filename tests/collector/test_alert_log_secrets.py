@@ -42,7 +42,7 @@ def test_apprise_debug_lines_hold_no_secret(caplog: pytest.LogCaptureFixture, le
     caplog.set_level(level, logger="urllib3")
     with WebhookReceiver() as hook:
         AppriseSender("ops-json", ChannelConfig(url=apprise_url(hook.port))).send(
-            a_test_message("ops-json")
+            a_test_message("ops-json", None)
         )
         assert len(hook.bodies) == 1  # it was sent, through the logging
     records = library_records(caplog)
@@ -61,7 +61,7 @@ def test_a_failed_apprise_send_logs_and_says_no_secret(caplog: pytest.LogCapture
     caplog.set_level(logging.DEBUG, logger="urllib3")
     sender = AppriseSender("ops-json", ChannelConfig(url=apprise_url(closed_port())))
     with pytest.raises(SendFailed) as failed:
-        sender.send(a_test_message("ops-json"))
+        sender.send(a_test_message("ops-json", None))
     assert_no_secret(caplog)
     reason = str(failed.value)
     assert not any(secret in reason for secret in SECRETS)
@@ -76,7 +76,9 @@ def test_urllib3_request_lines_of_a_webhook_hold_no_secret(
     caplog.set_level(logging.DEBUG, logger="urllib3")
     with WebhookReceiver() as hook:
         url = f"http://127.0.0.1:{hook.port}/hooks/{TOKEN}"
-        WebhookSender("hook", ChannelConfig(kind="webhook", url=url)).send(a_test_message("hook"))
+        WebhookSender("hook", ChannelConfig(kind="webhook", url=url)).send(
+            a_test_message("hook", None)
+        )
         assert len(hook.bodies) == 1
     requests = [r.getMessage() for r in library_records(caplog) if "POST" in r.getMessage()]
     assert requests == [f'channel hook: http://127.0.0.1:{hook.port} "POST *** HTTP/1.1" 204 0']

@@ -85,8 +85,11 @@ def test_test_alert_sends_one_message_and_says_what_happened(
         f"hook (webhook, http://127.0.0.1:{hook.port}/…): the test message was sent"
     )
     assert hook.events() == ["test"]
+    # Its link, as a real alert's, is on the configured page: the alerts list.
+    assert hook.bodies[0]["alert"]["url"] == "https://cron.example.com/alerts"
     assert run_test_alert(config, "ops-mail").returncode == 0
     assert mail.subjects() == ["smartcron: test message to ops-mail"]
+    assert "https://cron.example.com/alerts" in str(mail.messages[0].get_payload())
 
     hook.refusing = True
     refused = run_test_alert(config, "hook")
@@ -96,3 +99,17 @@ def test_test_alert_sends_one_message_and_says_what_happened(
     unknown = run_test_alert(config, "pager")
     assert unknown.returncode == 2
     assert "no channel 'pager' in [collector.channels]; known: hook, ops-mail" in unknown.stderr
+
+
+def test_test_alert_without_a_page_address_says_url_null(
+    tmp_path: Path, hook: WebhookReceiver, mail: MailReceiver
+) -> None:
+    """As a real alert sent by `alerts` with no `url` configured: the key, null (a
+    receiver reads one shape)."""
+    config = write_config(tmp_path, hook, mail)
+    config.write_text(config.read_text().replace('url = "https://cron.example.com"\n', ""))
+    done = run_test_alert(config, "hook")
+    assert done.returncode == 0, done.stderr
+    (body,) = hook.bodies
+    assert "url" in body["alert"]
+    assert body["alert"]["url"] is None
