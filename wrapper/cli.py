@@ -8,9 +8,13 @@ from __future__ import annotations
 import os
 import signal
 import sys
+from typing import TYPE_CHECKING
 
 from .options import help_text, parse_argv
 from .validate import SettingError
+
+if TYPE_CHECKING:
+    from .settings import Settings
 
 EXIT_USAGE = 2
 
@@ -48,6 +52,10 @@ def main(argv: list[str] | None = None) -> int:
 
         return print_plan(settings)
 
+    from .console import is_terminal
+
+    if settings.sources["grace"] != "default" and is_terminal(2):
+        _warn_of_long_grace(settings)
     from .run import run
 
     result = run(settings)
@@ -63,3 +71,19 @@ def _die_of(sig: int) -> None:
     if sig not in (signal.SIGKILL, signal.SIGSTOP):  # those two have no handler to reset
         signal.signal(sig, signal.SIG_DFL)
     os.kill(os.getpid(), sig)
+
+
+def _warn_of_long_grace(settings: Settings) -> None:
+    """Once, at a start from a terminal (a person trying the line): under cron only the
+    job's mail reads stderr, and the check would cost every run croniter's walk."""
+    import datetime
+
+    from .grace_check import long_grace_warning
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+    found = long_grace_warning(settings.schedule, settings.timezone, settings.grace, now)
+    if found:
+        from .passthrough import write_without_waiting
+
+        # Never sys.stderr: a terminal's stopped output must not hold the run.
+        write_without_waiting(2, f"smartcron-wrap: warning: {found}\n".encode())

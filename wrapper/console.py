@@ -23,6 +23,14 @@ def complain(message: str) -> None:
     _write(sys.stderr, f"smartcron-wrap: error: {message}\n")
 
 
+def is_terminal(fd: int) -> bool:
+    """Whether a person is at this descriptor (a closed one is no terminal)."""
+    try:
+        return os.isatty(fd)
+    except OSError:
+        return False
+
+
 def _write(stream: TextIO, text: str) -> None:
     try:
         stream.write(text)

@@ -71,6 +71,8 @@ def print_plan(settings: Settings) -> int:
         lines.append(f"  {'next runs':18s} - (give --schedule to check the cron expression)")
     if settings.sources["grace"] == "default":
         lines.append(f"  {'default grace':18s} {GRACE_RULE}")
+    else:
+        notes.extend(_long_grace(settings))
 
     lines.append("")
     lines.extend(f"NOTE: {note}" for note in notes)
@@ -191,6 +193,16 @@ def _default_grace(settings: Settings, notes: list[str]) -> str:
             "give --grace longer than the jitter"
         )
     return format_duration(grace)
+
+
+def _long_grace(settings: Settings) -> list[str]:
+    import datetime
+
+    from .grace_check import long_grace_warning
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+    found = long_grace_warning(settings.schedule, settings.timezone, settings.grace, now)
+    return [found] if found else []
 
 
 def _next_runs(schedule: str, zone_name: str) -> list[str]:

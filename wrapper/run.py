@@ -18,6 +18,7 @@ import time
 from typing import TYPE_CHECKING
 
 from . import breaker as brk
+from .console import is_terminal
 from .control import Control, read_control
 from .expect import expect_of
 from .guardian import Guardian
@@ -61,7 +62,7 @@ class RunContext:
         self.run_id = new_run_id()
         self.started_at = time.time()
         self.breaker_state = brk.CLOSED
-        self.trigger = "manual" if _stdin_is_terminal() else "cron"
+        self.trigger = "manual" if is_terminal(0) else "cron"
         self.recording = True  # False: the state directory is not to be touched at all
         self.supervision_failed = False  # an attempt had to be seen through by lastresort
         self.lock_error: str | None = None  # why the run went without the lock it wanted
@@ -524,10 +525,3 @@ def _say(message: str) -> None:
 
     # Never sys.stderr here: its write would block on a stalled reader.
     write_without_waiting(2, f"smartcron-wrap: error: {message}\n".encode())
-
-
-def _stdin_is_terminal() -> bool:
-    try:
-        return os.isatty(0)
-    except OSError:
-        return False
