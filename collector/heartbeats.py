@@ -159,12 +159,19 @@ def _note_runs_seen(connection: Connection, beat: Heartbeat, now: dt.datetime) -
     if not listed:
         return
     j = tables.jobs.c
-    connection.execute(
-        update(tables.jobs)
-        .where(j.host == beat.host, j.job.in_(listed),
-               or_(j.in_flight_seen_at.is_(None), j.in_flight_seen_at < now - SEEN_EVERY))
-        .values(in_flight_seen_at=now)
-    )  # fmt: skip
+    # Read first, without a lock: an UPDATE locks every row it looks at (and the gap
+    # where a job not registered would be) until the commit, even when it changes
+    # nothing, so each heartbeat waited for the ingest transactions holding its jobs'
+    # rows. Only a row due for the note is written, by its key.
+    stale = or_(j.in_flight_seen_at.is_(None), j.in_flight_seen_at < now - SEEN_EVERY)
+    query = select(j.job).where(j.host == beat.host, j.job.in_(listed), stale).order_by(j.job)
+    due = connection.execute(query).scalars().all()
+    if due:
+        connection.execute(
+            update(tables.jobs)
+            .where(j.host == beat.host, j.job.in_(due), stale)
+            .values(in_flight_seen_at=now)
+        )
 
 
 def _refresh_states(

@@ -133,6 +133,35 @@ def test_a_heartbeat_takes_the_jobs_rows_before_the_hosts_as_ingest_does(
     assert json.loads(health)["running"][0]["job"] == "nightly"
 
 
+def test_a_heartbeat_whose_runs_are_noted_already_waits_for_no_jobs_row(
+    mysql_collector: Service, mysql_engine: Engine
+) -> None:
+    """A batch holds its jobs' rows until it commits (a group of a busy collector, for
+    a second or more). A heartbeat whose runs in flight were noted as seen today writes
+    no job's row and reads them without a lock: answered while the batch holds them.
+    (Its UPDATE that changed nothing took the row's lock all the same, and waited.)"""
+    host = "noted-host"
+    job = make_report("nightly", host=host)
+    assert mysql_collector.post_runs([job]).json()["accepted"] == 1
+    running = [{"job": "nightly", "pid": 4242, "started_at": job["started_at"]}]
+    assert beat(mysql_collector, host, running=running).status_code == 200  # noted now
+    holder = mysql_engine.connect()
+    try:
+        with holder.begin():  # as a batch of that host's does
+            locked = holder.execute(
+                text("SELECT job FROM smartcron_jobs WHERE host = :h FOR UPDATE"), {"h": host}
+            ).all()
+            assert len(locked) == 1
+            # Answered with the lock held (the timeout only bounds a failing test).
+            answer = requests.post(f"{mysql_collector.url}/api/v1/heartbeat",
+                                   json={"host": host, "running": running},
+                                   headers=mysql_collector.headers(mysql_collector.ingest_token),
+                                   timeout=20)  # fmt: skip
+            assert answer.status_code == 200, answer.text
+    finally:
+        holder.close()
+
+
 def test_the_first_heartbeats_of_many_new_hosts_at_once_are_all_stored(
     mysql_collector: Service, mysql_engine: Engine
 ) -> None:
@@ -169,7 +198,8 @@ def test_a_heartbeat_that_changes_nothing_but_the_health_reads_once_and_writes_o
 ) -> None:
     """The same runs in flight and no jobs list (the agent sends it only when it
     changed): no job's state is decided again; the host's row is read, then upserted,
-    and the runs' jobs noted as seen (an UPDATE that writes a row at most daily). Every
+    and the runs' jobs read for whether they are due to be noted as seen (written at
+    most daily, and then by an UPDATE of its own). Every
     heartbeat of a quiet fleet is this one."""
     running = [{"job": "nightly", "pid": 4242, "started_at": "2030-06-11T00:00:01Z"}]
     jobs = [{"name": "nightly", "wrapped": True, "schedule": "0 2 * * *"}]
@@ -178,7 +208,7 @@ def test_a_heartbeat_that_changes_nothing_but_the_health_reads_once_and_writes_o
         {"host": "web1", "running": running, "jobs": jobs}), now=at)  # fmt: skip
     again = Heartbeat.model_validate({"host": "web1", "running": running, "load": [0.5]})
     sent = statements_of(engine, lambda: store_heartbeat(engine, again, now=at + SECONDS_30))
-    assert sent == ["SELECT smartcron_hosts.health FROM", "UPDATE smartcron_jobs SET",
+    assert sent == ["SELECT smartcron_hosts.health FROM", "SELECT smartcron_jobs.job FROM",
                     "INSERT INTO smartcron_hosts"]  # fmt: skip
     # Without runs in flight (most hosts, most of the time): a read and an upsert.
     idle = Heartbeat.model_validate({"host": "web2"})
