@@ -126,7 +126,8 @@ async def post_runs(request: Request, _: Annotated[Caller, Depends(require_sende
     """Store a batch: each report is stored, a duplicate (by run_id), or rejected."""
     settings = request.app.state.settings
     body = await read_body(request, settings.max_body_bytes)
-    batch = parse_batch(body, settings.max_batch_reports)
+    # Off the event loop (offload.py): about 19 ms of CPU for 500 reports.
+    batch = await request.app.state.parsers.run(parse_batch, body, settings.max_batch_reports)
     stored = await request.app.state.writer.ingest(batch.reports)
     rejected = batch.rejected + [
         Rejection(batch.indices[position], str(batch.reports[position].run_id),

@@ -29,11 +29,15 @@ from .api_docs import render_api_docs
 from .auth import TokenCache
 from .errors import ApiError
 from .ingest import is_request_fault
+from .offload import Offload
 from .periodic import PeriodicLoop
 from .settings import CollectorSettings
 from .writer import GroupWriter
 
 log = logging.getLogger("smartcron.collector")
+# Batches parsed at once per process (offload.py): two, one parsing while the other's
+# thread waits for the GIL or its body.
+PARSERS = 2
 # DB-API (PEP 249) classes as the drivers raise them; SQLAlchemy wraps them in .orig.
 UNAVAILABLE = (
     PoolTimeout,
@@ -75,6 +79,7 @@ def create_app(settings: CollectorSettings, engine: Engine) -> FastAPI:
     app.state.delivery = delivery
     app.state.tokens = TokenCache(engine, settings.token_cache_s)
     app.state.writer = GroupWriter(engine)
+    app.state.parsers = Offload(PARSERS)
     run_totals = metrics.RunTotals()
 
     def openapi() -> dict[str, Any]:
