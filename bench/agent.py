@@ -5,7 +5,7 @@ the collector holding heartbeats from many hosts while ingest goes on.
     .venv/bin/python bench/agent.py [--reports 100000] [--hosts 2000] [--beat-every 30]
     .venv/bin/python bench/agent.py --reports 2000 --hosts 40 --beat-every 2 \\
         --idle-interval 2 --beat-seconds 6 --beat-rounds 1   # a quick check that it runs
-    .venv/bin/python bench/agent.py --only heartbeats   # (d) alone: about 7 minutes
+    .venv/bin/python bench/agent.py --only heartbeats   # (d) alone: about 10 minutes
 
 A real `smartcron-collector serve` (1 worker) on a loopback port, over a database of the
 benchmark's own (smartcron_bench_agent, dropped at the end):
@@ -26,11 +26,21 @@ benchmark's own (smartcron_bench_agent, dropped at the end):
     (target 0.2 % of a core), and its VmHWM after those passes (a note);
 (d) --hosts simulated agents each sending a heartbeat (the fields the agent sends, the
     jobs of its crontabs in its first) every --beat-every seconds for --beat-seconds,
-    spread evenly, while one process keeps posting batches of --batch reports: the
-    heartbeats' p99 latency (target 200 ms), the p50, and the ingest requests' rate and
-    latency meanwhile; then the peer, as many other new hosts doing the same with no
-    ingest. --beat-rounds such pairs; the table gives medians over them.
-    `--only heartbeats` runs (d) alone.
+    spread evenly, with ingest going on, two kinds of it in turn:
+    - the fleet's own (the target's figure): the runs of those hosts' 25 crontab jobs,
+      each every 5 minutes (heartbeat_body's), 10,000 reports a minute at 2,000 hosts,
+      each POSTed alone on a connection of its own right after its run, as the wrapper
+      delivers it. That is the normal path (DESIGN.md: the wrapper writes the report to
+      the spool, then POSTs it); the agent ships batches only of what is left in the
+      spool when the collector could not be reached. Spread evenly over time (cron
+      starts them on the same minutes, but runs end at their own times);
+    - the stress figure: one process posting batches of --batch fresh reports of other
+      hosts back-to-back, as fast as the collector takes them (it saturates the
+      collector and MariaDB: far more than any fleet of this size sends);
+    the heartbeats' p99 latency (target 200 ms, for the fleet's ingest), the p50, and
+    the ingest requests' rate and latency meanwhile; then the peer, as many other new
+    hosts doing the same with no ingest. --beat-rounds such triples; the table gives
+    medians over them. `--only heartbeats` runs (d) alone.
 Every loop is bounded by a count or a deadline. Prints figures and PASS/MISS; never
 asserts.
 """
@@ -39,6 +49,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import datetime as dt
 import http.client
 import json
 import multiprocessing
@@ -71,7 +82,7 @@ from bench.collector_support import (
     serve,
     token,
 )
-from bench.ingest import Cpu, report_for, server_pids
+from bench.ingest import FAILED_EVERY, Cpu, make_report, report_for, server_pids
 from bench.table import BenchError, Row
 
 DATABASE = "smartcron_bench_agent"
@@ -290,6 +301,50 @@ def _ingest_load(port: int, bearer: str, batch: int, stop: Any, until: float,
                 counted.value += batch
 
 
+FLEET_JOBS, FLEET_EVERY_S = 25, 300.0  # heartbeat_body's crontab: 25 jobs, */5 each
+FLEET_SENDERS = 16  # wrappers POSTing at once, at most
+
+
+def _fleet_load(port: int, bearer: str, hosts: int, prefix: str, stop: Any, until: float,
+                counted: Any, took: Any) -> None:  # fmt: skip
+    """The fleet's own reports: each of `hosts` hosts' FLEET_JOBS jobs once every
+    FLEET_EVERY_S seconds, spread evenly, each POSTed alone on a new connection right
+    after its run (as smartcron-wrap does), until `stop` or `until`; each answered
+    request's seconds go in `took`."""
+    gap = FLEET_EVERY_S / (hosts * FLEET_JOBS)
+    lock = threading.Lock()
+
+    def send(n: int) -> None:
+        host, job = n % hosts, (n // hosts) % FLEET_JOBS
+        now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+        slot = now.replace(minute=now.minute - now.minute % 5, second=0, microsecond=0)
+        status = "failed" if n % FAILED_EVERY == FAILED_EVERY - 1 else "success"
+        report = make_report(f"job-{job:02d}", f"{prefix}-{host:05d}", status,
+                             str(uuid.uuid4()), slot, "*/5 * * * *")  # fmt: skip
+        body = json.dumps({"runs": [report]}, separators=(",", ":")).encode()
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+        started = time.perf_counter()
+        try:
+            status_code = post(connection, "/api/v1/runs", body, bearer)
+        except OSError:
+            return
+        finally:
+            connection.close()
+        if status_code == 200:
+            seconds = time.perf_counter() - started
+            with lock, counted.get_lock():
+                if counted.value < len(took):
+                    took[counted.value] = seconds
+                counted.value += 1
+
+    with ThreadPoolExecutor(max_workers=FLEET_SENDERS) as pool:
+        start, n = time.perf_counter(), 0
+        while not stop.is_set() and time.time() < until:
+            time.sleep(max(0.0, start + n * gap - time.perf_counter()))
+            pool.submit(send, n)
+            n += 1
+
+
 def heartbeat_body(host: int, with_jobs: bool, prefix: str = "sim") -> bytes:
     """What the agent sends (agent/heartbeat.py's fields), with the jobs of a host of
     25 crontab lines in the first heartbeat, as after the agent starts."""
@@ -333,16 +388,24 @@ MAX_INGEST_SAMPLES = 100_000
 KEEP_ALIVE_S = 4.0  # under uvicorn's keep-alive timeout (5 s)
 
 
+SATURATING, FLEET = "saturating", "fleet"
+
+
 def heartbeats(port: int, bearer: str, hosts: int, every: float, seconds: float,
-               batch: int, prefix: str = "sim", ingest: bool = True) -> Beats:  # fmt: skip
-    """(d): heartbeat latency with ingest going on (or, without `ingest`, the same
-    heartbeats of other hosts alone: the peer)."""
+               batch: int, prefix: str = "sim", ingest: str | None = FLEET) -> Beats:  # fmt: skip
+    """(d): heartbeat latency with ingest going on, the fleet's own (FLEET) or the
+    saturating batches (SATURATING); or, with `ingest` None, the same heartbeats of
+    other hosts alone: the peer."""
     stop = multiprocessing.Event()
     counted = multiprocessing.Value("q", 0)
     took = multiprocessing.Array("d", MAX_INGEST_SAMPLES)
+    until = time.time() + seconds + 60
+    per_request = batch if ingest == SATURATING else 1
     load = multiprocessing.Process(
-        target=_ingest_load,
-        args=(port, bearer, batch, stop, time.time() + seconds + 60, counted, took),
+        target=_ingest_load if ingest == SATURATING else _fleet_load,
+        args=(port, bearer, batch, stop, until, counted, took)
+        if ingest == SATURATING
+        else (port, bearer, hosts, prefix, stop, until, counted, took),
         daemon=True,
     )
     latencies: list[float] = []
@@ -389,7 +452,8 @@ def heartbeats(port: int, bearer: str, hosts: int, every: float, seconds: float,
                 n += 1
         ingest_rate = (counted.value - ingest_before) / (time.perf_counter() - ingest_started)
         # The requests answered from the first heartbeat on (as many as were kept).
-        first, last = ingest_before // batch, min(counted.value // batch, MAX_INGEST_SAMPLES)
+        first = ingest_before // per_request
+        last = min(counted.value // per_request, MAX_INGEST_SAMPLES)
         ingest_took = list(took[first:last])
     finally:
         stop.set()
@@ -414,7 +478,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--beat-seconds", type=float, default=60,
                         help="length of each phase of (d) (60)")  # fmt: skip
     parser.add_argument("--beat-rounds", type=int, default=3,
-                        help="rounds of (d), each with ingest and then without (3)")  # fmt: skip
+                        help="rounds of (d): both ingests, then none (3)")  # fmt: skip
     parser.add_argument(
         "--idle-interval",
         type=float,
@@ -472,13 +536,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                                     args.idle_passes)  # fmt: skip
                 rounds = []
                 for n in range(args.beat_rounds):
-                    beats = heartbeats(collector.port, bearer, args.hosts, args.beat_every,
-                                       args.beat_seconds, args.batch, f"sim{n}")  # fmt: skip
-                    # The peer: as many other new hosts doing the same, with no ingest.
-                    quiet = heartbeats(collector.port, bearer, args.hosts, args.beat_every,
-                                       args.beat_seconds, args.batch, f"quiet{n}",
-                                       ingest=False)  # fmt: skip
-                    rounds.append((beats, quiet))
+                    phases = [(FLEET, f"fleet{n}"), (SATURATING, f"sim{n}"), (None, f"quiet{n}")]
+                    # The peer (None): as many other new hosts doing the same, no ingest.
+                    fleet, beats, quiet = (
+                        heartbeats(collector.port, bearer, args.hosts, args.beat_every,
+                                   args.beat_seconds, args.batch, prefix, ingest)
+                        for ingest, prefix in phases
+                    )  # fmt: skip
+                    rounds.append(Round(fleet, beats, quiet))
     except (BenchError, OSError) as error:
         print(f"agent: {error}", file=sys.stderr)
         return 1
@@ -514,46 +579,67 @@ def drain_rows(args: argparse.Namespace, peer_before: float, peer_after: float,
     ]  # fmt: skip
 
 
-def print_results(args: argparse.Namespace, rows: list[Row],
-                  rounds: list[tuple[Beats, Beats]]) -> None:  # fmt: skip
-    """The heartbeat rows: medians over the rounds, of each figure and of the per-round
-    ratio to the peer (the machine's load moves between rounds, both sides alike)."""
-    p99 = statistics.median(beats.p99_ms for beats, _ in rounds)
-    quiet_p99 = statistics.median(quiet.p99_ms for _, quiet in rounds)
-    p99_ratio = statistics.median(beats.p99_ms / quiet.p99_ms for beats, quiet in rounds)
-    p50 = statistics.median(beats.p50_ms for beats, _ in rounds)
-    quiet_p50 = statistics.median(quiet.p50_ms for _, quiet in rounds)
-    p50_ratio = statistics.median(beats.p50_ms / quiet.p50_ms for beats, quiet in rounds)
-    failed = any(beats.failed for beats, _ in rounds)
-    of = f"median of {len(rounds)}" if len(rounds) > 1 else "one round"
-    rows = [
-        *rows,
-        Row(f"heartbeat p99 ({args.hosts:,} hosts every {args.beat_every:g} s, ingest on; "
-            f"{of})", f"{p99:.1f} ms", f"{quiet_p99:.1f} ms without ingest",
-            f"{p99_ratio:.2f}", f"<= {TARGET_BEAT_P99_MS:g} ms",
-            p99 <= TARGET_BEAT_P99_MS and not failed),
+@dataclass(frozen=True)
+class Round:
+    fleet: Beats  # beside the fleet's own ingest: the target's figure
+    saturating: Beats  # beside ingest as fast as the collector takes it: the stress figure
+    quiet: Beats  # the peer: no ingest
+
+
+def beat_rows(rounds: list[Round], kind: str, title: str, target: bool) -> list[Row]:
+    """p99 and p50 of the heartbeats beside `kind` of ingest ("fleet", "saturating"):
+    medians over the rounds, of each figure and of the per-round ratio to the peer (the
+    machine's load moves between rounds, both sides alike)."""
+    pairs = [(getattr(one, kind), one.quiet) for one in rounds]
+    p99 = statistics.median(beats.p99_ms for beats, _ in pairs)
+    quiet_p99 = statistics.median(quiet.p99_ms for _, quiet in pairs)
+    p99_ratio = statistics.median(beats.p99_ms / quiet.p99_ms for beats, quiet in pairs)
+    p50 = statistics.median(beats.p50_ms for beats, _ in pairs)
+    quiet_p50 = statistics.median(quiet.p50_ms for _, quiet in pairs)
+    p50_ratio = statistics.median(beats.p50_ms / quiet.p50_ms for beats, quiet in pairs)
+    failed = any(beats.failed for beats, _ in pairs)
+    return [
+        Row(title, f"{p99:.1f} ms", f"{quiet_p99:.1f} ms without ingest", f"{p99_ratio:.2f}",
+            f"<= {TARGET_BEAT_P99_MS:g} ms" if target else "- (stress)",
+            p99 <= TARGET_BEAT_P99_MS and not failed if target else None),
         Row("heartbeat p50 (the same)", f"{p50:.1f} ms", f"{quiet_p50:.1f} ms without ingest",
             f"{p50_ratio:.2f}", "-", None),
     ]  # fmt: skip
+
+
+def print_results(args: argparse.Namespace, rows: list[Row], rounds: list[Round]) -> None:
+    of = f"median of {len(rounds)}" if len(rounds) > 1 else "one round"
+    fleet_rate = args.hosts * FLEET_JOBS * 60 / FLEET_EVERY_S
+    rows = [
+        *rows,
+        *beat_rows(rounds, "fleet", f"heartbeat p99 ({args.hosts:,} hosts every "
+                   f"{args.beat_every:g} s, their {fleet_rate:,.0f} reports/min; {of})",
+                   target=True),
+        *beat_rows(rounds, "saturating", f"heartbeat p99 (the same hosts, ingest of "
+                   f"{args.batch} back-to-back; {of})", target=False),
+    ]  # fmt: skip
     print()
     print_table(rows)
-    for n, (beats, quiet) in enumerate(rounds, 1):
-        for name, run in (("ingest on", beats), ("no ingest", quiet)):
+    for n, one in enumerate(rounds, 1):
+        for name, run in (("fleet's ingest", one.fleet), ("saturating ingest", one.saturating),
+                          ("no ingest", one.quiet)):  # fmt: skip
             failures = ", ".join(f"{k} {what}" for what, k in sorted(run.failed.items()))
             print(
-                f"note: round {n}, heartbeats {name}: p50 {run.p50_ms:.1f} ms, p99 "
+                f"note: round {n}, heartbeats beside {name}: p50 {run.p50_ms:.1f} ms, p99 "
                 f"{run.p99_ms:.1f} ms; {run.answered:,} answered, failed: "
                 f"{failures or 'none'}; {run.late_starts} sent over 50 ms late by the client"
             )
-        ingest = (
-            f"p50 {beats.ingest_p50_ms:.1f} ms, p99 {beats.ingest_p99_ms:.1f} ms"
-            if beats.ingest_p50_ms is not None and beats.ingest_p99_ms is not None
-            else "too few answered for a p99"
-        )
-        print(
-            f"note: round {n}, ingest beside the heartbeats: {beats.ingest_rate:,.0f} "
-            f"reports/s, requests of {args.batch} reports {ingest}"
-        )
+        for name, run, size in (("fleet's", one.fleet, 1),
+                                ("saturating", one.saturating, args.batch)):  # fmt: skip
+            ingest = (
+                f"p50 {run.ingest_p50_ms:.1f} ms, p99 {run.ingest_p99_ms:.1f} ms"
+                if run.ingest_p50_ms is not None and run.ingest_p99_ms is not None
+                else "too few answered for a p99"
+            )
+            print(
+                f"note: round {n}, {name} ingest beside the heartbeats: "
+                f"{run.ingest_rate:,.0f} reports/s, requests of {size} reports {ingest}"
+            )
 
 
 def print_drain_notes(peer_before: float, peer_after: float, drained: Drain, idle: Idle) -> None:
