@@ -1,11 +1,13 @@
-"""A batch is parsed in the thread pool, at most app.PARSERS at a time, never on the
-event loop: while batches are being parsed, a heartbeat and /healthz are answered, and
-the batches beyond PARSERS wait for a turn without taking a thread. The real app under
-uvicorn on a loopback port, over SQLite; the parse is the real one, held at its start
-by the test (so that "while" is a fact, not a guess about timing)."""
+"""A batch over api.PARSE_ON_LOOP_BYTES is parsed in the thread pool, at most
+app.PARSERS at a time, never on the event loop: while batches are being parsed, a
+heartbeat and /healthz are answered, and the batches beyond PARSERS wait for a turn
+without taking a thread. The real app under uvicorn on a loopback port, over SQLite;
+the parse is the real one, held at its start by the test (so that "while" is a fact,
+not a guess about timing)."""
 
 from __future__ import annotations
 
+import json
 import threading
 import uuid
 from collections.abc import Iterator
@@ -86,6 +88,7 @@ def test_requests_are_answered_while_batches_are_parsed(
 ) -> None:
     held = HeldParse()
     monkeypatch.setattr(api, "parse_batch", held)
+    assert len(json.dumps(batch_of(50))) > api.PARSE_ON_LOOP_BYTES  # large: off the loop
     sent = PARSERS + 3
     with ThreadPoolExecutor(max_workers=sent) as pool:
         batches: list[Future[requests.Response]] = [
