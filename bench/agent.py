@@ -315,6 +315,8 @@ def _fleet_load(port: int, bearer: str, hosts: int, prefix: str, stop: Any, unti
     lock = threading.Lock()
 
     def send(n: int) -> None:
+        if stop.is_set():  # due while the senders were all busy: the phase is over
+            return
         host, job = n % hosts, (n // hosts) % FLEET_JOBS
         now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
         slot = now.replace(minute=now.minute - now.minute % 5, second=0, microsecond=0)
@@ -629,8 +631,9 @@ def print_results(args: argparse.Namespace, rows: list[Row], rounds: list[Round]
                 f"{run.p99_ms:.1f} ms; {run.answered:,} answered, failed: "
                 f"{failures or 'none'}; {run.late_starts} sent over 50 ms late by the client"
             )
-        for name, run, size in (("fleet's", one.fleet, 1),
-                                ("saturating", one.saturating, args.batch)):  # fmt: skip
+        due = f" (due {fleet_rate / 60:,.0f}/s)"
+        kinds = [("fleet's", one.fleet, 1, due), ("saturating", one.saturating, args.batch, "")]
+        for name, run, size, of_due in kinds:
             ingest = (
                 f"p50 {run.ingest_p50_ms:.1f} ms, p99 {run.ingest_p99_ms:.1f} ms"
                 if run.ingest_p50_ms is not None and run.ingest_p99_ms is not None
@@ -638,7 +641,7 @@ def print_results(args: argparse.Namespace, rows: list[Row], rounds: list[Round]
             )
             print(
                 f"note: round {n}, {name} ingest beside the heartbeats: "
-                f"{run.ingest_rate:,.0f} reports/s, requests of {size} reports {ingest}"
+                f"{run.ingest_rate:,.0f} reports/s{of_due}, requests of {size} reports {ingest}"
             )
 
 
