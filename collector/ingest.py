@@ -9,12 +9,13 @@ The whole path from the POST handler (api.py) to the rows:
    (write_plan): a duplicate changes nothing, not even its job's row. A report dated
    more than MAX_AHEAD past the collector's clock is refused, and its host's clock
    noted (clocks.py).
-3. write_plan: plain INSERTs of the runs and their output, an upsert of the jobs rows
-   and one of the hosts' clocks: SQLAlchemy Core statements, each executed for all its
-   rows at once by db/bulk.py (on MySQL with the values rendered in one pass, which
-   halves the CPU of a batch; SQLite's driver binds them). Then, in the same
-   transaction, state_store.refresh_states decides the state of the jobs of the new
-   runs: ingest itself computes no state, next expected run or lateness.
+3. write_plan: plain INSERTs of the runs and their output, one upsert per aggregate
+   table with the sums of the new runs (aggregates.py: no trigger counts runs), an
+   upsert of the jobs rows and one of the hosts' clocks: SQLAlchemy Core statements,
+   each executed for all its rows at once by db/bulk.py (on MySQL with the values
+   rendered in one pass, which halves the CPU of a batch; SQLite's driver binds them).
+   Then, in the same transaction, state_store.refresh_states decides the state of the
+   jobs of the new runs: ingest itself computes no state, next expected run or lateness.
 
 Which runs are stored already is the database's to say: a plain INSERT of a run it
 holds fails on the unique run_id, and the transaction is done again, reading first
@@ -53,6 +54,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import mysql, sqlite
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
 
+from .aggregates import Run, write_aggregates
 from .clocks import MAX_AHEAD, ClockNotes, ahead_reason, clock_json
 from .db import bulk, tables
 from .db.upsert import Assignments, upsert
@@ -271,18 +273,11 @@ def _latest_time(report: RunReport) -> tuple[str, dt.datetime]:
     return ("finished_at", finished) if finished >= started else ("started_at", started)
 
 
-def _lock_order(report: RunReport) -> tuple[Any, ...]:
-    """Runs in the order of the rollup rows their insert locks, then of run_id: the
-    triggers on smartcron_runs add each to the rows of its UTC day, host and job (and
-    duration bucket: buckets follow durations), and to its host's row of the hour,
-    which every run of that host and hour shares. Host before job: a group of batches
-    from several hosts then takes the hosts' rows in one order. Batches of one busy job,
-    on one host, on one day, would otherwise lock its few rollup rows in opposite orders
-    and deadlock."""
-    day = utc_naive(report.started_at).date()
-    # A lost run has no duration: the trigger counts it in the lowest bucket (-32768).
-    duration = -1.0 if report.duration_s is None else report.duration_s
-    return (day, report.host, report.job, duration, str(report.run_id))
+def _lock_order(report: RunReport) -> str:
+    """Runs in the order of their run_id, the key of the unique index their insert locks
+    in. (The aggregates' rows, which concurrent batches share, are put in key order by
+    aggregates.py itself.)"""
+    return str(report.run_id)
 
 
 # ---------------------------------------------------------------- the statements
@@ -291,17 +286,13 @@ def _lock_order(report: RunReport) -> tuple[Any, ...]:
 def write_plan(connection: Connection, plan: Plan, now: dt.datetime) -> None:
     """The group's rows, in a fixed order of tables and, within each, of keys, so that
     concurrent transactions take their row locks in the same order and wait for each
-    other instead of deadlocking: output rows, runs (and the rows of their triggers), then
-    jobs, then hosts. A heartbeat takes the same order, jobs rows before its host's
+    other instead of deadlocking: output rows, runs, the aggregates' rows (aggregates.py),
+    then jobs, then hosts. A heartbeat takes the same order, jobs rows before its host's
     row (heartbeats.store_heartbeat): keep them alike."""
     mysql_dialect = connection.dialect.name in ("mysql", "mariadb")
     if plan.new:
-        # Output rows first: the runs' trigger copies a failure's stderr into
-        # smartcron_recent_failures (migrations/sql/mysql/0016_recent_failures.sql).
-        outputs = [output_values(report) for report in plan.new]
-        bulk.insert_rows(connection, _INSERT_OUTPUT, OUTPUT_COLUMNS, outputs)
         runs = [run_values(report, now) for report in plan.new]
-        bulk.insert_rows(connection, _INSERT_RUNS, RUN_COLUMNS, runs)
+        insert_runs(connection, runs, [output_values(report) for report in plan.new])
         jobs, jobs_kept, skips = _job_changes(plan.new, now)
         bulk.insert_rows(connection, _upsert_jobs(mysql_dialect, True), JOB_EXPECT_COLUMNS, jobs)
         # Rare: a report without `expect` (an older wrapper's, a lost run's) keeps the
@@ -318,6 +309,22 @@ def write_plan(connection: Connection, plan: Plan, now: dt.datetime) -> None:
     bulk.insert_rows(connection, _upsert_clocks(mysql_dialect), CLOCK_COLUMNS, clocks)
 
 
+def insert_runs(
+    connection: Connection, runs: Sequence[Sequence[Any]], outputs: Sequence[Sequence[Any]]
+) -> None:
+    """Insert new runs (rows in RUN_COLUMNS order) and their output rows (OUTPUT_COLUMNS
+    order; a run may have none) and add the runs to the aggregates (aggregates.py), in
+    the caller's transaction. The one way runs enter smartcron_runs: no trigger counts
+    them since revision 0017, so a run inserted otherwise is missing from every page's
+    counts. A run_id stored already fails the whole statement (the unique key): only new
+    runs are ever counted."""
+    bulk.insert_rows(connection, _INSERT_OUTPUT, OUTPUT_COLUMNS, outputs)
+    bulk.insert_rows(connection, _INSERT_RUNS, RUN_COLUMNS, runs)
+    stderr = {output[0]: output[3] for output in outputs}
+    counted = [Run._make([*(row[i] for i in _COUNTED), stderr.get(row[0])]) for row in runs]
+    write_aggregates(connection, counted)
+
+
 RUN_COLUMNS = (
     "run_id", "job", "host", "run_user", "command", "schedule", "priority", "tags",
     "run_trigger", "status", "exit_code", "signal_number", "started_at", "finished_at",
@@ -325,6 +332,8 @@ RUN_COLUMNS = (
     "output_bytes", "output_truncated", "breaker_state", "wrapper_version", "received_at",
 )  # fmt: skip
 OUTPUT_COLUMNS = ("run_id", "attempts", "stdout_tail", "stderr_tail")
+# Where the fields of aggregates.Run (all but the stderr) are in a run's row.
+_COUNTED = [RUN_COLUMNS.index(name) for name in Run._fields[:-1]]
 # The report's own fields that are checked (schema.py) but kept nowhere, knowingly:
 # `schema` (every stored run is schema 1), and notes about one run that nothing here
 # reads yet (output the wrapper's reader never got, signals the kernel refused, the

@@ -135,6 +135,8 @@ def literal_writer(dbapi_connection: Any) -> Literal:
                 raise TypeError(f"{value!r}: store naive UTC times")
             stamp: str = value.isoformat(" ", "microseconds")
             return "'" + stamp + "'"
+        if kind is dt.date:  # the aggregates' days (aggregates.py)
+            return "'" + value.isoformat() + "'"
         raise TypeError(f"no SQL literal for {kind.__name__} value {value!r}")
 
     return literal

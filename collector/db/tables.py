@@ -74,31 +74,11 @@ runs = Table(
     Index("ix_runs_host_started", "host", "started_at"),
 )
 
-# Filled by a trigger on smartcron_runs, never by the collector's code: one row per UTC
-# day, job, host and log-scale duration bucket (migrations/sql/mysql/0002_rollup.sql and
-# 0004_rollup.sql say why and how; a lost run, without a duration, is in bucket -32768).
-run_rollup = Table(
-    "smartcron_run_rollup",
-    metadata,
-    Column("day", Date, primary_key=True),
-    Column("job", String(100), primary_key=True),
-    Column("host", String(255), primary_key=True),
-    Column("bucket", SmallInteger, primary_key=True, autoincrement=False),
-    Column("runs", Integer, nullable=False),
-    Column("successes", Integer, nullable=False),
-    Column("duration_sum", Float, nullable=False),
-    Column("duration_min", Float, nullable=False),
-    Column("duration_max", Float, nullable=False),
-    Column("rss_sum", Numeric(38, 0), nullable=False),  # a BIGINT could overflow
-    Column("rss_count", Integer, nullable=False),
-    Column("rss_max", BigInteger),
-    Index("ix_rollup_job_day", "job", "host", "day"),
-)
 
-
-# Filled by triggers on smartcron_runs too (revision 0009, migrations/sql/mysql/
-# 0009_rollups.sql): runs (skips are not runs), successes, failures (lost runs among
-# them) and skips per UTC hour, job and host, and per UTC hour and host; epoch_hour is
+# The aggregates of the runs, which ingest writes with the runs (collector/aggregates.py;
+# triggers did until revision 0017). Revision 0009's: runs (skips are not runs),
+# successes, failures (lost runs among them) and skips per UTC hour, job and host, and
+# per UTC hour and host; epoch_hour is
 # the hour since 1970-01-01 00:00 UTC. collector/rollups.py reads the last 24 hours from
 # them and deletes the hours past keeping.
 def _outcome_counts() -> list[Column[int]]:
@@ -140,10 +120,10 @@ run_daily = Table(
     Column("rss_max", BigInteger),
 )
 
-# Per job, host and UTC day, what smartcron_v_job_performance shows (revision 0014, a
-# trigger on smartcron_runs keeps it): the real runs, their durations and memory, and
-# d00..d88, cumulative counts of the timed runs that lasted at most 2^(NN/4 - 6) s
-# (migrations/duration_buckets.py). collector/rollups.py deletes the days past keeping.
+# Per job, host and UTC day, what smartcron_v_job_performance shows (revision 0014):
+# the real runs, their durations and memory, and d00..d88, cumulative counts of the
+# timed runs that lasted at most 2^(NN/4 - 6) s (migrations/duration_buckets.py).
+# collector/rollups.py deletes the days past keeping.
 perf_daily = Table(
     "smartcron_perf_daily",
     metadata,
@@ -172,10 +152,9 @@ run_output = Table(
     Column("stderr_tail", LongText, nullable=False),
 )
 
-# Filled by a trigger on smartcron_runs, never by the collector's code: the failed runs of
-# the last KEEP_HOURS (collector/rollups.py) with the end of their stderr, read from the
-# output row that ingest writes just before the run, for smartcron_v_recent_failures
-# (migrations/sql/mysql/0016_recent_failures.sql).
+# The failed runs of the last KEEP_HOURS (collector/rollups.py) with the last 300
+# characters of their stderr, for smartcron_v_recent_failures (revision 0016); ingest
+# adds a failure's row with the run (collector/aggregates.py).
 recent_failures = Table(
     "smartcron_recent_failures",
     metadata,

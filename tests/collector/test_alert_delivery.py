@@ -21,6 +21,7 @@ from smartcron.collector.db import tables
 from smartcron.collector.db.engine import create_db_engine
 from sqlalchemy import Engine, func, select, update
 
+from tests.support.collector_api import insert_run_rows
 from tests.support.outbox import open_alerts, resolve_alert
 from tests.support.receivers import MailReceiver, WebhookReceiver
 
@@ -248,29 +249,32 @@ def insert_run(
     engine: Engine, job: str, started: dt.datetime, duration: float, status: str = "success"
 ) -> None:
     with engine.begin() as connection:
-        connection.execute(
-            tables.runs.insert().values(
-                run_id=str(uuid.uuid4()),
-                job=job,
-                host="web1",
-                run_user="deploy",
-                command=f"/srv/{job}",
-                schedule="0 * * * *",
-                priority=5,
-                tags="",
-                run_trigger="cron",
-                status=status,
-                exit_code=0 if status == "success" else 1,
-                started_at=started,
-                finished_at=started + dt.timedelta(seconds=duration),
-                duration_s=duration,
-                attempt_count=1,
-                output_bytes=0,
-                output_truncated=False,
-                breaker_state="closed",
-                wrapper_version="0.2.0",
-                received_at=started,
-            )
+        insert_run_rows(
+            connection,
+            [
+                dict(
+                    run_id=str(uuid.uuid4()),
+                    job=job,
+                    host="web1",
+                    run_user="deploy",
+                    command=f"/srv/{job}",
+                    schedule="0 * * * *",
+                    priority=5,
+                    tags="",
+                    run_trigger="cron",
+                    status=status,
+                    exit_code=0 if status == "success" else 1,
+                    started_at=started,
+                    finished_at=started + dt.timedelta(seconds=duration),
+                    duration_s=duration,
+                    attempt_count=1,
+                    output_bytes=0,
+                    output_truncated=False,
+                    breaker_state="closed",
+                    wrapper_version="0.2.0",
+                    received_at=started,
+                )
+            ],
         )
 
 

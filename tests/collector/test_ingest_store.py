@@ -17,6 +17,7 @@ from smartcron.wrapper.schema import RunReport
 from sqlalchemy import Engine, event, select, text
 
 from tests.collector.conftest import clear_tables
+from tests.support.collector_api import insert_run_rows
 from tests.support.service import make_report
 
 T0 = dt.datetime(2030, 1, 1, 12, 0, tzinfo=dt.timezone.utc)
@@ -404,7 +405,7 @@ def add_runs(engine: Engine, job: str, host: str, count: int, *, skip_every: int
             "breaker_state": "closed", "wrapper_version": "t", "received_at": started,
         })  # fmt: skip
     with engine.begin() as connection:
-        connection.execute(tables.runs.insert(), rows)
+        insert_run_rows(connection, rows)
 
 
 def one_job_at_a_time(engine: Engine, job: str, host: str, limit: int) -> list[dict[str, Any]]:

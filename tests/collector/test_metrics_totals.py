@@ -15,6 +15,7 @@ from smartcron.collector.ingest import ingest_reports, now_utc, output_row, run_
 from smartcron.wrapper.schema import RunReport
 from sqlalchemy import Engine, delete, func, select
 
+from tests.support.collector_api import insert_run_rows
 from tests.support.service import make_report
 
 LONG_AGO = metrics.FIRST_SETTLE_S + 600  # received before a process's first scrape settles
@@ -130,8 +131,7 @@ def test_a_run_committed_after_a_later_one_is_counted(
     [slow] = reports("slow", [1.0])
     with engine.connect() as open_transaction:
         transaction = open_transaction.begin()
-        open_transaction.execute(tables.runs.insert(), [run_row(slow, now_utc())])
-        open_transaction.execute(tables.run_output.insert(), [output_row(slow)])
+        insert_run_rows(open_transaction, [run_row(slow, now_utc())], [output_row(slow)])
         # A larger id, committed first; from another host: a run of the same host and
         # hour would wait for the open transaction, which holds that host's row of the
         # hourly rollup (smartcron_host_hourly) until it commits.

@@ -1,5 +1,5 @@
 """smartcron_perf_daily (revision 0014), on SQLite and MySQL: the rows migrate fills from
-the runs a database already holds and the rows the trigger adds give
+the runs a database already holds and the rows ingest adds give
 smartcron_v_job_performance the figures the runs themselves give, every one exact but
 the p95, which is the midpoint of the exact p95's bucket held between the shortest and
 the longest run (collector/db/migrations/duration_buckets.py); the evaluation pass
@@ -25,7 +25,7 @@ from smartcron.collector.ingest import ingest_reports
 from smartcron.wrapper.schema import SKIPPED_STATUSES, RunReport
 from sqlalchemy import Engine, func, select, text
 
-from tests.support.collector_api import stored_runs
+from tests.support.collector_api import insert_runs_before_0017, stored_runs
 from tests.support.service import make_report
 
 STATUSES = ["success"] * 6 + ["failed", "timeout", "lost", "skipped_locked", "skipped_paused"]
@@ -35,9 +35,12 @@ def utc_now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
 
 
-def ingest_spread(engine: Engine, count: int, seed: int, days: int = 35) -> None:
+def ingest_spread(
+    engine: Engine, count: int, seed: int, days: int = 35, *, old_revision: bool = False
+) -> None:
     """Runs of a few jobs on two hosts over the last `days` days, every kind of status,
-    durations over six orders of magnitude, memory now and then."""
+    durations over six orders of magnitude, memory now and then; with `old_revision`,
+    into a database before 0014, as the collector of then stored them."""
     rng = random.Random(seed)
     now = utc_now()
     reports = []
@@ -52,7 +55,11 @@ def ingest_spread(engine: Engine, count: int, seed: int, days: int = 35) -> None
             duration_s=round(rng.lognormvariate(2.0, 2.5), 4),
             peak_rss_bytes=rng.choice([None, 3 * 2**20, 2**33 + 7]),
         ))  # fmt: skip
-    ingest_reports(engine, [RunReport.model_validate(report) for report in reports])
+    validated = [RunReport.model_validate(report) for report in reports]
+    if old_revision:
+        insert_runs_before_0017(engine, validated)
+    else:
+        ingest_reports(engine, validated)
 
 
 def shown_p95(durations: list[float]) -> float:
@@ -118,10 +125,10 @@ def perf_rows(engine: Engine) -> list[Any]:
         return list(connection.execute(select(tables.perf_daily).order_by("job", "host", "day")))
 
 
-def test_migrate_fills_from_the_runs_and_the_trigger_adds_to_it(empty_engine: Engine) -> None:
-    # The revision before 0014: today's ingest writes every column it added.
+def test_migrate_fills_from_the_runs_and_ingest_adds_to_it(empty_engine: Engine) -> None:
+    # The revision before 0014 has no smartcron_perf_daily: runs as stored then.
     assert migrate(empty_engine, to=down_revision) == down_revision
-    ingest_spread(empty_engine, 600, seed=21)
+    ingest_spread(empty_engine, 600, seed=21, old_revision=True)
     assert migrate(empty_engine) == head_revision()
     assert_view_matches_runs(empty_engine)
     filled = perf_rows(empty_engine)

@@ -1,7 +1,7 @@
-"""smartcron_run_rollup, on SQLite and MySQL: each run is counted once, whoever inserts it
-and however often it is replayed, skipped runs not at all, lost runs without a duration;
-migrate fills it from the stored runs once when it upgrades a database of v0.1.0's
-version 1, also while runs keep coming.
+"""smartcron_run_rollup, on SQLite and MySQL, up to revision 0016 (0017 drops it with the
+triggers, since nothing reads it): migrate fills it from the stored runs once when it
+upgrades a database of v0.1.0's version 1, also while runs keep coming, skipped runs
+not at all, lost runs without a duration; and revision 0017 leaves no trigger.
 
 What the rollup should hold is worked out here in Python from the runs themselves."""
 
@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import itertools
-import json
 import math
 import random
 import threading
@@ -21,16 +20,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-import requests
 from smartcron.collector.db import tables
 from smartcron.collector.db.engine import is_mysql
 from smartcron.collector.db.migrate import head_revision, migrate
 from smartcron.collector.ingest import ingest_reports
 from smartcron.wrapper.schema import SKIPPED_STATUSES, RunReport
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, inspect, select
 
 from tests.support import v0_1_0
-from tests.support.service import Service, make_report
+from tests.support.service import make_report
 
 GAMMA = 1.01 / 0.99
 UNTIMED = -32768  # the bucket of runs without a duration: lost runs
@@ -88,10 +86,18 @@ def stored_runs(engine: Engine) -> list[Run]:
     return [Run(row[0].date().isoformat(), *row[1:]) for row in rows]
 
 
+# The last revision with the rollup, and with the triggers that 0017 drops.
+LAST_WITH_ROLLUP = "0016"
+
+
 def stored_rollup(engine: Engine) -> dict[Key, tuple[Any, ...]]:
+    query = (
+        "SELECT day, job, host, bucket, runs, successes, duration_sum, duration_min,"
+        " duration_max, rss_sum, rss_count, rss_max FROM smartcron_run_rollup"
+    )
     with engine.connect() as connection:
-        rows = connection.execute(select(tables.run_rollup)).all()
-    return {(row[0].isoformat(), row[1], row[2], row[3]): tuple(row[4:]) for row in rows}
+        rows = connection.exec_driver_sql(query).all()
+    return {(str(row[0])[:10], row[1], row[2], row[3]): tuple(row[4:]) for row in rows}
 
 
 def assert_counted_once(engine: Engine, runs: Iterable[Run]) -> None:
@@ -116,65 +122,6 @@ def mixed_reports(count: int, seed: int = 1) -> list[dict[str, Any]]:
         )
         for _ in range(count)
     ]
-
-
-def post(service: Service, runs: list[dict[str, Any]]) -> dict[str, int]:
-    answer = requests.post(
-        f"{service.url}/api/v1/runs",
-        data=json.dumps({"runs": runs}),
-        headers={"Authorization": f"Bearer {service.ingest_token}",
-                 "Content-Type": "application/json"},
-        timeout=60,
-    )  # fmt: skip
-    assert answer.status_code == 200, answer.text
-    counts: dict[str, int] = answer.json()
-    return counts
-
-
-# ---------------------------------------------------------------- through ingest
-
-
-def test_ingest_counts_each_run_once_and_skips_not_at_all(
-    collector: Service, schema_engine: Engine
-) -> None:
-    batch = mixed_reports(150)
-    assert post(collector, batch) == {"accepted": 150, "duplicates": 0, "rejected": []}
-    assert any(r["status"].startswith("skipped") for r in batch)
-    assert_counted_once(schema_engine, runs_of(batch))
-
-    assert post(collector, batch) == {"accepted": 0, "duplicates": 150, "rejected": []}
-    more = mixed_reports(20, seed=2)
-    assert post(collector, batch[:30] + more) == {"accepted": 20, "duplicates": 30, "rejected": []}
-
-    assert_counted_once(schema_engine, runs_of(batch + more))
-
-
-def test_concurrent_replays_count_each_run_once(collector: Service, schema_engine: Engine) -> None:
-    batch = mixed_reports(100)
-
-    def replay(seed: int) -> dict[str, int]:
-        return post(collector, random.Random(seed).sample(batch, len(batch)))
-
-    with ThreadPoolExecutor(8) as pool:
-        counts = list(pool.map(replay, range(8)))
-    assert sum(c["accepted"] for c in counts) == 100, counts
-    assert_counted_once(schema_engine, runs_of(batch))
-
-
-def test_concurrent_batches_add_up_in_shared_rows(
-    collector: Service, schema_engine: Engine
-) -> None:
-    # Eight senders at once, different runs, all of them in the same few rollup rows:
-    # no increment may be lost.
-    started = dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=5)
-    batches = [
-        [make_report("hot", started=started, duration_s=1.0 + n % 3) for n in range(100)]
-        for _ in range(8)
-    ]
-    with ThreadPoolExecutor(8) as pool:
-        counts = list(pool.map(lambda runs: post(collector, runs), batches))
-    assert sum(c["accepted"] for c in counts) == 800, counts
-    assert_counted_once(schema_engine, runs_of(run for runs in batches for run in runs))
 
 
 # ---------------------------------------------------------------- upgrading from version 1
@@ -231,19 +178,25 @@ def test_upgrade_fills_the_rollup_from_the_runs_once(empty_engine: Engine) -> No
     old = timed_reports(300)
     store_as_v0_1_0(empty_engine, old)  # version 1: nothing counts them yet
 
-    assert migrate(empty_engine) == head_revision()
+    assert migrate(empty_engine, to=LAST_WITH_ROLLUP) == LAST_WITH_ROLLUP
 
-    assert revision(empty_engine) == [head_revision()]
     assert_counted_once(empty_engine, runs_of(old))
     filled = stored_rollup(empty_engine)
-    assert migrate(empty_engine) == head_revision()
+    assert migrate(empty_engine, to=LAST_WITH_ROLLUP) == LAST_WITH_ROLLUP
     assert stored_rollup(empty_engine) == filled, "a second migrate rebuilt or re-counted"
     # The run rollup's, the hourly, host-hourly and daily rollups' (0009), the
     # performance days' (0014) and the recent failures' (0016).
-    assert (revision(empty_engine), triggers(empty_engine)) == ([head_revision()], 6)
+    assert triggers(empty_engine) == 6
     new = mixed_reports(50, seed=3)
-    ingest(empty_engine, new)
-    assert_counted_once(empty_engine, runs_of(old + new))
+    store_as_v0_1_0(empty_engine, [r for r in new if r["status"] != "lost"])
+    assert_counted_once(empty_engine, stored_runs(empty_engine))
+
+    # 0017: ingest writes the aggregates; no trigger is left, nor the rollup no one read.
+    assert migrate(empty_engine) == head_revision()
+    assert (revision(empty_engine), triggers(empty_engine)) == ([head_revision()], 0)
+    assert not inspect(empty_engine).has_table("smartcron_run_rollup")
+    ingest(empty_engine, new)  # the lost ones: the others are stored already
+    assert len(stored_runs(empty_engine)) == len(old) + len(new)
 
 
 class Sender:
@@ -285,6 +238,7 @@ class Sender:
 
 
 def test_upgrade_counts_runs_that_arrive_meanwhile_once(empty_engine: Engine) -> None:
+    # The sender inserts as v0.1.0 did, which only the triggers of 0016 count.
     # Without the rebuilds' LOCK TABLES this fails on MySQL: the sender deadlocks with
     # a rebuild beyond its retries, or runs are counted twice.
     version_1_database(empty_engine)
@@ -294,7 +248,7 @@ def test_upgrade_counts_runs_that_arrive_meanwhile_once(empty_engine: Engine) ->
     with sender.running() as wait_for:
         wait_for(3)
         began = time.monotonic()
-        migrate(empty_engine)
+        migrate(empty_engine, to=LAST_WITH_ROLLUP)
         ended = time.monotonic()
         wait_for(len(sender.spans) + 3)
 

@@ -26,6 +26,7 @@ from smartcron.collector.state_store import refresh_states
 from smartcron.wrapper.schema import RunReport
 from sqlalchemy import Engine, text
 
+from tests.support.collector_api import insert_run_rows
 from tests.support.service import make_report
 
 MiB = 2**20
@@ -121,8 +122,8 @@ def add_run(
     stderr: str | None = "",
     attempts: int = 1,
 ) -> str:
-    """One run (and, unless stderr is None, its output row, written first as ingest
-    does); returns its run_id."""
+    """One run (and, unless stderr is None, its output row), as ingest stores it;
+    returns its run_id."""
     row = run_row(
         job,
         status,
@@ -134,14 +135,11 @@ def add_run(
         output_bytes=len(stderr or ""),
         attempts=attempts,
     )
+    outputs = [] if stderr is None else [
+        {"run_id": row["run_id"], "attempts": "[]", "stdout_tail": "", "stderr_tail": stderr}
+    ]  # fmt: skip
     with engine.begin() as connection:
-        if stderr is not None:
-            connection.execute(
-                tables.run_output.insert().values(
-                    run_id=row["run_id"], attempts="[]", stdout_tail="", stderr_tail=stderr
-                )
-            )
-        connection.execute(tables.runs.insert().values(**row))
+        insert_run_rows(connection, [row], outputs)
     return str(row["run_id"])
 
 
@@ -151,7 +149,7 @@ def add_runs(
     """Many runs of one job on web1 in one statement: (status, started_at, duration_s, rss)."""
     rows = [run_row(job, *run[:3], peak_rss_bytes=run[3]) for run in runs]
     with engine.begin() as connection:
-        connection.execute(tables.runs.insert(), rows)
+        insert_run_rows(connection, rows)
 
 
 def add_job(engine: Engine, job: str, now: dt.datetime, **state: Any) -> dict[str, Any]:

@@ -5,12 +5,20 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import requests
 from smartcron.collector.db import tables
-from sqlalchemy import Engine, func, select
+from smartcron.collector.ingest import (
+    OUTPUT_COLUMNS,
+    RUN_COLUMNS,
+    insert_runs,
+    output_values,
+    run_values,
+)
+from smartcron.wrapper.schema import RunReport
+from sqlalchemy import Connection, Engine, func, select
 
 from tests.support.service import ADMIN_PASSWORD, Service
 
@@ -45,6 +53,38 @@ def stored_runs(engine: Engine) -> list[dict[str, Any]]:
         if not isinstance(row["started_at"], dt.datetime):
             row["started_at"] = dt.datetime.fromisoformat(row["started_at"])
     return rows
+
+
+def insert_run_rows(
+    connection: Connection,
+    runs: Sequence[Mapping[str, Any]],
+    outputs: Sequence[Mapping[str, Any]] = (),
+) -> None:
+    """Runs (and output rows) given column by column, stored as ingest stores them:
+    through ingest.insert_runs, which adds them to the aggregates (no trigger does). A
+    column a run leaves out is null."""
+    insert_runs(
+        connection,
+        [tuple(run.get(name) for name in RUN_COLUMNS) for run in runs],
+        [tuple(output[name] for name in OUTPUT_COLUMNS) for output in outputs],
+    )
+
+
+def insert_runs_before_0017(engine: Engine, reports: Sequence[RunReport]) -> None:
+    """The runs of `reports` as a collector before revision 0017 stored them, for a
+    database migrated to an older revision: plain INSERTs of the runs and their output,
+    which that revision's triggers count. (Today's ingest writes aggregate tables that
+    such a database may not have yet.)"""
+    received = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    with engine.begin() as connection:
+        connection.execute(
+            tables.run_output.insert(),
+            [dict(zip(OUTPUT_COLUMNS, output_values(r), strict=True)) for r in reports],
+        )
+        connection.execute(
+            tables.runs.insert(),
+            [dict(zip(RUN_COLUMNS, run_values(r, received), strict=True)) for r in reports],
+        )
 
 
 def assert_error(response: requests.Response, status: int, *words: str) -> str:
