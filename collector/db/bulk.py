@@ -136,7 +136,8 @@ def literal_writer(dbapi_connection: Any) -> Literal:
             stamp: str = value.isoformat(" ", "microseconds")
             return "'" + stamp + "'"
         if kind is dt.date:  # the aggregates' days (aggregates.py)
-            return "'" + value.isoformat() + "'"
+            day: str = value.isoformat()
+            return "'" + day + "'"
         raise TypeError(f"no SQL literal for {kind.__name__} value {value!r}")
 
     return literal
