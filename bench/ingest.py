@@ -7,11 +7,13 @@ For each `--workers` value a real `smartcron-collector serve` is started on a lo
 port over a database of the benchmark's own (smartcron_bench_ingest, dropped at the end):
 
 (a) single-report POST /api/v1/runs per second, (b) reports per second in batches of 100,
-(c) that batched rate over a raw pymysql `executemany` of the same rows into the same two
-tables (smartcron_runs, smartcron_run_output), one transaction per batch, with as many
-connections as the HTTP load has. (b) and (c) alternate in every round; figures are
-medians, the ratio is the median of per-round ratios. With --compare, another build of
-the collector is measured too, in the same rounds, against the same peer.
+(c) that batched rate over a raw pymysql `executemany` of the same rows into the same
+tables: smartcron_runs, smartcron_run_output and the aggregates' upserts that ingest
+writes with them (collector/aggregates.py; no trigger counts runs since revision 0017),
+one transaction per batch, with as many connections as the HTTP load has. (b) and (c)
+alternate in every round; figures are medians, the ratio is the median of per-round
+ratios. With --compare, another build of the collector is measured too, in the same
+rounds, against the same peer.
 
 The load comes from `wrk` (Debian package `wrk`) with a generated Lua script that gives
 every report a fresh run_id, so every request inserts; without wrk, or with
@@ -295,10 +297,39 @@ def raw_rows(
     return run_columns, runs, output_columns, outputs
 
 
+def raw_aggregates(
+    run_columns: list[str], runs: list[tuple[Any, ...]], outputs: list[tuple[Any, ...]]
+) -> list[tuple[str, list[tuple[Any, ...]], int | None]]:
+    """The aggregate upserts ingest writes for these runs (collector/aggregates.py), as
+    (SQL with %s placeholders, rows, where the run_id is in a row or None): the same
+    statements, for pymysql's executemany to send as one multi-row INSERT each."""
+    from smartcron.collector import aggregates
+    from sqlalchemy.dialects.mysql import pymysql as mysql_dialect
+
+    fields = [run_columns.index(name) for name in aggregates.Run._fields[:-1]]
+    stderr = {output[0]: output[3] for output in outputs}
+    counted = [aggregates.Run._make([*(run[i] for i in fields), stderr[run[0]]]) for run in runs]
+    dialect = mysql_dialect.dialect()
+    upserts = []
+    for table, columns, rows in aggregates.aggregate_rows(counted):
+        if not rows:
+            continue
+        compiled = aggregates.upsert_statement(table, True).compile(
+            dialect=dialect, column_keys=list(columns)
+        )
+        order = [columns.index(name) for name in compiled.positiontup or ()]
+        ordered = [tuple(row[i] for i in order) for row in rows]
+        run_id = columns.index("run_id") if "run_id" in columns else None
+        upserts.append((compiled.string, ordered, None if run_id is None else order.index(run_id)))
+    return upserts
+
+
 def _raw_client(server: Server, database: str, barrier: Any, seconds: float,
                 results: Any) -> None:  # fmt: skip
-    """executemany of batches of BATCH fresh rows, one transaction each, for `seconds`."""
+    """executemany of batches of BATCH fresh rows, one transaction each, for `seconds`:
+    the runs, their output and the aggregate upserts, as ingest writes them."""
     run_columns, runs, output_columns, outputs = raw_rows(BATCH)
+    upserts = raw_aggregates(run_columns, runs, outputs)
     insert_runs = (f"INSERT IGNORE INTO smartcron_runs ({', '.join(run_columns)}) "
                    f"VALUES ({', '.join(['%s'] * len(run_columns))})")  # fmt: skip
     insert_output = (f"INSERT IGNORE INTO smartcron_run_output ({', '.join(output_columns)}) "
@@ -310,10 +341,16 @@ def _raw_client(server: Server, database: str, barrier: Any, seconds: float,
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         ids = [str(uuid.uuid4()) for _ in range(BATCH)]
-        cursor.executemany(insert_runs, [(i, *row[1:]) for i, row in zip(ids, runs, strict=True)])
+        fresh = dict(zip((run[0] for run in runs), ids, strict=True))
         cursor.executemany(
             insert_output, [(i, *row[1:]) for i, row in zip(ids, outputs, strict=True)]
         )
+        cursor.executemany(insert_runs, [(i, *row[1:]) for i, row in zip(ids, runs, strict=True)])
+        for sql, rows, run_id in upserts:
+            if run_id is not None:  # a failure's row names its run
+                at = run_id
+                rows = [(*row[:at], fresh[row[at]], *row[at + 1 :]) for row in rows]  # noqa: PLW2901
+            cursor.executemany(sql, rows)
         connection.commit()
         if time.monotonic() <= deadline:
             done += 1

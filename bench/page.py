@@ -10,8 +10,10 @@ five-minute, quarter-hourly, hourly and daily schedules, a realistic status mix
 (mostly success, some flaky jobs, timeouts, skips, a lost run now and then),
 per-job durations and memory with noise, an output row per run, the jobs' state rows
 as ingest leaves them (one paused, one with its breaker open, one late), hosts and a
-few open alerts. Rows go in with LOAD DATA LOCAL INFILE, in start order (the rollup
-trigger counts them as they go in). --reuse runs init-db on the kept database first.
+few open alerts. Rows go in with LOAD DATA LOCAL INFILE, in start order, and are then
+added to the aggregates by ingest's own function (collector/aggregates.py), or, on
+another build's schema before revision 0017, by its triggers as they go in. --reuse
+runs init-db on the kept database first.
 
 Then a real `smartcron-collector serve` answers, one request at a time on a keep-alive
 connection with an admin bearer token, --requests GETs each of / (Accept: text/html),
@@ -299,6 +301,47 @@ def load(server: Server, database: str, generated: Generated, runs_path: Path,
         connection.commit()
         cursor.execute("ANALYZE TABLE smartcron_runs, smartcron_run_output, smartcron_jobs")
         cursor.fetchall()
+    count_into_aggregates(server, database)
+
+
+# Runs read back per transaction when the loaded runs are added to the aggregates.
+AGGREGATE_CHUNK = 20_000
+
+
+def count_into_aggregates(server: Server, database: str) -> None:
+    """Add the loaded runs to the aggregates as ingest does, with its own function
+    (collector/aggregates.py), a chunk at a time in id order: since revision 0017 no
+    trigger counts them. A schema with the triggers (another build's, before 0017)
+    counted them as they went in."""
+    from smartcron.collector.aggregates import Run, write_aggregates
+    from smartcron.collector.db.engine import create_db_engine
+
+    engine = create_db_engine(server.url(database))
+    # The stderr only of failures (their row keeps its end): a lookup by the random
+    # run_id per failure, not per run.
+    query = (
+        "SELECT r.id, r.run_id, r.job, r.host, r.status, r.started_at, r.duration_s,"
+        " r.peak_rss_bytes, r.exit_code, r.signal_number, r.attempt_count,"
+        " CASE WHEN r.status IN ('failed', 'timeout', 'killed_memory', 'error', 'lost')"
+        " THEN (SELECT o.stderr_tail FROM smartcron_run_output o WHERE o.run_id = r.run_id)"
+        " END FROM smartcron_runs r WHERE r.id > %s ORDER BY r.id LIMIT %s"
+    )
+    try:
+        with engine.connect() as connection:
+            triggers = connection.exec_driver_sql(
+                "SELECT COUNT(*) FROM information_schema.TRIGGERS"
+                " WHERE TRIGGER_SCHEMA = DATABASE() AND EVENT_OBJECT_TABLE = 'smartcron_runs'"
+            ).scalar_one()
+        last = 0
+        while not triggers:
+            with engine.begin() as connection:
+                rows = connection.exec_driver_sql(query, (last, AGGREGATE_CHUNK)).all()
+                if not rows:
+                    return
+                write_aggregates(connection, [Run._make(row[1:]) for row in rows])
+                last = rows[-1][0]
+    finally:
+        engine.dispose()
 
 
 # -- measuring -------------------------------------------------------------------------------

@@ -65,7 +65,7 @@ def write_aggregates(connection: Connection, runs: Sequence[Run]) -> None:
         return
     mysql_dialect = connection.dialect.name in ("mysql", "mariadb")
     for table, columns, rows in aggregate_rows(runs):
-        statement = _statement(table, mysql_dialect)
+        statement = upsert_statement(table, mysql_dialect)
         bulk.insert_rows(connection, statement, columns, rows)
 
 
@@ -176,10 +176,11 @@ _SMALLEST = {"duration_min"}
 
 
 @functools.cache
-def _statement(table: Table, mysql_dialect: bool) -> Any:
-    """The table's upsert, built once per backend: sums are added to the stored row,
-    extremes kept where the batch has none (a null must not erase the stored one).
-    recent_failures is a plain INSERT: each run is new, so is its failure."""
+def upsert_statement(table: Table, mysql_dialect: bool) -> Any:
+    """The table's upsert, built once per backend (bench/ingest.py's raw peer sends it
+    too): sums are added to the stored row, extremes kept where the batch has none (a
+    null must not erase the stored one). recent_failures is a plain INSERT: each run is
+    new, so is its failure."""
     if table is tables.recent_failures:
         return table.insert()
     greatest = func.greatest if mysql_dialect else func.max

@@ -1,5 +1,5 @@
 """The last 24 hours' counts, of each job and of the fleet, from the hourly rollups that
-triggers on smartcron_runs keep (migrations/sql/mysql/0009_rollups.sql), so that what
+ingest writes with the runs (aggregates.py; revision 0009 made them), so that what
 they cost follows the jobs asked for, not their runs.
 
 "The last 24 hours" is every run started at or after now - 24 h, as before: the whole
@@ -41,7 +41,7 @@ Key = tuple[str, str]  # job, host
 
 
 def epoch_hour(moment: dt.datetime) -> int:
-    """The hour of a naive UTC time, counted from 1970-01-01 00:00 (as the triggers do)."""
+    """The hour of a naive UTC time, counted from 1970-01-01 00:00 (as the rollups do)."""
     return (moment - EPOCH) // HOUR
 
 
