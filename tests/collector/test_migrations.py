@@ -26,7 +26,6 @@ from tests.support import v0_1_0
 from tests.support.service import collector_bin
 
 REPO = Path(__file__).resolve().parents[2]
-UNTIMED = -32768  # the rollup's bucket for runs without a duration (lost runs)
 NewEngine = Callable[[], Engine]
 
 
@@ -198,18 +197,16 @@ def test_upgrade_from_v0_1_0_keeps_every_row_and_view(new_engine: NewEngine) -> 
 
 
 def assert_rollup_after_upgrade(engine: Engine) -> None:
-    """Lost runs counted apart, without a duration; skips not at all; the rest as before."""
+    """Each run counted once into the daily rollup (0009's fill; the run rollup of 0002 is
+    gone since 0017): lost runs as runs and failures without a duration, skips apart."""
     day = v0_1_0.DAY.date()
     cells = {
-        (row["job"], row["bucket"]): (row["runs"], row["successes"], row["duration_sum"])
-        for row in rows_of(engine, "smartcron_run_rollup")
+        row["job"]: (row["runs"], row["successes"], row["failures"], row["skips"], row["timed"],
+                     plain(row["duration_sum"]), row["duration_max"])
+        for row in rows_of(engine, "smartcron_run_daily")
         if plain(row["day"]) in (day, day.isoformat())
-    }
-    assert cells[("backup", UNTIMED)] == (1, 0, 0.0)
-    assert cells[("report", UNTIMED)] == (1, 0, 0.0)
-    timed = {key: cell for key, cell in cells.items() if key[1] != UNTIMED}
-    assert sorted(cell[2] for cell in timed.values()) == [0.25, 2.5, 3.5]
-    assert sum(cell[0] for cell in cells.values()) == 5, "four runs of backup, one of report"
+    }  # fmt: skip
+    assert cells == {"backup": (4, 2, 2, 0, 3, 6.25, 3.5), "report": (1, 0, 1, 1, 0, 0, None)}
 
 
 def assert_views_after_upgrade(engine: Engine) -> None:
@@ -271,11 +268,11 @@ def test_a_second_migrate_changes_nothing(new_engine: NewEngine) -> None:
     v0_1_0.create_schema(engine)
     v0_1_0.load_rows(engine, v0_1_0.sample_rows())
     migrate(engine)
-    before = (schema_of(engine), data_of(engine), rows_of(engine, "smartcron_run_rollup"))
+    before = (schema_of(engine), data_of(engine), rows_of(engine, "smartcron_run_daily"))
 
     assert migrate(engine) == head_revision()
 
-    assert (schema_of(engine), data_of(engine), rows_of(engine, "smartcron_run_rollup")) == before
+    assert (schema_of(engine), data_of(engine), rows_of(engine, "smartcron_run_daily")) == before
     assert rows_of(engine, "smartcron_alembic_version") == [{"version_num": head_revision()}]
 
 
