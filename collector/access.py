@@ -1,6 +1,8 @@
 """Who may do what: FastAPI dependencies for the three kinds of caller.
 
 - senders (wrappers, agents): a bearer ingest token (an admin token also works);
+  a token bound to a host speaks for that host alone (Caller.refusal_for, which
+  every sender's route asks of each host it is told about);
 - readers (people, Prometheus, scripts): a bearer admin token or a session;
 - actions (pause, resume, reset): a bearer admin token, or a session plus its
   CSRF token (form field or X-CSRF-Token header).
@@ -26,6 +28,25 @@ class Caller:
     name: str
     via: str  # "token" or "session"
     session: auth.Session | None = None
+    host: str | None = None  # a sender's token is bound to this host (None: any host)
+
+    def refusal_for(self, host: str) -> str | None:
+        """Why this caller may not report for `host`, or None. A bound token's host is
+        the only one it speaks for: a cron host's token is readable by its wrapper's
+        users, and must not let them report, heartbeat or pull control for any other
+        host. Names compare exactly, as the collector stores them."""
+        if self.host is None or host == self.host:
+            return None
+        return (
+            f"this token is bound to host {self.host!r} and may not report for host "
+            f"{host!r}; send with that host's own token"
+        )
+
+    def require_host(self, host: str) -> None:
+        """403 unless this caller may report for `host`."""
+        refusal = self.refusal_for(host)
+        if refusal is not None:
+            raise ApiError(403, refusal)
 
 
 def _bearer(request: Request) -> str | None:
@@ -45,12 +66,12 @@ async def require_sender(request: Request) -> Caller:
     if token is None:
         raise ApiError(401, "missing bearer token; send Authorization: Bearer <ingest token>")
     tokens = _state(request).tokens
-    known, kind = tokens.cached(token)
+    known, grant = tokens.cached(token)
     if not known:
-        kind = await run_in_threadpool(tokens.kind_of, token)
-    if kind not in (auth.INGEST, auth.ADMIN):
+        grant = await run_in_threadpool(tokens.grant_of, token)
+    if grant is None or grant.kind not in (auth.INGEST, auth.ADMIN):
         raise ApiError(401, "unknown or revoked token")
-    return Caller(name=f"{kind} token", via="token")
+    return Caller(name=f"{grant.kind} token", via="token", host=grant.host)
 
 
 def find_reader(request: Request) -> Caller | None:

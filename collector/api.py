@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from . import actions, alert_centre, fleet, heartbeats, load_map, queries, schedules
 from .access import Caller, require_actor, require_reader, require_sender
-from .batch import STRICT, Envelope, Rejection, parse_batch
+from .batch import STRICT, Envelope, Rejection, parse_batch, refuse_hosts
 from .errors import ApiError
 from .ingest import now_utc
 from .listings import AlertQuery, JobQuery
@@ -128,14 +128,17 @@ PARSE_ON_LOOP_BYTES = 16 * 1024
 
 
 @router.post("/runs", responses=_INGEST_ANSWERS, openapi_extra={"requestBody": _REQUEST_BODY})
-async def post_runs(request: Request, _: Annotated[Caller, Depends(require_sender)]) -> Any:
-    """Store a batch: each report is stored, a duplicate (by run_id), or rejected."""
+async def post_runs(request: Request, sender: Annotated[Caller, Depends(require_sender)]) -> Any:
+    """Store a batch: each report is stored, a duplicate (by run_id), or rejected (a
+    token bound to a host rejects the reports of every other host)."""
     settings = request.app.state.settings
     body = await read_body(request, settings.max_body_bytes)
     if len(body) > PARSE_ON_LOOP_BYTES:  # off the event loop (offload.py)
         batch = await request.app.state.parsers.run(parse_batch, body, settings.max_batch_reports)
     else:
         batch = parse_batch(body, settings.max_batch_reports)
+    # On the loop: one comparison per host of the batch, and per report only when it mixes.
+    batch = refuse_hosts(batch, sender.refusal_for)
     stored = await request.app.state.writer.ingest(batch.reports)
     rejected = batch.rejected + [
         Rejection(batch.indices[position], str(batch.reports[position].run_id),
@@ -339,8 +342,11 @@ _HEARTBEAT_BODY = {
 @router.post(
     "/heartbeat", responses=answers(400, 413), openapi_extra={"requestBody": _HEARTBEAT_BODY}
 )
-async def post_heartbeat(request: Request, _: Annotated[Caller, Depends(require_sender)]) -> Any:
-    """The agent's heartbeat: host health, runs in flight, jobs found in crontabs."""
+async def post_heartbeat(
+    request: Request, sender: Annotated[Caller, Depends(require_sender)]
+) -> Any:
+    """The agent's heartbeat: host health, runs in flight, jobs found in crontabs (403
+    from a token bound to another host)."""
     body = await read_body(request, HEARTBEAT_MAX_BYTES)
     try:
         beat = heartbeats.Heartbeat.model_validate_json(body, strict=STRICT)
@@ -350,6 +356,7 @@ async def post_heartbeat(request: Request, _: Annotated[Caller, Depends(require_
             raise ApiError(400, f"body is not valid JSON: {first['msg']}") from None
         field = ".".join(str(part) for part in first["loc"]) or "body"
         raise ApiError(422, f"{field}: {first['msg']}") from None
+    sender.require_host(beat.host)
     try:
         # In the thread pool, as ingest's writes are: storing is a transaction (an fsync
         # on MySQL), and on the event loop it would stall every other request meanwhile,
@@ -363,8 +370,10 @@ async def post_heartbeat(request: Request, _: Annotated[Caller, Depends(require_
 @router.get("/control")
 def get_control(
     request: Request,
-    _: Annotated[Caller, Depends(require_sender)],
+    sender: Annotated[Caller, Depends(require_sender)],
     host: Annotated[str, Query(min_length=1, max_length=255)],
 ) -> Any:
-    """The host's pauses and breaker resets, as the wrapper's control.json holds them."""
+    """The host's pauses and breaker resets, as the wrapper's control.json holds them
+    (403 to a token bound to another host)."""
+    sender.require_host(host)
     return heartbeats.control_for(request.app.state.engine, host)

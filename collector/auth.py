@@ -12,8 +12,10 @@ import hmac
 import secrets
 import threading
 import time
+from dataclasses import dataclass
 
-from sqlalchemy import Engine, delete, func, select
+from smartcron.wrapper.limits import HOST_MAX
+from sqlalchemy import Engine, delete, func, select, update
 
 from .db import tables
 from .ingest import now_utc
@@ -71,56 +73,121 @@ def verify_password(password: str, stored: str) -> bool:
         return False
 
 
-def create_token(engine: Engine, name: str, kind: str) -> str:
-    """A new token; only its digest is stored, so this is the one time it is seen."""
+def create_token(engine: Engine, name: str, kind: str, host: str | None = None) -> str:
+    """A new token; only its digest is stored, so this is the one time it is seen.
+    `host` binds an ingest token to that host (None: a fleet token, for any host)."""
     if kind not in (INGEST, ADMIN):
         raise ValueError(f"token kind {kind!r} is not ingest or admin")
+    if host is not None:
+        problem = host_problem(host) or (
+            "an admin token reads and acts for every host; bind ingest tokens only"
+            if kind == ADMIN
+            else None
+        )
+        if problem:
+            raise ValueError(f"--host {host!r}: {problem}")
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     with engine.begin() as connection:
         connection.execute(
             tables.tokens.insert().values(
-                name=name, kind=kind, token_sha256=digest(token), created_at=now_utc()
+                name=name, kind=kind, host=host, token_sha256=digest(token), created_at=now_utc()
             )
         )
     return token
 
 
+def host_problem(host: str) -> str | None:
+    """Why `host` cannot be a token's host, or None. Reports name their host as the
+    wrapper read it (uname -n) and are compared exactly, so a name with blanks at its
+    ends or another case would never match: refused rather than kept silently useless."""
+    if not 1 <= len(host) <= HOST_MAX:
+        return f"a host name is 1 to {HOST_MAX} characters"
+    if host != host.strip() or not host.isprintable():
+        return "a host name has no blanks at its ends and no control characters"
+    return None
+
+
+@dataclass(frozen=True)
+class Grant:
+    """What a known, unrevoked token may do: its kind, and the one host it may report
+    for (None: any host)."""
+
+    kind: str
+    host: str | None = None
+
+
+@dataclass(frozen=True)
+class TokenRow:
+    id: int
+    name: str
+    kind: str
+    host: str | None
+    created_at: dt.datetime
+    revoked_at: dt.datetime | None
+
+
+def list_tokens(engine: Engine) -> list[TokenRow]:
+    t = tables.tokens.c
+    query = select(t.id, t.name, t.kind, t.host, t.created_at, t.revoked_at).order_by(t.id)
+    with engine.connect() as connection:
+        return [TokenRow(*row) for row in connection.execute(query)]
+
+
+def revoke_token(engine: Engine, token_id: int) -> bool:
+    """Revoke a token by its id; False when there is none, or it is revoked already.
+    Collectors stop taking it once their token cache forgets it (token_cache_s)."""
+    t = tables.tokens.c
+    with engine.begin() as connection:
+        done = connection.execute(
+            update(tables.tokens)
+            .where(t.id == token_id, t.revoked_at.is_(None))
+            .values(revoked_at=now_utc())
+        )
+    return done.rowcount == 1
+
+
 class TokenCache:
-    """Token digest -> kind, remembered for a few seconds: ingest must not cost a
+    """Token digest -> grant, remembered for a few seconds: ingest must not cost a
     query per request. A revoked token stops working within `ttl` seconds."""
 
     def __init__(self, engine: Engine, ttl: float) -> None:
         self.engine = engine
         self.ttl = ttl
-        self._known: dict[str, tuple[str | None, float]] = {}
+        self._known: dict[str, tuple[Grant | None, float]] = {}
         self._lock = threading.Lock()
 
-    def cached(self, token: str) -> tuple[bool, str | None]:
-        """(known, kind) from memory alone: no query, so async code may ask it."""
+    def cached(self, token: str) -> tuple[bool, Grant | None]:
+        """(known, grant) from memory alone: no query, so async code may ask it."""
         with self._lock:
             cached = self._known.get(digest(token))
         if cached is not None and cached[1] > time.monotonic():
             return True, cached[0]
         return False, None
 
-    def kind_of(self, token: str) -> str | None:
-        """The token's kind (None: unknown or revoked); a query when not cached, so
+    def grant_of(self, token: str) -> Grant | None:
+        """The token's grant (None: unknown or revoked); a query when not cached, so
         call it from sync code (FastAPI's thread pool), never on the event loop."""
-        known, kind = self.cached(token)
+        known, grant = self.cached(token)
         if known:
-            return kind
+            return grant
         key = digest(token)
         now = time.monotonic()
         t = tables.tokens.c
         with self.engine.connect() as connection:
-            kind = connection.execute(
-                select(t.kind).where(t.token_sha256 == key, t.revoked_at.is_(None))
-            ).scalar()
+            row = connection.execute(
+                select(t.kind, t.host).where(t.token_sha256 == key, t.revoked_at.is_(None))
+            ).first()
+        grant = Grant(row.kind, row.host) if row else None
         with self._lock:
             if len(self._known) > 10_000:  # bounded: random wrong tokens must not grow it
                 self._known.clear()
-            self._known[key] = (kind, now + self.ttl)
-        return kind
+            self._known[key] = (grant, now + self.ttl)
+        return grant
+
+    def kind_of(self, token: str) -> str | None:
+        """The token's kind (None: unknown or revoked), as grant_of finds it."""
+        grant = self.grant_of(token)
+        return grant.kind if grant else None
 
 
 class Session:

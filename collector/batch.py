@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -77,6 +78,23 @@ def parse_batch(body: bytes, max_reports: int) -> Batch:
             return _parse_batch_carefully(body, max_reports)
     _check_count(len(reports), max_reports)
     return Batch(reports, list(range(len(reports))))
+
+
+def refuse_hosts(batch: Batch, refusal_for: Callable[[str], str | None]) -> Batch:
+    """The batch less the reports whose host `refusal_for` refuses (a token bound to
+    another host), each rejected with that reason: the rest of the batch is stored."""
+    if all(refusal_for(host) is None for host in {report.host for report in batch.reports}):
+        return batch  # the usual case: one host's own reports, one check
+    kept = Batch([], [], list(batch.rejected))
+    for report, index in zip(batch.reports, batch.indices, strict=True):
+        reason = refusal_for(report.host)
+        if reason is None:
+            kept.reports.append(report)
+            kept.indices.append(index)
+        else:
+            error = f"runs[{index}].host: {reason}"
+            kept.rejected.append(Rejection(index, str(report.run_id), error))
+    return kept
 
 
 def _has_extra(report: RunReport) -> bool:

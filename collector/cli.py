@@ -1,4 +1,5 @@
-"""smartcron-collector: serve, alerts, migrate (init-db), create-token, hash-password."""
+"""smartcron-collector: serve, alerts, migrate (init-db), create-token, list-tokens,
+revoke-token, hash-password."""
 
 from __future__ import annotations
 
@@ -136,13 +137,70 @@ main.add_command(migrate_command, "init-db")
 @db_option
 @click.option("--name", required=True, help="who uses it, e.g. the host or 'prometheus'")
 @click.option("--kind", type=click.Choice(["ingest", "admin"]), default="ingest", show_default=True)
-def create_token_command(db_url: str | None, name: str, kind: str) -> None:
+@click.option("--host", default=None, metavar="NAME",
+              help="bind the ingest token to this host (as its reports name it, `uname -n`): "
+                   "it may report for no other; without it, a fleet token that any host "
+                   "holding it may report for all")  # fmt: skip
+def create_token_command(db_url: str | None, name: str, kind: str, host: str | None) -> None:
     """Create a token and print it (only its hash is stored)."""
-    from .auth import create_token
+    from .auth import ADMIN, create_token
+
+    if host is not None and kind == ADMIN:
+        raise click.BadParameter(
+            "an admin token reads and acts for every host; bind ingest tokens only",
+            param_hint="--host",
+        )
+    engine = _engine(db_url)
+    _require_schema(engine)
+    try:
+        token = _database_call(lambda: create_token(engine, name, kind, host))
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--host") from None
+    click.echo(token)
+    if host is None and kind != ADMIN:
+        click.echo("smartcron-collector: note: a fleet token: any host holding it may report "
+                   "for every host; --host NAME binds one to its host", err=True)  # fmt: skip
+
+
+@main.command("list-tokens")
+@db_option
+def list_tokens_command(db_url: str | None) -> None:
+    """Every token: id, kind, the host it is bound to (* for a fleet token), name, when
+    created and revoked. Never the token itself (only its hash is stored)."""
+    from .auth import list_tokens
 
     engine = _engine(db_url)
     _require_schema(engine)
-    click.echo(_database_call(lambda: create_token(engine, name, kind)))
+    rows = _database_call(lambda: list_tokens(engine))
+    click.echo("id\tkind\thost\tname\tcreated_at\trevoked_at")
+    for row in rows:
+        revoked = row.revoked_at.isoformat(sep=" ", timespec="seconds") if row.revoked_at else "-"
+        click.echo(f"{row.id}\t{row.kind}\t{_shown(row.host) if row.host else '*'}\t"
+                   f"{_shown(row.name)}\t{row.created_at.isoformat(sep=' ', timespec='seconds')}"
+                   f"\t{revoked}")  # fmt: skip
+
+
+def _shown(text: str) -> str:
+    """A stored name as one cell of a line: a tab or line break in it would shift the
+    columns or forge a row, so any such character is shown escaped."""
+    return text if text.isprintable() else text.encode("unicode_escape").decode("ascii")
+
+
+@main.command("revoke-token")
+@db_option
+@click.argument("token_id", metavar="ID", type=click.IntRange(1))
+def revoke_token_command(db_url: str | None, token_id: int) -> None:
+    """Revoke the token with this ID (from list-tokens); collectors stop taking it
+    within 30 seconds (their token cache)."""
+    from .auth import revoke_token
+
+    engine = _engine(db_url)
+    _require_schema(engine)
+    if not _database_call(lambda: revoke_token(engine, token_id)):
+        raise click.ClickException(
+            f"no unrevoked token with id {token_id}; see `smartcron-collector list-tokens`"
+        )
+    click.echo(f"token {token_id} revoked")
 
 
 @main.command("hash-password")

@@ -337,6 +337,8 @@ tokens = Table(
     Column("token_sha256", String(64), nullable=False),
     Column("created_at", Micro, nullable=False),
     Column("revoked_at", Micro),
+    # The one host an ingest token may report for; null: any host (a fleet token).
+    Column("host", String(255)),
     UniqueConstraint("token_sha256", name="uq_tokens_digest"),
 )
 

@@ -9,13 +9,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import pytest
 import requests
 from smartcron.collector.db import tables
 from sqlalchemy import Engine, func, select
 
 from tests.support.receivers import MailReceiver, WebhookReceiver
-from tests.support.service import Service, make_report, start_collector, wait_for
+from tests.support.service import Service, make_report, run_cli, start_collector, wait_for
 
 FLOOD = 1000  # the most reports one batch may carry
 XSS = '<script>alert("x")</script>'
@@ -86,21 +85,22 @@ def check_the_alert_api_refuses_the_ingest_token(service: Service, sent: dict[st
     assert alert["acknowledged_at"] is None and alert["resolved_at"] is None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known, not fixed: an ingest token is not bound to a host (DESIGN.md has one "
-    "kind of ingest token), so any cron host can report a success for another host's "
-    "job and so resolve its open alert; binding tokens to hosts is a schema change",
-)
 def test_one_hosts_token_cannot_resolve_another_hosts_alert(
     engine: Engine, db_url: str, tmp_path: Path, hook: WebhookReceiver, mail: MailReceiver
 ) -> None:
     config = write_config(tmp_path, hook, mail)
     with start_collector(db_url, tmp_path, extra=("--config", str(config))) as service:
+        web7 = run_cli("create-token", "--db", db_url, "--name", "web7", "--host", "web7")
         assert service.post_runs([make_report("backup", host="db1", status="failed")]).ok
         wait_for(lambda: "opened" in [b.get("event") for b in hook.bodies], "the alert")
-        # web7, holding the same ingest token, says db1's backup succeeded.
-        assert service.post_runs([make_report("backup", host="db1")]).ok
-        wait_for(lambda: len(hook.bodies) >= 2, "the engine's pass after the forged run")
-        (alert,) = service.get("/api/v1/alerts", params={"job": "backup"}).json()["alerts"]
-        assert alert["resolved_at"] is None
+        # web7, with the token it holds, says db1's backup succeeded.
+        forged = service.post_runs([make_report("backup", host="db1")], token=web7)
+        assert forged.status_code == 422, forged.text
+        assert "bound to host 'web7'" in forged.json()["rejected"][0]["error"]
+        # web7's own failure is taken, and alerted: the engine has passed since the forgery.
+        own = service.post_runs([make_report("backup", host="web7", status="failed")], token=web7)
+        assert own.ok, own.text
+        wait_for(lambda: len(hook.bodies) >= 2, "the alert of web7's own failure")
+        alerts = service.get("/api/v1/alerts", params={"job": "backup"}).json()["alerts"]
+        assert {(a["host"], a["resolved_at"]) for a in alerts} == {("db1", None), ("web7", None)}
+        assert "resolved" not in [b.get("event") for b in hook.bodies]

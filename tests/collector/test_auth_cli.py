@@ -152,3 +152,53 @@ def test_serve_refuses_a_hash_file_it_cannot_trust_in_one_line(
     if path:
         assert str(path) in message
     assert "Traceback" not in done.stderr and good not in done.stderr
+
+
+# ---------------------------------------------------------------- tokens bound to a host
+
+
+def test_tokens_bound_to_a_host_are_listed_with_it_and_revoked_by_id(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'c.db'}"
+    run_cli("migrate", "--db", db)
+    fleet = collector("create-token", "--db", db, "--name", "old-fleet")
+    assert fleet.returncode == 0 and fleet.stdout.startswith(TOKEN_PREFIX)
+    assert "--host NAME" in fleet.stderr  # the note: a fleet token reports for every host
+    bound = collector("create-token", "--db", db, "--name", "web7\tx", "--host", "web7")
+    assert bound.returncode == 0 and bound.stderr == "", bound.stderr
+    run_cli("create-token", "--db", db, "--name", "prometheus", "--kind", "admin")
+
+    lines = run_cli("list-tokens", "--db", db).splitlines()
+    cells = [line.split("\t") for line in lines]
+    assert cells[0] == ["id", "kind", "host", "name", "created_at", "revoked_at"]
+    assert [row[:4] + row[5:] for row in cells[1:]] == [
+        ["1", "ingest", "*", "old-fleet", "-"],
+        ["2", "ingest", "web7", "web7\\tx", "-"],  # a tab in a name cannot shift a column
+        ["3", "admin", "*", "prometheus", "-"],
+    ]
+    assert TOKEN_PREFIX not in "\n".join(lines)
+
+    assert run_cli("revoke-token", "--db", db, "2") == "token 2 revoked"
+    assert run_cli("list-tokens", "--db", db).splitlines()[2].split("\t")[5] != "-"
+    again = collector("revoke-token", "--db", db, "2")
+    assert again.returncode == 1 and "no unrevoked token with id 2" in again.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (("--host", "web7", "--kind", "admin"), "bind ingest tokens only"),
+        (("--host", " web7"), "no blanks at its ends"),
+        (("--host", ""), "1 to 255 characters"),
+        (("--host", "web\n7"), "no control characters"),
+    ],
+    ids=["admin", "blank", "empty", "newline"],
+)
+def test_create_token_refuses_a_host_it_could_never_match(
+    tmp_path: Path, args: tuple[str, ...], says: str
+) -> None:
+    db = f"sqlite:///{tmp_path / 'c.db'}"
+    run_cli("migrate", "--db", db)
+    done = collector("create-token", "--db", db, "--name", "web7", *args)
+    assert done.returncode == 2, done.stderr
+    assert "--host" in done.stderr and says in done.stderr and "Traceback" not in done.stderr
+    assert run_cli("list-tokens", "--db", db).count("\n") == 0  # the header alone

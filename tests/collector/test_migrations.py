@@ -159,6 +159,8 @@ def expected_after_upgrade() -> dict[str, list[dict[str, Any]]]:
                      open_key=None if alert["resolved_at"] else 1)  # fmt: skip
         alerts.append(alert)
     rows["smartcron_alerts"] = alerts
+    for token in rows["smartcron_tokens"]:
+        token["host"] = None  # revision 0018: every existing token stays a fleet token
     return rows
 
 
