@@ -82,7 +82,9 @@ def main() -> int:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SMARTCRON_")}
     env["SMARTCRON_STATE_DIR"] = str(state)
     cli(env, "init-db")
-    token = cli(env, "create-token", "--name", "demo-host")
+    # Bound to this host, as each cron host's token should be: the wrapped jobs report
+    # under the node name.
+    token = cli(env, "create-token", "--name", "demo-host", "--host", os.uname().nodename)
     admin_token = cli(env, "create-token", "--kind", "admin", "--name", "demo-admin")
     password = secrets.token_urlsafe(9)
     # In a file, as a real deployment keeps it: an argument would show in `ps`.
