@@ -85,7 +85,7 @@ def create_token(engine: Engine, name: str, kind: str, host: str | None = None) 
             else None
         )
         if problem:
-            raise ValueError(f"--host {host!r}: {problem}")
+            raise ValueError(f"host {host!r}: {problem}")
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     with engine.begin() as connection:
         connection.execute(

@@ -145,11 +145,6 @@ def create_token_command(db_url: str | None, name: str, kind: str, host: str | N
     """Create a token and print it (only its hash is stored)."""
     from .auth import ADMIN, create_token
 
-    if host is not None and kind == ADMIN:
-        raise click.BadParameter(
-            "an admin token reads and acts for every host; bind ingest tokens only",
-            param_hint="--host",
-        )
     engine = _engine(db_url)
     _require_schema(engine)
     try:
