@@ -4,9 +4,9 @@
 --   mysql smartcron < sql/0018_token_hosts.sql
 -- or let `smartcron-collector migrate` do it all, rollup rebuild included.
 
--- Running upgrade 0016 -> 0018
+-- Running upgrade 0017 -> 0018
 
 ALTER TABLE smartcron_tokens ADD COLUMN host VARCHAR(255);
 
-UPDATE smartcron_alembic_version SET version_num='0018' WHERE smartcron_alembic_version.version_num = '0016';
+UPDATE smartcron_alembic_version SET version_num='0018' WHERE smartcron_alembic_version.version_num = '0017';
 

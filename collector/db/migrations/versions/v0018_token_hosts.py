@@ -8,7 +8,7 @@ the bound ones. A host name is compared exactly, as the tables keep it (binary
 collation on MySQL): the same String(255) as every host column.
 
 Revision ID: 0018
-Revises: 0016
+Revises: 0017
 Create Date: 2026-12-02
 """
 
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0018"
-down_revision = "0016"  # the lead points it at 0017 when both are merged
+down_revision = "0017"
 branch_labels = None
 depends_on = None
 
