@@ -19,6 +19,11 @@ from sqlalchemy import Engine, text
 FIXTURES = Path(__file__).resolve().parent.parent / "collector" / "fixtures" / "v0_1_0"
 MYSQL_FILES = ("001_tables.sql", "002_views.sql", "003_rollup.sql")
 DAY = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None, microsecond=0) - dt.timedelta(hours=3)
+# The jobs' daily slot is the minute their runs started: the next slot is a day after DAY,
+# so no job is owed a run when the test evaluates, whatever the time of day. (A fixed
+# "0 3 * * *" made tidy late from 05:24 to 06:00 UTC every day: due at 03:00, past its
+# grace of 10 % of a day, and its run at DAY before the slot.)
+SCHEDULE = f"{DAY.minute} {DAY.hour} * * *"
 
 
 def create_schema(engine: Engine, version: int = 2) -> None:
@@ -57,7 +62,7 @@ def run_row(run_id: str, job: str, status: str, started: dt.datetime, duration_s
     """A row of v0.1.0's smartcron_runs: a lost run's finished_at is when it was noticed."""
     row = {
         "run_id": run_id, "job": job, "host": "web1", "run_user": "deploy",
-        "command": f"php /srv/{job}.php", "schedule": "0 3 * * *", "priority": 5, "tags": "",
+        "command": f"php /srv/{job}.php", "schedule": SCHEDULE, "priority": 5, "tags": "",
         "run_trigger": "cron", "status": status, "exit_code": 0 if status == "success" else 1,
         "signal_number": None, "started_at": started,
         "finished_at": started + dt.timedelta(seconds=duration_s), "duration_s": duration_s,
@@ -118,7 +123,7 @@ def sample_rows() -> dict[str, list[dict[str, Any]]]:
         ),
     ]
     job = {
-        "host": "web1", "schedule": "0 3 * * *", "priority": 5, "first_seen_at": at,
+        "host": "web1", "schedule": SCHEDULE, "priority": 5, "first_seen_at": at,
         "last_started_at": at, "last_success_at": at, "next_expected_at": None,
         "late_after_at": None, "breaker_state": "closed", "paused": False, "paused_at": None,
         "paused_by": None, "breaker_reset_at": None,
