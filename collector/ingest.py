@@ -12,8 +12,8 @@ The whole path from the POST handler (api.py) to the rows:
 3. write_plan: plain INSERTs of the runs and their output, one upsert per aggregate
    table with the sums of the new runs (aggregates.py: no trigger counts runs), an
    upsert of the jobs rows and one of the hosts' clocks: SQLAlchemy Core statements,
-   each executed for all its rows at once by db/bulk.py (on MySQL with the values
-   rendered in one pass, which halves the CPU of a batch; SQLite's driver binds them).
+   each executed for all its rows at once by db/bulk.py, every value bound by the
+   driver (on MySQL as tuples to pymysql's executemany, one multi-row INSERT).
    Then, in the same transaction, state_store.refresh_states decides the state of the
    jobs of the new runs: ingest itself computes no state, next expected run or lateness.
 
@@ -476,8 +476,7 @@ def _upsert_clocks(mysql_dialect: bool) -> Any:
     replaced rather than failing the batch."""
     h = tables.hosts
     merge = func.json_merge_patch if mysql_dialect else func.json_patch
-    # No bound value in here: db/bulk.py renders only the rows, VALUES (...) and nothing
-    # after it.
+    # No bound value in here: pymysql's executemany repeats only VALUES (...) per row.
     valid = func.json_valid(h.c.health) == literal_column("1")
     kept = case((valid, h.c.health), else_=literal_column("'{}'"))
     return upsert(h, ["host"], mysql_dialect, lambda new: [

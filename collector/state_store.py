@@ -74,22 +74,46 @@ def _decide_rows(
 def store_decisions(connection: Connection, updates: list[dict[str, Any]]) -> int:
     """Write decisions (_update_values rows), each only if its row is still the one it
     was decided from. Returns the rows written."""
-    if connection.dialect.name not in ("mysql", "mariadb"):
+    if not bulk.is_mysql(connection):
         return int(connection.execute(_UPDATE, updates).rowcount)
-    # One statement for them all: executemany sends MySQL an UPDATE per row, a round
-    # trip each, which for a batch of many jobs would cost more than the rest of ingest.
-    raw: Any = connection.connection.dbapi_connection
-    literal = bulk.literal_writer(raw)
-    names = list(updates[0])
-    rows = [", ".join(literal(update[name]) for name in names) for update in updates]
-    first = ", ".join(f"{literal(updates[0][name])} AS {name}" for name in names)
-    derived = " UNION ALL ".join([f"SELECT {first}"] + [f"SELECT {row}" for row in rows[1:]])
-    cursor = raw.cursor()
-    try:
-        # No parameters: pymysql sends the text as it is (a '%' in a reason stays one).
-        return int(cursor.execute(_MYSQL_UPDATE.format(derived=derived)))
-    finally:
-        cursor.close()
+    # One statement per DECISIONS_PER_UPDATE: executemany sends MySQL an UPDATE per row,
+    # a round trip each, which for a batch of many jobs would cost more than the rest of
+    # ingest. A single-table UPDATE by primary key, its values bound: a derived table
+    # (UPDATE ... JOIN (SELECT ... UNION ALL ...)) had MariaDB build a temporary table
+    # per batch, and MariaDB 10.11 once crashed cleaning one up.
+    written = 0
+    for start in range(0, len(updates), DECISIONS_PER_UPDATE):
+        sql, values = _mysql_update(updates[start : start + DECISIONS_PER_UPDATE])
+        written += int(connection.exec_driver_sql(sql, values).rowcount)
+    return written
+
+
+# Decisions per UPDATE on MySQL: each row updated looks for its key among the
+# statement's, so a statement costs the server the square of this.
+DECISIONS_PER_UPDATE = 100
+# The row a decision was made from: the same key, run, pause and breaker.
+_MYSQL_STILL = (
+    "(job = %s AND host = %s AND last_run_id <=> %s AND paused = %s AND breaker_state = %s)"
+)
+_B_SET = ("b_state", "b_reason", "b_next", "b_late", "b_missed", "b_review")
+_B_STILL = ("b_job", "b_host", "b_run", "b_paused", "b_breaker")
+
+
+def _mysql_update(updates: Sequence[dict[str, Any]]) -> tuple[str, tuple[Any, ...]]:
+    """UPDATE smartcron_jobs SET state = CASE WHEN job = %s AND host = %s THEN %s ...
+    END, ... WHERE (the first row it was decided from) OR (the second) ...; its values."""
+    values: list[Any] = []
+    assignments = []
+    for column, name in zip(STATE_COLUMNS, _B_SET, strict=True):
+        whens = " ".join(["WHEN job = %s AND host = %s THEN %s"] * len(updates))
+        assignments.append(f"{column} = CASE {whens} ELSE {column} END")
+        for decision in updates:
+            values += (decision["b_job"], decision["b_host"], decision[name])
+    for decision in updates:
+        values += (decision[name] for name in _B_STILL)
+    where = " OR ".join([_MYSQL_STILL] * len(updates))
+    sql = f"UPDATE smartcron_jobs SET {', '.join(assignments)} WHERE {where}"
+    return sql, tuple(values)
 
 
 def evaluate_due(engine: Engine, now: dt.datetime, limit: int = PASS_LIMIT) -> int:
@@ -202,9 +226,3 @@ _UPDATE = (
             next_expected_at=bindparam("b_next"), late_after_at=bindparam("b_late"),
             missed_at=bindparam("b_missed"), review_at=bindparam("b_review"))
 )  # fmt: skip
-_MYSQL_UPDATE = (
-    "UPDATE smartcron_jobs AS j JOIN ({derived}) AS v ON j.job = v.b_job AND j.host = v.b_host"
-    " AND j.last_run_id <=> v.b_run AND j.paused = v.b_paused AND j.breaker_state = v.b_breaker"
-    " SET j.state = v.b_state, j.state_reason = v.b_reason, j.next_expected_at = v.b_next,"
-    " j.late_after_at = v.b_late, j.missed_at = v.b_missed, j.review_at = v.b_review"
-)

@@ -147,8 +147,7 @@ class Transitions:
         if not fresh:
             return
         rows = [self._values(o, why) for o, why in fresh]
-        # Rendered in bulk (db/bulk.py): pymysql's executemany escaped each value of
-        # each row through several calls, a third of a storm's alert writes.
+        # One multi-row INSERT (db/bulk.py): an INSERT per row was a round trip each.
         columns = tuple(rows[0])
         bulk.insert_rows(self.connection, _INSERT_ALERT, columns,
                          [tuple(row[name] for name in columns) for row in rows])  # fmt: skip

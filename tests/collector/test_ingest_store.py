@@ -462,3 +462,53 @@ def test_times_are_stored_as_naive_utc_whatever_their_zone(
     parsed = RunReport.model_validate({**make_report(), "started_at": written}).started_at
     assert ingest.utc_naive(parsed) == stored
     assert ingest.utc_naive(stored) == stored  # already naive: taken as UTC
+
+
+def values_read_back(engine: Engine, run_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The run's row and its output row, by column, times as datetimes."""
+    r, o = tables.runs.c, tables.run_output.c
+    with engine.connect() as connection:
+        run = connection.execute(select(tables.runs).where(r.run_id == run_id)).one()
+        output = connection.execute(select(tables.run_output).where(o.run_id == run_id)).one()
+    times = {"started_at", "finished_at", "received_at"}
+    found = {
+        k: stored_time(v) if k in times and v is not None else v for k, v in run._mapping.items()
+    }
+    return found, dict(output._mapping)
+
+
+# A tail as long as the schema allows, of what the escaping must get right, 4-byte
+# characters among them (utf8mb4).
+LONG_TAIL = ("'\\\x00\"🙂ü%s\n" * (131_072 // 10 + 1))[:131_072]
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"stdout": LONG_TAIL, "stderr": LONG_TAIL[::-1], "status": "failed"},
+        # Nulls where a report may hold them: no schedule, no exit code, no memory figure.
+        {"status": "timeout", "schedule": None, "peak_rss_bytes": None},
+        {"duration_s": 1 / 3, "stdout": "\\", "stderr": "'"},
+    ],
+    ids=["long-tails", "nulls", "awkward-numbers"],
+)
+def test_every_value_of_a_run_is_read_back_as_it_was_bound(
+    engine: Engine, fields: dict[str, Any]
+) -> None:
+    # Times with microseconds, a command of quotes and a 4-byte character: each value
+    # goes through ingest and comes back from both tables equal to what was bound.
+    started = T0 + dt.timedelta(microseconds=123_457)
+    document = make_report("bound", started=started, **fields)
+    document |= {"command": "echo 'it''s' \"\\\\\" 🙂 %(x)s", "tags": ["a", "b"]}
+    sent = RunReport.model_validate(document)
+    received = RECEIVED + dt.timedelta(microseconds=999_999)
+    assert ingest_reports(engine, [sent], received_at=received) == (1, 0)
+    run, output = values_read_back(engine, str(sent.run_id))
+    expected_run = ingest.run_row(sent, received)
+    assert {k: run[k] for k in expected_run} == expected_run | {
+        # Stored as 0/1 (MySQL's BOOL is TINYINT); the same value read back.
+        "output_truncated": run["output_truncated"]
+    }
+    assert bool(run["output_truncated"]) is sent.output_truncated
+    assert output == ingest.output_row(sent)
+    assert run["started_at"].microsecond == 123_457

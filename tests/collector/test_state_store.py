@@ -220,3 +220,33 @@ def test_one_batch_stores_the_state_of_every_job_in_it(engine: Engine) -> None:
     }
     reason = next(reason for job, _, reason in found if job == "job0")
     assert reason.startswith("paused by o'brien \\ 100%s at ")
+
+
+def test_many_decisions_are_stored_each_on_its_own_row(engine: Engine) -> None:
+    # More decisions than one UPDATE takes on MySQL, with values the escaping must get
+    # right: each lands on its own row, and a stale one (its run replaced) on none.
+    count = state_store.DECISIONS_PER_UPDATE * 2 + 7
+    batch = [RunReport.model_validate(make_report(f"job{n:03d}", started=RAN))
+             for n in range(count)]  # fmt: skip
+    ingest_reports(engine, batch, received_at=naive(RAN))
+    keys = [(f"job{n:03d}", "web1") for n in range(count)]
+    with engine.connect() as connection:
+        rows = state_store._job_rows(connection, keys)
+    moment = dt.datetime(2030, 6, 10, 0, 0, 1, 654321)
+    decided = {
+        row["job"]: JobState("late", f"it's \\ 100%s {n} 🙂\x00", moment, None,
+                             moment + dt.timedelta(microseconds=n), None)
+        for n, row in enumerate(rows)
+    }  # fmt: skip
+    updates = [state_store._update_values(row, decided[row["job"]]) for row in rows]
+    later = RAN + dt.timedelta(minutes=1)
+    newer_run = RunReport.model_validate(make_report("job005", started=later))
+    ingest_reports(engine, [newer_run], received_at=naive(later))
+    with engine.begin() as connection:
+        written = state_store.store_decisions(connection, updates)
+    assert written == count - 1
+    with engine.connect() as connection:
+        after = state_store._job_rows(connection, keys)
+    stored = {row["job"]: state_store._stored(row) for row in after}
+    assert stored.pop("job005").state != "late"
+    assert stored == {job: state for job, state in decided.items() if job != "job005"}
