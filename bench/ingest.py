@@ -4,7 +4,9 @@
     .venv/bin/python bench/ingest.py --compare OTHER/bin/smartcron-collector
 
 For each `--workers` value a real `smartcron-collector serve` is started on a loopback
-port over a database of the benchmark's own (smartcron_bench_ingest, dropped at the end):
+port over a database of the benchmark's own (smartcron_bench_ingest or --database, dropped
+at the end; with --compare the other build gets one of its own, NAME_compared, migrated by
+that build, so two builds at different revisions compare):
 
 (a) single-report POST /api/v1/runs per second, (b) reports per second in batches of 100,
 (c) that batched rate over a raw pymysql `executemany` of the same rows into the same
@@ -416,21 +418,22 @@ class Cpu:
 @dataclass
 class Bench:
     server: Server
-    database: str
     client: str
     seconds: float
     notes: list[str]
 
-    def http(self, collector_port: int, script: Path, bearer: str, batch: int,
-             connections: int, seconds: float | None = None) -> Load:  # fmt: skip
+    def http(self, build: Build, script: Path, batch: int, connections: int,
+             seconds: float | None = None) -> Load:  # fmt: skip
+        """`connections` clients posting to `build`'s collector; checks what it stored."""
         seconds = seconds or self.seconds
-        before = count_runs(self.server, self.database)
+        collector_port, bearer = build.collector.port, build.bearer
+        before = count_runs(self.server, build.database)
         if self.client == "wrk":
             load = run_wrk(f"http://127.0.0.1:{collector_port}", script, connections, seconds,
                            threads=1)  # fmt: skip
         else:
             load = run_python(collector_port, bearer, batch, connections, seconds)
-        stored = count_runs(self.server, self.database) - before
+        stored = count_runs(self.server, build.database) - before
         if load.errors:
             raise BenchError(f"{load.errors} requests failed (batch {batch})")
         # Requests still in flight when the client stops may have been stored: at most one each.
@@ -439,6 +442,21 @@ class Bench:
                 f"{load.requests} requests of {batch} answered but {stored} runs stored"
             )
         return load
+
+
+@dataclass
+class Build:
+    """One build of the collector under test: its command and a database of its own,
+    migrated by that build (two builds may be at different revisions), then the
+    collector serving it with its token and load scripts."""
+
+    label: str
+    command: str
+    database: str
+    bearer: str = ""
+    single_lua: Path = Path()
+    batch_lua: Path = Path()
+    collector: Any = None
 
 
 @dataclass
@@ -453,25 +471,26 @@ class Figures:
 
 
 def measure(bench: Bench, workers: int, rounds: int, single_c: int, batch_c: int,
-            raw_c: int, builds: list[tuple[str, str]]) -> list[Row]:  # fmt: skip
-    """Each build (label, smartcron-collector command) in turn within every round, then
-    the raw peer once: the builds are compared under the same load and against it."""
-    db_url = bench.server.url(bench.database)
-    bearer = token(db_url, "ingest")
+            raw_c: int, builds: list[Build]) -> list[Row]:  # fmt: skip
+    """Each build in turn within every round, then the raw peer once (into the first
+    build's database): the builds are compared under the same load and against it."""
     with tempfile.TemporaryDirectory(prefix="smartcron-bench-") as tmp, ExitStack() as stack:
-        single_lua, batch_lua = Path(tmp) / "single.lua", Path(tmp) / "batch.lua"
-        wrk_script(single_lua, 1, bearer)
-        wrk_script(batch_lua, BATCH, bearer)
-        collectors = [
-            stack.enter_context(
-                serve(db_url, workers, Path(tmp) / f"collector{n}.log", command=command)
+        for n, build in enumerate(builds):
+            db_url = bench.server.url(build.database)
+            build.bearer = token(db_url, "ingest", command=build.command)
+            build.single_lua, build.batch_lua = (
+                Path(tmp) / f"single{n}.lua",
+                Path(tmp) / f"batch{n}.lua",
             )
-            for n, (_label, command) in enumerate(builds)
-        ]
-        for collector in collectors:
+            wrk_script(build.single_lua, 1, build.bearer)
+            wrk_script(build.batch_lua, BATCH, build.bearer)
+            build.collector = stack.enter_context(
+                serve(db_url, workers, Path(tmp) / f"collector{n}.log", command=build.command)
+            )
+        for build in builds:
             # Warm-up: connections, pools, caches and the jobs rows exist before timing.
-            bench.http(collector.port, single_lua, bearer, 1, single_c, seconds=2)
-            bench.http(collector.port, batch_lua, bearer, BATCH, batch_c, seconds=2)
+            bench.http(build, build.single_lua, 1, single_c, seconds=2)
+            bench.http(build, build.batch_lua, BATCH, batch_c, seconds=2)
         figures = [Figures([], [], [], [], []) for _ in builds]
         database_pids = server_pids(bench.server.port)
         raws = []
@@ -480,30 +499,30 @@ def measure(bench: Bench, workers: int, rounds: int, single_c: int, batch_c: int
             # inserts measured some 8 % lower in an A/A run (two copies of one build).
             first = round_number % len(builds)
             for index in [*range(first, len(builds)), *range(first)]:
-                collector, got = collectors[index], figures[index]
-                cpu = Cpu(collector.process.pid, database_pids)
+                build, got = builds[index], figures[index]
+                cpu = Cpu(build.collector.process.pid, database_pids)
                 before = cpu.sample()
-                single = bench.http(collector.port, single_lua, bearer, 1, single_c)
+                single = bench.http(build, build.single_lua, 1, single_c)
                 after = cpu.sample()
                 got.singles.append(single.per_second)
                 got.cpu_single.append(
                     [(a - b) / single.seconds for a, b in zip(after, before, strict=True)]
                 )
                 before = cpu.sample()
-                batch = bench.http(collector.port, batch_lua, bearer, BATCH, batch_c)
+                batch = bench.http(build, build.batch_lua, BATCH, batch_c)
                 after = cpu.sample()
                 got.cpu_batch.append(
                     [(a - b) / batch.seconds for a, b in zip(after, before, strict=True)]
                 )
                 got.batched.append(batch.per_second * BATCH)
-            raw = run_raw(bench.server, bench.database, raw_c, bench.seconds)
+            raw = run_raw(bench.server, builds[0].database, raw_c, bench.seconds)
             raws.append(raw.per_second * BATCH)
             for got in figures:
                 got.ratios.append(got.batched[-1] / raws[-1])
     rows = []
     raw_rate = statistics.median(raws)
-    for (label, _command), got in zip(builds, figures, strict=True):
-        rows += _rows(bench, workers, label, got, raw_rate, single_c, batch_c, raw_c)
+    for build, got in zip(builds, figures, strict=True):
+        rows += _rows(bench, workers, build.label, got, raw_rate, single_c, batch_c, raw_c)
     bench.notes.append(f"--workers {workers}: raw {', '.join(f'{s:,.0f}' for s in raws)} "
                        "per second")  # fmt: skip
     return rows
@@ -547,7 +566,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--mysql", default="127.0.0.1:3306", help="HOST:PORT, user root (no password)"
     )
-    parser.add_argument("--keep", action="store_true", help="keep the database at the end")
+    parser.add_argument("--keep", action="store_true", help="keep the databases at the end")
+    parser.add_argument("--database", default=DATABASE,
+                        help=f"a smartcron_bench* name ({DATABASE}); --compare's build "
+                        "gets NAME_compared")  # fmt: skip
     parser.add_argument("--compare", metavar="COMMAND",
                         help="another build's smartcron-collector, in the same rounds")  # fmt: skip
     args = parser.parse_args(argv)
@@ -577,13 +599,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     rows: list[Row] = []
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} cpus; load: {client}; "
           f"{args.rounds} rounds of {args.seconds:g} s per figure")  # fmt: skip
+    commands = [("this" if args.compare else "", COLLECTOR)]
+    if args.compare:
+        commands.append(("compared", args.compare))
     try:
-        with own_database(server, DATABASE, keep=args.keep) as database:
-            collector_cli("init-db", "--db", server.url(database))
-            bench = Bench(server, database, client, args.seconds, notes)
-            builds = [("this" if args.compare else "", COLLECTOR)]
-            if args.compare:
-                builds.append(("compared", args.compare))
+        with ExitStack() as databases:
+            builds = []
+            for n, (label, command) in enumerate(commands):
+                name = args.database + ("_compared" if n else "")
+                database = databases.enter_context(own_database(server, name, keep=args.keep))
+                # Each build migrates its own: `init-db` of one revision refuses a
+                # database another build has migrated past it.
+                collector_cli("init-db", "--db", server.url(database), command=command)
+                builds.append(Build(label, command, database))
+            bench = Bench(server, client, args.seconds, notes)
             for workers in args.workers:
                 rows += measure(bench, workers, args.rounds, args.single_connections,
                                 args.batch_connections, raw_c, builds)  # fmt: skip
