@@ -6,8 +6,9 @@ writes one multi-row INSERT of them (split at 1 MB, under any max_allowed_packet
 escaping each value by its type for the session (NO_BACKSLASH_ESCAPES included), so
 no value is ever spelled out here. Going through SQLAlchemy's executemany instead
 (a parameter dictionary per row, its type processors, insertmanyvalues) halved the
-batched ingest rate in bench/ingest.py; handing pymysql the tuples costs what writing
-the literals here did (docs/collector.md has the figures). SQLite's driver binds in C:
+batched ingest rate in bench/ingest.py. pymysql's escaping of 100 reports' rows costs
+3.2 ms of CPU against 1.5 ms for the hand-written literals this replaced
+(docs/collector.md has the figures). SQLite's driver binds in C:
 it gets the construct and rows by name, SQLAlchemy's types storing times as it reads
 them back.
 """
