@@ -46,13 +46,12 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.aggregates import fill_aggregates, keys_set_aside, triggers_set_aside
 from bench.collector_support import (
     COLLECTOR,
     Server,
@@ -62,6 +61,7 @@ from bench.collector_support import (
     serve,
     token,
 )
+from bench.page_runs import Plan, cutoff, insert_runs, latest_runs, phase_of
 from bench.table import BenchError, Row
 
 DATABASE = "smartcron_bench_page"
@@ -73,7 +73,6 @@ SCHEDULES = [("*/5 * * * *", 5, 60), ("*/15 * * * *", 15, 40), ("7 * * * *", 60,
              ("30 2 * * *", 1440, 50)]  # fmt: skip
 MIX_TOTAL = sum(count for _, _, count in SCHEDULES)
 TARGET_PAGE_S, TARGET_VIEW_S = 0.200, 1.0
-NULL = "\\N"
 
 
 @dataclass
@@ -128,133 +127,65 @@ def make_jobs(rng: random.Random, total: int, hosts: list[str]) -> list[Job]:
     return jobs
 
 
-def pick_status(rng: random.Random, job: Job) -> str:
-    roll = rng.random()
-    if roll < job.failure_rate:
-        return rng.choices(["failed", "timeout", "killed_memory", "error"], [80, 12, 5, 3])[0]
-    roll = rng.random()
-    if roll < 0.008:
-        return "skipped_locked"
-    if roll < 0.009:
-        return "lost"
-    return "success"
+def plans_of(jobs: list[Job], base: dt.datetime, now: dt.datetime) -> list[Plan]:
+    """The jobs as the SQL generator reads them: each one's cron minutes since `base`.
+    The state rows then expect the next run when cron would start it, and only the late
+    job is late."""
+    periods = {schedule: period for schedule, period, _ in SCHEDULES}
+
+    def minutes(moment: dt.datetime) -> int:
+        return math.ceil((moment - base).total_seconds() / 60)
+
+    return [
+        Plan(job.name, job.host, job.schedule, job.priority, periods[job.schedule],
+             phase_of(job.schedule, periods[job.schedule], base),
+             minutes((job.stop_before or now) - dt.timedelta(minutes=1)), job.duration_s,
+             job.memory, job.failure_rate)
+        for job in jobs
+    ]  # fmt: skip
 
 
-def iso(moment: dt.datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def stamp(moment: dt.datetime) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M:%S.%f")
-
-
-@dataclass
-class Generated:
-    runs: int
-    jobs: list[Job]
-    latest: dict[tuple[str, str], tuple[Any, ...]]  # latest real run per job
-    last_success: dict[tuple[str, str], dt.datetime]
-
-
-def generate(rng: random.Random, jobs: list[Job], total: int, days: int, now: dt.datetime,
-             runs_path: Path, output_path: Path) -> Generated:  # fmt: skip
-    """Every scheduled run of every job, newest `total` of them, as LOAD DATA files in
-    start order (so that ids grow with time, as with real ingest)."""
-    from croniter import croniter
-
-    start = now - dt.timedelta(days=days)
-    plan: list[tuple[dt.datetime, int]] = []
-    for index, job in enumerate(jobs):
-        # The job's own cron times (these schedules have a fixed period): the state rows
-        # then expect the next run when cron would start it, and only the late job is late.
-        moment = croniter(job.schedule, start).get_next(dt.datetime)
-        end = job.stop_before or now
-        step = dt.timedelta(minutes=job.period_min)
-        while moment < end - dt.timedelta(minutes=1):
-            plan.append((moment, index))
-            moment += step
-    plan.sort()
-    plan = plan[-total:]
-    latest: dict[tuple[str, str], tuple[Any, ...]] = {}
-    last_success: dict[tuple[str, str], dt.datetime] = {}
-    with open(runs_path, "w") as runs, open(output_path, "w") as outputs:
-        for scheduled, index in plan:
-            job = jobs[index]
-            status = pick_status(rng, job)
-            skipped = status.startswith("skipped")
-            started = scheduled + dt.timedelta(milliseconds=rng.randrange(5, 900))
-            duration = 0.01 if skipped else round(job.duration_s * rng.lognormvariate(0, 0.35), 3)
-            if status == "timeout":
-                duration = round(job.duration_s * 4, 3)
-            finished = started + dt.timedelta(seconds=duration)
-            exit_code = {"success": "0", "failed": "1", "error": "127", "timeout": NULL,
-                         "killed_memory": NULL, "lost": NULL}.get(status, "0")  # fmt: skip
-            signal = {"timeout": "15", "killed_memory": "9"}.get(status, NULL)
-            memory = (
-                NULL
-                if skipped or status == "lost"
-                else str(
-                    int(job.memory * rng.uniform(0.8, 1.25))
-                    * (3 if status == "killed_memory" else 1)
-                )
-            )
-            run_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
-            attempts = 0 if skipped or status == "lost" else 1
-            stdout = "" if skipped else f"{job.name}: processed {rng.randrange(10, 5000)} items\\n"
-            stderr = "" if status in ("success", "lost") or skipped else (
-                f"{job.name}: {status}: upstream answered 503\\n")  # fmt: skip
-            runs.write("\t".join((
-                run_id, job.name, job.host, "deploy", f"/usr/local/bin/{job.name} --quiet",
-                job.schedule, str(job.priority), "", "cron", status, exit_code, signal,
-                stamp(started), stamp(finished), str(duration), str(attempts), memory,
-                NULL if skipped else f"{duration * 0.6:.3f}",
-                NULL if skipped else f"{duration * 0.1:.3f}", str(len(stdout) + len(stderr)),
-                # Received as the wrapper delivers: right after the run ends.
-                "0", "closed", "0.1.0", stamp(min(finished + dt.timedelta(seconds=0.2), now)),
-            )) + "\n")  # fmt: skip
-            attempt_list = [] if attempts == 0 else [{
-                "started_at": iso(started), "finished_at": iso(finished),
-                "exit_code": None if exit_code == NULL else int(exit_code),
-                "signal": None if signal == NULL else int(signal),
-                "status": status if status != "lost" else "failed"}]  # fmt: skip
-            outputs.write("\t".join((run_id, json.dumps(attempt_list, separators=(",", ":")),
-                                     stdout, stderr)) + "\n")  # fmt: skip
-            if not skipped:
-                latest[(job.name, job.host)] = (run_id, status, started, finished, duration)
-                if status == "success":
-                    last_success[(job.name, job.host)] = finished
-    return Generated(len(plan), jobs, latest, last_success)
-
-
-RUN_COLUMNS = ("run_id, job, host, run_user, command, schedule, priority, tags, run_trigger, "
-               "status, exit_code, signal_number, started_at, finished_at, duration_s, "
-               "attempt_count, peak_rss_bytes, cpu_user_s, cpu_system_s, output_bytes, "
-               "output_truncated, breaker_state, wrapper_version, received_at")  # fmt: skip
-
-
-def load(server: Server, database: str, generated: Generated, runs_path: Path,
-         output_path: Path, now: dt.datetime, hosts: list[str]) -> None:  # fmt: skip
+def load(server: Server, database: str, jobs: list[Job], args: argparse.Namespace,
+         now: dt.datetime, hosts: list[str]) -> int:  # fmt: skip
+    """The newest --runs runs of `jobs` over at most --days days, made by the server (the
+    triggers and keys set aside meanwhile, the aggregates filled from the runs after),
+    then the jobs' state rows as ingest leaves them, hosts and a few open alerts; the
+    number of runs."""
     from smartcron.collector.state import JobFacts, decide_state
 
-    with server.connect(database, local_infile=True, autocommit=False) as connection:
+    first_day = (now - dt.timedelta(days=args.days)).replace(hour=0, minute=0, second=0,
+                                                              microsecond=0)  # fmt: skip
+    plans = plans_of(jobs, first_day, now)
+    now_minute = int((now - first_day).total_seconds() // 60)
+    earliest = math.ceil((now - dt.timedelta(days=args.days) - first_day).total_seconds() / 60)
+    start = cutoff(plans, args.runs, earliest, now_minute)
+    with server.connect(database, autocommit=False) as connection:
         cursor = connection.cursor()
-        cursor.execute("SET SESSION unique_checks = 0")
-        cursor.execute(f"LOAD DATA LOCAL INFILE %s INTO TABLE smartcron_runs ({RUN_COLUMNS})",
-                       (str(runs_path),))  # fmt: skip
-        cursor.execute(
-            "LOAD DATA LOCAL INFILE %s INTO TABLE smartcron_run_output "
-            "(run_id, attempts, stdout_tail, stderr_tail)",
-            (str(output_path),),
-        )
+        cursor.execute("SET SESSION unique_checks = 0, foreign_key_checks = 0")
+        began = time.perf_counter()
+        with (
+            triggers_set_aside(cursor, "smartcron_runs"),
+            keys_set_aside(cursor, "smartcron_runs"),
+            keys_set_aside(cursor, "smartcron_run_output", primary=True),
+        ):
+            total = insert_runs(connection, plans, first_day, start, now, args.seed)
+            inserted_s = time.perf_counter() - began
+        keyed_s = time.perf_counter() - began - inserted_s
+        skipped = fill_aggregates(cursor)
         connection.commit()
+        filled_s = time.perf_counter() - began - inserted_s - keyed_s
+        print(f"runs and output rows inserted in {inserted_s:.0f} s, keys built in "
+              f"{keyed_s:.0f} s, aggregates filled in {filled_s:.0f} s"
+              + (f" (not in this schema: {', '.join(skipped)})" if skipped else ""))  # fmt: skip
+        latest = latest_runs(cursor, plans)
         rows = []
-        for n, job in enumerate(generated.jobs):
+        for n, job in enumerate(jobs):
             key = (job.name, job.host)
-            if key not in generated.latest:
+            if key not in latest:
                 # No run among the newest --runs (a daily job, with a short history):
                 # it never reported, so it has no row.
                 continue
-            run_id, status, started, finished, duration = generated.latest[key]
+            run_id, status, started, finished, duration, last_success = latest[key]
             paused = n == 7
             breaker = "open" if n == 11 else "closed"
             paused_at = now - dt.timedelta(hours=3) if paused else None
@@ -267,7 +198,7 @@ def load(server: Server, database: str, generated: Generated, runs_path: Path,
             rows.append((
                 job.name, job.host, job.schedule, job.priority,
                 f"/usr/local/bin/{job.name} --quiet", now - dt.timedelta(days=90), run_id,
-                status, started, finished, generated.last_success.get(key), duration,
+                status, started, finished, last_success, duration,
                 decided.next_expected_at, decided.late_after_at, breaker, int(paused),
                 paused_at, "admin" if paused else None, "UTC", decided.state, decided.reason,
                 decided.missed_at, decided.review_at,
@@ -288,8 +219,8 @@ def load(server: Server, database: str, generated: Generated, runs_path: Path,
             [(h, now - dt.timedelta(days=90), now - dt.timedelta(seconds=20), health)
              for h in hosts],
         )  # fmt: skip
-        last = {key: run[1] for key, run in generated.latest.items()}
-        failing = [j for j in generated.jobs if last.get((j.name, j.host), "success") != "success"]
+        last = {key: run[1] for key, run in latest.items()}
+        failing = [j for j in jobs if last.get((j.name, j.host), "success") != "success"]
         # As the alert engine opens one (revision 0008's columns; open_key 1: open).
         opened = now - dt.timedelta(minutes=30)
         cursor.executemany(
@@ -301,47 +232,7 @@ def load(server: Server, database: str, generated: Generated, runs_path: Path,
         connection.commit()
         cursor.execute("ANALYZE TABLE smartcron_runs, smartcron_run_output, smartcron_jobs")
         cursor.fetchall()
-    count_into_aggregates(server, database)
-
-
-# Runs read back per transaction when the loaded runs are added to the aggregates.
-AGGREGATE_CHUNK = 20_000
-
-
-def count_into_aggregates(server: Server, database: str) -> None:
-    """Add the loaded runs to the aggregates as ingest does, with its own function
-    (collector/aggregates.py), a chunk at a time in id order: since revision 0017 no
-    trigger counts them. A schema with the triggers (another build's, before 0017)
-    counted them as they went in."""
-    from smartcron.collector.aggregates import Run, write_aggregates
-    from smartcron.collector.db.engine import create_db_engine
-
-    engine = create_db_engine(server.url(database))
-    # The stderr only of failures (their row keeps its end): a lookup by the random
-    # run_id per failure, not per run.
-    query = (
-        "SELECT r.id, r.run_id, r.job, r.host, r.status, r.started_at, r.duration_s,"
-        " r.peak_rss_bytes, r.exit_code, r.signal_number, r.attempt_count,"
-        " CASE WHEN r.status IN ('failed', 'timeout', 'killed_memory', 'error', 'lost')"
-        " THEN (SELECT o.stderr_tail FROM smartcron_run_output o WHERE o.run_id = r.run_id)"
-        " END FROM smartcron_runs r WHERE r.id > %s ORDER BY r.id LIMIT %s"
-    )
-    try:
-        with engine.connect() as connection:
-            triggers = connection.exec_driver_sql(
-                "SELECT COUNT(*) FROM information_schema.TRIGGERS"
-                " WHERE TRIGGER_SCHEMA = DATABASE() AND EVENT_OBJECT_TABLE = 'smartcron_runs'"
-            ).scalar_one()
-        last = 0
-        while not triggers:
-            with engine.begin() as connection:
-                rows = connection.exec_driver_sql(query, (last, AGGREGATE_CHUNK)).all()
-                if not rows:
-                    return
-                write_aggregates(connection, [Run._make(row[1:]) for row in rows])
-                last = rows[-1][0]
-    finally:
-        engine.dispose()
+    return total
 
 
 # -- measuring -------------------------------------------------------------------------------
@@ -478,18 +369,11 @@ def fill(server: Server, database: str, args: argparse.Namespace, rng: random.Ra
     """The schema as `command`'s init-db makes it, then the generated history."""
     db_url = server.url(database)
     collector_cli("init-db", "--db", db_url, command=command)
-    with tempfile.TemporaryDirectory(prefix="smartcron-bench-") as tmp:
-        runs_path, output_path = Path(tmp) / "runs.tsv", Path(tmp) / "output.tsv"
-        began = time.perf_counter()
-        jobs = make_jobs(rng, args.jobs, hosts)
-        jobs[23].stop_before = now - dt.timedelta(days=2)  # late: no runs since
-        generated = generate(rng, jobs, args.runs, args.days, now, runs_path, output_path)
-        generated_s = time.perf_counter() - began
-        began = time.perf_counter()
-        load(server, database, generated, runs_path, output_path, now, hosts)
-        loaded_s = time.perf_counter() - began
-        print(f"generated {generated.runs:,} runs of {len(jobs)} jobs in "
-              f"{generated_s:.0f} s, loaded in {loaded_s:.0f} s")  # fmt: skip
+    jobs = make_jobs(rng, args.jobs, hosts)
+    jobs[23].stop_before = now - dt.timedelta(days=2)  # late: no runs since
+    began = time.perf_counter()
+    runs = load(server, database, jobs, args, now, hosts)
+    print(f"loaded {runs:,} runs of {len(jobs)} jobs in {time.perf_counter() - began:.0f} s")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
