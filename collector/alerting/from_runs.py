@@ -28,6 +28,7 @@ from ..db.keys import by_job_key
 from ..state import shown
 from .rules import JOB_RUN_RULES, Occurrence, severity_of
 from .silence import Silencer
+from .slow_samples import SuccessSamples
 from .store import KEYS_PER_QUERY, AlertKey, OpenAlert, Transitions, naive, open_alerts_of
 
 Key = tuple[str, str]
@@ -95,6 +96,10 @@ class RunRules:
         keys = sorted({(row.job, row.host) for row in rows})
         jobs = _job_rows(self.connection, keys)
         open_now = open_alerts_of(self.connection, keys)
+        self.samples = SuccessSamples(
+            self.connection, rows, SLOW_SAMPLE,
+            lambda key: key in jobs and jobs[key].get("max_duration_s") is None,
+        )  # fmt: skip
         for row in sorted(rows, key=lambda r: (r.job, r.host, naive(r.started_at), r.id)):
             job = jobs.get((row.job, row.host))
             if job is not None:
@@ -190,13 +195,7 @@ class RunRules:
         maximum = job.get("max_duration_s")
         if maximum is not None:
             return float(maximum), f"its maximum of {maximum:g} s"
-        query = (
-            select(_r.duration_s)
-            .where(_r.job == row.job, _r.host == row.host, _r.started_at < row.started_at,
-                   _r.status == "success", _r.duration_s.is_not(None))
-            .order_by(_r.started_at.desc()).limit(SLOW_SAMPLE)
-        )  # fmt: skip
-        sample = sorted(float(d) for (d,) in self.connection.execute(query))
+        sample = sorted(self.samples.before(row))
         if len(sample) < SLOW_MIN_SAMPLE:
             return None
         p95 = sample[max(0, -(-95 * len(sample) // 100) - 1)]  # nearest rank
