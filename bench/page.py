@@ -10,10 +10,11 @@ five-minute, quarter-hourly, hourly and daily schedules, a realistic status mix
 (mostly success, some flaky jobs, timeouts, skips, a lost run now and then),
 per-job durations and memory with noise, an output row per run, the jobs' state rows
 as ingest leaves them (one paused, one with its breaker open, one late), hosts and a
-few open alerts. Rows go in with LOAD DATA LOCAL INFILE, in start order, and are then
-added to the aggregates by ingest's own function (collector/aggregates.py), or, on
-another build's schema before revision 0017, by its triggers as they go in. --reuse
-runs init-db on the kept database first.
+few open alerts. The runs are made by the server itself (bench/page_runs.py: INSERT ...
+SELECT from seq_0_to_N, in start order), with the triggers and keys of the runs and
+their output set aside meanwhile; the aggregate tables are then filled from the runs by
+the migrations' own backfills (bench/aggregates.py), whether ingest or (before revision
+0017) triggers keep them. --reuse runs init-db on the kept database first.
 
 Then a real `smartcron-collector serve` answers, one request at a time on a keep-alive
 connection with an admin bearer token, --requests GETs each of / (Accept: text/html),
@@ -297,6 +298,11 @@ def measure(server: Server, database: str, args: argparse.Namespace, job_page: s
             command: str) -> Figures:  # fmt: skip
     """A real `COMMAND serve` on the database, then the views at the client."""
     db_url = server.url(database)
+    # Every build starts as a collector first started on this database: its alert
+    # passes work through the last 24 hours of runs (collector/alerting/engine.py)
+    # while the pages are timed, not from where a build measured before left them.
+    with server.connect(database, autocommit=True) as connection, connection.cursor() as cursor:
+        cursor.execute("DELETE FROM smartcron_alert_cursors")
     admin = token(db_url, "admin", command)
     bearer = {"Authorization": f"Bearer {admin}"}
     with tempfile.TemporaryDirectory(prefix="smartcron-bench-") as tmp:
