@@ -17,7 +17,8 @@ from typing import Any
 from smartcron.collector.db.migrations.duration_buckets import fragments
 from smartcron.collector.db.scripts import migration_sql, split_statements
 
-# The latest backfill of each aggregate table: run_rollup (0004 recounts lost runs),
+# The latest backfill of each aggregate table: run_rollup (0004 recounts lost runs; gone
+# since 0017, and skipped where it is),
 # run_hourly, host_hourly and run_daily (0009), perf_daily (0014), recent_failures (0016).
 BACKFILLS = ("0004_rollup.sql", "0009_rollups.sql", "0014_perf_daily.sql",
              "0016_recent_failures.sql")  # fmt: skip
@@ -57,8 +58,8 @@ def fill_aggregates(cursor: Any) -> list[str]:
             skipped.append(table)
             continue
         cursor.execute(statement)  # no arguments: pymysql leaves its "%" alone
-    cursor.execute("ANALYZE TABLE smartcron_run_rollup, smartcron_run_hourly,"
-                   " smartcron_host_hourly, smartcron_run_daily")  # fmt: skip
+    filled = sorted({target_table(statement) for statement in backfill_statements()} & tables)
+    cursor.execute("ANALYZE TABLE " + ", ".join(filled))
     cursor.fetchall()
     return sorted(set(skipped))
 

@@ -20,9 +20,9 @@ from bench.aggregates import fill_aggregates, keys_set_aside, triggers_set_aside
 from bench.page_runs import Plan, due, insert_runs
 from tests.support.service import make_report
 
-AGGREGATES = ("smartcron_run_rollup", "smartcron_run_hourly", "smartcron_host_hourly",
-              "smartcron_run_daily", "smartcron_perf_daily",
-              "smartcron_recent_failures")  # fmt: skip
+# Revision 0017 dropped smartcron_run_rollup: the loader skips its backfill.
+AGGREGATES = ("smartcron_run_hourly", "smartcron_host_hourly", "smartcron_run_daily",
+              "smartcron_perf_daily", "smartcron_recent_failures")  # fmt: skip
 STATUSES = ["success"] * 12 + ["failed", "timeout", "killed_memory", "error", "lost",
                                "skipped_locked", "skipped_paused"]  # fmt: skip
 
@@ -88,7 +88,7 @@ def test_the_filled_aggregates_are_what_ingest_leaves(mysql: tuple[Engine, Any, 
     raw.commit()
     ingested = snapshot(cursor)
     assert sum(len(rows) for rows in ingested.values()) > 1000
-    assert fill_aggregates(cursor) == []
+    assert set(fill_aggregates(cursor)) <= {"smartcron_run_rollup"}
     raw.commit()
     assert snapshot(cursor) == ingested
 
@@ -106,7 +106,7 @@ def test_setting_aside_leaves_the_schema_as_it_was(mysql: tuple[Engine, Any, Any
         assert " KEY " not in cursor.fetchone()[1].replace("PRIMARY KEY", "")
         assert schema(cursor) != before
     assert schema(cursor) == before
-    assert isinstance(triggers, list)  # none once ingest writes the aggregates itself
+    assert triggers == [], "since 0017 ingest writes the aggregates: no trigger to set aside"
 
 
 def test_the_server_makes_every_due_run_with_its_output(mysql: tuple[Engine, Any, Any]) -> None:
