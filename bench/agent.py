@@ -24,9 +24,11 @@ benchmark's own (smartcron_bench_agent, dropped at the end):
     empty spool: CPU over --idle-passes whole intervals, from half an interval after
     its first pass ended, so the window holds that many passes and no start-up
     (target 0.2 % of a core), and its VmHWM after those passes (a note);
-(d) --hosts simulated agents each sending a heartbeat (the fields the agent sends, the
-    jobs of its crontabs in its first) every --beat-every seconds for --beat-seconds,
-    spread evenly, with ingest going on, two kinds of it in turn:
+(d) --hosts simulated agents each sending a heartbeat (the fields the agent sends)
+    every --beat-every seconds for --beat-seconds, spread evenly, with ingest going on,
+    two kinds of it in turn. Each phase's hosts first register, unmeasured by the p99:
+    every host's first heartbeat carries its 25 crontab jobs, as an agent's does when it
+    starts (after that only when they change); their p99 is a note of its own. Ingest:
     - the fleet's own (the target's figure): the runs of those hosts' 25 crontab jobs,
       each every 5 minutes (heartbeat_body's), 10,000 reports a minute at 2,000 hosts,
       each POSTed alone on a connection of its own right after its run, as the wrapper
@@ -384,6 +386,7 @@ class Beats:
     ingest_rate: float  # reports per second stored meanwhile (0 without ingest)
     ingest_p50_ms: float | None  # the ingest requests' latency meanwhile
     ingest_p99_ms: float | None
+    registered_p99_ms: float  # the hosts' first heartbeats (with their jobs), sent before
 
 
 MAX_INGEST_SAMPLES = 100_000
@@ -416,7 +419,7 @@ def heartbeats(port: int, bearer: str, hosts: int, every: float, seconds: float,
     lock = threading.Lock()
     local = threading.local()
 
-    def beat(host: int, first: bool, due: float) -> None:
+    def beat(host: int, first: bool, due: float | None, into: list[float]) -> None:
         body = heartbeat_body(host, first, prefix)
         # A connection idle for longer than the server keeps one open (uvicorn: 5 s) is
         # closed at its end: a thread of the pool left idle that long starts a new one.
@@ -433,12 +436,20 @@ def heartbeats(port: int, bearer: str, hosts: int, every: float, seconds: float,
         elapsed = time.perf_counter() - started
         local.used = time.perf_counter()
         with lock:
-            late[0] += started - due > 0.05
+            late[0] += due is not None and started - due > 0.05
             if status == 200:
-                latencies.append(elapsed)
+                into.append(elapsed)
             else:
                 failed[str(status)] = failed.get(str(status), 0) + 1
 
+    # Every host's first heartbeat, with its 25 crontab jobs, before the measured phase:
+    # an agent sends its jobs when it starts and then only when they change, so the
+    # phase measures the fleet holding its heartbeats, and the registrations of 2,000
+    # hosts at once are a figure of their own (`registered`).
+    registered: list[float] = []
+    with ThreadPoolExecutor(max_workers=32) as pool:
+        for host in range(hosts):
+            pool.submit(beat, host, True, None, registered)
     if ingest:
         load.start()
         time.sleep(2)  # ingest going on before the first heartbeat
@@ -450,7 +461,7 @@ def heartbeats(port: int, bearer: str, hosts: int, every: float, seconds: float,
             n = 0
             while (due := start + n * gap) < start + seconds:
                 time.sleep(max(0.0, due - time.perf_counter()))
-                pool.submit(beat, n % hosts, n < hosts, due)
+                pool.submit(beat, n % hosts, False, due, latencies)
                 n += 1
         ingest_rate = (counted.value - ingest_before) / (time.perf_counter() - ingest_started)
         # The requests answered from the first heartbeat on (as many as were kept).
@@ -468,7 +479,8 @@ def heartbeats(port: int, bearer: str, hosts: int, every: float, seconds: float,
     return Beats(cuts[98] * 1000, statistics.median(latencies) * 1000, len(latencies),
                  failed, late[0], ingest_rate,
                  statistics.median(ingest_took) * 1000 if ingest_cuts else None,
-                 ingest_cuts[98] * 1000 if ingest_cuts else None)  # fmt: skip
+                 ingest_cuts[98] * 1000 if ingest_cuts else None,
+                 statistics.quantiles(registered, n=100)[98] * 1000)  # fmt: skip
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -629,7 +641,9 @@ def print_results(args: argparse.Namespace, rows: list[Row], rounds: list[Round]
             print(
                 f"note: round {n}, heartbeats beside {name}: p50 {run.p50_ms:.1f} ms, p99 "
                 f"{run.p99_ms:.1f} ms; {run.answered:,} answered, failed: "
-                f"{failures or 'none'}; {run.late_starts} sent over 50 ms late by the client"
+                f"{failures or 'none'}; {run.late_starts} sent over 50 ms late by the client;"
+                f" the {args.hosts:,} first heartbeats with their jobs before: p99 "
+                f"{run.registered_p99_ms:.1f} ms"
             )
         due = f" (due {fleet_rate / 60:,.0f}/s)"
         kinds = [("fleet's", one.fleet, 1, due), ("saturating", one.saturating, args.batch, "")]
