@@ -14,8 +14,10 @@ from smartcron.collector.ingest import ingest_reports
 from smartcron.collector.state import JobState
 from smartcron.collector.state_store import evaluate_due
 from smartcron.wrapper.schema import RunReport
-from sqlalchemy import Engine, select, text
+from sqlalchemy import Connection, Engine, select, text
+from sqlalchemy.exc import OperationalError
 
+from tests.collector.conftest import clear_tables
 from tests.support.service import make_report
 
 UTC = dt.timezone.utc
@@ -250,3 +252,38 @@ def test_many_decisions_are_stored_each_on_its_own_row(engine: Engine) -> None:
     stored = {row["job"]: state_store._stored(row) for row in after}
     assert stored.pop("job005").state != "late"
     assert stored == {job: state for job, state in decided.items() if job != "job005"}
+
+
+def test_decisions_for_much_of_the_table_lock_only_their_own_rows_on_mysql(
+    mysql_engine: Engine,
+) -> None:
+    # bench/ingest.py's 212 jobs: with 100 of them in one UPDATE, MariaDB read the whole
+    # primary key by cost, and at REPEATABLE READ kept every row it read locked until
+    # commit, so concurrent ingests waited on rows of jobs they had nothing to do with.
+    # Another connection shows which rows are locked: NOWAIT fails at once on one that is.
+    clear_tables(mysql_engine)
+    keys = [(f"job_{n:03d}", f"web{n % 8 + 1}") for n in range(212)]
+    batch = [RunReport.model_validate(make_report(job, host=host, started=RAN))
+             for job, host in keys]  # fmt: skip
+    ingest_reports(mysql_engine, batch, received_at=naive(RAN))
+    decided = sorted(keys)[: state_store.DECISIONS_PER_UPDATE]
+    with mysql_engine.connect() as connection:
+        rows = state_store._job_rows(connection, decided)
+    late = JobState("late", "a test's decision", None, None, naive(RAN), None)
+    updates = [state_store._update_values(row, late) for row in rows]
+    with mysql_engine.begin() as writer, mysql_engine.connect() as probe:
+        assert state_store.store_decisions(writer, updates) == len(decided)
+        locked = [key for key in sorted(keys) if _locked(probe, key)]
+    assert locked == decided
+
+
+def _locked(connection: Connection, key: tuple[str, str]) -> bool:
+    """Whether another transaction holds `key`'s jobs row (MariaDB 10.3+, MySQL 8)."""
+    with connection.begin():
+        try:
+            connection.execute(text(
+                "SELECT job FROM smartcron_jobs WHERE job = :job AND host = :host FOR UPDATE NOWAIT"
+            ), {"job": key[0], "host": key[1]})  # fmt: skip
+        except OperationalError:
+            return True
+    return False
