@@ -32,6 +32,7 @@ from smartcron.wrapper.schema import FAILED_STATUSES, SKIPPED_STATUSES
 from sqlalchemy import Connection, Table, func
 
 from .db import bulk, tables
+from .db.engine import is_mysql
 from .db.migrations.duration_buckets import COLUMNS as BUCKET_COLUMNS
 from .db.migrations.duration_buckets import EDGES
 from .db.upsert import upsert
@@ -63,7 +64,7 @@ def write_aggregates(connection: Connection, runs: Sequence[Run]) -> None:
     """Add `runs`, each inserted just now in this transaction, to every aggregate."""
     if not runs:
         return
-    mysql_dialect = connection.dialect.name in ("mysql", "mariadb")
+    mysql_dialect = is_mysql(connection)
     for table, columns, rows in aggregate_rows(runs):
         statement = upsert_statement(table, mysql_dialect)
         bulk.insert_rows(connection, statement, columns, rows)

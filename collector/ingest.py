@@ -57,6 +57,7 @@ from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalErr
 from .aggregates import Run, write_aggregates
 from .clocks import MAX_AHEAD, ClockNotes, ahead_reason, clock_json
 from .db import bulk, tables
+from .db.engine import is_mysql
 from .db.upsert import Assignments, upsert
 from .state_store import refresh_states
 
@@ -289,7 +290,7 @@ def write_plan(connection: Connection, plan: Plan, now: dt.datetime) -> None:
     other instead of deadlocking: output rows, runs, the aggregates' rows (aggregates.py),
     then jobs, then hosts. A heartbeat takes the same order, jobs rows before its host's
     row (heartbeats.store_heartbeat): keep them alike."""
-    mysql_dialect = connection.dialect.name in ("mysql", "mariadb")
+    mysql_dialect = is_mysql(connection)
     if plan.new:
         runs = [run_values(report, now) for report in plan.new]
         insert_runs(connection, runs, [output_values(report) for report in plan.new])
@@ -509,7 +510,7 @@ def _advance_skipped(
         if (r.job, r.host) not in upserted
     ]  # fmt: skip
     if first_rows:
-        mysql_dialect = connection.dialect.name in ("mysql", "mariadb")
+        mysql_dialect = is_mysql(connection)
         connection.execute(insert_first_rows(mysql_dialect), first_rows)
     connection.execute(_ADVANCE_SKIPPED, [
         {"b_job": r.job, "b_host": r.host, "b_started": utc_naive(r.started_at),

@@ -33,6 +33,7 @@ from smartcron.wrapper.schema import Expect
 from sqlalchemy import Connection, bindparam, select, update
 
 from .db import tables
+from .db.engine import is_mysql
 from .ingest import EXPECT_COLUMNS, expect_values, insert_first_rows
 
 log = logging.getLogger("smartcron.collector")
@@ -141,7 +142,7 @@ def register_listed_jobs(
     ]  # fmt: skip
     if new_rows:
         # Another replica may register the same job at the same moment: one row wins.
-        mysql_dialect = connection.dialect.name in ("mysql", "mariadb")
+        mysql_dialect = is_mysql(connection)
         connection.execute(insert_first_rows(mysql_dialect), new_rows)
         changed.update((row["job"], host) for row in new_rows)
     unreported = [

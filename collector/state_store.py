@@ -16,7 +16,8 @@ from typing import Any
 from smartcron.wrapper.schema import FAILED_STATUSES
 from sqlalchemy import Connection, Engine, and_, bindparam, func, or_, select, tuple_, update
 
-from .db import bulk, tables
+from .db import tables
+from .db.engine import is_mysql
 from .db.keys import by_job_key
 from .heartbeats import InFlightSeen, in_flight_of
 from .state import DEGRADED_FOR, JobFacts, JobState, decide_state
@@ -74,7 +75,7 @@ def _decide_rows(
 def store_decisions(connection: Connection, updates: list[dict[str, Any]]) -> int:
     """Write decisions (_update_values rows), each only if its row is still the one it
     was decided from. Returns the rows written."""
-    if not bulk.is_mysql(connection):
+    if not is_mysql(connection):
         return int(connection.execute(_UPDATE, updates).rowcount)
     # One statement per DECISIONS_PER_UPDATE: executemany sends MySQL an UPDATE per row,
     # a round trip each, which for a batch of many jobs would cost more than the rest of

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from sqlalchemy import Connection, Engine, func, select
 
 from ..db import tables
+from ..db.engine import is_mysql
 from ..state_store import evaluate_due
 from . import cursors
 from .from_runs import STALE_AFTER, RunRules, read_new_runs
@@ -119,7 +120,7 @@ def _pass_connection(engine: Engine) -> Connection:
     """A pass's connection; on MySQL at REPEATABLE READ whatever the server's default,
     which Transitions.open_many relies on (SQLite has one writer at a time)."""
     connection = engine.connect()
-    if connection.dialect.name in ("mysql", "mariadb"):
+    if is_mysql(connection):
         connection = connection.execution_options(isolation_level="REPEATABLE READ")
     return connection
 

@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import Connection, Float, Integer, bindparam, select, text
 
 from ..db import tables
+from ..db.engine import is_mysql
 from .store import KEYS_PER_QUERY, naive
 
 Key = tuple[str, str]
@@ -89,7 +90,7 @@ class SuccessSamples:
         for number, key in enumerate(keys):
             params[f"j{number}"], params[f"h{number}"] = key
             params[f"t{number}"], params[f"l{number}"] = newest[key], self.limit + count[key]
-        mysql = self.connection.dialect.name in ("mysql", "mariadb")
+        mysql = is_mysql(self.connection)
         found: dict[int, list[tuple[dt.datetime, float]]] = defaultdict(list)
         for number, started, duration in self.connection.execute(
             _statement(len(keys), mysql), params

@@ -23,14 +23,12 @@ from typing import Any
 from sqlalchemy import Column, Connection, bindparam, select
 from sqlalchemy.engine import Dialect
 
+from .engine import is_mysql
+
 # The VALUES (...) group of a compiled INSERT, and its placeholders, named as pymysql's
 # SQLAlchemy dialect names them.
 _VALUES = re.compile(r"\bVALUES \(%\(\w+\)s(?:, %\(\w+\)s)*\)")
 _NAMED = re.compile(r"%\((\w+)\)s")
-
-
-def is_mysql(connection: Connection) -> bool:
-    return connection.dialect.name in ("mysql", "mariadb")
 
 
 def insert_rows(

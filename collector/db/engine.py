@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
 from .sqlite_file import secure_sqlite_file
@@ -23,8 +23,9 @@ def default_url(state_dir: str) -> str:
     return f"sqlite:///{path}"
 
 
-def is_mysql(engine: Engine) -> bool:
-    return engine.dialect.name in ("mysql", "mariadb")
+def is_mysql(bind: Engine | Connection) -> bool:
+    """MySQL or MariaDB (else SQLite), of an engine or of one of its connections."""
+    return bind.dialect.name in ("mysql", "mariadb")
 
 
 def create_db_engine(url: str) -> Engine:
