@@ -43,6 +43,16 @@ def _journal(state: StateDir) -> dict[str, Any]:
     return dict(json.loads((state.path / "agent" / "agent.json").read_text()))
 
 
+def _journal_so_far(state: StateDir) -> dict[str, Any]:
+    """The journal, or {} before the first pass that ends writes it: the `once` line that
+    loses agent/pass.lock to the daemon writes none, and the daemon writes its own only
+    when its pass ends, after the markers are shipped."""
+    try:
+        return _journal(state)
+    except FileNotFoundError:
+        return {}
+
+
 def _gone(process: psutil.Process) -> bool:
     try:
         return process.status() == psutil.STATUS_ZOMBIE
@@ -77,8 +87,12 @@ def test_a_once_line_and_the_daemon_report_each_lost_run_exactly_once(
             # loaded machine) ends it as -15, which says nothing of the race. A pass of its
             # own after the `once` line's proves the handler is there.
             once_done = time.time()
-            _wait(lambda after=once_done: (_journal(state).get("last_heartbeat_at") or 0) > after,
-                  what="a pass of the daemon's own")  # fmt: skip
+            _wait(
+                lambda after=once_done: (
+                    (_journal_so_far(state).get("last_heartbeat_at") or 0) > after
+                ),
+                what="a pass of the daemon's own",
+            )
         finally:
             daemon.send_signal(signal.SIGTERM)
             _, daemon_err = daemon.communicate(timeout=60)
