@@ -42,6 +42,14 @@ def existing_tables(cursor: Any) -> set[str]:
     return {name for (name,) in cursor.fetchall()}
 
 
+def table_columns(cursor: Any, table: str) -> dict[str, bool]:
+    """`table`'s columns in this schema, each with whether it takes a null: an older
+    build's schema (--compare) lacks some, or refuses a null."""
+    cursor.execute("SELECT column_name, is_nullable FROM information_schema.columns"
+                   " WHERE table_schema = DATABASE() AND table_name = %s", (table,))  # fmt: skip
+    return {name: nullable == "YES" for name, nullable in cursor.fetchall()}
+
+
 def target_table(statement: str) -> str:
     """smartcron_run_hourly of 'INSERT INTO smartcron_run_hourly (...' or 'DELETE FROM ...'."""
     return statement.split()[2].rstrip(";")

@@ -52,7 +52,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.aggregates import fill_aggregates, keys_set_aside, triggers_set_aside
+from bench.aggregates import (
+    existing_tables,
+    fill_aggregates,
+    keys_set_aside,
+    table_columns,
+    triggers_set_aside,
+)
 from bench.collector_support import (
     COLLECTOR,
     Server,
@@ -66,6 +72,12 @@ from bench.page_runs import Plan, cutoff, insert_runs, latest_runs, phase_of
 from bench.table import BenchError, Row
 
 DATABASE = "smartcron_bench_page"
+# The jobs rows' columns as load() fills them, in the order of its tuples.
+JOB_COLUMNS = ("job", "host", "schedule", "priority", "command", "first_seen_at",
+               "last_run_id", "last_status", "last_started_at", "last_finished_at",
+               "last_success_at", "last_duration_s", "next_expected_at", "late_after_at",
+               "breaker_state", "paused", "paused_at", "paused_by", "timezone", "state",
+               "state_reason", "missed_at", "review_at")  # fmt: skip
 HOSTS = ["web1", "web2", "web3", "web4", "db1", "db2", "worker1", "worker2"]
 KINDS = ["backup", "report", "sync", "cleanup", "etl", "mail", "index", "export", "import",
          "billing", "cache", "audit", "rotate", "digest"]  # fmt: skip
@@ -169,7 +181,8 @@ def load(server: Server, database: str, jobs: list[Job], args: argparse.Namespac
             keys_set_aside(cursor, "smartcron_runs"),
             keys_set_aside(cursor, "smartcron_run_output", primary=True),
         ):
-            total = insert_runs(connection, plans, first_day, start, now, args.seed)
+            lost = table_columns(cursor, "smartcron_runs")["finished_at"]
+            total = insert_runs(connection, plans, first_day, start, now, args.seed, lost)
             inserted_s = time.perf_counter() - began
         keyed_s = time.perf_counter() - began - inserted_s
         skipped = fill_aggregates(cursor)
@@ -204,14 +217,13 @@ def load(server: Server, database: str, jobs: list[Job], args: argparse.Namespac
                 paused_at, "admin" if paused else None, "UTC", decided.state, decided.reason,
                 decided.missed_at, decided.review_at,
             ))  # fmt: skip
+        # The columns this schema has: an older build's (--compare) lacks the state ones.
+        present = table_columns(cursor, "smartcron_jobs")
+        kept = [n for n, name in enumerate(JOB_COLUMNS) if name in present]
         cursor.executemany(
-            "INSERT INTO smartcron_jobs (job, host, schedule, priority, command, first_seen_at,"
-            " last_run_id, last_status, last_started_at, last_finished_at, last_success_at,"
-            " last_duration_s, next_expected_at, late_after_at, breaker_state, paused,"
-            " paused_at, paused_by, timezone, state, state_reason, missed_at, review_at)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,"
-            " %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-            rows,
+            f"INSERT INTO smartcron_jobs ({', '.join(JOB_COLUMNS[n] for n in kept)})"
+            f" VALUES ({', '.join(['%s'] * len(kept))})",
+            [tuple(row[n] for n in kept) for row in rows],
         )
         health = json.dumps({"load1": 0.4, "disk_free_pct": 61, "running": 2})
         cursor.executemany(
@@ -224,6 +236,8 @@ def load(server: Server, database: str, jobs: list[Job], args: argparse.Namespac
         failing = [j for j in jobs if last.get((j.name, j.host), "success") != "success"]
         # As the alert engine opens one (revision 0008's columns; open_key 1: open).
         opened = now - dt.timedelta(minutes=30)
+        if "rule" not in table_columns(cursor, "smartcron_alerts"):
+            failing = []  # alerts before revision 0008's: none open
         cursor.executemany(
             "INSERT INTO smartcron_alerts (job, host, rule, severity, summary, detail,"
             " opened_at, instant, last_seen_at, open_key)"
@@ -302,7 +316,8 @@ def measure(server: Server, database: str, args: argparse.Namespace, job_page: s
     # passes work through the last 24 hours of runs (collector/alerting/engine.py)
     # while the pages are timed, not from where a build measured before left them.
     with server.connect(database, autocommit=True) as connection, connection.cursor() as cursor:
-        cursor.execute("DELETE FROM smartcron_alert_cursors")
+        if "smartcron_alert_cursors" in existing_tables(cursor):  # none before the alerts
+            cursor.execute("DELETE FROM smartcron_alert_cursors")
     admin = token(db_url, "admin", command)
     bearer = {"Authorization": f"Bearer {admin}"}
     with tempfile.TemporaryDirectory(prefix="smartcron-bench-") as tmp:
