@@ -38,7 +38,13 @@ from typing import Any
 import pymysql
 from pydantic import TypeAdapter
 from smartcron.wrapper.expect import ALERT_AFTER_DEFAULT
-from smartcron.wrapper.schema import SKIPPED_STATUSES, AttemptReport, Expect, RunReport
+from smartcron.wrapper.schema import (
+    FAILED_STATUSES,
+    SKIPPED_STATUSES,
+    AttemptReport,
+    Expect,
+    RunReport,
+)
 from sqlalchemy import (
     Boolean,
     Connection,
@@ -62,6 +68,7 @@ from .db.upsert import Assignments, upsert
 from .state_store import refresh_states
 
 SKIPPED = frozenset(SKIPPED_STATUSES)
+FAILED = frozenset(FAILED_STATUSES)
 # A transaction is done again this often after a deadlock or a lost race for a run_id.
 RETRIES = 3
 ER_DUP_ENTRY = 1062
@@ -346,7 +353,7 @@ NOT_STORED = frozenset({"schema", "output_dropped_bytes", "signal_denied", "lock
 JOB_COLUMNS = (
     "job", "host", "schedule", "priority", "command", "first_seen_at", "breaker_state",
     "paused", "last_run_id", "last_status", "last_started_at", "last_finished_at",
-    "last_duration_s", "last_success_at", "timezone",
+    "last_duration_s", "last_success_at", "last_failure_at", "timezone",
 )  # fmt: skip
 # The report's `expect`, replaced by a newer run that carries one (absent: kept).
 EXPECT_COLUMNS = ("grace_s", "min_duration_s", "max_duration_s", "alert_after")
@@ -401,19 +408,21 @@ def _job_changes(
     reports: Iterable[RunReport], now: dt.datetime
 ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], list[RunReport]]:
     """How the new runs move each (job, host) row forward: rows for the upsert (the
-    latest real run of each, with its latest success; in JOB_EXPECT_COLUMNS order when
-    the run carries `expect`, else in JOB_COLUMNS order), and the reports of the jobs
-    whose latest report is a skip.
+    latest real run of each, with its latest success and failure; in JOB_EXPECT_COLUMNS
+    order when the run carries `expect`, else in JOB_COLUMNS order), and the reports of
+    the jobs whose latest report is a skip.
 
     The upsert replaces a row's last run only with one that is not older than the
     one already there (replicas and late deliveries race safely), and last_success_at
-    only with a later one. A skip is not a run: it must not hide the last real
-    outcome, so it updates only the job's schedule, zone, priority, command and breaker
-    state. The state columns are refresh_states()'s (state_store.py).
+    (a success's end) or last_failure_at (a failure's start) only with a later one. A
+    skip is not a run: it must not hide the last real outcome, so it updates only the
+    job's schedule, zone, priority, command and breaker state. The state columns are
+    refresh_states()'s (state_store.py).
     """
     latest: dict[tuple[str, str], RunReport] = {}
     latest_real: dict[tuple[str, str], RunReport] = {}
     latest_success: dict[tuple[str, str], dt.datetime] = {}
+    latest_failure: dict[tuple[str, str], dt.datetime] = {}
     for report in reports:
         key = (report.job, report.host)
         if key not in latest or report.started_at > latest[key].started_at:
@@ -425,6 +434,9 @@ def _job_changes(
         if report.status == "success" and report.finished_at is not None:
             finished = utc_naive(report.finished_at)
             latest_success[key] = max(latest_success.get(key, finished), finished)
+        elif report.status in FAILED:
+            started = utc_naive(report.started_at)
+            latest_failure[key] = max(latest_failure.get(key, started), started)
 
     rows, rows_kept = [], []
     for key in sorted(latest_real):  # a fixed lock order, as for the runs
@@ -432,7 +444,7 @@ def _job_changes(
         row = (
             r.job, r.host, r.schedule, r.priority, r.command, now, r.breaker_state, False,
             str(r.run_id), r.status, utc_naive(r.started_at), _naive_or_none(r.finished_at),
-            r.duration_s, latest_success.get(key), r.timezone,
+            r.duration_s, latest_success.get(key), latest_failure.get(key), r.timezone,
         )  # fmt: skip
         if r.expect is None:
             rows_kept.append(row)
@@ -455,15 +467,16 @@ def _upsert_jobs(mysql_dialect: bool, with_expect: bool) -> Any:
     the `expect` columns, or leaving them as they are."""
     j = tables.jobs
 
+    def later(new: Any, name: str) -> tuple[str, Any]:
+        """The column replaced by the new value only if that is later (or the first)."""
+        stored, given = j.c[name], new[name]
+        is_later = and_(given.is_not(None), or_(stored.is_(None), stored < given))
+        return name, case((is_later, given), else_=stored)
+
     def assign(new: Any) -> Assignments:
         newer = or_(j.c.last_started_at.is_(None), j.c.last_started_at <= new.last_started_at)
-        success_newer = and_(
-            new.last_success_at.is_not(None),
-            or_(j.c.last_success_at.is_(None), j.c.last_success_at < new.last_success_at),
-        )
-        latest_success = case((success_newer, new.last_success_at), else_=j.c.last_success_at)
         replaced = (EXPECT_COLUMNS if with_expect else ()) + _FROM_RUN
-        return [("last_success_at", latest_success)] + [
+        return [later(new, "last_success_at"), later(new, "last_failure_at")] + [
             (name, case((newer, new[name]), else_=j.c[name])) for name in replaced
         ]
 

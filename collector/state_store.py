@@ -13,14 +13,13 @@ import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from smartcron.wrapper.schema import FAILED_STATUSES
-from sqlalchemy import Connection, Engine, and_, bindparam, func, or_, select, tuple_, update
+from sqlalchemy import Connection, Engine, and_, bindparam, or_, select, tuple_, update
 
 from .db import tables
 from .db.engine import is_mysql
 from .db.keys import by_job_key
 from .heartbeats import InFlightSeen, in_flight_of
-from .state import DEGRADED_FOR, JobFacts, JobState, decide_state
+from .state import JobFacts, JobState, decide_state
 
 Key = tuple[str, str]
 # Keys per statement: SQLite allows 999 parameters (two a key) in older builds.
@@ -60,12 +59,11 @@ def _decide_rows(
     chunk = [(row["job"], row["host"]) for row in rows]
     if not chunk:
         return 0  # no such jobs (a run in flight of a job that never reported)
-    failures = _recent_failures(connection, chunk, now)
     if in_flight is None:
         in_flight = in_flight_of(connection, {host for _job, host in chunk}, now)
     updates = []
-    for row, key in zip(rows, chunk, strict=True):
-        facts = facts_of(row, failures.get(key), in_flight.get(row["host"]))
+    for row in rows:
+        facts = facts_of(row, in_flight.get(row["host"]))
         decided = decide_state(facts, now)
         if _stored(row) != decided:
             updates.append(_update_values(row, decided))
@@ -140,11 +138,9 @@ def evaluate_due(engine: Engine, now: dt.datetime, limit: int = PASS_LIMIT) -> i
         return changed
 
 
-def facts_of(
-    row: Any, last_failure_at: dt.datetime | None, host_in_flight: InFlightSeen | None = None
-) -> JobFacts:
-    """The job's facts from its row, its latest failure and what the fresh heartbeat of
-    its host (if any) lists in flight there."""
+def facts_of(row: Any, host_in_flight: InFlightSeen | None = None) -> JobFacts:
+    """The job's facts from its row and what the fresh heartbeat of its host (if any)
+    lists in flight there."""
     seen = host_in_flight
     since = seen.runs.get(row["job"]) if seen is not None else None
     until = seen.until if seen is not None and since is not None else None
@@ -160,7 +156,7 @@ def facts_of(
         paused=bool(row["paused"]),
         paused_by=row["paused_by"],
         paused_at=_naive(row["paused_at"]),
-        last_failure_at=last_failure_at,
+        last_failure_at=_naive(row["last_failure_at"]),
         running_since=since,
         running_seen_until=until,
         unlisted_at=_naive(row["unlisted_at"]),
@@ -189,20 +185,6 @@ def _job_rows(connection: Connection, keys: Sequence[Key]) -> list[Any]:
     query = by_job_key(select(tables.jobs).where(tuple_(j.job, j.host).in_(keys)))
     query = query.order_by(j.job, j.host)
     return list(connection.execute(query).mappings())
-
-
-def _recent_failures(
-    connection: Connection, keys: Sequence[Key], now: dt.datetime
-) -> dict[Key, dt.datetime]:
-    """The latest failed run's start within DEGRADED_FOR, per key (ix_runs_job_started)."""
-    r = tables.runs.c
-    query = (
-        select(r.job, r.host, func.max(r.started_at))
-        .where(tuple_(r.job, r.host).in_(keys), r.status.in_(FAILED_STATUSES),
-               r.started_at >= now - DEGRADED_FOR, r.started_at <= now)
-        .group_by(r.job, r.host)
-    )  # fmt: skip
-    return {(job, host): _naive(at) for job, host, at in connection.execute(query)}
 
 
 def _update_values(row: Any, decided: JobState) -> dict[str, Any]:

@@ -211,6 +211,9 @@ jobs = Table(
     Column("alert_after", SmallInteger, nullable=False, server_default="3"),
     # When the host's agent last listed a run of the job in flight (heartbeats.py).
     Column("in_flight_seen_at", Micro),
+    # Revision 0019: the start of the job's newest failed run (ingest.py writes it with
+    # the run), which makes it degraded for a day (collector/state.py).
+    Column("last_failure_at", Micro),
     Index("ix_jobs_review", "review_at"),
     # Revision 0006: a page of the fleet in the order shown, by state or by host.
     Index("ix_jobs_state_order", "state", "priority", "job", "host"),

@@ -98,6 +98,23 @@ def test_an_older_success_does_not_move_last_success_back(engine: Engine) -> Non
     assert job_row(engine)["last_success_at"] == first
 
 
+def test_the_latest_failure_is_kept_on_the_row_and_never_moves_back(engine: Engine) -> None:
+    """last_failure_at, the start of the newest failed run (a lost run is one), is what
+    keeps a job degraded: in one batch, across batches, and against late deliveries."""
+    ingest_reports(engine, [report(minutes=0, status="failed"), report(minutes=5)])
+    assert stored_time(job_row(engine)["last_failure_at"]) == naive(T0)
+
+    later = report(minutes=20, status="lost")
+    ingest_reports(engine, [report(minutes=10, status="timeout"), later])
+    assert stored_time(job_row(engine)["last_failure_at"]) == naive(later.started_at)
+    # An older failure delivered late, a success, a skip: none of them moves it.
+    ingest_reports(engine, [report(minutes=15, status="error"), report(minutes=30),
+                            report(minutes=35, status="skipped_locked")])  # fmt: skip
+    assert stored_time(job_row(engine)["last_failure_at"]) == naive(later.started_at)
+    ingest_reports(engine, [report("backup", host="db1")])
+    assert job_row(engine, "backup", "db1")["last_failure_at"] is None
+
+
 def test_a_skip_after_a_run_in_one_batch_does_not_hide_the_run(engine: Engine) -> None:
     failed = report(minutes=0, status="failed")
     skip = report(minutes=5, status="skipped_locked", breaker_state="open", schedule="*/10 * * * *")

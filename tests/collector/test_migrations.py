@@ -20,6 +20,7 @@ from smartcron.collector.db.migrate import SchemaError, check_schema, head_revis
 from smartcron.collector.db.offline import revision_sql_files
 from smartcron.collector.db.scripts import split_statements
 from smartcron.collector.state_store import evaluate_due
+from smartcron.wrapper.schema import FAILED_STATUSES
 from sqlalchemy import Engine, create_engine, text
 
 from tests.support import v0_1_0
@@ -147,6 +148,11 @@ def expected_after_upgrade() -> dict[str, list[dict[str, Any]]]:
         # Revision 0013's: nothing set, as a report before `expect` leaves a job.
         job.update(grace_s=None, min_duration_s=None, max_duration_s=None, alert_after=3,
                    in_flight_seen_at=None)  # fmt: skip
+        # Revision 0019's: the newest failed run's start (a lost run is one), from the runs.
+        failures = [run["started_at"] for run in rows["smartcron_runs"]
+                    if (run["job"], run["host"]) == (job["job"], job["host"])
+                    and run["status"] in FAILED_STATUSES]  # fmt: skip
+        job["last_failure_at"] = max(failures, default=None)
     alerts = []
     for old in rows["smartcron_alerts"]:
         # Revision 0008: kind is the rule, the message the detail and the summary; an
