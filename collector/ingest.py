@@ -64,15 +64,13 @@ from .aggregates import Run, write_aggregates
 from .clocks import MAX_AHEAD, ClockNotes, ahead_reason, clock_json
 from .db import bulk, tables
 from .db.engine import is_mysql
+from .db.retry import mysql_code, run_transaction
 from .db.upsert import Assignments, upsert
 from .state_store import refresh_states
 
 SKIPPED = frozenset(SKIPPED_STATUSES)
 FAILED = frozenset(FAILED_STATUSES)
-# A transaction is done again this often after a deadlock or a lost race for a run_id.
-RETRIES = 3
 ER_DUP_ENTRY = 1062
-ER_LOCK_DEADLOCK = 1213
 # Run ids per SELECT ... IN: far below any backend's limit on bound values.
 IDS_PER_QUERY = 500
 
@@ -110,7 +108,7 @@ def is_request_fault(error: BaseException | None) -> bool:
     if _is_duplicate_run(error):
         return False  # a race with another request storing the same run: not a fault
     return isinstance(error, REQUEST_FAULTS) or (
-        isinstance(error, OPERATIONAL_ERRORS) and _mysql_code(error) in REQUEST_FAULT_CODES
+        isinstance(error, OPERATIONAL_ERRORS) and mysql_code(error) in REQUEST_FAULT_CODES
     )
 
 
@@ -204,29 +202,32 @@ def _write_group(
 ) -> list[Stored]:
     """One transaction: plan, write. The first try takes every run for new, which it
     nearly always is; the unique run_id refusing one says otherwise, and the next try
-    reads first which of the runs are stored (a read costs a round trip per group)."""
+    reads first which of the runs are stored (a read costs a round trip per group). A
+    deadlock's victim is done again as it was (db/retry.py)."""
     run_ids = list(dict.fromkeys(str(report.run_id) for batch in batches for report in batch))
     read_first = False
-    for attempt in range(RETRIES + 1):
-        try:
-            with engine.begin() as connection:
-                stored = stored_run_ids(connection, run_ids) if read_first else set()
-                plan = plan_group(batches, stored, now)
-                if notes is not None:
-                    plan.clocks = notes.due(plan.clocks)
-                write_plan(connection, plan, now)
-            if notes is not None:
-                notes.noted(plan.clocks)
-            return plan.results
-        except DBAPIError as error:
-            # A run stored already (or by a concurrent request since the read), or this
-            # transaction picked as a deadlock victim: it was rolled back whole, and
-            # doing it again is safe.
-            duplicate = _is_duplicate_run(error)
-            if attempt == RETRIES or not (duplicate or _mysql_code(error) == ER_LOCK_DEADLOCK):
-                raise
-            read_first = read_first or duplicate
-    raise AssertionError("unreachable")  # pragma: no cover
+
+    def write(connection: Connection) -> Plan:
+        stored = stored_run_ids(connection, run_ids) if read_first else set()
+        plan = plan_group(batches, stored, now)
+        if notes is not None:
+            plan.clocks = notes.due(plan.clocks)
+        write_plan(connection, plan, now)
+        return plan
+
+    def lost_a_race(error: DBAPIError) -> bool:
+        # A run stored already (or by a concurrent request since the read): the
+        # transaction was rolled back whole, and the next try reads first. (A deadlock
+        # victim is done again by run_transaction itself, reading nothing more.)
+        nonlocal read_first
+        duplicate = _is_duplicate_run(error)
+        read_first = read_first or duplicate
+        return duplicate
+
+    plan = run_transaction(engine, write, retry_also=lost_a_race)
+    if notes is not None:
+        notes.noted(plan.clocks)
+    return plan.results
 
 
 def stored_run_ids(connection: Connection, run_ids: Sequence[str]) -> set[str]:
@@ -554,16 +555,11 @@ _ADVANCE_SKIPPED = (
 # ---------------------------------------------------------------- errors
 
 
-def _mysql_code(error: BaseException | None) -> int | None:
-    args = getattr(getattr(error, "orig", error), "args", ())
-    return args[0] if args and isinstance(args[0], int) else None
-
-
 def _is_duplicate_run(error: BaseException | None) -> bool:
     """A run_id (or its output's) stored already: a concurrent request won the race."""
     cause = getattr(error, "orig", error)
     if isinstance(cause, pymysql.err.IntegrityError):
-        return _mysql_code(cause) == ER_DUP_ENTRY
+        return mysql_code(cause) == ER_DUP_ENTRY
     return isinstance(cause, sqlite3.IntegrityError) and "UNIQUE constraint failed" in str(cause)
 
 

@@ -17,6 +17,7 @@ from sqlalchemy import Engine, and_, delete, or_, update
 from sqlalchemy.exc import OperationalError
 
 from ..db import tables
+from ..db.retry import is_deadlock
 from .store import insert_ignore
 
 _l = tables.leases.c
@@ -49,12 +50,9 @@ def take(engine: Engine, name: str, holder: str, now: dt.datetime, ttl: dt.timed
         # Two first takes racing on MariaDB: each UPDATE of the missing row gap-locks
         # where it would be, and the two INSERTs deadlock; InnoDB rolls one back, and that
         # one has lost the race (tests/collector/test_alerts_replicas.py found it).
-        if getattr(error.orig, "args", (None,))[0] == MYSQL_DEADLOCK:
+        if is_deadlock(error):
             return False
         raise
-
-
-MYSQL_DEADLOCK = 1213
 
 
 def renew(engine: Engine, name: str, holder: str, now: dt.datetime, ttl: dt.timedelta) -> bool:

@@ -19,7 +19,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from smartcron.collector.db.engine import is_mysql
 from smartcron.collector.db.migrations.duration_buckets import EDGES, fragments
-from smartcron.collector.ingest import ER_LOCK_DEADLOCK, ingest_reports
+from smartcron.collector.db.retry import is_deadlock
+from smartcron.collector.ingest import ingest_reports
 from smartcron.wrapper.schema import RunReport
 from sqlalchemy import Engine, event
 
@@ -209,7 +210,7 @@ def test_two_batches_at_once_on_the_same_keys_lose_nothing(
     deadlocks: list[BaseException] = []
 
     def note_deadlock(context: Any) -> None:
-        if getattr(context.original_exception, "args", (None,))[0] == ER_LOCK_DEADLOCK:
+        if is_deadlock(context.original_exception):
             deadlocks.append(context.original_exception)
 
     event.listen(mysql_engine, "handle_error", note_deadlock)
