@@ -26,6 +26,7 @@ from sqlalchemy import Connection, Engine, or_, select, update
 from . import clocks
 from .db import tables
 from .db.engine import is_mysql
+from .db.retry import run_transaction
 from .db.upsert import upsert
 
 Text = Annotated[str, StringConstraints(max_length=255)]
@@ -99,44 +100,58 @@ def store_heartbeat(engine: Engine, beat: Heartbeat, now: dt.datetime | None = N
     stored health (no lock), the note that its runs in flight are seen (an UPDATE that
     writes a job's row at most daily; none without runs), and one upsert. The jobs'
     states are decided again only when the jobs sent differ from those stored, or a
-    run in flight started or stopped."""
-    from .registry import register_listed_jobs  # registry -> ingest -> state_store -> here
+    run in flight started or stopped.
 
+    A transaction picked as a deadlock's victim is done again, RETRIES times at most
+    (db/retry.py); then, as any other database error, it is the caller's (503)."""
     now = now or now_utc()
-    h = tables.hosts.c
     health = beat.model_dump(exclude={"host", "agent_version", "jobs"}, mode="json")
     health["received_at"] = now.isoformat() + "Z"
-    with engine.begin() as connection:
-        old = connection.execute(select(h.health).where(h.host == beat.host)).scalar()
-        stored_jobs = _stored(old, "jobs")
-        kept = {"jobs": beat.jobs if beat.jobs is not None else stored_jobs}
-        # Ingest's estimate of the host's clock (clocks.py) is the collector's, not
-        # the agent's to replace: ingest writes it again only when it moves.
-        reports_clock = _stored(old, clocks.CLOCK_KEY)
-        if reports_clock is not None:
-            kept[clocks.CLOCK_KEY] = reports_clock
-        text = json.dumps(health | kept, separators=(",", ":"))
-        if len(text.encode()) > MAX_HEALTH_BYTES:
-            raise TooLarge(
-                f"heartbeat of {len(text.encode())} bytes as stored, over "
-                f"{MAX_HEALTH_BYTES}; send fewer jobs or shorter values"
-            )
-        registered: set[Key] = set()
-        if beat.jobs is not None and beat.jobs != stored_jobs:
-            registered = register_listed_jobs(
-                connection, beat.host, stored_jobs, beat.jobs, beat.timezone, now
-            )
-        _note_runs_seen(connection, beat, now)
-        _refresh_states(connection, beat, old, health, registered, now)
-        # The host's row last (see the lock order above). One upsert, new host or not:
-        # on InnoDB an UPDATE that finds no row would lock the gap where it would be,
-        # and two new hosts' transactions each holding that gap and then inserting into
-        # it deadlock (a fleet's agents starting together); an upsert of the primary key
-        # locks only its own row, and a host inserted meanwhile by another replica is
-        # updated instead of failing the transaction (whose registration would go too).
-        row = {"host": beat.host, "first_seen_at": now, "last_seen_at": now,
-               "agent_version": beat.agent_version, "health": text}  # fmt: skip
-        connection.execute(_upsert_host(is_mysql(engine)), row)
+    # A deadlock's victim is done again (db/retry.py), which is safe: the first try left
+    # nothing, every try reads what it needs (the stored health, the jobs rows) anew
+    # inside its transaction and writes what follows from that, and it is otherwise the
+    # same beat at the same `now`.
+    run_transaction(engine, lambda connection: _write_heartbeat(connection, beat, health, now))
+
+
+def _write_heartbeat(
+    connection: Connection, beat: Heartbeat, health: dict[str, Any], now: dt.datetime
+) -> None:
+    """store_heartbeat's transaction: `health` is the beat's, as stored but for `jobs`
+    and the clock of the reports, which come from the stored one when it has them."""
+    from .registry import register_listed_jobs  # registry -> ingest -> state_store -> here
+
+    h = tables.hosts.c
+    old = connection.execute(select(h.health).where(h.host == beat.host)).scalar()
+    stored_jobs = _stored(old, "jobs")
+    kept = {"jobs": beat.jobs if beat.jobs is not None else stored_jobs}
+    # Ingest's estimate of the host's clock (clocks.py) is the collector's, not
+    # the agent's to replace: ingest writes it again only when it moves.
+    reports_clock = _stored(old, clocks.CLOCK_KEY)
+    if reports_clock is not None:
+        kept[clocks.CLOCK_KEY] = reports_clock
+    text = json.dumps(health | kept, separators=(",", ":"))
+    if len(text.encode()) > MAX_HEALTH_BYTES:
+        raise TooLarge(
+            f"heartbeat of {len(text.encode())} bytes as stored, over "
+            f"{MAX_HEALTH_BYTES}; send fewer jobs or shorter values"
+        )
+    registered: set[Key] = set()
+    if beat.jobs is not None and beat.jobs != stored_jobs:
+        registered = register_listed_jobs(
+            connection, beat.host, stored_jobs, beat.jobs, beat.timezone, now
+        )
+    _note_runs_seen(connection, beat, now)
+    _refresh_states(connection, beat, old, health, registered, now)
+    # The host's row last (see the lock order above). One upsert, new host or not:
+    # on InnoDB an UPDATE that finds no row would lock the gap where it would be,
+    # and two new hosts' transactions each holding that gap and then inserting into
+    # it deadlock (a fleet's agents starting together); an upsert of the primary key
+    # locks only its own row, and a host inserted meanwhile by another replica is
+    # updated instead of failing the transaction (whose registration would go too).
+    row = {"host": beat.host, "first_seen_at": now, "last_seen_at": now,
+           "agent_version": beat.agent_version, "health": text}  # fmt: skip
+    connection.execute(_upsert_host(is_mysql(connection)), row)
 
 
 @functools.cache

@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import threading
-import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -20,6 +19,7 @@ from smartcron.collector.db import tables
 from smartcron.collector.heartbeats import Heartbeat, store_heartbeat
 from sqlalchemy import Engine, event, select, text
 
+from tests.support.deadlocks import wait_until_running
 from tests.support.service import Service, make_report
 
 LOCKED_HOST = "locked-host"
@@ -30,31 +30,32 @@ def beat(service: Service, host: str, **fields: Any) -> requests.Response:
                          headers=service.headers(service.ingest_token), timeout=120)  # fmt: skip
 
 
-def running_now(engine: Engine, statement: str) -> list[str]:
-    """The statements starting with `statement` that another connection to this
-    database is running now (the server may be shared: only this test's database
-    counts). Not InnoDB's lock views: a statement that waits for a row lock while
-    MariaDB's optimizer reads it (an UPDATE ... JOIN's constant row, in state
-    "Statistics") is in neither information_schema.innodb_trx nor innodb_lock_waits,
-    and the test that looked there failed now and then ("never reached the lock")."""
+def answered(answers: list[requests.Response]) -> Callable[[], list[str]]:
+    """What a heartbeat on a thread has been answered so far (for wait_until_running)."""
+    return lambda: [answer.text for answer in answers]
+
+
+def a_late_job_now_running(service: Service) -> dict[str, Any]:
+    """A yearly job that missed its last run on LOCKED_HOST (which has sent a
+    heartbeat): late, until a run is in flight, and not up for review before next year
+    (so the evaluation pass leaves its row alone). Its run in flight, as a heartbeat
+    lists it: one that does writes the job's row (its state) before the host's."""
+    two_years_ago = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=730)
+    job = make_report("nightly", host=LOCKED_HOST, started=two_years_ago,
+                      schedule="0 0 1 1 *")  # fmt: skip
+    assert service.post_runs([job]).json()["accepted"] == 1
+    assert beat(service, LOCKED_HOST).status_code == 200
+    return {"job": "nightly", "pid": 4242, "started_at": job["started_at"]}
+
+
+def stored_health(engine: Engine) -> dict[str, Any]:
+    """LOCKED_HOST's health as stored."""
     with engine.connect() as connection:
-        return list(connection.execute(text(
-            "SELECT CONCAT(COALESCE(state, ''), ': ', LEFT(info, 60))"
-            " FROM information_schema.processlist"
-            " WHERE db = DATABASE() AND id <> CONNECTION_ID() AND command = 'Query'"
-            " AND info LIKE :statement"
-        ), {"statement": statement + "%"}).scalars())  # fmt: skip
-
-
-def wait_until_running(engine: Engine, statement: str, answers: list[requests.Response]) -> None:
-    """Until the heartbeat's `statement` runs: held up by the test's lock, it stays
-    running, which the test shows by the heartbeat still being unanswered at its end.
-    One answered meanwhile never waited: said at once. The deadline only bounds the loop."""
-    deadline = time.monotonic() + 60
-    while not running_now(engine, statement):
-        assert not answers, f"the heartbeat was answered without waiting: {answers[0].text}"
-        assert time.monotonic() < deadline, f"the heartbeat never ran {statement!r}"
-        time.sleep(0.05)
+        health = connection.execute(
+            text("SELECT health FROM smartcron_hosts WHERE host = :h"), {"h": LOCKED_HOST}
+        ).scalar_one()
+    stored: dict[str, Any] = json.loads(health)
+    return stored
 
 
 def test_a_heartbeat_waiting_on_the_database_holds_up_no_other_request(
@@ -74,7 +75,11 @@ def test_a_heartbeat_waiting_on_the_database_holds_up_no_other_request(
             stuck = threading.Thread(target=lambda: answers.append(beat(mysql_collector,
                                                                         LOCKED_HOST)))  # fmt: skip
             stuck.start()
-            wait_until_running(mysql_engine, "INSERT INTO smartcron_hosts", answers)
+            wait_until_running(
+                mysql_engine,
+                "INSERT INTO smartcron_hosts",
+                answered(answers),
+            )
             # While that heartbeat waits for the row: other requests are answered.
             health = requests.get(f"{mysql_collector.url}/healthz", timeout=20)
             assert health.status_code == 200
@@ -95,14 +100,7 @@ def test_a_heartbeat_takes_the_jobs_rows_before_the_hosts_as_ingest_does(
     run in flight changes a job's state waits for that job's row while holding nothing
     the batch needs: the batch takes the host's row and commits, then the heartbeat goes
     through. (In the other order the two deadlocked: one of them answered 503.)"""
-    # A yearly job that missed its last run: late, until a run is in flight, and not up
-    # for review before next year (so the evaluation pass leaves its row alone).
-    two_years_ago = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=730)
-    job = make_report("nightly", host=LOCKED_HOST, started=two_years_ago,
-                      schedule="0 0 1 1 *")  # fmt: skip
-    assert mysql_collector.post_runs([job]).json()["accepted"] == 1
-    assert beat(mysql_collector, LOCKED_HOST).status_code == 200
-    running = {"job": "nightly", "pid": 4242, "started_at": job["started_at"]}
+    running = a_late_job_now_running(mysql_collector)
     answers: list[requests.Response] = []
     holder = mysql_engine.connect()
     try:
@@ -115,7 +113,7 @@ def test_a_heartbeat_takes_the_jobs_rows_before_the_hosts_as_ingest_does(
                 beat(mysql_collector, LOCKED_HOST, running=[running])))  # fmt: skip
             stuck.start()
             # The heartbeat decides the job's state again: it waits for the job's row.
-            wait_until_running(mysql_engine, "UPDATE smartcron_jobs", answers)
+            wait_until_running(mysql_engine, "UPDATE smartcron_jobs", answered(answers))
             # Then the host's row: free, since the heartbeat has not taken it yet.
             holder.execute(
                 text("UPDATE smartcron_hosts SET last_seen_at = last_seen_at WHERE host = :h"),
@@ -126,11 +124,7 @@ def test_a_heartbeat_takes_the_jobs_rows_before_the_hosts_as_ingest_does(
     finally:
         holder.close()
     assert [answer.status_code for answer in answers] == [200]
-    with mysql_engine.connect() as connection:
-        health = connection.execute(
-            text("SELECT health FROM smartcron_hosts WHERE host = :h"), {"h": LOCKED_HOST}
-        ).scalar_one()
-    assert json.loads(health)["running"][0]["job"] == "nightly"
+    assert stored_health(mysql_engine)["running"][0]["job"] == "nightly"
 
 
 def test_a_heartbeat_whose_runs_are_noted_already_waits_for_no_jobs_row(
