@@ -494,15 +494,18 @@ def test_job_health_states_and_reasons(engine: Engine) -> None:
     slot = now.replace(minute=now.minute // 15 * 15, second=0, microsecond=0)
     ran = {"last_started_at": slot + dt.timedelta(seconds=1)}
     # healthy: its one failure is older than 24 h.
-    add_job(engine, "healthy", now, **ran)
+    # The rows as ingest leaves them, the newest failure on it (revision 0019).
+    add_job(engine, "healthy", now, last_failure_at=now - 25 * hour, **ran)
     add_run(engine, "healthy", "success", now - 2 * hour, 1.0)
     add_run(engine, "healthy", "failed", now - 25 * hour, 1.0)
     # degraded: the last run succeeded, one of the day's three failed (skips don't count).
-    add_job(engine, "degraded", now, **ran)
+    add_job(engine, "degraded", now, last_failure_at=now - 2 * hour, **ran)
     for offset, status in ((1, "success"), (2, "timeout"), (3, "success"), (4, "skipped_locked")):
         add_run(engine, "degraded", status, now - offset * hour, 1.0)
     # failing: the last run failed.
-    failed = add_job(engine, "failed_last", now, last_status="failed", **ran)
+    failed = add_job(
+        engine, "failed_last", now, last_status="failed", last_failure_at=now - hour, **ran
+    )
     add_run(engine, "failed_last", "failed", now - hour, 1.0)
     # failing: the breaker is open (runs are being skipped by it).
     add_job(engine, "breaker_open", now, breaker_state="open", last_status="skipped_breaker", **ran)
