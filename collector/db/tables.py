@@ -143,6 +143,25 @@ perf_daily = Table(
     Index("ix_perf_daily_day", "day"),
 )
 
+# All-time run totals per job, host and status, for /metrics (revision 0020): the runs
+# and, of the real ones (a skip's row counts runs only), those with a duration (`timed`:
+# not the lost ones), the sum of their durations in whole microseconds and le_N, how
+# many lasted at most N seconds, for N in TOTAL_BUCKETS. Ingest adds to it with the runs
+# (collector/aggregates.py); nothing deletes from it: a counter does not go down.
+TOTAL_BUCKETS = (1, 5, 15, 30, 60, 300, 900, 1800, 3600, 3 * 3600, 12 * 3600)
+TOTAL_BUCKET_COLUMNS = tuple(f"le_{bound}" for bound in TOTAL_BUCKETS)
+run_totals = Table(
+    "smartcron_run_totals",
+    metadata,
+    Column("job", String(100), primary_key=True),
+    Column("host", String(255), primary_key=True),
+    Column("status", String(20), primary_key=True),
+    Column("runs", BigInteger, nullable=False),
+    Column("timed", BigInteger, nullable=False),
+    Column("duration_us", BigInteger, nullable=False),
+    *(Column(name, BigInteger, nullable=False) for name in TOTAL_BUCKET_COLUMNS),
+)
+
 run_output = Table(
     "smartcron_run_output",
     metadata,

@@ -17,6 +17,7 @@ import pytest
 from smartcron.collector.db import migrate as migrations
 from smartcron.collector.db.engine import create_db_engine, is_mysql
 from smartcron.collector.db.migrate import SchemaError, check_schema, head_revision, migrate
+from smartcron.collector.db.migrations.versions import v0020_run_totals as migration_0020
 from smartcron.collector.db.offline import revision_sql_files
 from smartcron.collector.db.scripts import split_statements
 from smartcron.collector.state_store import evaluate_due
@@ -202,6 +203,27 @@ def test_upgrade_from_v0_1_0_keeps_every_row_and_view(new_engine: NewEngine) -> 
     assert check_schema(engine) == head_revision()
     assert_views_after_upgrade(engine)
     assert_rollup_after_upgrade(engine)
+    assert_totals_after_upgrade(engine)
+
+
+def assert_totals_after_upgrade(engine: Engine) -> None:
+    """Every run counted once into /metrics' totals (0020's fill), per job, host and
+    status: (runs, timed, duration_us, le_1 .. le_43200). Lost runs have no duration
+    since 0004 (not the 86,400 s v0.1.0 gave one), and a skip counts as a run only."""
+    totals = {
+        (row["job"], row["status"]): (row["runs"], row["timed"], row["duration_us"],
+                                      [row[f"le_{b}"] for b in migration_0020.BUCKETS])
+        for row in rows_of(engine, "smartcron_run_totals")
+        if row["host"] == "web1"
+    }  # fmt: skip
+    assert totals == {
+        ("backup", "success"): (2, 2, 6_000_000, [0] + [2] * 10),  # 2.5 s and 3.5 s
+        ("backup", "failed"): (1, 1, 250_000, [1] * 11),
+        ("backup", "lost"): (1, 0, 0, [0] * 11),
+        ("report", "skipped_locked"): (1, 0, 0, [0] * 11),
+        ("report", "lost"): (1, 0, 0, [0] * 11),
+    }
+    assert len(rows_of(engine, "smartcron_run_totals")) == len(totals)
 
 
 def assert_rollup_after_upgrade(engine: Engine) -> None:
@@ -301,6 +323,7 @@ def test_a_version_1_database_is_adopted_and_gets_its_rollup(new_engine: NewEngi
     migrate(engine)
 
     assert_rollup_after_upgrade(engine)
+    assert_totals_after_upgrade(engine)
     assert schema_of(engine) == schema_of(migrated(new_engine()))
 
 
@@ -336,6 +359,7 @@ def test_two_migrations_at_once_are_one(new_engine: NewEngine) -> None:
     assert outcomes == [head_revision()] * 2
     assert rows_of(engine, "smartcron_alembic_version") == [{"version_num": head_revision()}]
     assert_rollup_after_upgrade(engine)  # counted once, not twice
+    assert_totals_after_upgrade(engine)
 
 
 def test_migrate_waits_for_the_lock_no_longer_than_told(new_mysql_engine: NewEngine) -> None:
