@@ -19,9 +19,10 @@ from smartcron.collector.db.scripts import migration_sql, split_statements
 
 # The latest backfill of each aggregate table: run_rollup (0004 recounts lost runs; gone
 # since 0017, and skipped where it is),
-# run_hourly, host_hourly and run_daily (0009), perf_daily (0014), recent_failures (0016).
+# run_hourly, host_hourly and run_daily (0009), perf_daily (0014), recent_failures (0016),
+# run_totals (0020).
 BACKFILLS = ("0004_rollup.sql", "0009_rollups.sql", "0014_perf_daily.sql",
-             "0016_recent_failures.sql")  # fmt: skip
+             "0016_recent_failures.sql", "0020_run_totals.sql")  # fmt: skip
 
 
 def backfill_statements() -> list[str]:

@@ -1,19 +1,23 @@
 """The aggregates of the runs, written by ingest a batch at a time (revision 0017).
 
-Five tables sum up smartcron_runs so that pages and views follow the jobs, not their
-runs: smartcron_run_hourly (per job, host and UTC hour), smartcron_host_hourly (per
-hour and host), smartcron_run_daily (per UTC day, job and host), smartcron_perf_daily
-(per job, host and UTC day, with the duration histogram of migrations/
-duration_buckets.py) and smartcron_recent_failures (a row per failed run, with the end
-of its stderr). Until revision 0017 a trigger per table did this for every run inserted;
-on MariaDB the six of them held a batched ingest to an eighth of what the plain INSERTs
-of the same rows do (bench/ingest.py). Here a batch's new runs are added up in Python,
-per key, and each table gets one multi-row upsert that adds the sums to the stored row.
+Six tables sum up smartcron_runs so that pages, views and /metrics follow the jobs, not
+their runs: smartcron_run_hourly (per job, host and UTC hour), smartcron_host_hourly
+(per hour and host), smartcron_run_daily (per UTC day, job and host),
+smartcron_perf_daily (per job, host and UTC day, with the duration histogram of
+migrations/duration_buckets.py), smartcron_recent_failures (a row per failed run, with
+the end of its stderr) and smartcron_run_totals (per job, host and status, all time, for
+/metrics; revision 0020). Until revision 0017 a trigger per table did this for every run
+inserted into the first five; on MariaDB the six triggers (the run rollup's too) held a
+batched ingest to an eighth of what the plain INSERTs of the same rows do
+(bench/ingest.py). Here a batch's new runs are added up in Python, per key, and each
+table gets one multi-row upsert that adds the sums to the stored row.
 
 The arithmetic is the triggers' (migrations/sql/mysql/0009_rollups.sql, 0014_perf_daily.sql,
 0016_recent_failures.sql): runs are the real runs (a skip is not one), failures the
 FAILED_STATUSES (a lost run among them), `timed` the real runs with a duration (a lost
 run has none); a daily row's rss_max counts skips too, as the daily view always did.
+The totals' is their fill's (migrations/sql/mysql/0020_run_totals.sql): there `runs`
+counts skips too, in rows of their own with no duration, as /metrics' counter does.
 Only runs that were actually inserted may come here: a replayed run_id adds nothing.
 
 Rows go in the primary key's order of each table, and the tables in a fixed order, so
@@ -25,6 +29,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import math
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, NamedTuple
 
@@ -85,6 +90,7 @@ def aggregate_rows(runs: Iterable[Run]) -> list[tuple[Table, tuple[str, ...], Ro
         (tables.run_daily, DAILY_COLUMNS, _daily(runs)),
         (tables.perf_daily, PERF_COLUMNS, _perf(runs)),
         (tables.recent_failures, FAILURE_COLUMNS, _failures(runs)),
+        (tables.run_totals, TOTAL_COLUMNS, _totals(runs)),
     ]
 
 
@@ -100,6 +106,8 @@ PERF_COLUMNS = ("job", "host", "day", "runs", "successes", "timed", "duration_su
                 *BUCKET_COLUMNS)  # fmt: skip
 FAILURE_COLUMNS = ("started_at", "run_id", "job", "host", "status", "exit_code",
                    "signal_number", "duration_s", "attempt_count", "stderr_end")  # fmt: skip
+TOTAL_COLUMNS = ("job", "host", "status", "runs", "timed", "duration_us",
+                 *tables.TOTAL_BUCKET_COLUMNS)  # fmt: skip
 
 
 Key = Callable[[Run], tuple[Any, ...]]
@@ -168,10 +176,29 @@ def _failures(runs: list[Run]) -> Rows:
     ]  # fmt: skip
 
 
+def _totals(runs: list[Run]) -> Rows:
+    rows = []
+    for key, group in _grouped(runs, lambda r: (r.job, r.host, r.status)):
+        # A skip ran nothing: its row counts runs only, whatever duration it reported.
+        real = key[2] not in SKIPPED
+        timed = [run.duration_s for run in group if real and run.duration_s is not None]
+        # Cumulative, as Prometheus' buckets are: le_N counts the runs of at most N s.
+        within = tuple(sum(d <= bound for d in timed) for bound in tables.TOTAL_BUCKETS)
+        rows.append((*key, len(group), len(timed), sum(map(microseconds, timed)), *within))
+    return rows
+
+
+def microseconds(seconds: float) -> int:
+    """A duration in whole microseconds as revision 0020's fill counts it,
+    FLOOR(duration_s * 1000000 + 0.5): the same two double operations, so that the fill
+    and ingest give the same integer (ROUND breaks ties differently on each backend)."""
+    return math.floor(seconds * 1_000_000 + 0.5)
+
+
 # ---------------------------------------------------------------- the statements
 
 _ADDED = {"runs", "successes", "failures", "skips", "timed", "duration_sum", "rss_sum",
-          "rss_count", *BUCKET_COLUMNS}  # fmt: skip
+          "rss_count", "duration_us", *BUCKET_COLUMNS, *tables.TOTAL_BUCKET_COLUMNS}  # fmt: skip
 _LARGEST = {"duration_max", "rss_max"}
 _SMALLEST = {"duration_min"}
 

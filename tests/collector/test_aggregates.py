@@ -2,7 +2,8 @@
 MariaDB: after any batches (replays, lost runs, skips, failures, several hosts, jobs,
 hours and days, durations on the histogram's edges), every aggregate table equals the
 GROUP BY over smartcron_runs that the triggers of revisions 0009, 0014 and 0016 would
-have produced; two batches at once on the same keys neither deadlock nor lose a count.
+have produced (and smartcron_run_totals what revision 0020's fill produces, to the
+microsecond); two batches at once on the same keys neither deadlock nor lose a count.
 
 The oracle is SQL over the stored runs with the triggers' expressions, per dialect."""
 
@@ -17,9 +18,11 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from smartcron.collector.db import tables
 from smartcron.collector.db.engine import is_mysql
 from smartcron.collector.db.migrations.duration_buckets import EDGES, fragments
 from smartcron.collector.db.retry import is_deadlock
+from smartcron.collector.db.scripts import migration_sql, split_statements
 from smartcron.collector.ingest import ingest_reports
 from smartcron.wrapper.schema import RunReport
 from sqlalchemy import Engine, event
@@ -37,6 +40,12 @@ HOUR = {
     "sqlite": "CAST(strftime('%s', substr(started_at, 1, 13) || ':00:00') AS INTEGER) / 3600",
 }
 RIGHT_300 = {"mysql": "RIGHT(o.stderr_tail, 300)", "sqlite": "substr(o.stderr_tail, -300)"}
+# A duration in whole microseconds, floor(d * 10^6 + 0.5), with each backend's own floor
+# (SQLite's CAST truncates; durations are not negative).
+MICROSECONDS = {
+    "mysql": "CAST(FLOOR(d * 1000000 + 0.5e0) AS SIGNED)",
+    "sqlite": "CAST(d * 1000000 + 0.5 AS INTEGER)",
+}
 # Midnight on a day in the past (ingest refuses reports from the future).
 BASE = dt.datetime(2026, 3, 1, tzinfo=dt.timezone.utc)
 
@@ -47,6 +56,9 @@ def oracle(dialect: str) -> dict[str, tuple[str, str]]:
     hour = HOUR[dialect]
     count_runs = fragments(dialect)["count_runs"]
     real = f"status NOT IN {SKIPS}"
+    within = ", ".join(
+        f"SUM(CASE WHEN d <= {bound} THEN 1 ELSE 0 END)" for bound in tables.TOTAL_BUCKETS
+    )
     return {
         "smartcron_run_hourly": (
             f"SELECT job, host, {hour} AS h, {OUTCOMES} FROM smartcron_runs"
@@ -87,6 +99,14 @@ def oracle(dialect: str) -> dict[str, tuple[str, str]]:
             " duration_s, attempt_count, stderr_end FROM smartcron_recent_failures"
             " ORDER BY started_at, run_id",
         ),
+        # d: the duration that counts, none for a skip (which ran nothing) or a lost run.
+        "smartcron_run_totals": (
+            f"SELECT job, host, status, COUNT(*), COUNT(d),"
+            f" COALESCE(SUM({MICROSECONDS[dialect]}), 0), {within}"
+            f" FROM (SELECT job, host, status, CASE WHEN {real} THEN duration_s END AS d"
+            " FROM smartcron_runs) AS r GROUP BY job, host, status ORDER BY job, host, status",
+            "SELECT * FROM smartcron_run_totals ORDER BY job, host, status",
+        ),
     }
 
 
@@ -119,13 +139,43 @@ def assert_aggregates_equal_the_runs(engine: Engine) -> None:
         assert rows(engine, stored) == rows(engine, expected, approximate=True), table
 
 
+def assert_the_totals_fill_agrees(engine: Engine) -> None:
+    """Revision 0020's fill, run again over the same runs, leaves smartcron_run_totals as
+    ingest wrote it: the same integers, the microseconds of every duration included."""
+    dialect = "mysql" if is_mysql(engine) else "sqlite"
+    _, stored = oracle(dialect)["smartcron_run_totals"]
+    written = rows(engine, stored)
+    with engine.begin() as connection:
+        for statement in split_statements(migration_sql("0020_run_totals.sql", dialect)):
+            if not statement.upper().startswith("ANALYZE"):
+                connection.exec_driver_sql(statement)
+    assert rows(engine, stored) == written
+
+
 # ---------------------------------------------------------------- random batches
 
 STATUSES = ["success", "success", "failed", "timeout", "killed_memory", "error", "lost",
             "skipped_locked", "skipped_breaker", "skipped_paused"]  # fmt: skip
-# On the histogram's edges and either side of them, and ordinary ones.
+# On the histograms' edges and either side of them, whole microseconds and a half (ties
+# for the totals' rounding, which round to even would break the other way), and ordinary
+# ones.
 DURATIONS = st.one_of(
-    st.sampled_from([EDGES[0], EDGES[24], EDGES[40], EDGES[40] * (1 + 1e-15), 0.0, 60.0]),
+    st.sampled_from(
+        [
+            EDGES[0],
+            EDGES[24],
+            EDGES[40],
+            EDGES[40] * (1 + 1e-15),
+            0.0,
+            60.0,
+            1.0,
+            5.0 * (1 + 1e-15),
+            43200.0,
+            2.5e-6,
+            5e-7,
+            12.0000005,
+        ]
+    ),
     st.floats(min_value=0.0, max_value=100_000.0, allow_nan=False),
 )
 # No NUL: the oracle's substr() on SQLite ends a text at its first NUL, ingest's slice
@@ -180,6 +230,7 @@ def test_the_aggregates_are_the_group_by_over_the_runs(
     for batch in sent:
         ingest_reports(engine, [RunReport.model_validate(r) for r in batch])
     assert_aggregates_equal_the_runs(engine)
+    assert_the_totals_fill_agrees(engine)
 
 
 # ---------------------------------------------------------------- concurrency

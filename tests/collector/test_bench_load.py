@@ -22,7 +22,8 @@ from tests.support.service import make_report
 
 # Revision 0017 dropped smartcron_run_rollup: the loader skips its backfill.
 AGGREGATES = ("smartcron_run_hourly", "smartcron_host_hourly", "smartcron_run_daily",
-              "smartcron_perf_daily", "smartcron_recent_failures")  # fmt: skip
+              "smartcron_perf_daily", "smartcron_recent_failures",
+              "smartcron_run_totals")  # fmt: skip
 STATUSES = ["success"] * 12 + ["failed", "timeout", "killed_memory", "error", "lost",
                                "skipped_locked", "skipped_paused"]  # fmt: skip
 
