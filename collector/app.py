@@ -80,7 +80,6 @@ def create_app(settings: CollectorSettings, engine: Engine) -> FastAPI:
     app.state.tokens = TokenCache(engine, settings.token_cache_s)
     app.state.writer = GroupWriter(engine)
     app.state.parsers = Offload(PARSERS)
-    run_totals = metrics.RunTotals()
 
     def openapi() -> dict[str, Any]:
         # FastAPI's document, with the POST /api/v1/runs body's models added (that route
@@ -135,7 +134,7 @@ def create_app(settings: CollectorSettings, engine: Engine) -> FastAPI:
     @app.get("/metrics", include_in_schema=False)
     def prometheus(request: Request) -> Response:
         require_reader(request)
-        return Response(metrics.render(engine, run_totals), media_type="text/plain; version=0.0.4")
+        return Response(metrics.render(engine), media_type="text/plain; version=0.0.4")
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, error: ApiError) -> Response:

@@ -6,28 +6,26 @@ ever grow, as Prometheus expects of a counter (rate(), increase() and
 histogram_quantile() over a window): a histogram of "the last 24 hours" would
 lose counts as runs age out, which Prometheus reads as a reset.
 
-Counting a million runs on every scrape would cost the database seconds, so each
-process keeps the totals of the settled runs and reads only the newer ones on each
-scrape. Settled means no run with an id up to there can still appear: ids are taken
-at insert and committed later, so a process notes the newest id at each scrape
-and, SETTLE_S later on its own clock, takes everything up to it as settled. Its
-first scrape settles the runs received more than FIRST_SETTLE_S ago (the margin
-covers other replicas' clocks). The figures are the sum of all runs whatever the
-settled point, so every replica gives the same ones; durations are summed in whole
-microseconds so that no order of addition changes the sum.
+They are read from smartcron_run_totals (revision 0020), all-time sums per job, host
+and status that ingest adds each batch's runs to in the runs' own transaction
+(aggregates.py): a scrape sums its rows by job and status in one query, whatever the
+number of runs, and sees a run as soon as its batch commits. Every process and every
+replica reads the same rows, so they give the same figures; durations are summed in
+whole microseconds so that no order of addition changes the sum. Skips, which ran
+nothing, and lost runs, whose end is unknown, are counted as runs but left out of the
+histogram.
 
-Runs deleted by hand below the settled point stay counted (a counter does not go
-down) until the process restarts; a database restored from an older backup, whose
-newest id is below the settled point, is counted again from scratch.
+Nothing in the collector deletes runs (collector/rollups.py prunes the hourly rows, the
+performance days and the recent failures past keeping, never the runs nor the totals):
+the totals are a counter and never go down. Runs deleted by hand stay counted; a
+database restored from an older backup brings its own, smaller totals, which Prometheus
+reads as a counter reset.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import threading
-import time
-from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, generate_latest
@@ -39,21 +37,13 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 from smartcron.wrapper.schema import SKIPPED_STATUSES
-from sqlalchemy import BigInteger, Connection, Engine, case, cast, func, select
+from sqlalchemy import Connection, Engine, func, select
 
 from .db import tables
-from .ingest import now_utc
 from .state import STATES
 
-BUCKETS = (1, 5, 15, 30, 60, 300, 900, 1800, 3600, 3 * 3600, 12 * 3600)
+BUCKETS = tables.TOTAL_BUCKETS  # seconds: smartcron_run_totals.le_N for each N
 BREAKER_VALUES = {"closed": 0, "half_open": 1, "open": 2}
-# A run id noted this long ago is settled: every transaction that held a smaller id
-# then (ids are taken at insert, before the commit) has committed or rolled back.
-SETTLE_S = 300.0
-FIRST_SETTLE_S = 3600.0
-# Ids per statement when counting settled runs: about 3 s a statement on MariaDB, well
-# inside the connection's 30 s read timeout however many runs a database holds.
-CHUNK_IDS = 1_000_000
 
 
 @dataclass
@@ -77,108 +67,32 @@ class Total:
 Totals = dict[tuple[str, str], Total]  # by (job, status)
 
 
-class RunTotals:
-    """All-time run totals by job and status, read incrementally (see the module)."""
-
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
-        self._clock = clock
-        self._lock = threading.Lock()  # scrapes in parallel threads share the settled part
-        self._reset()
-
-    def _reset(self) -> None:
-        self._settled: Totals = {}
-        self._settled_through = 0  # runs with ids up to this are in _settled
-        self._marks: deque[tuple[float, int]] = deque()  # (clock, newest id), oldest first
-        self._started = False
-
-    def read(self, connection: Connection) -> Totals:
-        r = tables.runs.c
-        with self._lock:
-            newest = int(connection.execute(select(func.max(r.id))).scalar() or 0)
-            if newest < self._settled_through:  # runs deleted, or a backup restored
-                self._reset()
-            now = self._clock()
-            if not self._started:
-                self._settle(connection, _received_before(connection, FIRST_SETTLE_S))
-                self._started = True
-            if not self._marks or self._marks[-1][1] != newest:
-                self._marks.append((now, newest))
-            settled = None
-            while self._marks and self._marks[0][0] <= now - SETTLE_S:
-                settled = self._marks.popleft()[1]
-            if settled is not None:
-                self._settle(connection, settled)
-            totals = {key: _copy(total) for key, total in self._settled.items()}
-            through = self._settled_through
-        _merge(totals, _count(connection, through, None))
-        return totals
-
-    def _settle(self, connection: Connection, through_id: int) -> None:
-        """Add the runs up to `through_id` to the settled part, a chunk at a time (an
-        error midway keeps the chunks done)."""
-        while self._settled_through < through_id:
-            upto = min(through_id, self._settled_through + CHUNK_IDS)
-            _merge(self._settled, _count(connection, self._settled_through, upto))
-            self._settled_through = upto
-
-
-def _received_before(connection: Connection, seconds: float) -> int:
-    """The id of the newest run received more than `seconds` ago, or 0: a backward walk
-    of the primary key that stops at the first run old enough."""
-    r = tables.runs.c
-    found = connection.execute(
-        select(r.id)
-        .where(r.received_at < now_utc() - dt.timedelta(seconds=seconds))
-        .order_by(r.id.desc())
-        .limit(1)
-    ).scalar()
-    return int(found or 0)
-
-
-def _copy(total: Total) -> Total:
-    return Total(total.runs, total.duration_us, list(total.within), total.timed)
-
-
-def _merge(into: Totals, more: Totals) -> None:
-    for key, total in more.items():
-        into.setdefault(key, Total()).add(total)
-
-
-def _count(connection: Connection, after_id: int, through_id: int | None) -> Totals:
-    """The totals of the runs with after_id < id <= through_id (no upper end: None)."""
-    r = tables.runs.c
+def read_totals(connection: Connection) -> Totals:
+    """Every stored run's totals by job and status: smartcron_run_totals summed over
+    hosts (on MySQL a SUM is a DECIMAL: read as int)."""
+    t = tables.run_totals.c
     query = select(
-        r.job,
-        r.status,
-        func.count(),
-        func.count(r.duration_s),  # the runs with a duration: a lost run has none
-        func.sum(cast(func.round(r.duration_s * 1_000_000), BigInteger)),
-        *(func.sum(case((r.duration_s <= bound, 1), else_=0)) for bound in BUCKETS),
-    ).where(r.id > after_id)
-    if through_id is not None:
-        query = query.where(r.id <= through_id)
-    totals: Totals = {}
-    for job, status, runs, timed, duration_us, *within in connection.execute(
-        query.group_by(r.job, r.status)
-    ):
-        if status in SKIPPED_STATUSES:  # a skip ran nothing: no duration to count
-            totals[(job, status)] = Total(int(runs))
-        else:
-            totals[(job, status)] = Total(
-                int(runs), int(duration_us or 0), [int(n or 0) for n in within], int(timed)
-            )
-    return totals
+        t.job,
+        t.status,
+        func.sum(t.runs),
+        func.sum(t.duration_us),
+        *(func.sum(t[name]) for name in tables.TOTAL_BUCKET_COLUMNS),
+        func.sum(t.timed),
+    ).group_by(t.job, t.status)
+    return {
+        (job, status): Total(int(runs), int(duration_us), [int(n) for n in within], int(timed))
+        for job, status, runs, duration_us, *within, timed in connection.execute(query)
+    }
 
 
 class StoreCollector(Collector):
-    def __init__(self, engine: Engine, run_totals: RunTotals) -> None:
+    def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self.run_totals = run_totals
 
     def collect(self) -> Iterator[Metric]:
         j = tables.jobs.c
         with self.engine.connect() as connection:
-            totals = self.run_totals.read(connection)
+            totals = read_totals(connection)
             columns = (j.job, j.host, j.last_success_at, j.breaker_state, j.paused, j.state,
                        j.next_expected_at)  # fmt: skip
             job_rows = connection.execute(select(*columns)).all()
@@ -251,7 +165,7 @@ class StoreCollector(Collector):
         yield next_expected
 
 
-def render(engine: Engine, run_totals: RunTotals) -> bytes:
+def render(engine: Engine) -> bytes:
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(StoreCollector(engine, run_totals))
+    registry.register(StoreCollector(engine))
     return generate_latest(registry)

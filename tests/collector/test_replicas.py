@@ -198,8 +198,8 @@ def run_counters(target: Service) -> str:
 def test_both_replicas_give_the_same_counters(
     pair: tuple[Service, Service], schema_engine: Engine
 ) -> None:
-    # Each replica sums its own way (settled part, then the rest): a load balancer that
-    # alternates scrapes must still see one series, to the last digit of _sum.
+    # A load balancer that alternates scrapes must see one series, to the last digit of
+    # _sum: both replicas sum the same totals rows, in whole microseconds.
     durations = [0.1 * n + 0.001 for n in range(1, 60)]  # sums that floats add unevenly
     first, second = pair
     for number, chunk in enumerate((durations[:20], durations[20:40], durations[40:])):
