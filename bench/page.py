@@ -336,9 +336,10 @@ def measure(server: Server, database: str, args: argparse.Namespace, job_page: s
                  timed("/api/v1/jobs?state=failing", bearer, '"jobs"')),
                 (f"GET {job_page}", timed(job_page, html, "</html>")),
             ]  # fmt: skip
-            # /metrics has no target: a process counts every run at its first
-            # scrape, then only the runs stored since (collector/metrics.py). A first
-            # scrape past the collector's 30 s read timeout is noted, not fatal.
+            # /metrics has no target. The first scrape is timed apart: a build before
+            # revision 0020 counts every stored run at a process's first scrape
+            # (collector/metrics.py); one past the collector's 30 s read timeout is
+            # noted, not fatal.
             began = time.perf_counter()
             try:
                 scrapes: list[list[float]] | str = [
