@@ -27,6 +27,8 @@ from smartcron.wrapper.expect import default_grace_s
 from smartcron.wrapper.schema import FAILED_STATUSES
 from smartcron.wrapper.slots import ScheduleError, load_zone, next_slot
 
+from .clocks import MAX_AHEAD
+
 UTC = dt.timezone.utc
 STATES = ("failing", "late", "running", "degraded", "paused", "healthy")
 # A failure keeps a job degraded for this long after it, when later runs succeed.
@@ -193,7 +195,11 @@ def decide_state(facts: JobFacts, now: dt.datetime) -> JobState:
     late = late_at is not None and now >= late_at
     missed_at = owed_at if late else None
     failed_at = facts.last_failure_at
-    recent_failure = failed_at is not None and now < failed_at + DEGRADED_FOR
+    # A failure dated further ahead than ingest accepts (a database from before that
+    # refusal) is a wrong clock's, not one of the last 24 hours.
+    recent_failure = (
+        failed_at is not None and now < failed_at + DEGRADED_FOR and failed_at <= now + MAX_AHEAD
+    )
     zone = facts.timezone
 
     if facts.paused:

@@ -13,7 +13,7 @@ import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, bindparam, or_, select, tuple_, update
+from sqlalchemy import Connection, Engine, and_, bindparam, func, or_, select, tuple_, update
 
 from .db import tables
 from .db.engine import is_mysql
@@ -90,12 +90,14 @@ def store_decisions(connection: Connection, updates: list[dict[str, Any]]) -> in
 # Decisions per UPDATE on MySQL: each row updated looks for its key among the
 # statement's, so a statement costs the server the square of this.
 DECISIONS_PER_UPDATE = 100
-# The row a decision was made from: the same key, run, pause and breaker.
+# The row a decision was made from: the same key, run, pause, breaker and latest failure
+# (an older failure delivered late, or a lost run found later, moves that one alone).
 _MYSQL_STILL = (
-    "(job = %s AND host = %s AND last_run_id <=> %s AND paused = %s AND breaker_state = %s)"
+    "(job = %s AND host = %s AND last_run_id <=> %s AND paused = %s AND breaker_state = %s"
+    " AND last_failure_at <=> %s)"
 )
 _B_SET = ("b_state", "b_reason", "b_next", "b_late", "b_missed", "b_review")
-_B_STILL = ("b_job", "b_host", "b_run", "b_paused", "b_breaker")
+_B_STILL = ("b_job", "b_host", "b_run", "b_paused", "b_breaker", "b_failure")
 
 
 def _mysql_update(updates: Sequence[dict[str, Any]]) -> tuple[str, tuple[Any, ...]]:
@@ -190,7 +192,8 @@ def _job_rows(connection: Connection, keys: Sequence[Key]) -> list[Any]:
 def _update_values(row: Any, decided: JobState) -> dict[str, Any]:
     return {
         "b_job": row["job"], "b_host": row["host"], "b_run": row["last_run_id"],
-        "b_paused": row["paused"], "b_breaker": row["breaker_state"], "b_state": decided.state,
+        "b_paused": row["paused"], "b_breaker": row["breaker_state"],
+        "b_failure": row["last_failure_at"], "b_state": decided.state,
         "b_reason": decided.reason[:STATE_REASON_LENGTH],
         "b_next": decided.next_expected_at, "b_late": decided.late_after_at,
         "b_missed": decided.missed_at, "b_review": decided.review_at,
@@ -199,8 +202,9 @@ def _update_values(row: Any, decided: JobState) -> dict[str, Any]:
 
 STATE_REASON_LENGTH = 512
 _j = tables.jobs.c
-# Conditional on the run, the pause and the breaker the decision was made from: a report
-# or an admin that changed the row since then has its own refresh, which must win.
+# Conditional on the run, the pause, the breaker and the latest failure the decision was
+# made from: a report or an admin that changed the row since then has its own refresh,
+# which must win.
 _UPDATE = (
     update(tables.jobs)
     .where(
@@ -208,6 +212,10 @@ _UPDATE = (
         or_(_j.last_run_id == bindparam("b_run"),
             and_(_j.last_run_id.is_(None), bindparam("b_run").is_(None))),
         _j.paused == bindparam("b_paused"), _j.breaker_state == bindparam("b_breaker"),
+        # As instants: SQLite keeps times as text, and a time the migrations wrote
+        # ('... 02:00:00') is not spelled as SQLAlchemy binds one ('... 02:00:00.000000').
+        func.julianday(_j.last_failure_at).is_not_distinct_from(
+            func.julianday(bindparam("b_failure", type_=_j.last_failure_at.type))),
     )
     .values(state=bindparam("b_state"), state_reason=bindparam("b_reason"),
             next_expected_at=bindparam("b_next"), late_after_at=bindparam("b_late"),

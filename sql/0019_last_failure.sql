@@ -8,7 +8,7 @@
 
 ALTER TABLE smartcron_jobs ADD COLUMN last_failure_at DATETIME(6);
 
-UPDATE smartcron_jobs SET last_failure_at = ( SELECT MAX(r.started_at) FROM smartcron_runs r WHERE r.job = smartcron_jobs.job AND r.host = smartcron_jobs.host AND r.status IN ('failed', 'timeout', 'killed_memory', 'error', 'lost'));
+UPDATE smartcron_jobs SET last_failure_at = ( SELECT MAX(r.started_at) FROM smartcron_runs r WHERE r.job = smartcron_jobs.job AND r.host = smartcron_jobs.host AND r.status IN ('failed', 'timeout', 'killed_memory', 'error', 'lost') AND r.started_at <= UTC_TIMESTAMP(6));
 
 UPDATE smartcron_alembic_version SET version_num='0019' WHERE smartcron_alembic_version.version_num = '0018';
 

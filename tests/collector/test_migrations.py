@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from smartcron.collector.db import migrate as migrations
+from smartcron.collector.db import tables
 from smartcron.collector.db.engine import create_db_engine, is_mysql
 from smartcron.collector.db.migrate import SchemaError, check_schema, head_revision, migrate
 from smartcron.collector.db.migrations.versions import v0020_run_totals as migration_0020
@@ -291,6 +292,34 @@ def test_0013_gives_a_0012_job_the_default_alert_options(new_engine: NewEngine) 
     assert kept == ("nightly", "0 2 * * *", 2, seen)
     options = ("grace_s", "min_duration_s", "max_duration_s", "alert_after", "in_flight_seen_at")
     assert tuple(job[name] for name in options) == (None, None, None, 3, None)
+
+
+def test_0019_fills_each_jobs_newest_failure_not_dated_ahead(new_engine: NewEngine) -> None:
+    """From the runs an 0018 database holds: the newest failure (a lost run is one) of
+    each job, but none a wrong clock dated ahead of now (it would keep its job degraded
+    until then: only a later failure replaces the column)."""
+    engine = new_engine()
+    assert migrate(engine, to="0018") == "0018"
+    day = dt.datetime(2026, 3, 1, 2, 0)
+    runs = [("nightly", "failed", day), ("nightly", "lost", day + dt.timedelta(days=1)),
+            ("nightly", "success", day + dt.timedelta(days=2)),
+            ("skewed", "failed", day), ("skewed", "timeout", dt.datetime(2031, 6, 1)),
+            ("fine", "success", day)]  # fmt: skip
+    with engine.begin() as connection:
+        for job in ("nightly", "skewed", "fine"):
+            connection.execute(
+                text("INSERT INTO smartcron_jobs (job, host, priority, command, first_seen_at,"
+                     " breaker_state, paused) VALUES (:job, 'web1', 5, 'x', :day, 'closed', 0)"),
+                {"job": job, "day": day},
+            )  # fmt: skip
+        for n, (job, status, started) in enumerate(runs):
+            row = v0_1_0.run_row(f"00000000-0000-4000-8000-{n:012d}", job, status, started, 1.0)
+            connection.execute(tables.runs.insert().values(**row))
+
+    assert migrate(engine, to="0019") == "0019"
+
+    found = {row["job"]: row["last_failure_at"] for row in rows_of(engine, "smartcron_jobs")}
+    assert found == {"nightly": day + dt.timedelta(days=1), "skewed": day, "fine": None}
 
 
 def test_a_second_migrate_changes_nothing(new_engine: NewEngine) -> None:

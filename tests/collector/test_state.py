@@ -100,6 +100,11 @@ def test_states_in_order_of_precedence() -> None:
     degraded = decide_state(facts(schedule=None, last_failure_at=failed_at), now)
     assert degraded.review_at == failed_at + DEGRADED_FOR  # when the failure ages out
     assert decide_state(facts(last_failure_at=now - DEGRADED_FOR), now).state == "healthy"
+    # A failure dated past what ingest accepts (a wrong clock's, stored before that
+    # refusal) is not one of the last 24 hours.
+    assert decide_state(facts(last_failure_at=now + dt.timedelta(days=365)), now).state == (
+        "healthy"
+    )
     failing = decide_state(facts(last_status="timeout"), now)
     assert failing.state == "failing" and "last run timeout at" in failing.reason
     assert decide_state(facts(breaker_state="open"), now).state == "failing"

@@ -203,6 +203,25 @@ def test_a_decision_from_a_row_that_a_report_changed_since_is_not_stored(engine:
     assert row(engine)["state"] == "healthy"
 
 
+def test_a_decision_from_before_a_late_failure_arrived_is_not_stored(engine: Engine) -> None:
+    # An older failure delivered late leaves the job's last run as it was and moves only
+    # its latest failure: a pass that read the row before it must not make the job
+    # healthy again over the report's "degraded".
+    ingest_reports(engine, [report()], received_at=naive(RAN))
+    with engine.connect() as connection:
+        (read,) = state_store._job_rows(connection, [("nightly", "web1")])
+    late_failure = report(RAN - dt.timedelta(hours=1), status="failed")
+    ingest_reports(engine, [late_failure], received_at=naive(RAN))
+    assert row(engine)["state"] == "degraded"
+    healthy = JobState("healthy", "stale", None, None, None, None)
+    with engine.begin() as connection:
+        written = state_store.store_decisions(
+            connection, [state_store._update_values(read, healthy)]
+        )
+    assert written == 0
+    assert row(engine)["state"] == "degraded"
+
+
 def test_one_batch_stores_the_state_of_every_job_in_it(engine: Engine) -> None:
     jobs = [f"job{n}" for n in range(7)]
     batch = []

@@ -9,8 +9,10 @@ ix_runs_job_started as long as the job's runs of the last 24 hours: ingest slowe
 the runs table grew (bench/ingest.py lost half its batched rate in three rounds), and a
 job run every minute cost 1,440 index entries per report. From the row it costs nothing.
 
-The existing rows are filled from the runs they have (the newest failure of each job,
-however old: one range of ix_runs_job_started per job, once).
+The existing rows are filled from the runs they have (the newest failure of each job
+not dated ahead of now, however old: one range of ix_runs_job_started per job, once).
+A collector older than this revision left running through it stores failures without
+the column: stop the collectors for the upgrade.
 
 Revision ID: 0019
 Revises: 0018
@@ -37,11 +39,16 @@ def upgrade() -> None:
     with op.batch_alter_table("smartcron_jobs") as batch:
         batch.add_column(sa.Column("last_failure_at", Micro))
     failed = ", ".join(f"'{status}'" for status in FAILED)
+    # Not a failure dated ahead of now: v0.1.0 stored reports from a host's wrong clock,
+    # and one from 2031 would keep its job degraded until then (only a later failure
+    # replaces the column).
+    mysql = op.get_context().dialect.name in ("mysql", "mariadb")
+    now = "UTC_TIMESTAMP(6)" if mysql else "DATETIME('now')"
     op.execute(
         "UPDATE smartcron_jobs SET last_failure_at = ("
         " SELECT MAX(r.started_at) FROM smartcron_runs r"
         " WHERE r.job = smartcron_jobs.job AND r.host = smartcron_jobs.host"
-        f" AND r.status IN ({failed}))"
+        f" AND r.status IN ({failed}) AND r.started_at <= {now})"
     )
 
 
