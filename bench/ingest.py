@@ -112,16 +112,25 @@ def started_at(age: int = 0) -> dt.datetime:
     return now - dt.timedelta(minutes=5 * (age + 1)) + dt.timedelta(milliseconds=37)
 
 
-def report_for(n: int, batch: int, run_id: str) -> dict[str, Any]:
-    """The n-th report the load sends (the same rule as the Lua script's)."""
-    request, index = divmod(n, batch)
+def placement(request: int, index: int) -> tuple[str, str, int]:
+    """The host, job and age (runs back) of the index-th report of the request-th
+    request (the same rule as the Lua script's): each request from the next host."""
     host = request % len(HOSTS)
     jobs = HOST_JOBS[host]
-    job = (request // len(HOSTS) + index) % len(jobs)
-    age = min(index // len(jobs), AGES - 1)
-    status = "failed" if n % FAILED_EVERY == FAILED_EVERY - 1 else "success"
-    return make_report(jobs[job], HOSTS[host], status, run_id, started_at(age),
-                       SCHEDULES[JOBS.index(jobs[job]) % len(SCHEDULES)])  # fmt: skip
+    job = jobs[(request // len(HOSTS) + index) % len(jobs)]
+    return HOSTS[host], job, min(index // len(jobs), AGES - 1)
+
+
+def is_failure(n: int) -> bool:
+    """Whether the n-th report sent (from 0) is a failure: one in FAILED_EVERY."""
+    return n % FAILED_EVERY == FAILED_EVERY - 1
+
+
+def report_for(n: int, batch: int, run_id: str) -> dict[str, Any]:
+    """The n-th report the load sends (the same rule as the Lua script's)."""
+    host, job, age = placement(*divmod(n, batch))
+    status = "failed" if is_failure(n) else "success"
+    return make_report(job, host, status, run_id, started_at(age), SCHEDULE_OF[job])
 
 
 # -- load generators -------------------------------------------------------------------------
@@ -215,10 +224,7 @@ def wrk_script(path: Path, batch: int, bearer: str) -> None:
         for by_age in report_pieces()
     ]
     host_jobs = [
-        "{"
-        + ", ".join(f'{{"{j}", "{SCHEDULES[JOBS.index(j) % len(SCHEDULES)]}"}}' for j in jobs)
-        + "}"
-        for jobs in HOST_JOBS
+        "{" + ", ".join(f'{{"{j}", "{SCHEDULE_OF[j]}"}}' for j in jobs) + "}" for jobs in HOST_JOBS
     ]
     path.write_text(LUA.format(
         templates=", ".join(by_status), host_jobs=", ".join(host_jobs), batch=batch,
@@ -277,18 +283,14 @@ class Bodies:
                        f"{0x8000 + bits(14):04x}-")  # fmt: skip
 
     def next(self) -> bytes:
-        host = self.requests % len(HOSTS)
-        jobs = HOST_JOBS[host]
-        first = self.requests // len(HOSTS)
-        self.requests += 1
         parts = []
-        for i in range(self.batch):
+        for index in range(self.batch):
+            host, job, age = placement(self.requests, index)
+            p = self.pieces[1 if is_failure(self.counter) else 0][age]
             self.counter += 1
-            job = jobs[(first + i) % len(jobs)]
-            age = min(i // len(jobs), AGES - 1)
-            p = self.pieces[1 if self.counter % FAILED_EVERY == 0 else 0][age]
             parts.append(f"{p[0]}{self.prefix}{self.counter:012x}{p[1]}{job}{p[2]}"
-                         f"{HOSTS[host]}{p[3]}{SCHEDULE_OF[job]}{p[4]}")  # fmt: skip
+                         f"{host}{p[3]}{SCHEDULE_OF[job]}{p[4]}")  # fmt: skip
+        self.requests += 1
         return ('{"runs":[' + ",".join(parts) + "]}").encode()
 
 
