@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
+from smartcron.collector.db.migrations.sql_ops import dialect
 from smartcron.collector.db.migrations.types import Micro
 
 revision = "0019"
@@ -42,8 +43,7 @@ def upgrade() -> None:
     # Not a failure dated ahead of now: v0.1.0 stored reports from a host's wrong clock,
     # and one from 2031 would keep its job degraded until then (only a later failure
     # replaces the column).
-    mysql = op.get_context().dialect.name in ("mysql", "mariadb")
-    now = "UTC_TIMESTAMP(6)" if mysql else "DATETIME('now')"
+    now = "UTC_TIMESTAMP(6)" if dialect() == "mysql" else "DATETIME('now')"
     op.execute(
         "UPDATE smartcron_jobs SET last_failure_at = ("
         " SELECT MAX(r.started_at) FROM smartcron_runs r"
