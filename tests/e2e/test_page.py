@@ -41,7 +41,10 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 390, "height": 844}
 
-pytestmark = pytest.mark.slow
+# Over the suite's 120 s: the module's seeding (tests/e2e/seed.py, _steady_now) waits
+# up to the longest steady job's last_run_ago (3 minutes) out of a cron tick, and the
+# test that sets the module up pays it: at 16:2x UTC every test of the module timed out.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 
 class Watch:
