@@ -122,12 +122,14 @@ def _write_heartbeat(
     from .registry import register_listed_jobs  # registry -> ingest -> state_store -> here
 
     h = tables.hosts.c
-    old = connection.execute(select(h.health).where(h.host == beat.host)).scalar()
-    stored_jobs = _stored(old, "jobs")
+    old_text = connection.execute(select(h.health).where(h.host == beat.host)).scalar()
+    # Parsed once: with the crontab jobs it lists, the stored health is several KB.
+    old = _stored_document(old_text) or {}
+    stored_jobs = old.get("jobs")
     kept = {"jobs": beat.jobs if beat.jobs is not None else stored_jobs}
     # Ingest's estimate of the host's clock (clocks.py) is the collector's, not
     # the agent's to replace: ingest writes it again only when it moves.
-    reports_clock = _stored(old, clocks.CLOCK_KEY)
+    reports_clock = old.get(clocks.CLOCK_KEY)
     if reports_clock is not None:
         kept[clocks.CLOCK_KEY] = reports_clock
     text = json.dumps(health | kept, separators=(",", ":"))
@@ -192,7 +194,7 @@ def _note_runs_seen(connection: Connection, beat: Heartbeat, now: dt.datetime) -
 def _refresh_states(
     connection: Connection,
     beat: Heartbeat,
-    old: str | None,
+    old: dict[str, Any],
     health: dict[str, Any],
     registered: set[Key],
     now: dt.datetime,
@@ -206,10 +208,10 @@ def _refresh_states(
     reads the newest one then."""
     from .state_store import refresh_states
 
-    before = read_in_flight(old)
-    # This heartbeat's runs, read as they will be stored (its row is written after).
-    listed = {key: health.get(key) for key in ("received_at", "running", "running_total")}
-    after = read_in_flight(json.dumps(listed))  # never None: it has its received_at
+    before = listed_in_flight(old)
+    # This heartbeat's runs, read as they will be stored (its row is written after;
+    # `health` holds JSON's types already, as model_dump(mode="json") gave them).
+    after = listed_in_flight(health)  # never None: it has its received_at
     runs_before = before.runs if before is not None and before.fresh(now) else {}
     runs_after = after.runs if after is not None else {}
     moved = {job for job in runs_before.keys() | runs_after.keys()
@@ -225,11 +227,6 @@ def _refresh_states(
     if keys | registered:
         refresh_states(connection, keys | registered, now,
                        {beat.host: after} if after is not None else {})  # fmt: skip
-
-
-def _stored(old: str | None, key: str) -> Any:
-    """The stored health's `key`; None when there is none (or the health is not JSON)."""
-    return (_stored_document(old) or {}).get(key)
 
 
 def control_for(engine: Engine, host: str) -> dict[str, Any]:
@@ -318,7 +315,11 @@ def in_flight_of(
 def read_in_flight(health: str | None) -> InFlightSeen | None:
     """The runs in flight a stored health lists, however old; None when it is not a
     heartbeat's (not JSON, or no time received)."""
-    stored = _stored_document(health)
+    return listed_in_flight(_stored_document(health))
+
+
+def listed_in_flight(stored: dict[str, Any] | None) -> InFlightSeen | None:
+    """read_in_flight of a health parsed already (None: not a JSON object)."""
     received = parse_time(stored.get("received_at")) if stored is not None else None
     if stored is None or received is None:
         return None

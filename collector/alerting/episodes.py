@@ -16,13 +16,15 @@ from collections.abc import Iterable
 
 from sqlalchemy import Connection, delete, select, tuple_
 
-from ..db import tables
+from ..db import bulk, tables
 from .rules import Occurrence
 from .store import KEYS_PER_QUERY, insert_ignore, naive
 
 Episode = tuple[str, str]  # rule, host
 
 _c = tables.host_conditions.c
+_INSERT_BEGUN = insert_ignore(tables.host_conditions)
+_BEGUN_COLUMNS = ("rule", "host", "since")
 
 
 class Episodes:
@@ -34,6 +36,7 @@ class Episodes:
         self.since: dict[Episode, dt.datetime] = {
             (row.rule, row.host): naive(row.since) for row in rows
         }
+        self._begun: list[tuple[str, str, dt.datetime]] = []  # not written yet
 
     def dated(self, seen: Occurrence) -> Occurrence:
         """`seen` with the instant its episode began; a condition not seen before begins
@@ -41,14 +44,16 @@ class Episodes:
         key = (seen.rule, seen.host)
         since = self.since.get(key)
         if since is None:
-            # INSERT IGNORE: a replica that raced this one began it at the same heartbeat.
-            self.connection.execute(
-                insert_ignore(tables.host_conditions).values(
-                    rule=seen.rule, host=seen.host, since=seen.instant
-                )
-            )
             since = self.since[key] = seen.instant
+            self._begun.append((seen.rule, seen.host, seen.instant))
         return dataclasses.replace(seen, instant=since)
+
+    def write_begun(self) -> None:
+        """Store the episodes dated() began, in one multi-row INSERT IGNORE (a replica
+        that raced this one began them at the same heartbeats); in key order, as every
+        writer of the table takes its rows' locks."""
+        bulk.insert_rows(self.connection, _INSERT_BEGUN, _BEGUN_COLUMNS, sorted(self._begun))
+        self._begun = []
 
     def end_all_but(self, present: Iterable[Episode]) -> None:
         """End the episodes whose condition the heartbeats no longer show."""

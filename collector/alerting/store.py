@@ -115,6 +115,22 @@ class Transitions:
         open_now[key] = opened
         return opened
 
+    def record_all(
+        self, found: Iterable[tuple[Occurrence, str | None]], open_now: dict[AlertKey, OpenAlert]
+    ) -> None:
+        """record() for many occurrences, each with why it is silenced (None: it is
+        not): a repeat of an open alert as record() counts it, the alerts to open in a
+        multi-row INSERT per rule (open_many). A fleet's hosts going silent together
+        opened an alert a round trip each: 6,000 of them took 2.7 s of a pass."""
+        opening: dict[str, list[tuple[Occurrence, str | None]]] = {}
+        for seen, silenced in found:
+            if (seen.rule, seen.job, seen.host) in open_now:
+                self.record(seen, open_now, silenced)
+            else:
+                opening.setdefault(seen.rule, []).append((seen, silenced))
+        for rule in sorted(opening):
+            self.open_many(rule, opening[rule], open_now)
+
     def resolve(self, alert: OpenAlert, open_now: dict[AlertKey, OpenAlert] | None = None,
                 by: str | None = None) -> bool:  # fmt: skip
         """Resolve `alert` (by itself when `by` is None); False if it was not open."""

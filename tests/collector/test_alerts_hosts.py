@@ -10,7 +10,7 @@ import pytest
 from smartcron.collector.alert_centre import resolve
 from smartcron.collector.alerting.hosts import SILENT_AFTER, SPOOL_STUCK
 from smartcron.collector.db import tables
-from sqlalchemy import Engine
+from sqlalchemy import Engine, event
 
 from tests.support.alerts import alerts, beat, events, one_open, pass_at, store_run
 from tests.support.service import iso
@@ -177,3 +177,32 @@ def test_a_silent_host_resolved_by_hand_stays_resolved_until_it_beats(engine: En
     pass_at(engine, T0 + 11 * MINUTE + SILENT_AFTER + 2 * SECOND)  # silent again: new episode
     assert len(alerts(engine, "host_silent")) == 2
     assert one_open(engine, "host_silent")["instant"] == (T0 + 11 * MINUTE).replace(tzinfo=None)
+
+
+def test_a_fleet_going_silent_is_opened_in_a_statement_per_rule(engine: Engine) -> None:
+    """200 hosts silent at once, each with a run past its timeout: one INSERT of their
+    episodes and one of the alerts per rule, not a round trip per alert (at 6,000 hosts
+    those took seconds of a pass, holding the GIL the requests wait for)."""
+    hosts = [f"web{n:03d}" for n in range(200)]
+    running = [{"run_id": "0" * 32, "job": "backup", "pid": 42,
+                "started_at": iso(T0 - 2 * dt.timedelta(hours=1)), "timeout_s": 60.0}]  # fmt: skip
+    for host in hosts:
+        beat(engine, host, T0, running=running)
+    pass_at(engine, T0 + SECOND)
+    assert len(alerts(engine, "still_running")) == 200
+    inserts: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if statement.lstrip().upper().startswith("INSERT"):
+            inserts.append(statement.split("(")[0])
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        pass_at(engine, T0 + SILENT_AFTER + SECOND)
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert len(alerts(engine, "host_silent")) == 200
+    into = [statement.split()[-1] for statement in inserts]
+    assert into.count("smartcron_alerts") == 1, inserts
+    assert into.count("smartcron_host_conditions") == 1, inserts
+    assert len(events(engine)) == 400, "each opening has its event"
