@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import sqlite3
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import pymysql
@@ -24,13 +23,11 @@ from . import __version__, api, metrics, pages
 from .access import require_reader
 from .alerting.channel_health import failing_channels
 from .alerting.delivery import Delivery
-from .alerting.loop import CollectorTick
 from .api_docs import render_api_docs
 from .auth import TokenCache
 from .errors import ApiError
 from .ingest import is_request_fault
 from .offload import Offload
-from .periodic import PeriodicLoop
 from .settings import CollectorSettings
 from .writer import GroupWriter
 
@@ -51,21 +48,9 @@ UNAVAILABLE = (
 
 
 def create_app(settings: CollectorSettings, engine: Engine) -> FastAPI:
-    @contextlib.asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        # One timer: evaluation, then (by lease, one replica's one worker) the alert
-        # pass and delivery, so a job found late in a tick is alerted and delivered in
-        # it (collector/alerting/loop.py).
-        tick = CollectorTick(engine, settings.alert_every_s, deliver=delivery.run_pass)
-        loop = PeriodicLoop("collector tick", settings.evaluate_every_s, tick, tick.release)
-        loop.start()
-        try:
-            yield
-        finally:
-            loop.stop()
-
+    # The tick (evaluation, alerts, delivery) is not the app's: serve runs it in a
+    # process of its own (ticker.py), off the GIL of the workers' requests.
     app = FastAPI(
-        lifespan=lifespan,
         title="smartcron collector",
         version=__version__,
         # Served below behind credentials: only /healthz answers without them.

@@ -250,6 +250,7 @@ def serve(
     import uvicorn
 
     from . import serving
+    from .ticker import Ticker, ticks
 
     table = _load_config(config_file)
     db_url = db_url or table.db
@@ -304,7 +305,9 @@ def serve(
                             host=host, port=port, log_level="warning", access_log=False,
                             proxy_headers=False,
                             http=GUARDED_HTTP)  # fmt: skip
-    sys.exit(serving.serve(config, sockets))
+    # The tick (evaluation, alerts, delivery) in a process of its own (ticker.py).
+    ticker = Ticker() if ticks(settings) else None
+    sys.exit(serving.serve(config, sockets, ticker))
 
 
 @main.command("alerts")

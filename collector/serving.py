@@ -7,8 +7,9 @@ others idle. Here each worker gets its own socket on the same address
 (SO_REUSEPORT), and the kernel spreads new connections over them evenly.
 
 The parent binds every socket before any worker starts (a port in use is
-reported at once, as one error), starts the workers as fresh interpreters,
-restarts one that dies, and stops them all on SIGTERM or SIGINT. A worker dies
+reported at once, as one error), starts the workers and the tick's process
+(ticker.py) as fresh interpreters, restarts one that dies, and stops them all on
+SIGTERM or SIGINT. A worker dies
 with its parent (PR_SET_PDEATHSIG), so a killed parent leaves no server behind.
 """
 
@@ -26,6 +27,8 @@ from multiprocessing.context import SpawnProcess
 
 import uvicorn
 from smartcron.wrapper.spawn import die_with_parent
+
+from .ticker import Ticker, Watched
 
 _spawn = multiprocessing.get_context("spawn")
 multiprocessing.allow_connection_pickling()  # the sockets go to the workers by pickle
@@ -66,13 +69,28 @@ def bind(host: str, port: int, count: int) -> list[socket.socket]:
     return sockets
 
 
-def serve(config: uvicorn.Config, sockets: list[socket.socket]) -> int:
-    """Serve on sockets from bind(), one worker each, until SIGTERM or SIGINT; the exit
-    status. The caller binds first, so that a port in use is said before "listening"."""
+def serve(config: uvicorn.Config, sockets: list[socket.socket], ticker: Ticker | None) -> int:
+    """Serve on sockets from bind(), one worker each, beside the tick's process
+    (ticker.py; None: no tick), until SIGTERM or SIGINT; the exit status. The caller
+    binds first, so that a port in use is said before "listening"."""
     if len(sockets) == 1:
-        uvicorn.Server(config).run(sockets=sockets)
-        return 0
-    return Supervisor(config, sockets).run()
+        return _serve_alone(config, sockets[0], ticker)
+    return Supervisor(config, sockets, ticker).run()
+
+
+def _serve_alone(config: uvicorn.Config, sock: socket.socket, ticker: Ticker | None) -> int:
+    """One worker, this process, beside the ticker. uvicorn stops on SIGTERM or SIGINT
+    and then raises the signal again for the handler it found: ours notes it, so that
+    the ticker is stopped (its lease given up) and the exit is 0, as with workers."""
+    handled = (signal.SIGTERM, signal.SIGINT)
+    previous = {sig: signal.signal(sig, lambda *_: None) for sig in handled}
+    try:
+        with Watched(ticker):
+            uvicorn.Server(config).run(sockets=[sock])
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 0
 
 
 def _say(message: str) -> None:
@@ -91,9 +109,12 @@ def _worker(config: uvicorn.Config, sock: socket.socket, parent: int) -> None:
 class Supervisor:
     """One worker process per socket, kept alive until the service is told to stop."""
 
-    def __init__(self, config: uvicorn.Config, sockets: list[socket.socket]) -> None:
+    def __init__(
+        self, config: uvicorn.Config, sockets: list[socket.socket], ticker: Ticker | None = None
+    ) -> None:
         self.config = config
         self.sockets = sockets
+        self.ticker = ticker
         self.workers: list[tuple[SpawnProcess, float]] = []
         self.stop = threading.Event()
 
@@ -110,11 +131,15 @@ class Supervisor:
         try:
             for index in range(len(self.sockets)):
                 self.workers.append(self._start(index))
+            if self.ticker is not None:
+                self.ticker.start()
         except BaseException:
             self._stop_all()  # the ones started would otherwise outlive a failed start
             raise
         status = 0
         while not self.stop.wait(0.5):
+            if self.ticker is not None:
+                self.ticker.check()
             for index, (process, started) in enumerate(self.workers):
                 if process.is_alive():
                     continue
@@ -130,6 +155,8 @@ class Supervisor:
         return status
 
     def _stop_all(self) -> None:
+        if self.ticker is not None:
+            self.ticker.stop()
         for process, _ in self.workers:
             if process.is_alive() and process.pid is not None:
                 with contextlib.suppress(ProcessLookupError):

@@ -1,5 +1,5 @@
 """The collector's tick: evaluation -> alert pass -> delivery, in that order, on one timer
-(collector/periodic.py), in `serve` (a thread in each worker) and in
+(collector/periodic.py), in `serve` (a process of its own: collector/ticker.py) and in
 `smartcron-collector alerts`.
 
 One tick at `now` (injected; the clock otherwise):
