@@ -112,7 +112,9 @@ class Ticker:
 
 class Watched:
     """A Ticker checked every half second by a thread of its own, for the one-worker
-    serve, whose main thread is uvicorn's: `with Watched(ticker): ...`."""
+    serve, whose main thread is uvicorn's: `with Watched(ticker): ...`. (A ticker this
+    thread starts again gets its PR_SET_PDEATHSIG when the thread ends, not the
+    process: that is at the stop, when the ticker is stopped anyway.)"""
 
     def __init__(self, ticker: Ticker | None) -> None:
         self.ticker = ticker
