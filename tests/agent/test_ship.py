@@ -254,3 +254,25 @@ def test_a_url_that_answers_400_to_everything_rejects_nothing(
     assert [len(body["runs"]) for body in bodies] == [3, 0], "the batch, then the probe"
     assert spool_names(state) == before
     assert not (state.path / "spool" / "rejected").exists()
+
+
+def test_two_batches_are_in_flight_at_once_and_each_report_is_sent_once(
+    wrap: Wrap, agent: Agent, state: StateDir
+) -> None:
+    """The collector stores one batch while it reads the next: the agent POSTs two at a
+    time (ship.IN_FLIGHT), never more, and settles each by its own answer."""
+    from tests.support.fake_collector import fake_collector
+
+    for n in range(6):
+        assert wrap("--name", f"job{n}", "--", "true").returncode == 0
+    ids = {r["run_id"] for r in state.reports()}
+    answer = {"accepted": 2, "duplicates": 0, "rejected": []}
+    # Each answer trickles for about half a second: the next batch is sent meanwhile.
+    with fake_collector(answer=answer, trickle_s=0.003) as fake:
+        done = agent("once", "--collector", fake.url, "--token", "t", "--batch-size", "2")
+        assert done.returncode == 0, done.stderr
+        batches = [r for r in fake.requests if r["path"] == "/api/v1/runs"]
+    assert spool_names(state) == set()
+    sent = [report["run_id"] for request in batches for report in request["body"]["runs"]]
+    assert sorted(sent) == sorted(ids), "each report once"
+    assert max(r["at_once"] for r in batches) == 2, [r["at_once"] for r in batches]

@@ -194,7 +194,7 @@ def test_a_fleet_going_silent_is_opened_in_a_statement_per_rule(engine: Engine) 
 
     def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
         if statement.lstrip().upper().startswith("INSERT"):
-            inserts.append(statement.split("(")[0])
+            inserts.append(statement.split("(", maxsplit=1)[0])
 
     event.listen(engine, "before_cursor_execute", count)
     try:

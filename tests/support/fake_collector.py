@@ -35,6 +35,8 @@ class FakeCollector:
         self.endless = endless
         self.requests: list[dict[str, Any]] = []
         self.received = threading.Event()  # set once a whole request has arrived
+        self._answering = 0  # requests read whose answer is not all sent yet
+        self._count = threading.Lock()
         self._stop = threading.Event()
         self._listener = socket.create_server(("127.0.0.1", 0))
         self._listener.settimeout(0.1)
@@ -42,7 +44,8 @@ class FakeCollector:
         self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}"
 
     def reports(self) -> list[dict[str, Any]]:
-        return [report for request in self.requests for report in request["body"]["runs"]]
+        return [report for request in self.requests if isinstance(request["body"], dict)
+                for report in request["body"].get("runs", [])]  # fmt: skip
 
     def _serve(self) -> None:
         while not self._stop.is_set():
@@ -64,30 +67,42 @@ class FakeCollector:
             lines = head.decode("latin-1").split("\r\n")
             method, path, _ = lines[0].split(" ", 2)
             headers = dict(line.split(": ", 1) for line in lines[1:] if ": " in line)
-            self.requests.append({
-                "method": method, "path": path, "headers": headers, "body": json.loads(body),
-                "at": time.time(),  # the wall clock, as a report's times and a log's `at`
-            })  # fmt: skip
-            self.received.set()
-            payload = json.dumps(self.answer).encode()
-            extra = "".join(f"{name}: {value}\r\n" for name, value in self.headers.items())
-            response = (
-                f"HTTP/1.1 {self.status} Answer\r\nContent-Type: application/json\r\n{extra}"
-                f"Content-Length: {len(payload)}\r\nConnection: close\r\n\r\n"
-            ).encode() + payload
+            document = json.loads(body) if body else None  # a GET has none
+            with self._count:
+                self._answering += 1
+                at_once = self._answering
             try:
-                if self.endless:
-                    self._trickle_forever(connection)
+                self.requests.append({
+                    "method": method, "path": path, "headers": headers, "body": document,
+                    "at": time.time(),  # the wall clock, as a report's times and a log's `at`
+                    "at_once": at_once,  # requests being answered as this one arrived, itself too
+                })  # fmt: skip
+                self.received.set()
+                self._respond(connection)
+            finally:
+                with self._count:
+                    self._answering -= 1
+
+    def _respond(self, connection: socket.socket) -> None:
+        payload = json.dumps(self.answer).encode()
+        extra = "".join(f"{name}: {value}\r\n" for name, value in self.headers.items())
+        response = (
+            f"HTTP/1.1 {self.status} Answer\r\nContent-Type: application/json\r\n{extra}"
+            f"Content-Length: {len(payload)}\r\nConnection: close\r\n\r\n"
+        ).encode() + payload
+        try:
+            if self.endless:
+                self._trickle_forever(connection)
+                return
+            if not self.trickle_s:
+                connection.sendall(response)
+                return
+            for index in range(len(response)):
+                if self._stop.wait(self.trickle_s):
                     return
-                if not self.trickle_s:
-                    connection.sendall(response)
-                    return
-                for index in range(len(response)):
-                    if self._stop.wait(self.trickle_s):
-                        return
-                    connection.sendall(response[index : index + 1])
-            except OSError:
-                return  # the wrapper gave up and hung up: what this test wants
+                connection.sendall(response[index : index + 1])
+        except OSError:
+            return  # the wrapper gave up and hung up: what this test wants
 
     def _trickle_forever(self, connection: socket.socket) -> None:
         # A header line that never ends (http.client reads up to 64 KiB of one): every
