@@ -30,6 +30,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import math
+from bisect import bisect_right
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, NamedTuple
 
@@ -156,7 +157,7 @@ def _perf(runs: list[Run]) -> Rows:
         timed = [run.duration_s for run in group if run.duration_s is not None]
         rss = [run.peak_rss_bytes for run in group if run.peak_rss_bytes is not None]
         # Cumulative, as the columns are: dNN counts the runs that lasted at most EDGES[NN].
-        buckets = tuple(sum(duration <= edge for duration in timed) for edge in EDGES)
+        buckets = at_most(timed, EDGES)
         successes = sum(run.status == "success" for run in group)
         figures = (
             len(group), successes, len(timed), sum(timed, 0.0), min(timed, default=None),
@@ -183,9 +184,17 @@ def _totals(runs: list[Run]) -> Rows:
         real = key[2] not in SKIPPED
         timed = [run.duration_s for run in group if real and run.duration_s is not None]
         # Cumulative, as Prometheus' buckets are: le_N counts the runs of at most N s.
-        within = tuple(sum(d <= bound for d in timed) for bound in tables.TOTAL_BUCKETS)
+        within = at_most(timed, tables.TOTAL_BUCKETS)
         rows.append((*key, len(group), len(timed), sum(map(microseconds, timed)), *within))
     return rows
+
+
+def at_most(values: Iterable[float], bounds: Sequence[float]) -> tuple[int, ...]:
+    """How many of `values` are at most each of `bounds`. (A binary search per bound in
+    the sorted values: counting the values for each of perf_daily's 89 edges was a sixth
+    of a batch's CPU.)"""
+    ordered = sorted(values)
+    return tuple(bisect_right(ordered, bound) for bound in bounds)
 
 
 def microseconds(seconds: float) -> int:

@@ -13,11 +13,11 @@ import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, bindparam, func, or_, select, tuple_, update
+from sqlalchemy import Connection, Engine, and_, bindparam, func, or_, select, update
 
 from .db import tables
 from .db.engine import is_mysql
-from .db.keys import by_job_key
+from .db.keys import rows_by_job_key
 from .heartbeats import InFlightSeen, in_flight_of
 from .state import JobFacts, JobState, decide_state
 
@@ -182,11 +182,16 @@ def _stored(row: Any) -> JobState:
     )  # fmt: skip
 
 
+# What deciding a job's state reads of its row: facts_of, _stored and _update_values.
+READ_COLUMNS = ("job", "host", "schedule", "timezone", "first_seen_at", "last_run_id",
+                "last_status", "last_started_at", "last_duration_s", "last_failure_at",
+                "breaker_state", "paused", "paused_by", "paused_at", "unlisted_at", "grace_s",
+                "in_flight_seen_at", *STATE_COLUMNS)  # fmt: skip
+_READ = tuple(tables.jobs.c[name] for name in READ_COLUMNS)
+
+
 def _job_rows(connection: Connection, keys: Sequence[Key]) -> list[Any]:
-    j = tables.jobs.c
-    query = by_job_key(select(tables.jobs).where(tuple_(j.job, j.host).in_(keys)))
-    query = query.order_by(j.job, j.host)
-    return list(connection.execute(query).mappings())
+    return rows_by_job_key(connection, _READ, keys)
 
 
 def _update_values(row: Any, decided: JobState) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from smartcron.collector.aggregates import at_most
 from smartcron.collector.db import tables
 from smartcron.collector.db.engine import is_mysql
 from smartcron.collector.db.migrations.duration_buckets import EDGES, fragments
@@ -299,3 +300,10 @@ def send_together(
         thread.start()
     for thread in threads:
         thread.join(60)
+
+
+@given(st.lists(st.floats(min_value=0, max_value=1e6) | st.sampled_from(EDGES), max_size=30))
+def test_at_most_counts_the_values_at_or_under_each_edge(durations: list[float]) -> None:
+    """The histogram's cumulative counts, a bound's own value included in its count."""
+    expected = tuple(sum(duration <= edge for duration in durations) for edge in EDGES)
+    assert at_most(durations, EDGES) == expected
