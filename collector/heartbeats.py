@@ -17,10 +17,11 @@ import dataclasses
 import datetime as dt
 import functools
 import json
+import math
 from collections.abc import Iterable
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 from sqlalchemy import Connection, Engine, or_, select, update
 
 from . import clocks
@@ -56,6 +57,33 @@ class Spool(BaseModel):
     rejected: Annotated[int, Field(ge=0, le=10**9)] = 0
 
 
+# A job of the crontab list as the agent's discovery sends it (agent/discover.py CronJob:
+# strings, numbers, its tags and its `expect` table) nests two levels. The stored health
+# is read by the database's JSON functions as well as by Python's (the host rules,
+# ingest's merge of the host's clock), and they read less: neither NaN nor Infinity,
+# which json.dumps writes as pydantic gave them (1e400 is Infinity), and no document
+# nested past 32 levels on MariaDB before 12.2 (past 100, MySQL fails the statement).
+MAX_JOB_DEPTH = 8
+
+
+def _plain_json(job: dict[str, Any]) -> dict[str, Any]:
+    """A listed job whose JSON every backend reads, or a ValueError saying why not."""
+    pending: list[tuple[Any, int]] = [(job, 1)]
+    while pending:
+        value, depth = pending.pop()
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError("NaN or Infinity, which JSON has not")
+        if isinstance(value, (dict, list)):
+            if depth > MAX_JOB_DEPTH:
+                raise ValueError(f"nested deeper than {MAX_JOB_DEPTH} levels")
+            children = value.values() if isinstance(value, dict) else value
+            pending.extend((child, depth + 1) for child in children)
+    return job
+
+
+ListedJob = Annotated[dict[str, Any], AfterValidator(_plain_json)]
+
+
 class Heartbeat(BaseModel):
     model_config = ConfigDict(extra="ignore")
     host: Annotated[str, StringConstraints(min_length=1, max_length=255)]
@@ -74,7 +102,7 @@ class Heartbeat(BaseModel):
     spool: Spool = Field(default_factory=Spool)
     running: Annotated[list[InFlight], Field(max_length=100)] = Field(default_factory=list)
     running_total: Annotated[int, Field(ge=0, le=10**6)] | None = None
-    jobs: Annotated[list[dict[str, Any]], Field(max_length=1000)] | None = None
+    jobs: Annotated[list[ListedJob], Field(max_length=1000)] | None = None
 
 
 # The health is kept in smartcron_hosts.health, a TEXT column: 64 KiB on MySQL.

@@ -51,11 +51,15 @@ def read_health(connection: Connection) -> list[Health]:
     """Every host's stored heartbeat, parsed once, less the crontab jobs it lists: no
     rule reads them, and they are most of the document (25 jobs are 6 KB). At 6,000
     hosts, reading and parsing whole documents twice was 0.6 s of a pass's CPU, all of
-    it holding the GIL that the worker's requests wait for. A health that is not JSON
-    reads as {} (MySQL's JSON_REMOVE would fail the query on it)."""
+    it holding the GIL that the worker's requests wait for. A health the database
+    does not call JSON (JSON_REMOVE would fail the query on it) comes back whole and is
+    read by Python's json, as the state module reads it: NaN and Infinity, which
+    json.dumps writes and JSON has not, and, on MariaDB before 12.2, anything nested past
+    32 levels. A health that is not JSON at all reads as {}."""
     valid = func.json_valid(_h.health) == literal_column("1")
     without_jobs = case((valid, func.json_remove(_h.health, literal_column("'$.jobs'"))))
-    rows = connection.execute(select(_h.host, without_jobs.label("health")).order_by(_h.host))
+    health = func.coalesce(without_jobs, _h.health)
+    rows = connection.execute(select(_h.host, health.label("health")).order_by(_h.host))
     return [(row.host, _health(row.health)) for row in rows]
 
 

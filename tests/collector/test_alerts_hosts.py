@@ -4,13 +4,14 @@ heartbeats stored as the collector stores them, at injected moments."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Any
 
 import pytest
 from smartcron.collector.alert_centre import resolve
 from smartcron.collector.alerting.hosts import SILENT_AFTER, SPOOL_STUCK
 from smartcron.collector.db import tables
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine, event, select, update
 
 from tests.support.alerts import alerts, beat, events, one_open, pass_at, store_run
 from tests.support.service import iso
@@ -206,3 +207,37 @@ def test_a_fleet_going_silent_is_opened_in_a_statement_per_rule(engine: Engine) 
     assert into.count("smartcron_alerts") == 1, inserts
     assert into.count("smartcron_host_conditions") == 1, inserts
     assert len(events(engine)) == 400, "each opening has its event"
+
+
+def nested(levels: int) -> Any:
+    value: Any = "deep"
+    for _ in range(levels):
+        value = [value]
+    return value
+
+
+# What a collector before the heartbeat's bound on `jobs` stored from an agent's JSON:
+# json.dumps writes NaN and Infinity (from 1e400) as Python reads them, and pydantic
+# took a job nested 150 levels deep.
+STORED_BEFORE = {"NaN": "NaN", "Infinity": "Infinity", "40 levels": json.dumps(nested(40))}
+
+
+@pytest.mark.parametrize("value", list(STORED_BEFORE.values()), ids=list(STORED_BEFORE))
+def test_a_stored_health_the_database_cannot_read_is_read_as_the_rules_always_did(
+    engine: Engine, value: str
+) -> None:
+    """read_health strips `jobs` with the database's JSON functions, which call NaN and
+    Infinity invalid (JSON has neither) and MariaDB anything nested past 32 levels:
+    such a host read as {}, never silent and its disk never low, while the state module
+    (Python's json) read the same row. It is read in Python then, as before."""
+    beat(engine, "db1", T0, **LOW_DISK)
+    h = tables.hosts.c
+    with engine.begin() as connection:
+        health = connection.execute(select(h.health).where(h.host == "db1")).scalar_one()
+        spoiled = health.replace('"jobs":null', f'"jobs":[{{"x":{value}}}]')
+        assert spoiled != health
+        connection.execute(update(tables.hosts).where(h.host == "db1").values(health=spoiled))
+    pass_at(engine, T0 + SECOND)
+    assert one_open(engine, "host_disk_low")["host"] == "db1"
+    pass_at(engine, T0 + SILENT_AFTER + 2 * SECOND)
+    assert one_open(engine, "host_silent")["host"] == "db1"

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import pytest
 import requests
 from smartcron.collector.db import tables
 from smartcron.collector.heartbeats import Heartbeat, store_heartbeat
@@ -222,3 +223,34 @@ def test_a_heartbeat_that_changes_nothing_but_the_health_reads_once_and_writes_o
 
 
 SECONDS_30 = dt.timedelta(seconds=30)
+
+
+# A job nested 40 levels: MariaDB before 12.2 reads no JSON past 32, MySQL fails the
+# statement past 100 (pydantic's parser takes 150).
+DEEP_JOB = '{"name":"deep","x":' + "[" * 40 + "]" * 40 + "}"
+
+
+@pytest.mark.parametrize("job", ['{"name":"n","x":NaN}', '{"name":"n","x":1e400}', DEEP_JOB],
+                         ids=["NaN", "1e400", "40 levels"])  # fmt: skip
+def test_a_heartbeat_whose_jobs_no_database_reads_as_json_is_one_line_and_stores_nothing(
+    service: Service, schema_engine: Engine, job: str
+) -> None:
+    """The stored health is read by the database's JSON functions too (the host rules,
+    ingest's clock merge), which take neither NaN nor Infinity (json.dumps wrote them as
+    Python read them) nor a document nested past 32 levels on MariaDB: such a host read
+    as {}, never silent. The heartbeat is refused, its field named, and the one before
+    stays."""
+    host = f"nan-{uuid.uuid4().hex[:8]}"
+    assert beat(service, host, disk_free_pct={"state_dir": 50.0}).status_code == 200
+    body = f'{{"host":"{host}","disk_free_pct":{{"state_dir":1.0}},"jobs":[{job}]}}'
+    answer = requests.post(f"{service.url}/api/v1/heartbeat", data=body, timeout=60,
+                           headers={**service.headers(service.ingest_token),
+                                    "Content-Type": "application/json"})  # fmt: skip
+    assert answer.status_code == 422, answer.text
+    error = answer.json()["error"]
+    assert error.startswith("jobs.0: ") and "\n" not in error, error
+    with schema_engine.connect() as connection:
+        health = connection.execute(
+            text("SELECT health FROM smartcron_hosts WHERE host = :h"), {"h": host}
+        ).scalar_one()
+    assert json.loads(health)["disk_free_pct"] == {"state_dir": 50.0}
