@@ -24,6 +24,7 @@ import sys
 import threading
 import time
 from multiprocessing.context import SpawnProcess
+from types import FrameType
 
 import uvicorn
 from smartcron.wrapper.spawn import die_with_parent
@@ -78,15 +79,35 @@ def serve(config: uvicorn.Config, sockets: list[socket.socket], ticker: Ticker |
     return Supervisor(config, sockets, ticker).run()
 
 
+class _Alone(uvicorn.Server):
+    """uvicorn's server for the one-worker serve: the signal that stops it also ends
+    the ticker's restarts. Ctrl-C and systemd's SIGTERM (to the whole cgroup) reach the
+    ticker as well, which then stops at once, while uvicorn still finishes the requests
+    in progress: the watcher would take it for a dead one and start another."""
+
+    def __init__(self, config: uvicorn.Config, watched: Watched) -> None:
+        super().__init__(config)
+        self.watched = watched
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        self.watched.stopping()
+        super().handle_exit(sig, frame)
+
+
 def _serve_alone(config: uvicorn.Config, sock: socket.socket, ticker: Ticker | None) -> int:
-    """One worker, this process, beside the ticker. uvicorn stops on SIGTERM or SIGINT
-    and then raises the signal again for the handler it found: ours notes it, so that
-    the ticker is stopped (its lease given up) and the exit is 0, as with workers."""
+    """One worker, this process, beside the ticker. SIGTERM and SIGINT go to uvicorn's
+    handler from before the ticker starts: one that comes before uvicorn takes them
+    itself stops it as soon as it has started (a handler that only noted it lost it,
+    and serve went on). uvicorn stops and then raises the signal again for the handler
+    it found, that same one, so that the ticker is stopped (its lease given up) and the
+    exit is 0, as with workers."""
+    watched = Watched(ticker)
+    server = _Alone(config, watched)
     handled = (signal.SIGTERM, signal.SIGINT)
-    previous = {sig: signal.signal(sig, lambda *_: None) for sig in handled}
+    previous = {sig: signal.signal(sig, server.handle_exit) for sig in handled}
     try:
-        with Watched(ticker):
-            uvicorn.Server(config).run(sockets=[sock])
+        with watched:
+            server.run(sockets=[sock])
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

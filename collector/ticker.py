@@ -128,10 +128,15 @@ class Watched:
         return self
 
     def __exit__(self, *_: object) -> None:
-        self._done.set()
+        self.stopping()
         if self.ticker is not None:
             self._thread.join()
             self.ticker.stop()
+
+    def stopping(self) -> None:
+        """The service is told to stop: no ticker is started again from now on (a
+        signal handler calls this; it only sets a flag)."""
+        self._done.set()
 
     def _watch(self) -> None:
         assert self.ticker is not None

@@ -4,15 +4,25 @@ with a killed parent."""
 
 from __future__ import annotations
 
+import asyncio
+import functools
+import multiprocessing
 import os
 import signal
 import sqlite3
+import sys
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
+import requests
+import uvicorn
+from smartcron.collector import serving
 from smartcron.collector import ticker as ticker_module
 from smartcron.collector.ticker import Ticker
 
@@ -132,3 +142,112 @@ def test_a_ticker_that_dies_is_started_again_at_most_every_restart_interval() ->
     finally:
         ticker.stop()
     assert not second.is_alive()
+
+
+# serving._serve_alone in a process of its own, as `serve --workers 1` runs it, with a
+# stand-in ticker and app: every request takes SLOW_S, so uvicorn's graceful stop
+# waits that long for one in progress.
+SLOW_S = 3.0
+
+
+def ticker_until_signal(log: str, parent: int) -> None:
+    """A ticker between two ticks: it notes its start, and stops at once on SIGTERM or
+    SIGINT as the real one then does."""
+    del parent
+    stopped = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stopped.set())
+    with open(log, "a") as started:
+        started.write(f"{os.getpid()}\n")
+    stopped.wait(120)
+
+
+class SlowStart(Ticker):
+    """A ticker whose start takes a second: the window before uvicorn takes the
+    signals, which a spawn (and multiprocessing's resource tracker) otherwise makes a
+    few milliseconds long."""
+
+    def __init__(self, target: Callable[[int], object], flag: str) -> None:
+        super().__init__(target)
+        self.flag = flag
+
+    def start(self) -> None:
+        Path(self.flag).touch()
+        time.sleep(1)
+        super().start()
+
+
+async def slow_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    assert scope["type"] == "http"
+    Path(os.environ["SLOW_APP_SEEN"]).touch()
+    await asyncio.sleep(SLOW_S)
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": b"done"})
+
+
+def serve_alone(tmp: str, slow_start: bool) -> None:
+    os.environ["SLOW_APP_SEEN"] = f"{tmp}/seen"
+    config = uvicorn.Config(slow_app, log_level="warning", lifespan="off")
+    [sock] = serving.bind("127.0.0.1", 0, 1)
+    Path(f"{tmp}/port").write_text(str(sock.getsockname()[1]))
+    target = functools.partial(ticker_until_signal, f"{tmp}/tickers")
+    ticker = SlowStart(target, f"{tmp}/starting") if slow_start else Ticker(target)
+    # The restart interval passes in a hundredth of the time (injected): a ticker that
+    # died is started again at the watcher's next look.
+    ticker.clock = lambda: time.monotonic() * 100
+    sys.exit(serving._serve_alone(config, sock, ticker))
+
+
+def tickers_started(tmp: Path) -> list[int]:
+    log = tmp / "tickers"
+    return [int(line) for line in log.read_text().split()] if log.exists() else []
+
+
+def test_one_worker_told_to_stop_starts_no_ticker_while_it_finishes_a_request(
+    tmp_path: Path,
+) -> None:
+    """Ctrl-C (or systemd's SIGTERM to the whole cgroup) reaches the ticker too, which
+    stops at once; uvicorn meanwhile finishes the requests in progress. The watcher
+    must not take the stopped ticker for a dead one and start another."""
+    serve = multiprocessing.get_context("spawn").Process(
+        target=serve_alone, args=(str(tmp_path), False)
+    )
+    serve.start()
+    try:
+        wait_for(lambda: tickers_started(tmp_path), "the ticker's start")
+        port = int((tmp_path / "port").read_text())
+        with ThreadPoolExecutor(1) as client:
+            answer = client.submit(requests.get, f"http://127.0.0.1:{port}/", timeout=30)
+            wait_for((tmp_path / "seen").exists, "the request at the app")
+            [ticker] = tickers_started(tmp_path)
+            assert serve.pid is not None
+            for pid in (serve.pid, ticker):  # a terminal's Ctrl-C: the process group
+                os.kill(pid, signal.SIGINT)
+            serve.join(30)
+            assert answer.result().text == "done", "the request in progress is answered"
+        assert serve.exitcode == 0
+        assert tickers_started(tmp_path) == [ticker], "a ticker started during the stop"
+    finally:
+        if serve.is_alive():
+            serve.kill()
+            serve.join()
+
+
+def test_a_sigterm_while_the_ticker_starts_stops_one_worker(tmp_path: Path) -> None:
+    """Before uvicorn takes SIGTERM and SIGINT, _serve_alone's own handler has them:
+    one that only noted the signal lost it, and serve went on serving."""
+    serve = multiprocessing.get_context("spawn").Process(
+        target=serve_alone, args=(str(tmp_path), True)
+    )
+    serve.start()
+    try:
+        wait_for((tmp_path / "starting").exists, "the ticker's start")
+        assert serve.pid is not None
+        os.kill(serve.pid, signal.SIGTERM)
+        serve.join(30)
+        assert serve.exitcode == 0, "serve went on after its SIGTERM"
+    finally:
+        if serve.is_alive():
+            serve.kill()
+            serve.join()
+    assert gone(tickers_started(tmp_path))
