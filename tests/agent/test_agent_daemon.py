@@ -6,6 +6,8 @@ import json
 import signal
 import time
 
+import pytest
+
 from tests.agent.conftest import Agent, spool_names, stored_runs
 from tests.conftest import StateDir, Wrap
 from tests.support.service import Service
@@ -121,3 +123,31 @@ def test_sigterm_during_a_request_to_a_stalled_collector_exits_0_within_seconds(
                 daemon.kill()
             daemon.communicate(timeout=10)
     assert spool_names(state) == before  # not taken: it stays for the next pass
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
+def test_a_signal_with_two_batches_in_flight_keeps_every_report(
+    wrap: Wrap, agent: Agent, state: StateDir, sig: signal.Signals
+) -> None:
+    """Two batches POSTed (ship.IN_FLIGHT), neither answered: a stop by SIGTERM (exit 0,
+    the watchdog abandoning both requests) or by SIGKILL leaves both in the spool, and
+    none in spool/rejected, for the next pass to send again."""
+    from tests.support.fake_collector import fake_collector, wait_until
+
+    for n in range(4):
+        assert wrap("--name", f"job{n}", "--", "true").returncode == 0
+    before = spool_names(state)
+    with fake_collector(endless=True) as fake:
+        daemon = agent.popen("run", "--collector", fake.url, "--token", "t",
+                             "--batch-size", "2", "--read-timeout", "10m")  # fmt: skip
+        try:
+            assert wait_until(lambda: len(fake.requests) == 2, 20), fake.requests
+            daemon.send_signal(sig)
+            status = daemon.wait(timeout=20)
+        finally:
+            if daemon.poll() is None:
+                daemon.kill()
+            daemon.communicate(timeout=10)
+    assert status == (0 if sig == signal.SIGTERM else -signal.SIGKILL)
+    assert spool_names(state) == before
+    assert not (state.path / "spool" / "rejected").exists()

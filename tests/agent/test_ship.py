@@ -276,3 +276,38 @@ def test_two_batches_are_in_flight_at_once_and_each_report_is_sent_once(
     sent = [report["run_id"] for request in batches for report in request["body"]["runs"]]
     assert sorted(sent) == sorted(ids), "each report once"
     assert max(r["at_once"] for r in batches) == 2, [r["at_once"] for r in batches]
+
+
+def test_a_batch_taken_while_the_one_before_it_is_not_now_leaves_the_spool(
+    wrap: Wrap, agent: Agent, state: StateDir
+) -> None:
+    """Two batches in flight; the collector answers the first to arrive 503 and takes
+    the other: that one's reports leave the spool (settled after the "not now"), the
+    first's stay, none is rejected, and the next pass sends those alone."""
+    from tests.support.fake_collector import fake_collector
+
+    for n in range(4):
+        assert wrap("--name", f"job{n}", "--", "true").returncode == 0
+    ids = {r["run_id"] for r in state.reports()}
+    answer = {"accepted": 2, "duplicates": 0, "rejected": []}
+    with fake_collector(answer=answer, trickle_s=0.003, statuses=[503]) as fake:
+        done = agent("once", "--collector", fake.url, "--token", "t", "--batch-size", "2")
+        assert done.returncode == 0, done.stderr
+        assert "503" in done.stderr
+        batches = [r for r in fake.requests if r["path"] == "/api/v1/runs"]
+    assert [r["status"] for r in batches] == [503, 200]
+    assert max(r["at_once"] for r in batches) == 2, "both were in flight"
+    refused = {report["run_id"] for report in batches[0]["body"]["runs"]}
+    assert {r["run_id"] for r in state.reports()} == refused
+    assert not (state.path / "spool" / "rejected").exists()
+    journal_path = state.path / "agent" / "agent.json"
+    journal = json.loads(journal_path.read_text())
+    assert journal["failures"] == 1
+    journal["next_attempt_at"] = 0.0  # the backoff over
+    journal_path.write_text(json.dumps(journal))
+    with fake_collector(answer=answer) as fake:
+        again = agent("once", "--collector", fake.url, "--token", "t")
+        assert again.returncode == 0, again.stderr
+        sent = {report["run_id"] for report in fake.reports()}
+    assert sent == refused and spool_names(state) == set()
+    assert refused < ids

@@ -27,8 +27,12 @@ class FakeCollector:
         trickle_s: float = 0.0,
         headers: dict[str, str] | None = None,
         endless: bool = False,
+        statuses: list[int] | None = None,
     ) -> None:
+        """`statuses`: the status of each request in the order they arrive, `status`
+        after them."""
         self.status = status
+        self.statuses = list(statuses or [])
         self.headers = headers or {}
         self.answer = {"accepted": 1, "duplicates": 0, "rejected": []} if answer is None else answer
         self.trickle_s = trickle_s
@@ -71,23 +75,25 @@ class FakeCollector:
             with self._count:
                 self._answering += 1
                 at_once = self._answering
+                status = self.statuses.pop(0) if self.statuses else self.status
             try:
                 self.requests.append({
                     "method": method, "path": path, "headers": headers, "body": document,
                     "at": time.time(),  # the wall clock, as a report's times and a log's `at`
                     "at_once": at_once,  # requests being answered as this one arrived, itself too
+                    "status": status,
                 })  # fmt: skip
                 self.received.set()
-                self._respond(connection)
+                self._respond(connection, status)
             finally:
                 with self._count:
                     self._answering -= 1
 
-    def _respond(self, connection: socket.socket) -> None:
+    def _respond(self, connection: socket.socket, status: int) -> None:
         payload = json.dumps(self.answer).encode()
         extra = "".join(f"{name}: {value}\r\n" for name, value in self.headers.items())
         response = (
-            f"HTTP/1.1 {self.status} Answer\r\nContent-Type: application/json\r\n{extra}"
+            f"HTTP/1.1 {status} Answer\r\nContent-Type: application/json\r\n{extra}"
             f"Content-Length: {len(payload)}\r\nConnection: close\r\n\r\n"
         ).encode() + payload
         try:
