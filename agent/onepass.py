@@ -25,7 +25,7 @@ from .heartbeat import build_heartbeat, jobs_digest, send_heartbeat
 from .journal import Journal, pass_lock_path, read_journal, write_journal
 from .lost import report_lost_runs
 from .settings import AgentSettings
-from .ship import backoff_delay, ship_spool
+from .ship import Shipment, backoff_delay, ship_spool
 
 
 class UnsafeStateDir(Exception):
@@ -106,14 +106,12 @@ def _talk(
     now = time.time()
     if now < journal.next_attempt_at:
         return  # backing off: the collector was down or asked us to wait
+    shipment = Shipment()
     try:
-        shipment = ship_spool(state, collector, settings.batch_size, should_stop)
-        journal.shipped += shipment.shipped
-        journal.rejected += shipment.rejected
-        if shipment.answers:
-            journal.last_delivery_at = time.time()
-            journal.last_answer = shipment.answers[-1]
-            journal.last_answer_at = journal.last_delivery_at
+        try:
+            ship_spool(state, collector, settings.batch_size, should_stop, shipment)
+        finally:  # a pass cut short by "not now" shipped what it shipped
+            _count(journal, shipment)
         _step("heartbeat", lambda: _heartbeat(state, settings, journal, collector))
         _step("control", lambda: _control(state, settings, journal, collector))
     except NotNow as trouble:
@@ -130,6 +128,15 @@ def _talk(
     journal.failures = 0
     journal.reachable = True
     journal.next_attempt_at = 0.0
+
+
+def _count(journal: Journal, shipment: Shipment) -> None:
+    journal.shipped += shipment.shipped
+    journal.rejected += shipment.rejected
+    if shipment.answers:
+        journal.last_delivery_at = time.time()
+        journal.last_answer = shipment.answers[-1]
+        journal.last_answer_at = journal.last_delivery_at
 
 
 def _heartbeat(

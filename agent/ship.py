@@ -142,10 +142,12 @@ def ship_spool(
     collector: Collector,
     batch_size: int,
     should_stop: Callable[[], bool] = lambda: False,
+    done: Shipment | None = None,
 ) -> Shipment:
-    """Ship everything spooled when the call began. NotNow when the collector cannot
-    take reports now; what was shipped before that is gone from the spool."""
-    done = Shipment()
+    """Ship everything spooled when the call began; what was shipped, counted in `done`
+    when one is given. NotNow when the collector cannot take reports now: what was
+    shipped before that is gone from the spool, and counted in `done` all the same."""
+    done = Shipment() if done is None else done
     paths = oldest_reports(state)
     first = next(paths, None)
     if first is None:

@@ -303,6 +303,8 @@ def test_a_batch_taken_while_the_one_before_it_is_not_now_leaves_the_spool(
     journal_path = state.path / "agent" / "agent.json"
     journal = json.loads(journal_path.read_text())
     assert journal["failures"] == 1
+    # The pass was cut short, but what it shipped counts: the second batch's two.
+    assert journal["shipped"] == 2 and journal["last_delivery_at"] is not None
     journal["next_attempt_at"] = 0.0  # the backoff over
     journal_path.write_text(json.dumps(journal))
     with fake_collector(answer=answer) as fake:
