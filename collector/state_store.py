@@ -17,13 +17,10 @@ from sqlalchemy import Connection, Engine, and_, bindparam, func, or_, select, u
 
 from .db import tables
 from .db.engine import is_mysql
-from .db.keys import rows_by_job_key
+from .db.keys import KEYS_PER_QUERY, Key, rows_by_job_key
 from .heartbeats import InFlightSeen, in_flight_of
 from .state import JobFacts, JobState, decide_state
 
-Key = tuple[str, str]
-# Keys per statement: SQLite allows 999 parameters (two a key) in older builds.
-KEYS_PER_QUERY = 400
 # Jobs one evaluation pass recomputes at most; the rest wait for the next pass.
 PASS_LIMIT = 2000
 STATE_COLUMNS = ("state", "state_reason", "next_expected_at", "late_after_at", "missed_at",

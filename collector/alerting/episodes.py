@@ -17,8 +17,9 @@ from collections.abc import Iterable
 from sqlalchemy import Connection, delete, select, tuple_
 
 from ..db import bulk, tables
+from ..db.keys import KEYS_PER_QUERY
 from .rules import Occurrence
-from .store import KEYS_PER_QUERY, insert_ignore, naive
+from .store import insert_ignore, naive
 
 Episode = tuple[str, str]  # rule, host
 

@@ -21,15 +21,15 @@ from typing import Any
 
 from smartcron.wrapper.expect import ALERT_AFTER_DEFAULT
 from smartcron.wrapper.schema import FAILED_STATUSES, SKIPPED_STATUSES
-from sqlalchemy import Connection, select, tuple_
+from sqlalchemy import Connection, select
 
 from ..db import tables
-from ..db.keys import by_job_key
+from ..db.keys import rows_by_job_key
 from ..state import shown
 from .rules import JOB_RUN_RULES, Occurrence, severity_of
 from .silence import Silencer
 from .slow_samples import SuccessSamples
-from .store import KEYS_PER_QUERY, AlertKey, OpenAlert, Transitions, naive, open_alerts_of
+from .store import AlertKey, OpenAlert, Transitions, naive, open_alerts_of
 
 Key = tuple[str, str]
 SETTLE = dt.timedelta(minutes=2)  # longer than any ingest transaction lasts
@@ -74,13 +74,8 @@ def _job_rows(connection: Connection, keys: Sequence[Key]) -> dict[Key, Any]:
     # consecutive_failures, min_duration_s for too_fast, max_duration_s for too_slow.
     columns = (_j.job, _j.host, _j.priority, _j.paused, _j.paused_by, _j.last_success_at,
                _j.timezone, _j.min_duration_s, _j.max_duration_s, _j.alert_after)  # fmt: skip
-    found = {}
-    for start in range(0, len(keys), KEYS_PER_QUERY):
-        chunk = keys[start : start + KEYS_PER_QUERY]
-        query = by_job_key(select(*columns).where(tuple_(_j.job, _j.host).in_(chunk)))
-        for row in connection.execute(query).mappings():
-            found[(row["job"], row["host"])] = row
-    return found
+    rows = rows_by_job_key(connection, columns, keys)
+    return {(row["job"], row["host"]): row for row in rows}
 
 
 class RunRules:

@@ -15,17 +15,17 @@ import datetime as dt
 import json
 from typing import Any
 
-from sqlalchemy import Connection, case, func, literal_column, select, tuple_
+from sqlalchemy import Connection, case, func, literal_column, select
 
 from .. import clocks
 from ..db import tables
-from ..db.keys import by_job_key
+from ..db.keys import rows_by_job_key
 from ..heartbeats import ListedRun, listed_in_flight, parse_time
 from ..state import run_grace, shown
 from .episodes import Episodes
 from .rules import HOST_RULES, HOST_SEVERITY, NO_JOB, Occurrence, severity_of
 from .silence import Silencer
-from .store import KEYS_PER_QUERY, AlertKey, Transitions, open_alerts_by_rule
+from .store import AlertKey, Transitions, open_alerts_by_rule
 
 HEARTBEAT_INTERVAL = dt.timedelta(seconds=30)  # the agent's default --interval
 SILENT_AFTER = 3 * HEARTBEAT_INTERVAL
@@ -213,10 +213,5 @@ def _duration(span: dt.timedelta) -> str:
 def _jobs_of(changes: Transitions, keys: list[tuple[str, str]]) -> dict[Any, Any]:
     columns = (_j.job, _j.host, _j.priority, _j.timezone, _j.paused, _j.paused_by,
                _j.schedule, _j.grace_s)  # fmt: skip
-    found = {}
-    for start in range(0, len(keys), KEYS_PER_QUERY):
-        chunk = keys[start : start + KEYS_PER_QUERY]
-        query = by_job_key(select(*columns).where(tuple_(_j.job, _j.host).in_(chunk)))
-        for row in changes.connection.execute(query).mappings():
-            found[(row["job"], row["host"])] = row
-    return found
+    rows = rows_by_job_key(changes.connection, columns, keys)
+    return {(row["job"], row["host"]): row for row in rows}

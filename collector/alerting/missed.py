@@ -15,14 +15,14 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import ColumnElement, select, tuple_
+from sqlalchemy import ColumnElement, select
 
 from ..db import tables
-from ..db.keys import by_job_key
+from ..db.keys import rows_by_job_key
 from ..state import shown
 from .rules import Occurrence, severity_of
 from .silence import Silencer
-from .store import KEYS_PER_QUERY, AlertKey, OpenAlert, Transitions, naive, open_alerts_by_rule
+from .store import AlertKey, OpenAlert, Transitions, naive, open_alerts_by_rule
 
 _j, _a = tables.jobs.c, tables.alerts.c
 STILL_MISSED = ("late",)  # a late job whose run is in flight is 'running': not missed
@@ -48,17 +48,10 @@ def resolve_missed(changes: Transitions) -> dict[AlertKey, OpenAlert]:
 
 
 def _states_of(changes: Transitions, keys: set[tuple[str, str]]) -> dict[Any, Any]:
-    ordered, found = sorted(keys), {}
-    for start in range(0, len(ordered), KEYS_PER_QUERY):
-        chunk = ordered[start : start + KEYS_PER_QUERY]
-        query = by_job_key(
-            select(_j.job, _j.host, _j.state, _j.missed_at).where(
-                tuple_(_j.job, _j.host).in_(chunk)
-            )
-        )
-        for row in changes.connection.execute(query):
-            found[(row.job, row.host)] = (row.state, naive(row.missed_at))
-    return found
+    rows = rows_by_job_key(
+        changes.connection, (_j.job, _j.host, _j.state, _j.missed_at), list(keys)
+    )
+    return {(row["job"], row["host"]): (row["state"], naive(row["missed_at"])) for row in rows}
 
 
 def newly_late(since: dt.datetime, until: dt.datetime) -> ColumnElement[bool]:

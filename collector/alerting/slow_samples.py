@@ -21,7 +21,8 @@ from sqlalchemy import Connection, Float, Integer, bindparam, select, text
 
 from ..db import tables
 from ..db.engine import is_mysql
-from .store import KEYS_PER_QUERY, naive
+from ..db.keys import KEYS_PER_QUERY
+from .store import naive
 
 Key = tuple[str, str]
 _r = tables.runs.c

@@ -20,11 +20,11 @@ from typing import Any
 from sqlalchemy import Connection, Insert, Table, select, tuple_, update
 
 from ..db import bulk, tables
+from ..db.keys import KEYS_PER_QUERY
 from .rules import DETAIL_LENGTH, SUMMARY_LENGTH, Occurrence
 
 Key = tuple[str, str]
 AlertKey = tuple[str, str, str]  # rule, job, host
-KEYS_PER_QUERY = 400  # two parameters a key: older SQLite builds allow 999
 
 _a = tables.alerts.c
 

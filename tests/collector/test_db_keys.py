@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
 from smartcron.collector.db import tables
 from smartcron.collector.db.keys import rows_by_job_key
 from smartcron.collector.ingest import ingest_reports
@@ -32,3 +33,16 @@ def test_the_rows_of_the_keys_asked_come_in_key_order_typed_as_core_reads_them(
     assert found == core
     assert found[0]["paused"] is False  # Core's bool, not the driver's 0
     assert isinstance(found[0]["last_started_at"], dt.datetime)
+
+
+def test_keys_over_a_statement_s_worth_are_read_in_several_and_come_in_key_order(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from smartcron.collector.db import keys as db_keys
+
+    pairs = [("c", "web1"), ("a", "web1"), ("b", "web2")]
+    ingest_reports(engine, [RunReport.model_validate(make_report(job=j, host=h)) for j, h in pairs])
+    monkeypatch.setattr(db_keys, "KEYS_PER_QUERY", 2)
+    with engine.connect() as connection:
+        found = rows_by_job_key(connection, [tables.jobs.c.job, tables.jobs.c.host], pairs * 2)
+    assert [(row["job"], row["host"]) for row in found] == sorted(pairs)
