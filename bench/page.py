@@ -47,9 +47,11 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+import pymysql
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.aggregates import (
@@ -259,28 +261,61 @@ def percentile(values: list[float], pct: float) -> float:
     return ordered[max(0, math.ceil(len(ordered) * pct / 100) - 1)]
 
 
+@dataclass
+class Series:
+    """Timings in seconds. `stopped`: one took past its time limit (a GET past
+    --request-timeout, a view the server stopped at --view-timeout) and ended the
+    series: old code on a fleet's rows can take minutes, and its figure is then "more
+    than the limit", not a reason to stop the run."""
+
+    timings: list[float]
+    stopped: bool = False
+
+
 def time_gets(port: int, path: str, headers: dict[str, str], count: int, warmups: int,
-              expect: str, timeout: float = 60) -> list[float]:  # fmt: skip
+              expect: str, timeout: float = 60) -> Series:  # fmt: skip
+    """`count` GETs after `warmups`, until one takes past `timeout`."""
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    timings = []
+    timings: list[float] = []
     for n in range(warmups + count):
         began = time.perf_counter()
-        connection.request("GET", path, headers=headers)
-        response = connection.getresponse()
-        body = response.read()
+        try:
+            connection.request("GET", path, headers=headers)
+            response = connection.getresponse()
+            body = response.read()
+        except TimeoutError:
+            connection.close()
+            return Series(timings, stopped=True)
         elapsed = time.perf_counter() - began
         if response.status != 200 or expect.encode() not in body:
             raise BenchError(f"GET {path}: {response.status} {body[:300]!r}")
         if n >= warmups:
             timings.append(elapsed)
     connection.close()
-    return timings
+    return Series(timings)
 
 
-def time_views(server: Server, database: str, repeats: int) -> dict[str, tuple[list[float], int]]:
-    """SELECT * FROM each smartcron_v_* view, as a DBA at the mysql client would."""
-    found: dict[str, tuple[list[float], int]] = {}
+# The server's own "statement took too long" errors: MariaDB's max_statement_time
+# (ER_STATEMENT_TIMEOUT) and MySQL's max_execution_time (ER_QUERY_TIMEOUT).
+STATEMENT_TIMEOUTS = {1969, 3024}
+
+
+def limit_statements(cursor: pymysql.cursors.Cursor, seconds: float) -> None:
+    """Have the server stop this session's statements after `seconds`: a view of old code
+    over 10 M runs may take hours, and the client leaving would not stop it."""
+    try:
+        cursor.execute(f"SET SESSION max_statement_time = {seconds:.3f}")  # MariaDB
+    except pymysql.err.MySQLError:
+        cursor.execute(f"SET SESSION max_execution_time = {int(seconds * 1000)}")  # MySQL
+
+
+def time_views(server: Server, database: str, repeats: int,
+               limit: float) -> dict[str, tuple[Series, int]]:  # fmt: skip
+    """SELECT * FROM each smartcron_v_* view, as a DBA at the mysql client would. A view
+    stopped at `limit` seconds is not asked again, and counts at `limit`."""
+    found: dict[str, tuple[Series, int]] = {}
     with server.connect(database) as connection, connection.cursor() as cursor:
+        limit_statements(cursor, limit)
         cursor.execute(
             "SELECT table_name FROM information_schema.views"
             " WHERE table_schema = DATABASE() AND table_name LIKE 'smartcron\\_v\\_%%'"
@@ -288,13 +323,19 @@ def time_views(server: Server, database: str, repeats: int) -> dict[str, tuple[l
         )
         views = [name for (name,) in cursor.fetchall()]
         for view in views:
-            timings, rows = [], 0
+            series, rows = Series([]), 0
             for _ in range(repeats):
                 began = time.perf_counter()
-                cursor.execute(f"SELECT * FROM `{view}`")
+                try:
+                    cursor.execute(f"SELECT * FROM `{view}`")
+                except pymysql.err.OperationalError as error:
+                    if error.args[0] not in STATEMENT_TIMEOUTS:
+                        raise
+                    series.stopped = True
+                    break
                 rows = len(cursor.fetchall())
-                timings.append(time.perf_counter() - began)
-            found[view] = (timings, rows)
+                series.timings.append(time.perf_counter() - began)
+            found[view] = (series, rows)
     return found
 
 
@@ -303,13 +344,13 @@ class Figures:
     """What one build answered: the timed GETs, the /metrics scrapes (the first, then
     20 more) and each view's timings and row count."""
 
-    gets: list[tuple[str, list[float]]]
-    scrapes: list[list[float]] | str  # or what went wrong
-    views: dict[str, tuple[list[float], int]]
+    gets: list[tuple[str, Series]]
+    scrapes: list[Series] | str  # or what went wrong
+    views: dict[str, tuple[Series, int]]
 
 
 def measure(server: Server, database: str, args: argparse.Namespace, job_page: str,
-            command: str) -> Figures:  # fmt: skip
+            command: str, requests: int) -> Figures:  # fmt: skip
     """A real `COMMAND serve` on the database, then the views at the client."""
     db_url = server.url(database)
     # Every build starts as a collector first started on this database: its alert
@@ -324,8 +365,8 @@ def measure(server: Server, database: str, args: argparse.Namespace, job_page: s
         log = Path(tmp) / "collector.log"
         with serve(db_url, args.workers, log, command=command) as collector:
 
-            def timed(path: str, headers: dict[str, str], expect: str) -> list[float]:
-                return time_gets(collector.port, path, headers, args.requests,
+            def timed(path: str, headers: dict[str, str], expect: str) -> Series:
+                return time_gets(collector.port, path, headers, requests,
                                  args.warmups, expect, args.request_timeout)  # fmt: skip
 
             html = {**bearer, "Accept": "text/html"}
@@ -342,14 +383,15 @@ def measure(server: Server, database: str, args: argparse.Namespace, job_page: s
             # noted, not fatal.
             began = time.perf_counter()
             try:
-                scrapes: list[list[float]] | str = [
+                scrapes: list[Series] | str = [
                     time_gets(collector.port, "/metrics", bearer, count, 0,
                               "smartcron_runs_total", args.request_timeout)
                     for count in (1, 20)
                 ]  # fmt: skip
             except BenchError as error:
                 scrapes = f"{error} after {time.perf_counter() - began:.1f} s"
-    return Figures(gets, scrapes, time_views(server, database, args.view_repeats))
+    views = time_views(server, database, args.view_repeats, args.view_timeout)
+    return Figures(gets, scrapes, views)
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -360,7 +402,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--days", type=int, default=None,
                         help="history length (default: what --runs takes, at most 45)")  # fmt: skip
     parser.add_argument("--requests", type=int, default=60, help="timed GETs per page (60)")
+    parser.add_argument("--compare-requests", type=int, default=None,
+                        help="timed GETs per page for the --compare build (--requests): "
+                        "old code may take seconds a GET")  # fmt: skip
     parser.add_argument("--view-repeats", type=int, default=5, help="times per view (5)")
+    parser.add_argument("--view-timeout", type=float, default=120,
+                        help="seconds the server may spend on one view's SELECT (120)")  # fmt: skip
     parser.add_argument("--database", default=DATABASE, help=f"database name ({DATABASE})")
     parser.add_argument("--request-timeout", type=float, default=60,
                         help="seconds one GET may take (60)")  # fmt: skip
@@ -376,7 +423,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         "the schema and answers first; then this build migrates the same "
                         "database (timed) and answers")  # fmt: skip
     args = parser.parse_args(argv)
-    if args.requests < 3:
+    if args.compare_requests is None:
+        args.compare_requests = args.requests
+    if min(args.requests, args.compare_requests) < 3:
         # Fewer than 50 is for code too slow to time 50 times (the row says "p95 of N").
         parser.error("--requests: at least 3 (50 or more for a p95 worth the name)")
     if args.jobs < 24 or args.hosts < 1:
@@ -427,12 +476,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             else:
                 fill(server, database, args, rng, hosts, now, first)
             if args.compare:
-                compared = measure(server, database, args, job_page, args.compare)
+                compared = measure(server, database, args, job_page, args.compare,
+                                   args.compare_requests)  # fmt: skip
                 began = time.perf_counter()
-                collector_cli("migrate", "--db", db_url, timeout=3600)
+                # From v0.1.0 over 10 M runs the backfills read every run (about 45 min).
+                collector_cli("migrate", "--db", db_url, timeout=4 * 3600)
                 migrated_s = time.perf_counter() - began
                 print(f"migrate from {args.compare}'s revision: {migrated_s:.1f} s")
-            figures = measure(server, database, args, job_page, COLLECTOR)
+            figures = measure(server, database, args, job_page, COLLECTOR, args.requests)
     except (BenchError, OSError) as error:
         print(f"page: {error}", file=sys.stderr)
         return 1
@@ -441,7 +492,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{args.jobs:,} jobs on {args.hosts:,} hosts, {args.runs:,} runs asked for"
         + (f"; peer: {args.compare} on the same rows before migrate" if compared else "")
     )
-    print_table(rows_of(figures, compared))
+    print_table(rows_of(figures, compared, args.request_timeout, args.view_timeout))
     for label, got in (("this", figures), ("peer", compared)):
         if got is not None:
             notes(label if compared else "", got)
@@ -449,48 +500,82 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def rows_of(figures: Figures, compared: Figures | None) -> list[Row]:
+def rows_of(figures: Figures, compared: Figures | None, get_limit: float,
+            view_limit: float) -> list[Row]:  # fmt: skip
     """A row per GET (p95) and per view (median): against the compared build's figure
-    where there is one (ratio: this build's over it), else against the target."""
+    where there is one (ratio: this build's over it), else against the target. A series
+    stopped at its time limit counts as "> limit", and misses its target."""
     rows = []
 
-    def row(metric: str, seconds: float, peer: float | None, target: float) -> Row:
-        if peer is None:
-            return Row(metric, f"{seconds * 1000:.0f} ms", f"{target * 1000:.0f} ms",
-                       f"{seconds / target:.2f}", "<= 1.00", seconds <= target)  # fmt: skip
-        return Row(metric, f"{seconds * 1000:.0f} ms", f"{peer * 1000:.0f} ms",
-                   f"{seconds / peer:.3f}", f"<= {target * 1000:.0f} ms",
-                   seconds <= target)  # fmt: skip
+    def figure(series: Series, limit: float, of: Callable[[list[float]], float]) -> str:
+        return (
+            f"> {limit * 1000:.0f} ms" if series.stopped else f"{of(series.timings) * 1000:.0f} ms"
+        )
+
+    def ratio(ours: Series, theirs: Series, limit: float,
+              of: Callable[[list[float]], float]) -> str:  # fmt: skip
+        if ours.stopped:
+            return "?" if theirs.stopped else f"> {limit / of(theirs.timings):.3f}"
+        if theirs.stopped:
+            return f"< {of(ours.timings) / limit:.3f}"
+        return f"{of(ours.timings) / of(theirs.timings):.3f}"
+
+    def row(metric: str, ours: Series, theirs: Series | None, target: float, limit: float,
+            of: Callable[[list[float]], float]) -> Row:  # fmt: skip
+        count = f"{len(ours.timings)}" + (
+            f" (peer {len(theirs.timings)})"
+            if theirs and len(theirs.timings) != len(ours.timings)
+            else ""
+        )
+        passed = not ours.stopped and of(ours.timings) <= target
+        if theirs is None:
+            seconds = limit if ours.stopped else of(ours.timings)
+            return Row(f"{metric} {count}", figure(ours, limit, of), f"{target * 1000:.0f} ms",
+                       f"{seconds / target:.2f}", "<= 1.00", passed)  # fmt: skip
+        return Row(f"{metric} {count}", figure(ours, limit, of), figure(theirs, limit, of),
+                   ratio(ours, theirs, limit, of), f"<= {target * 1000:.0f} ms",
+                   passed)  # fmt: skip
+
+    def p95(timings: list[float]) -> float:
+        return percentile(timings, 95)
 
     peer_gets = dict(compared.gets) if compared else {}
-    for name, timings in figures.gets:
-        theirs = peer_gets.get(name)
-        rows.append(row(f"{name} p95 of {len(timings)}", percentile(timings, 95),
-                        percentile(theirs, 95) if theirs else None, TARGET_PAGE_S))  # fmt: skip
-    for view, (timings, _) in figures.views.items():
-        theirs = compared.views[view][0] if compared and view in compared.views else None
-        rows.append(row(f"SELECT * FROM {view}, median of {len(timings)}",
-                        statistics.median(timings),
-                        statistics.median(theirs) if theirs else None, TARGET_VIEW_S))  # fmt: skip
+    for name, series in figures.gets:
+        rows.append(row(f"{name} p95 of", series, peer_gets.get(name), TARGET_PAGE_S,
+                        get_limit, p95))  # fmt: skip
+    peer_views = compared.views if compared else {}
+    for view, (series, _) in figures.views.items():
+        theirs = peer_views[view][0] if view in peer_views else None
+        rows.append(row(f"SELECT * FROM {view}, median of", series, theirs, TARGET_VIEW_S,
+                        view_limit, statistics.median))  # fmt: skip
     return rows
 
 
 def notes(label: str, got: Figures) -> None:
     said = f"note: {label}: " if label else "note: "
-    print(said + "p50 " + ", ".join(f"{name.split(' (')[0]} {statistics.median(t) * 1000:.0f} ms"
-                                    for name, t in got.gets))  # fmt: skip
-    for view, (timings, view_rows) in got.views.items():
-        print(
-            f"{said}{view}: {view_rows} rows, each time "
-            f"{', '.join(f'{t * 1000:.0f}' for t in timings)} ms"
+
+    def each(series: Series) -> str:
+        said = (
+            [", ".join(f"{t * 1000:.0f}" for t in series.timings) + " ms"] if series.timings else []
         )
+        return ", then ".join(said + (["stopped at the time limit"] if series.stopped else []))
+
+    print(said + "p50 " + ", ".join(
+        f"{name.split(' (')[0]} " + (f"{statistics.median(s.timings) * 1000:.0f} ms"
+                                     if s.timings else "none under the time limit")
+        for name, s in got.gets))  # fmt: skip
+    for view, (series, view_rows) in got.views.items():
+        print(f"{said}{view}: {view_rows} rows, each time {each(series)}")
     if isinstance(got.scrapes, str):
         print(f"{said}GET /metrics (no target): {got.scrapes}")
         return
     first, rest = got.scrapes
-    print(f"{said}GET /metrics (no target): first scrape {first[0] * 1000:.0f} ms, "
-          f"then p50 {statistics.median(rest) * 1000:.0f} ms, p95 "
-          f"{percentile(rest, 95) * 1000:.0f} ms of {len(rest)}")  # fmt: skip
+    if first.stopped or rest.stopped or not rest.timings:
+        print(f"{said}GET /metrics (no target): first scrape {each(first)}; then {each(rest)}")
+        return
+    print(f"{said}GET /metrics (no target): first scrape {first.timings[0] * 1000:.0f} ms, "
+          f"then p50 {statistics.median(rest.timings) * 1000:.0f} ms, p95 "
+          f"{percentile(rest.timings, 95) * 1000:.0f} ms of {len(rest.timings)}")  # fmt: skip
 
 
 if __name__ == "__main__":
