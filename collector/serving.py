@@ -176,8 +176,10 @@ class Supervisor:
         return status
 
     def _stop_all(self) -> None:
+        # Every process is told first and waited for after: the ticker may take half a
+        # minute to finish its tick, and meanwhile the workers would go on serving.
         if self.ticker is not None:
-            self.ticker.stop()
+            self.ticker.tell_to_stop()
         for process, _ in self.workers:
             if process.is_alive() and process.pid is not None:
                 with contextlib.suppress(ProcessLookupError):
@@ -190,3 +192,5 @@ class Supervisor:
                 process.join()
         for sock in self.sockets:
             sock.close()
+        if self.ticker is not None:
+            self.ticker.join()

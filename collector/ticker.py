@@ -98,12 +98,23 @@ class Ticker:
         self.start()
 
     def stop(self) -> None:
+        self.tell_to_stop()
+        self.join()
+
+    def tell_to_stop(self) -> None:
+        """SIGTERM to the ticker, without waiting: a tick in progress may take up to
+        STOP_GRACE_S to finish, and the workers' stop must not wait for it."""
+        process = self.process
+        if process is not None and process.is_alive() and process.pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(process.pid, signal.SIGTERM)
+
+    def join(self) -> None:
+        """Wait for the ticker told to stop, STOP_GRACE_S at most, then kill it; no
+        ticker is started again after this."""
         process, self.process = self.process, None
         if process is None:
             return
-        if process.is_alive() and process.pid is not None:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(process.pid, signal.SIGTERM)
         process.join(STOP_GRACE_S)
         if process.is_alive():
             process.kill()

@@ -5,6 +5,7 @@ with a killed parent."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import multiprocessing
 import os
@@ -251,3 +252,63 @@ def test_a_sigterm_while_the_ticker_starts_stops_one_worker(tmp_path: Path) -> N
             serve.kill()
             serve.join()
     assert gone(tickers_started(tmp_path))
+
+
+# serving.Supervisor in a process of its own, as `serve --workers 2` runs it, with a
+# stand-in ticker that is in the middle of a tick when the stop comes.
+
+
+def ticker_held_at_stop(tmp: str, parent: int) -> None:
+    """A ticker told to stop during a tick: it finishes only when the test says so (the
+    file `release`), as the real one may take half a minute (ticker.STOP_GRACE_S)."""
+    del parent
+    told = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: told.set())
+    Path(f"{tmp}/ticker").write_text(str(os.getpid()))
+    told.wait(120)
+    Path(f"{tmp}/told").touch()
+    deadline = time.monotonic() + 120
+    while not Path(f"{tmp}/release").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+def supervise(tmp: str) -> None:
+    config = uvicorn.Config(slow_app, log_level="warning", lifespan="off")
+    ticker = Ticker(functools.partial(ticker_held_at_stop, tmp))
+    sys.exit(serving.Supervisor(config, serving.bind("127.0.0.1", 0, 2), ticker).run())
+
+
+def listening_children(pid: int) -> list[int]:
+    found = []
+    for child in psutil.Process(pid).children():
+        with contextlib.suppress(psutil.Error):
+            if any(c.status == psutil.CONN_LISTEN for c in child.net_connections("tcp")):
+                found.append(child.pid)
+    return found
+
+
+def test_the_workers_stop_at_once_while_the_ticker_finishes_its_tick(tmp_path: Path) -> None:
+    """systemd's SIGTERM to serve: the workers stop now, whatever the ticker is doing.
+    They used to be told only once the ticker had finished, up to 35 s later, and
+    served on meanwhile."""
+    serve = multiprocessing.get_context("spawn").Process(target=supervise, args=(str(tmp_path),))
+    serve.start()
+    try:
+        wait_for((tmp_path / "ticker").exists, "the ticker's start")
+        ticker = int((tmp_path / "ticker").read_text())
+        pid = serve.pid
+        assert pid is not None
+        wait_for(lambda: len(listening_children(pid)) == 2, "two listening workers")
+        workers = listening_children(pid)
+        os.kill(pid, signal.SIGTERM)
+        wait_for((tmp_path / "told").exists, "the ticker told to stop")
+        assert gone(workers), "the workers served on while the ticker finished its tick"
+        assert psutil.pid_exists(ticker) and serve.is_alive(), "the tick was cut short"
+        (tmp_path / "release").touch()
+        serve.join(60)
+        assert serve.exitcode == 0
+        assert gone([ticker])
+    finally:
+        if serve.is_alive():
+            serve.kill()
+            serve.join()
