@@ -79,7 +79,7 @@ JOB_COLUMNS = ("job", "host", "schedule", "priority", "command", "first_seen_at"
                "last_run_id", "last_status", "last_started_at", "last_finished_at",
                "last_success_at", "last_duration_s", "next_expected_at", "late_after_at",
                "breaker_state", "paused", "paused_at", "paused_by", "timezone", "state",
-               "state_reason", "missed_at", "review_at")  # fmt: skip
+               "state_reason", "missed_at", "review_at", "last_failure_at")  # fmt: skip
 HOSTS = ["web1", "web2", "web3", "web4", "db1", "db2", "worker1", "worker2"]
 KINDS = ["backup", "report", "sync", "cleanup", "etl", "mail", "index", "export", "import",
          "billing", "cache", "audit", "rotate", "digest"]  # fmt: skip
@@ -201,7 +201,7 @@ def load(server: Server, database: str, jobs: list[Job], args: argparse.Namespac
                 # No run among the newest --runs (a daily job, with a short history):
                 # it never reported, so it has no row.
                 continue
-            run_id, status, started, finished, duration, last_success = latest[key]
+            run_id, status, started, finished, duration, last_success, last_failure = latest[key]
             paused = n == 7
             breaker = "open" if n == 11 else "closed"
             paused_at = now - dt.timedelta(hours=3) if paused else None
@@ -209,7 +209,7 @@ def load(server: Server, database: str, jobs: list[Job], args: argparse.Namespac
                 schedule=job.schedule, timezone="UTC", first_seen_at=now - dt.timedelta(days=90),
                 last_status=status, last_started_at=started, last_duration_s=duration,
                 breaker_state=breaker, paused=paused, paused_by="admin" if paused else None,
-                paused_at=paused_at,
+                paused_at=paused_at, last_failure_at=last_failure,
             ), now)  # fmt: skip
             rows.append((
                 job.name, job.host, job.schedule, job.priority,
@@ -217,7 +217,7 @@ def load(server: Server, database: str, jobs: list[Job], args: argparse.Namespac
                 status, started, finished, last_success, duration,
                 decided.next_expected_at, decided.late_after_at, breaker, int(paused),
                 paused_at, "admin" if paused else None, "UTC", decided.state, decided.reason,
-                decided.missed_at, decided.review_at,
+                decided.missed_at, decided.review_at, last_failure,
             ))  # fmt: skip
         # The columns this schema has: an older build's (--compare) lacks the state ones.
         present = table_columns(cursor, "smartcron_jobs")

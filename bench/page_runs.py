@@ -21,10 +21,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from croniter import croniter
+from smartcron.wrapper.schema import FAILED_STATUSES
 
 JOBS_TABLE = "bench_load_jobs"  # the jobs as the generator reads them; dropped after
 CHUNK_RUNS = 300_000  # runs per INSERT ... SELECT: one sort in memory, a short transaction
 SKIPS = "('skipped_locked', 'skipped_breaker', 'skipped_paused')"
+# The statuses a job's last_failure_at counts (revision 0019's backfill reads the same).
+FAILURES = "(" + ", ".join(f"'{status}'" for status in FAILED_STATUSES) + ")"
 
 
 @dataclass(frozen=True)
@@ -215,7 +218,10 @@ LATEST = f"""
 SELECT j.name, j.host, r.run_id, r.status, r.started_at, r.finished_at, r.duration_s,
        (SELECT s.finished_at FROM smartcron_runs s FORCE INDEX (ix_runs_job_started)
         WHERE s.job = j.name AND s.host = j.host AND s.status = 'success'
-        ORDER BY s.started_at DESC LIMIT 1)
+        ORDER BY s.started_at DESC LIMIT 1),
+       (SELECT f.started_at FROM smartcron_runs f FORCE INDEX (ix_runs_job_started)
+        WHERE f.job = j.name AND f.host = j.host AND f.status IN {FAILURES}
+        ORDER BY f.started_at DESC LIMIT 1)
 FROM {JOBS_TABLE} j
 JOIN smartcron_runs r ON r.id = (
      SELECT l.id FROM smartcron_runs l FORCE INDEX (ix_runs_job_started)
@@ -225,8 +231,9 @@ JOIN smartcron_runs r ON r.id = (
 
 
 def latest_runs(cursor: Any, plans: Sequence[Plan]) -> dict[tuple[str, str], tuple[Any, ...]]:
-    """(job, host) -> (run_id, status, started, finished, duration, last success's end)
-    of each job's latest real run (not a skip); a job without one has no entry."""
+    """(job, host) -> (run_id, status, started, finished, duration, last success's end,
+    last failure's start) of each job's latest real run (not a skip); a job without one
+    has no entry."""
     write_plans(cursor, plans)
     cursor.execute(LATEST)
     found = {(row[0], row[1]): tuple(row[2:]) for row in cursor.fetchall()}
