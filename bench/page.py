@@ -522,34 +522,30 @@ def rows_of(figures: Figures, compared: Figures | None, get_limit: float,
     stopped at its time limit counts as "> limit", and misses its target."""
     rows = []
 
-    def figure(series: Series, limit: float, of: Callable[[list[float]], float]) -> str:
-        return (
-            f"> {limit * 1000:.0f} ms" if series.stopped else f"{of(series.timings) * 1000:.0f} ms"
-        )
-
-    def ratio(ours: Series, theirs: Series, limit: float,
-              of: Callable[[list[float]], float]) -> str:  # fmt: skip
-        if ours.stopped:
-            return "?" if theirs.stopped else f"> {limit / of(theirs.timings):.3f}"
-        if theirs.stopped:
-            return f"< {of(ours.timings) / limit:.3f}"
-        return f"{of(ours.timings) / of(theirs.timings):.3f}"
-
     def row(metric: str, ours: Series, theirs: Series | None, target: float, limit: float,
             of: Callable[[list[float]], float]) -> Row:  # fmt: skip
+        def seconds(series: Series) -> float:  # a stopped series counts at its limit
+            return limit if series.stopped else of(series.timings)
+
+        def figure(series: Series) -> str:
+            return f"{'> ' if series.stopped else ''}{seconds(series) * 1000:.0f} ms"
+
         count = f"{len(ours.timings)}" + (
             f" (peer {len(theirs.timings)})"
             if theirs and len(theirs.timings) != len(ours.timings)
             else ""
         )
-        passed = not ours.stopped and of(ours.timings) <= target
+        passed = not ours.stopped and seconds(ours) <= target
         if theirs is None:
-            seconds = limit if ours.stopped else of(ours.timings)
-            return Row(f"{metric} {count}", figure(ours, limit, of), f"{target * 1000:.0f} ms",
-                       f"{seconds / target:.2f}", "<= 1.00", passed)  # fmt: skip
-        return Row(f"{metric} {count}", figure(ours, limit, of), figure(theirs, limit, of),
-                   ratio(ours, theirs, limit, of), f"<= {target * 1000:.0f} ms",
-                   passed)  # fmt: skip
+            return Row(f"{metric} {count}", figure(ours), f"{target * 1000:.0f} ms",
+                       f"{seconds(ours) / target:.2f}", "<= 1.00", passed)  # fmt: skip
+        # Against a stopped series the ratio is a bound: "<" when theirs stopped, ">"
+        # when ours did, unknown when both did.
+        bound = {(False, False): "", (False, True): "< ", (True, False): "> "}
+        ratio = bound.get((ours.stopped, theirs.stopped))
+        shown = "?" if ratio is None else f"{ratio}{seconds(ours) / seconds(theirs):.3f}"
+        return Row(f"{metric} {count}", figure(ours), figure(theirs), shown,
+                   f"<= {target * 1000:.0f} ms", passed)  # fmt: skip
 
     def p95(timings: list[float]) -> float:
         return percentile(timings, 95)
@@ -570,10 +566,9 @@ def notes(label: str, got: Figures) -> None:
     said = f"note: {label}: " if label else "note: "
 
     def each(series: Series) -> str:
-        said = (
-            [", ".join(f"{t * 1000:.0f}" for t in series.timings) + " ms"] if series.timings else []
-        )
-        return ", then ".join(said + (["stopped at the time limit"] if series.stopped else []))
+        parts = [", ".join(f"{t * 1000:.0f}" for t in series.timings) + " ms"]
+        parts = parts if series.timings else []
+        return ", then ".join(parts + (["stopped at the time limit"] if series.stopped else []))
 
     print(said + "p50 " + ", ".join(
         f"{name.split(' (')[0]} " + (f"{statistics.median(s.timings) * 1000:.0f} ms"
