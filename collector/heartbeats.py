@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
-from sqlalchemy import Connection, Engine, or_, select, update
+from sqlalchemy import Connection, Engine, bindparam, or_, select, update
 
 from . import clocks
 from .db import tables
@@ -324,12 +324,13 @@ def in_flight_of(
 ) -> dict[str, InFlightSeen]:
     """host -> its runs in flight, from the fresh heartbeats of `hosts` (None: every
     host); a host without one is not in the answer."""
-    h = tables.hosts.c
-    query = select(h.host, h.health).where(h.last_seen_at >= now - FRESH_FOR)
-    if hosts is not None:
-        query = query.where(h.host.in_(sorted(set(hosts))))
+    since = {"since": now - FRESH_FOR}
+    if hosts is None:
+        rows = connection.execute(_FRESH_HOSTS, since)
+    else:
+        rows = connection.execute(_FRESH_OF_HOSTS, {**since, "hosts": sorted(set(hosts))})
     found: dict[str, InFlightSeen] = {}
-    for row in connection.execute(query):
+    for row in rows:
         seen = read_in_flight(row.health)
         # Fresh by the heartbeat's own time: last_seen_at moves with every report too
         # (ingest notes the host's clock), which would keep a dead agent's runs in
@@ -338,6 +339,14 @@ def in_flight_of(
         if seen is not None and seen.fresh(now):
             found[row.host] = seen
     return found
+
+
+# Built once: a query built per call (ingest asks in every transaction) cost more CPU in
+# its construction and cache key than in its execution.
+_FRESH_HOSTS = select(tables.hosts.c.host, tables.hosts.c.health).where(
+    tables.hosts.c.last_seen_at >= bindparam("since")
+)
+_FRESH_OF_HOSTS = _FRESH_HOSTS.where(tables.hosts.c.host.in_(bindparam("hosts", expanding=True)))
 
 
 def read_in_flight(health: str | None) -> InFlightSeen | None:

@@ -61,4 +61,4 @@ MEMORY_MAX = 1 << 50  # 1 PiB: more than any host has, far from overflowing anyt
 
 def joined_tags_length(tags: list[str] | tuple[str, ...]) -> int:
     """The length of the tags as the collector stores them (comma-joined)."""
-    return sum(len(tag) for tag in tags) + max(len(tags) - 1, 0)
+    return len(",".join(tags))
