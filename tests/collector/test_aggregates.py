@@ -181,9 +181,10 @@ DURATIONS = st.one_of(
 )
 # No NUL: the oracle's substr() on SQLite ends a text at its first NUL, ingest's slice
 # of the stderr does not (a NUL is stored and read back whole: test_ingest_store.py).
+# No lone surrogate either: it is not UTF-8, and a report refuses it.
 STDERR = st.one_of(
     st.just(""),
-    st.text(st.characters(blacklist_characters="\x00"), max_size=20),
+    st.text(st.characters(codec="utf-8", exclude_characters="\x00"), max_size=20),
     st.text(alphabet="aé€\n", min_size=290, max_size=320),
 )
 
